@@ -1,0 +1,41 @@
+# The two commands of the README. Both run `setup` first, so a fresh
+# Debian/Ubuntu machine needs nothing else:
+#   make        compile the newest pinned release into generated/ (the main job)
+#   make test   the whole test suite
+# `setup` installs the toolchain (gcc, the cross gccs that are the layout
+# oracle for aarch64 and powerpc64), the Python package, and fetches every
+# pinned release into the cache (~/.cache/vfiogen).
+
+PYTHON ?= python3
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+DEB_PACKAGES := gcc gcc-aarch64-linux-gnu gcc-powerpc64-linux-gnu
+NEWEST := $(shell sed -n 's/^\[releases\."\(.*\)"\]/\1/p' headers/releases.toml | tail -n 1)
+
+.PHONY: all generate test setup deb-packages python-packages fetch bench
+
+all: generate
+
+generate: setup
+	vfiogen spec --release $(NEWEST) -o generated/spec.json
+	vfiogen report --release $(NEWEST) -q > generated/report.txt
+
+test: setup
+	$(PYTHON) -m pytest -q
+
+setup: deb-packages python-packages fetch
+
+deb-packages:
+	@missing=$$(for p in $(DEB_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+		echo "installing $$missing"; \
+		$(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing >/dev/null; \
+	fi
+
+python-packages:
+	$(PYTHON) -m pip install -q -e '.[test]'
+
+fetch:
+	vfiogen fetch
+
+bench: setup
+	$(PYTHON) tests/bench/bench_spec.py

@@ -1,0 +1,104 @@
+"""Target ABIs: C scalar sizes/alignments and the _IOC request encoding.
+
+A header is parsed once; every ABI-dependent fact (layout, sizeof inside
+_IOR, request numbers) is computed per ABI from these tables. The numbers are
+the psABI's, and the tests check them against gcc for each target.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class IocEncoding:
+    """The bit layout of an ioctl request number (asm-generic/ioctl.h and the
+    powerpc/mips/sparc overrides)."""
+
+    name: str
+    nrbits: int
+    typebits: int
+    sizebits: int
+    dirbits: int
+    none: int
+    read: int
+    write: int
+
+    def encode(self, direction: int, type_: int, nr: int, size: int) -> int:
+        nrshift = 0
+        typeshift = nrshift + self.nrbits
+        sizeshift = typeshift + self.typebits
+        dirshift = sizeshift + self.sizebits
+        return (
+            (direction << dirshift)
+            | (type_ << typeshift)
+            | (nr << nrshift)
+            | (size << sizeshift)
+        ) & 0xFFFFFFFF
+
+    def max_size(self) -> int:
+        return (1 << self.sizebits) - 1
+
+
+GENERIC_IOC = IocEncoding("generic", 8, 8, 14, 2, none=0, read=2, write=1)
+POWERPC_IOC = IocEncoding("powerpc", 8, 8, 13, 3, none=1, read=2, write=4)
+
+
+@dataclass(frozen=True, slots=True)
+class Abi:
+    """One target: sizes and alignments of C's scalar types, in bytes.
+
+    `align_in_struct` is what `_Alignof` reports (i386 puts 8-byte integers
+    on 4-byte boundaries inside structs); `__alignof__` would lie there.
+    """
+
+    name: str
+    pointer: int
+    long: int
+    llong_align: int
+    big_endian: bool
+    ioc: IocEncoding
+    gcc: str  # the gcc driver that is the layout oracle for this target
+    gcc_flags: tuple[str, ...] = ()
+    zig_arch_dirs: tuple[str, ...] = ()  # arch include dirs in zig's tree
+
+    def scalar(self, name: str) -> tuple[int, int]:
+        """(size, align) of a canonical C scalar type name."""
+        if name in ("char", "signed char", "unsigned char", "_Bool"):
+            return 1, 1
+        if name in ("short", "unsigned short"):
+            return 2, 2
+        if name in ("int", "unsigned int"):
+            return 4, 4
+        if name in ("long", "unsigned long"):
+            return self.long, self.long
+        if name in ("long long", "unsigned long long"):
+            return 8, self.llong_align
+        if name == "pointer":
+            return self.pointer, self.pointer
+        raise KeyError(name)
+
+
+ABIS: dict[str, Abi] = {
+    a.name: a
+    for a in (
+        Abi(
+            "x86_64", 8, 8, 8, False, GENERIC_IOC, "gcc", ("-m64",),
+            ("x86-linux-any", "x86_64-linux-any"),
+        ),
+        Abi(
+            "i386", 4, 4, 4, False, GENERIC_IOC, "gcc", ("-m32",),
+            ("x86-linux-any", "i386-linux-any"),
+        ),
+        Abi(
+            "aarch64", 8, 8, 8, False, GENERIC_IOC, "aarch64-linux-gnu-gcc", (),
+            ("aarch64-linux-any",),
+        ),
+        Abi(
+            "powerpc64", 8, 8, 8, True, POWERPC_IOC, "powerpc64-linux-gnu-gcc", (),
+            ("powerpc-linux-any", "powerpc64-linux-any"),
+        ),
+    )
+}
+
+DEFAULT_ABIS: tuple[str, ...] = ("x86_64", "i386", "aarch64", "powerpc64")

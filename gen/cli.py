@@ -1,0 +1,201 @@
+"""Command line: `vfiogen spec|inspect|report|fetch|releases`.
+
+Every command takes one source, given positionally (a pinned release name,
+a header file, a kernel tree, `DIR@REF` for a git ref) or with the explicit
+options. Errors are one line `file:line: message` on stderr and exit 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+from pathlib import Path
+from typing import Callable
+
+from vfiogen import __version__, compiler, inspect, releases, sources
+from vfiogen.abi import ABIS, DEFAULT_ABIS
+from vfiogen.errors import Loc, SourceError, VfiogenError
+from vfiogen.spec import Spec, to_json
+
+
+def add_source_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("source", nargs="?", help="a pinned release (7.2), a header file, a kernel tree, or GITDIR@REF")
+    g = p.add_argument_group("source (instead of the positional form)")
+    g.add_argument("--header", type=Path, help="a UAPI header file")
+    g.add_argument("-I", dest="includes", action="append", type=Path, default=[], help="include dir for --header")
+    g.add_argument("--release", help="a release pinned in headers/releases.toml")
+    g.add_argument("--kernel-tree", type=Path, help="a kernel source tree")
+    g.add_argument("--git", type=Path, help="a kernel git repository (with --ref)")
+    g.add_argument("--ref", help="the git ref to read (with --git)")
+    p.add_argument("--abis", default=",".join(DEFAULT_ABIS), help="comma-separated ABIs (default: %(default)s)")
+    p.add_argument("--overlay", action="append", type=Path, default=None,
+                   help="overlay file(s) instead of the shipped ones")
+    p.add_argument("--no-overlay", action="store_true", help="compile the header alone")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress or warnings on stderr")
+
+
+def resolve_source(a: argparse.Namespace) -> sources.HeaderSource:
+    explicit = [x for x in (a.header, a.release, a.kernel_tree, a.git) if x is not None]
+    if len(explicit) + (a.source is not None) > 1:
+        raise VfiogenError(None, "give one source: positional, --header, --release, --kernel-tree or --git")
+    if a.header is not None:
+        return sources.from_header(a.header, a.includes)
+    if a.release is not None:
+        return sources.from_release(a.release, quiet=a.quiet)
+    if a.kernel_tree is not None:
+        return sources.from_kernel_tree(a.kernel_tree)
+    if a.git is not None:
+        if not a.ref:
+            raise VfiogenError(None, "--git needs --ref")
+        return sources.from_git(a.git, a.ref)
+    if a.source is None:
+        return sources.default_source(quiet=a.quiet)
+    return source_from_word(a.source, a.includes, a.quiet)
+
+
+def source_from_word(word: str, includes: list[Path], quiet: bool = False) -> sources.HeaderSource:
+    """Positional SOURCE: release name, header file, kernel tree or DIR@REF."""
+    if word in releases.load_pins():
+        return sources.from_release(word, quiet=quiet)
+    path = Path(word)
+    if path.is_file():
+        return sources.from_header(path, includes)
+    if path.is_dir() and (path / "include/uapi").is_dir():
+        return sources.from_kernel_tree(path)
+    if "@" in word:
+        repo, _, ref = word.rpartition("@")
+        if Path(repo).is_dir():
+            return sources.from_git(Path(repo), ref)
+    raise SourceError(Loc(word), "not a pinned release, header file, kernel tree or GITDIR@REF "
+                      f"(pinned: {', '.join(releases.load_pins())})")
+
+
+def compile_from_args(a: argparse.Namespace) -> Spec:
+    abis = tuple(x for x in a.abis.split(",") if x)
+    unknown = [x for x in abis if x not in ABIS]
+    if unknown or not abis:
+        raise VfiogenError(None, f"unknown ABI {unknown[0] if unknown else '(none)'}; known: {', '.join(ABIS)}")
+    src = resolve_source(a)
+    files = None
+    if a.no_overlay:
+        files = {}
+    elif a.overlay:
+        for f in a.overlay:
+            if not f.is_file():
+                raise SourceError(Loc(str(f)), "no such overlay file")
+        files = {f"overlay{i}": f for i, f in enumerate(a.overlay)}
+    return compiler.compile_spec(src, abis, files, warn=not a.quiet)
+
+
+def write_atomic(path: Path, text: str) -> None:
+    """Write `text` to `path` through a temporary file in the same directory,
+    so a failure never leaves a half-written output behind."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write(text)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp's 0600 is not what a user expects
+        os.replace(tmp, path)
+    except BaseException:
+        os.unlink(tmp)
+        raise
+
+
+def cmd_spec(a: argparse.Namespace) -> int:
+    text = to_json(compile_from_args(a))
+    if a.output in (None, "-"):
+        sys.stdout.write(text)
+    else:
+        write_atomic(Path(a.output), text)
+    return 0
+
+
+def cmd_inspect(a: argparse.Namespace) -> int:
+    spec = compile_from_args(a)
+    v = inspect.view(spec, a.abi)
+    sys.stdout.write(json.dumps(v, indent=1) + "\n" if a.json else inspect.tables(v))
+    return 0
+
+
+def cmd_report(a: argparse.Namespace) -> int:
+    """Overlay coverage and errata: what is unannotated, where the header lies."""
+    spec = compile_from_args(a)
+    cov = spec.coverage
+    pct = 100.0 * cov.annotated / cov.requests if cov.requests else 100.0
+    out = [f"{spec.source}: {cov.annotated}/{cov.requests} requests annotated ({pct:.0f}%)"]
+    for title, items in (("unannotated requests", cov.unannotated_requests),
+                         ("fields without a direction", cov.undirected_fields),
+                         ("capability ids without a registry entry", cov.uncovered_capabilities),
+                         ("variable-length tails without a descriptor", cov.untyped_tails),
+                         ("overlay entries that do not apply to this release", cov.not_applicable),
+                         ("macros that could not be evaluated", [f"{u.name} ({u.loc}): {u.reason}" for u in spec.unevaluated])):
+        out.append(f"{title}: {len(items)}")
+        out += [f"  {x}" for x in items]
+    out.append(f"errata (header comments vs truth): {len(spec.errata)}")
+    out += [f"  {e.loc}: {e.subject}: [{e.kind}] says {e.claim!r}; truth: {e.truth}" for e in spec.errata]
+    sys.stdout.write("\n".join(out) + "\n")
+    return 0
+
+
+def cmd_fetch(a: argparse.Namespace) -> int:
+    pins = releases.load_pins()
+    names = list(pins) if a.all or not a.release else a.release
+    for name in names:
+        rel = releases.get_release(name)
+        path = releases.fetch(rel)
+        print(f"{name}: {path}")
+    return 0
+
+
+def cmd_releases(a: argparse.Namespace) -> int:
+    for name, rel in releases.load_pins().items():
+        state = "cached" if releases.is_cached(rel) else "not fetched"
+        heads = ", ".join(h.split("/")[-1] for h in rel.headers)
+        print(f"{name:6} Linux {rel.kernel:9} {rel.source:6} {rel.package} {rel.version or rel.suite:14} "
+              f"{heads:20} {state}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="vfiogen", description=__doc__.split("\n")[0])
+    p.add_argument("--version", action="version", version=f"vfiogen {__version__}")
+    sub = p.add_subparsers(dest="command", required=True)
+    commands: list[tuple[str, Callable[[argparse.Namespace], int], str]] = [
+        ("spec", cmd_spec, "compile a header into the spec JSON"),
+        ("inspect", cmd_inspect, "one ABI's layouts, constants and requests"),
+        ("report", cmd_report, "overlay coverage and header errata"),
+    ]
+    for name, fn, help_ in commands:
+        sp = sub.add_parser(name, help=help_)
+        add_source_args(sp)
+        sp.set_defaults(fn=fn)
+        if name == "spec":
+            sp.add_argument("-o", "--output", help="output file (default: stdout)")
+        if name == "inspect":
+            sp.add_argument("--abi", default="x86_64", choices=list(ABIS))
+            sp.add_argument("--json", action="store_true", help="the JSON object instead of tables")
+    f = sub.add_parser("fetch", help="download and verify pinned releases into the cache")
+    f.add_argument("release", nargs="*", help="release names (default: all)")
+    f.add_argument("--all", action="store_true")
+    f.set_defaults(fn=cmd_fetch)
+    r = sub.add_parser("releases", help="list pinned releases and whether they are cached")
+    r.set_defaults(fn=cmd_releases)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.fn(args))
+    except VfiogenError as exc:
+        print(f"vfiogen: {exc}", file=sys.stderr)
+        return 2
+    except BrokenPipeError:
+        return 0

@@ -1,0 +1,83 @@
+"""Download Debian binary packages from any suite without touching /etc/apt.
+
+A private APT_CONFIG (own sources.list, lists and cache dirs) points at the
+machine's own Debian mirror; `apt-get download` fetches the .deb and
+`dpkg-deb -x` unpacks it. Nothing is installed on the host.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+from pathlib import Path
+
+from vfiogen.errors import SourceError
+
+
+def debian_mirror() -> str:
+    """The machine's own Debian mirror, read from apt's index targets."""
+    try:
+        out = subprocess.run(
+            ["apt-get", "indextargets", "--format", "$(SITE)"],
+            capture_output=True, text=True, check=True,
+        ).stdout
+    except (OSError, subprocess.CalledProcessError) as exc:
+        raise SourceError("apt", f"cannot ask apt for its mirror: {exc}") from None
+    for site in out.split():
+        if re.search(r"/debian/?$", site):
+            return site
+    raise SourceError("apt", "no Debian mirror among apt's sources (is this Debian?)")
+
+
+def private_apt(root: Path, suite: str) -> dict[str, str]:
+    """Create (once) and update a private apt config for `suite`; returns the
+    environment to run apt-get with."""
+    d = root / f"apt-{suite}"
+    for sub in ("lists/partial", "cache/archives/partial", "parts", "prefs"):
+        (d / sub).mkdir(parents=True, exist_ok=True)
+    (d / "sources.list").write_text(f"deb {debian_mirror()} {suite} main\n")
+    (d / "status").touch()  # an empty dpkg status: the host's installs do not matter
+    (d / "apt.conf").write_text(
+        f'Dir::Etc::SourceList "{d}/sources.list";\n'
+        f'Dir::Etc::SourceParts "{d}/parts";\n'
+        f'Dir::Etc::Preferences "{d}/prefs/none";\n'
+        f'Dir::Etc::PreferencesParts "{d}/prefs";\n'
+        f'Dir::State::Lists "{d}/lists";\n'
+        f'Dir::Cache "{d}/cache";\n'
+        f'Dir::State::status "{d}/status";\n'
+        'Dir::Cache::pkgcache "";\nDir::Cache::srcpkgcache "";\n'
+        'Acquire::Languages "none";\nAPT::Architectures { "amd64"; };\n'
+    )
+    env = dict(os.environ, APT_CONFIG=str(d / "apt.conf"))
+    if not any(p.name != "partial" for p in (d / "lists").iterdir()):
+        _run(["apt-get", "-qq", "update"], env, d)
+    return env
+
+
+def download(root: Path, suite: str, package: str, dest: Path) -> Path:
+    """Download `package` from `suite` into `dest`; returns the .deb path."""
+    env = private_apt(root, suite)
+    dest.mkdir(parents=True, exist_ok=True)
+    before = set(dest.glob("*.deb"))
+    _run(["apt-get", "-qq", "download", package], env, dest)
+    debs = sorted(set(dest.glob(f"{package}_*.deb")) - before) or sorted(
+        dest.glob(f"{package}_*.deb")
+    )
+    if not debs:
+        raise SourceError(f"debian:{suite}", f"apt-get download {package} gave no .deb")
+    return debs[-1]
+
+
+def extract(deb: Path, dest: Path) -> None:
+    _run(["dpkg-deb", "-x", str(deb), str(dest)], None, dest.parent)
+
+
+def _run(cmd: list[str], env: dict[str, str] | None, cwd: Path) -> None:
+    try:
+        proc = subprocess.run(cmd, env=env, cwd=cwd, capture_output=True, text=True)
+    except OSError as exc:
+        raise SourceError(cmd[0], f"cannot run: {exc}") from None
+    if proc.returncode:
+        tail = (proc.stderr or proc.stdout).strip().splitlines()[-1:] or ["no output"]
+        raise SourceError(cmd[0], f"{' '.join(cmd)} failed: {tail[0]}")

@@ -30,10 +30,7 @@ class IocEncoding:
         sizeshift = typeshift + self.typebits
         dirshift = sizeshift + self.sizebits
         return (
-            (direction << dirshift)
-            | (type_ << typeshift)
-            | (nr << nrshift)
-            | (size << sizeshift)
+            (direction << dirshift) | (type_ << typeshift) | (nr << nrshift) | (size << sizeshift)
         ) & 0xFFFFFFFF
 
     def max_size(self) -> int:
@@ -83,19 +80,47 @@ ABIS: dict[str, Abi] = {
     a.name: a
     for a in (
         Abi(
-            "x86_64", 8, 8, 8, False, GENERIC_IOC, "gcc", ("-m64",),
+            "x86_64",
+            8,
+            8,
+            8,
+            False,
+            GENERIC_IOC,
+            "gcc",
+            ("-m64",),
             ("x86-linux-any", "x86_64-linux-any"),
         ),
         Abi(
-            "i386", 4, 4, 4, False, GENERIC_IOC, "gcc", ("-m32",),
+            "i386",
+            4,
+            4,
+            4,
+            False,
+            GENERIC_IOC,
+            "gcc",
+            ("-m32",),
             ("x86-linux-any", "i386-linux-any"),
         ),
         Abi(
-            "aarch64", 8, 8, 8, False, GENERIC_IOC, "aarch64-linux-gnu-gcc", (),
+            "aarch64",
+            8,
+            8,
+            8,
+            False,
+            GENERIC_IOC,
+            "aarch64-linux-gnu-gcc",
+            (),
             ("aarch64-linux-any",),
         ),
         Abi(
-            "powerpc64", 8, 8, 8, True, POWERPC_IOC, "powerpc64-linux-gnu-gcc", (),
+            "powerpc64",
+            8,
+            8,
+            8,
+            True,
+            POWERPC_IOC,
+            "powerpc64-linux-gnu-gcc",
+            (),
             ("powerpc-linux-any", "powerpc64-linux-any"),
         ),
     )

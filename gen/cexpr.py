@@ -59,7 +59,9 @@ def tokenize(text: str) -> list[Tok]:
 # --- macro expansion ---------------------------------------------------------
 
 
-def expand(toks: list[Tok], macros: dict[str, Macro], hide: frozenset[str] = frozenset()) -> list[Tok]:
+def expand(
+    toks: list[Tok], macros: dict[str, Macro], hide: frozenset[str] = frozenset()
+) -> list[Tok]:
     """Expand macros in `toks` (C preprocessor semantics, minus # and ##)."""
     out: list[Tok] = []
     i = 0
@@ -87,7 +89,7 @@ def expand(toks: list[Tok], macros: dict[str, Macro], hide: frozenset[str] = fro
         if variadic:
             params[-1] = params[-1][:-3] or "__VA_ARGS__"
             if len(args) > len(params):
-                rest = args[len(params) - 1:]
+                rest = args[len(params) - 1 :]
                 joined: list[Tok] = []
                 for k, a in enumerate(rest):
                     joined += ([Tok("op", ",")] if k else []) + a
@@ -146,14 +148,29 @@ ULONG = CType("unsigned long", False, 2)
 LLONG = CType("long long", True, 3)
 ULLONG = CType("unsigned long long", False, 3)
 CHAR_TYPES = {
-    "char": CType("char", True, 0), "signed char": CType("signed char", True, 0),
-    "unsigned char": CType("unsigned char", False, 0), "_Bool": CType("_Bool", False, 0),
-    "short": CType("short", True, 0), "unsigned short": CType("unsigned short", False, 0),
+    "char": CType("char", True, 0),
+    "signed char": CType("signed char", True, 0),
+    "unsigned char": CType("unsigned char", False, 0),
+    "_Bool": CType("_Bool", False, 0),
+    "short": CType("short", True, 0),
+    "unsigned short": CType("unsigned short", False, 0),
 }
 SCALARS = {t.name: t for t in (INT, UINT, LONG, ULONG, LLONG, ULLONG)} | CHAR_TYPES
 
-TYPE_WORDS = {"unsigned", "signed", "int", "long", "short", "char", "_Bool", "struct",
-              "union", "enum", "const", "volatile"}
+TYPE_WORDS = {
+    "unsigned",
+    "signed",
+    "int",
+    "long",
+    "short",
+    "char",
+    "_Bool",
+    "struct",
+    "union",
+    "enum",
+    "const",
+    "volatile",
+}
 
 
 def canonical_scalar(words: list[str]) -> str | None:
@@ -166,7 +183,9 @@ def canonical_scalar(words: list[str]) -> str | None:
         return "unsigned char" if unsigned else ("signed char" if signed else "char")
     if rest == ["_Bool"]:
         return "_Bool"
-    base = {(): "int", ("short",): "short", ("long",): "long", ("long", "long"): "long long"}.get(tuple(rest))
+    base = {(): "int", ("short",): "short", ("long",): "long", ("long", "long"): "long long"}.get(
+        tuple(rest)
+    )
     if base is None or (not ws):
         return None
     return f"unsigned {base}" if unsigned else base
@@ -180,8 +199,16 @@ class Parser:
     """
 
     BINARY = [
-        ("||",), ("&&",), ("|",), ("^",), ("&",), ("==", "!="),
-        ("<", ">", "<=", ">="), ("<<", ">>"), ("+", "-"), ("*", "/", "%"),
+        ("||",),
+        ("&&",),
+        ("|",),
+        ("^",),
+        ("&",),
+        ("==", "!="),
+        ("<", ">", "<=", ">="),
+        ("<<", ">>"),
+        ("+", "-"),
+        ("*", "/", "%"),
     ]
 
     def __init__(self, toks: list[Tok], is_type: Callable[[str], bool]) -> None:
@@ -290,7 +317,7 @@ class Parser:
         args: list[Node] = []
         size_type = None
         while True:
-            is_size = (macro in ("_IOR", "_IOW", "_IOWR") and len(args) == 2)
+            is_size = macro in ("_IOR", "_IOW", "_IOWR") and len(args) == 2
             if is_size:
                 size_type = self.typename()
             else:
@@ -302,7 +329,9 @@ class Parser:
             break
         want = 4 if macro == "_IOC" else 2
         if len(args) != want or (macro in ("_IOR", "_IOW", "_IOWR") and size_type is None):
-            raise EvalError(f"{macro} takes {want + (macro != '_IO' and macro != '_IOC')} arguments")
+            raise EvalError(
+                f"{macro} takes {want + (macro != '_IO' and macro != '_IOC')} arguments"
+            )
         return ("ioc", macro, args, size_type)
 
 
@@ -339,12 +368,24 @@ def parse_int(text: str) -> tuple[int, CType]:
     raise EvalError(f"integer literal too large: {text}")
 
 
-_ESCAPES = {"n": 10, "t": 9, "r": 13, "0": 0, "\\": 92, "'": 39, '"': 34, "a": 7,
-            "b": 8, "f": 12, "v": 11, "?": 63}
+_ESCAPES = {
+    "n": 10,
+    "t": 9,
+    "r": 13,
+    "0": 0,
+    "\\": 92,
+    "'": 39,
+    '"': 34,
+    "a": 7,
+    "b": 8,
+    "f": 12,
+    "v": 11,
+    "?": 63,
+}
 
 
 def parse_char(text: str) -> int:
-    body = text[text.index("'") + 1: -1]
+    body = text[text.index("'") + 1 : -1]
     if body.startswith("\\"):
         if body[1] == "x":
             return int(body[2:], 16)
@@ -367,8 +408,13 @@ class Evaluator:
     sizeof(typename) and scalar(typename) come from the layout engine.
     """
 
-    def __init__(self, abi: Abi, ident: Resolver, sizeof: Callable[[str], int],
-                 scalar: Callable[[str], str | None]) -> None:
+    def __init__(
+        self,
+        abi: Abi,
+        ident: Resolver,
+        sizeof: Callable[[str], int],
+        scalar: Callable[[str], str | None],
+    ) -> None:
         self.abi = abi
         self.ident = ident
         self.sizeof = sizeof
@@ -452,15 +498,23 @@ class Evaluator:
         enc = self.abi.ioc
         if macro == "_IOC":
             d, t, n, s = (self.value(a) for a in args)
-            dirs = {enc.none: "none", enc.read: "read", enc.write: "write",
-                    enc.read | enc.write: "readwrite"}
+            dirs = {
+                enc.none: "none",
+                enc.read: "read",
+                enc.write: "write",
+                enc.read | enc.write: "readwrite",
+            }
             direction = dirs.get(d, "none")
         else:
             t, n = (self.value(a) for a in args)
             direction = IOC_MACROS[macro] or "none"
             s = self.sizeof(size_type) if size_type else 0
-            d = {"none": enc.none, "read": enc.read, "write": enc.write,
-                 "readwrite": enc.read | enc.write}[direction]
+            d = {
+                "none": enc.none,
+                "read": enc.read,
+                "write": enc.write,
+                "readwrite": enc.read | enc.write,
+            }[direction]
         if s > enc.max_size():
             raise EvalError(f"size {s} does not fit the {enc.name} ioctl size field")
         return enc.encode(d, t, n, s), direction, t, n, s

@@ -22,17 +22,35 @@ from vfiogen.spec import Spec, to_json
 
 
 def add_source_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("source", nargs="?", help="a pinned release (7.2), a header file, a kernel tree, or GITDIR@REF")
+    p.add_argument(
+        "source",
+        nargs="?",
+        help="a pinned release (7.2), a header file, a kernel tree, or GITDIR@REF",
+    )
     g = p.add_argument_group("source (instead of the positional form)")
     g.add_argument("--header", type=Path, help="a UAPI header file")
-    g.add_argument("-I", dest="includes", action="append", type=Path, default=[], help="include dir for --header")
+    g.add_argument(
+        "-I",
+        dest="includes",
+        action="append",
+        type=Path,
+        default=[],
+        help="include dir for --header",
+    )
     g.add_argument("--release", help="a release pinned in headers/releases.toml")
     g.add_argument("--kernel-tree", type=Path, help="a kernel source tree")
     g.add_argument("--git", type=Path, help="a kernel git repository (with --ref)")
     g.add_argument("--ref", help="the git ref to read (with --git)")
-    p.add_argument("--abis", default=",".join(DEFAULT_ABIS), help="comma-separated ABIs (default: %(default)s)")
-    p.add_argument("--overlay", action="append", type=Path, default=None,
-                   help="overlay file(s) instead of the shipped ones")
+    p.add_argument(
+        "--abis", default=",".join(DEFAULT_ABIS), help="comma-separated ABIs (default: %(default)s)"
+    )
+    p.add_argument(
+        "--overlay",
+        action="append",
+        type=Path,
+        default=None,
+        help="overlay file(s) instead of the shipped ones",
+    )
     p.add_argument("--no-overlay", action="store_true", help="compile the header alone")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress or warnings on stderr")
 
@@ -40,7 +58,9 @@ def add_source_args(p: argparse.ArgumentParser) -> None:
 def resolve_source(a: argparse.Namespace) -> sources.HeaderSource:
     explicit = [x for x in (a.header, a.release, a.kernel_tree, a.git) if x is not None]
     if len(explicit) + (a.source is not None) > 1:
-        raise VfiogenError(None, "give one source: positional, --header, --release, --kernel-tree or --git")
+        raise VfiogenError(
+            None, "give one source: positional, --header, --release, --kernel-tree or --git"
+        )
     if a.header is not None:
         return sources.from_header(a.header, a.includes)
     if a.release is not None:
@@ -69,15 +89,20 @@ def source_from_word(word: str, includes: list[Path], quiet: bool = False) -> so
         repo, _, ref = word.rpartition("@")
         if Path(repo).is_dir():
             return sources.from_git(Path(repo), ref)
-    raise SourceError(Loc(word), "not a pinned release, header file, kernel tree or GITDIR@REF "
-                      f"(pinned: {', '.join(releases.load_pins())})")
+    raise SourceError(
+        Loc(word),
+        "not a pinned release, header file, kernel tree or GITDIR@REF "
+        f"(pinned: {', '.join(releases.load_pins())})",
+    )
 
 
 def compile_from_args(a: argparse.Namespace) -> Spec:
     abis = tuple(x for x in a.abis.split(",") if x)
     unknown = [x for x in abis if x not in ABIS]
     if unknown or not abis:
-        raise VfiogenError(None, f"unknown ABI {unknown[0] if unknown else '(none)'}; known: {', '.join(ABIS)}")
+        raise VfiogenError(
+            None, f"unknown ABI {unknown[0] if unknown else '(none)'}; known: {', '.join(ABIS)}"
+        )
     src = resolve_source(a)
     files = None
     if a.no_overlay:
@@ -129,16 +154,24 @@ def cmd_report(a: argparse.Namespace) -> int:
     cov = spec.coverage
     pct = 100.0 * cov.annotated / cov.requests if cov.requests else 100.0
     out = [f"{spec.source}: {cov.annotated}/{cov.requests} requests annotated ({pct:.0f}%)"]
-    for title, items in (("unannotated requests", cov.unannotated_requests),
-                         ("fields without a direction", cov.undirected_fields),
-                         ("capability ids without a registry entry", cov.uncovered_capabilities),
-                         ("variable-length tails without a descriptor", cov.untyped_tails),
-                         ("overlay entries that do not apply to this release", cov.not_applicable),
-                         ("macros that could not be evaluated", [f"{u.name} ({u.loc}): {u.reason}" for u in spec.unevaluated])):
+    for title, items in (
+        ("unannotated requests", cov.unannotated_requests),
+        ("fields without a direction", cov.undirected_fields),
+        ("capability ids without a registry entry", cov.uncovered_capabilities),
+        ("variable-length tails without a descriptor", cov.untyped_tails),
+        ("overlay entries that do not apply to this release", cov.not_applicable),
+        (
+            "macros that could not be evaluated",
+            [f"{u.name} ({u.loc}): {u.reason}" for u in spec.unevaluated],
+        ),
+    ):
         out.append(f"{title}: {len(items)}")
         out += [f"  {x}" for x in items]
     out.append(f"errata (header comments vs truth): {len(spec.errata)}")
-    out += [f"  {e.loc}: {e.subject}: [{e.kind}] says {e.claim!r}; truth: {e.truth}" for e in spec.errata]
+    out += [
+        f"  {e.loc}: {e.subject}: [{e.kind}] says {e.claim!r}; truth: {e.truth}"
+        for e in spec.errata
+    ]
     sys.stdout.write("\n".join(out) + "\n")
     return 0
 
@@ -157,8 +190,10 @@ def cmd_releases(a: argparse.Namespace) -> int:
     for name, rel in releases.load_pins().items():
         state = "cached" if releases.is_cached(rel) else "not fetched"
         heads = ", ".join(h.split("/")[-1] for h in rel.headers)
-        print(f"{name:6} Linux {rel.kernel:9} {rel.source:6} {rel.package} {rel.version or rel.suite:14} "
-              f"{heads:20} {state}")
+        print(
+            f"{name:6} Linux {rel.kernel:9} {rel.source:6} {rel.package} {rel.version or rel.suite:14} "
+            f"{heads:20} {state}"
+        )
     return 0
 
 

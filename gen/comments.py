@@ -14,7 +14,9 @@ from vfiogen.errors import Loc
 from vfiogen.spec import DocBlock
 
 _COMMENT = re.compile(r"/\*.*?\*/|//[^\n]*", re.S)
-_SECTION = re.compile(r"^(Return|Returns|Availability|Context|Note|Notes|Example)\s*:\s*(.*)$", re.I)
+_SECTION = re.compile(
+    r"^(Return|Returns|Availability|Context|Note|Notes|Example)\s*:\s*(.*)$", re.I
+)
 _PARAM = re.compile(r"^@([\w.\[\]]+)\s*:\s*(.*)$")
 _SIGNATURE = re.compile(r"^(?:_IO[RW]*|_IOC|ioctl)\s*\(")
 
@@ -38,11 +40,11 @@ def scan(source: str) -> list[Comment]:
         if raw.startswith("//"):
             body = raw[2:]
         else:
-            body = raw[3 if kdoc else 2: -2]
+            body = raw[3 if kdoc else 2 : -2]
         lines = [re.sub(r"^\s*\* ?", "", l) for l in body.split("\n")]
         text = "\n".join(lines).strip()
         bol = source.rfind("\n", 0, m.start()) + 1
-        trailing = bool(source[bol: m.start()].strip())
+        trailing = bool(source[bol : m.start()].strip())
         out.append(Comment(line, end, text, kdoc, trailing))
     return out
 
@@ -96,7 +98,11 @@ def parse_kerneldoc(c: Comment, file: str) -> DocBlock:
             current = params.setdefault(p.group(1), [])
             current.append(p.group(2))
         elif s:
-            key = s.group(1).capitalize().rstrip("s") if s.group(1).lower().startswith("return") else s.group(1).capitalize()
+            key = (
+                s.group(1).capitalize().rstrip("s")
+                if s.group(1).lower().startswith("return")
+                else s.group(1).capitalize()
+            )
             current = sections.setdefault(key, [])
             current.append(s.group(2))
         elif not line.strip():

@@ -14,21 +14,48 @@ from pathlib import Path
 
 from vfiogen import __version__, comments, cpp, frontend, overlay
 from vfiogen.abi import ABIS, DEFAULT_ABIS
-from vfiogen.cexpr import INT, LLONG, CType, EvalError, Evaluator, Node, Parser, Value, expand, tokenize
+from vfiogen.cexpr import (
+    INT,
+    LLONG,
+    CType,
+    EvalError,
+    Evaluator,
+    Node,
+    Parser,
+    Value,
+    expand,
+    tokenize,
+)
 from vfiogen.errors import Loc, MacroError
 from vfiogen.frontend import Declarations
 from vfiogen.layout import LayoutEngine
 from vfiogen.sources import HeaderSource
 from vfiogen.spec import (
-    SCHEMA_VERSION, Constant, DocBlock, Erratum, Field, FunctionMacro, HeaderFile,
-    Ioc, Record, Request, Section, Spec, Unevaluated, ValueSet,
+    SCHEMA_VERSION,
+    Constant,
+    DocBlock,
+    Erratum,
+    Field,
+    FunctionMacro,
+    HeaderFile,
+    Ioc,
+    Record,
+    Request,
+    Section,
+    Spec,
+    Unevaluated,
+    ValueSet,
 )
 
 _STRING = re.compile(r'^(L?"(?:[^"\\]|\\.)*"\s*)+$')
 
 
-def compile_spec(source: HeaderSource, abis: tuple[str, ...] = DEFAULT_ABIS,
-                 overlay_files: dict[str, Path] | None = None, warn: bool = True) -> Spec:
+def compile_spec(
+    source: HeaderSource,
+    abis: tuple[str, ...] = DEFAULT_ABIS,
+    overlay_files: dict[str, Path] | None = None,
+    warn: bool = True,
+) -> Spec:
     pp = cpp.preprocess(source)
     main = [name for name, _ in source.headers]
     decls = frontend.parse(pp, main)
@@ -52,8 +79,10 @@ def compile_spec(source: HeaderSource, abis: tuple[str, ...] = DEFAULT_ABIS,
     overlay.apply(spec, overlay_files if overlay_files is not None else overlay.default_files(main))
     if warn:
         for u in spec.unevaluated:
-            print(f"vfiogen: {u.loc}: warning: macro {u.name} not evaluated: {u.reason}",
-                  file=sys.stderr)
+            print(
+                f"vfiogen: {u.loc}: warning: macro {u.name} not evaluated: {u.reason}",
+                file=sys.stderr,
+            )
     return spec
 
 
@@ -112,8 +141,14 @@ def _closing_line(lines: list[str] | None, start: int) -> int:
 class _Constants:
     """Evaluates enumerators and macros per ABI; finds the requests."""
 
-    def __init__(self, spec: Spec, decls: Declarations, macros: dict[str, cpp.Macro],
-                 engines: dict[str, LayoutEngine], main: list[str]) -> None:
+    def __init__(
+        self,
+        spec: Spec,
+        decls: Declarations,
+        macros: dict[str, cpp.Macro],
+        engines: dict[str, LayoutEngine],
+        main: list[str],
+    ) -> None:
         self.spec = spec
         self.decls = decls
         self.macros = macros
@@ -148,7 +183,9 @@ class _Constants:
                 self.values[abi][e.name] = (v, INT if -(1 << 31) <= v < (1 << 31) else LLONG)
                 per[abi] = v
             if e.loc.file in self.main:
-                self.spec.constants[e.name] = self.constant(e.name, e.loc, "enumerator", per, e.expr or "")
+                self.spec.constants[e.name] = self.constant(
+                    e.name, e.loc, "enumerator", per, e.expr or ""
+                )
                 self.spec.constants[e.name].enum = e.enum
 
     def constant(self, name: str, loc: Loc, kind: str, per: dict[str, int], expr: str) -> Constant:
@@ -167,7 +204,9 @@ class _Constants:
             self.spec.constants[m.name] = Constant(m.name, m.loc, "macro", value, expr=m.body)
             return
         try:
-            node = Parser(expand(tokenize(m.body), self.macros, frozenset({m.name})), self.is_type).parse()
+            node = Parser(
+                expand(tokenize(m.body), self.macros, frozenset({m.name})), self.is_type
+            ).parse()
             if node[0] == "ioc":
                 self.request(m, node)
                 return
@@ -233,8 +272,15 @@ def _bind_docs(spec: Spec, decls: Declarations, main: list[str]) -> None:
                 const.doc = c.text
     for req in spec.requests.values():
         if req.doc is None:
-            spec.errata.append(Erratum(req.name, req.loc, "missing-doc", "no kernel-doc block",
-                                       "documented only by the overlay"))
+            spec.errata.append(
+                Erratum(
+                    req.name,
+                    req.loc,
+                    "missing-doc",
+                    "no kernel-doc block",
+                    "documented only by the overlay",
+                )
+            )
 
 
 def _attach(spec: Spec, doc: DocBlock) -> None:
@@ -249,8 +295,11 @@ def _attach(spec: Spec, doc: DocBlock) -> None:
     if named:  # iommufd.h documents a request on its struct: "struct x - ioctl(X)"
         req = spec.requests.get(named.group(1))
         if req is None:
-            spec.errata.append(Erratum(doc.name, doc.loc, "prose", doc.signature,
-                                       f"no request {named.group(1)} exists"))
+            spec.errata.append(
+                Erratum(
+                    doc.name, doc.loc, "prose", doc.signature, f"no request {named.group(1)} exists"
+                )
+            )
         elif req.doc is None:
             req.doc = doc
     elif doc.name in spec.constants:
@@ -276,7 +325,9 @@ def _bind_value_sets(spec: Spec, decls: Declarations, main: list[str]) -> None:
         for const in spec.constants.values():
             if const.kind != "macro" or const.loc.file != rec.loc.file:
                 continue
-            if not (rec.loc.line < const.loc.line < rec.end_line) or not isinstance(const.value, int):
+            if not (rec.loc.line < const.loc.line < rec.end_line) or not isinstance(
+                const.value, int
+            ):
                 continue
             owner = [f for f in fields if f.loc.line < const.loc.line]
             if not owner:

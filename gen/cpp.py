@@ -18,14 +18,27 @@ from vfiogen.errors import Loc, ParseError, SourceError
 from vfiogen.sources import HeaderSource
 
 CPP_FLAGS = (
-    "-E", "-dD", "-nostdinc", "-undef",
-    "-D__signed__=signed", "-D__extension__=", "-D__inline__=inline",
-    "-D__asm__(x)=", "-U__SIZEOF_INT128__",
+    "-E",
+    "-dD",
+    "-nostdinc",
+    "-undef",
+    "-D__signed__=signed",
+    "-D__extension__=",
+    "-D__inline__=inline",
+    "-D__asm__(x)=",
+    "-U__SIZEOF_INT128__",
 )
 # -undef drops gcc's predefined macros; put back what UAPI headers test.
-TARGET_DEFINES = ("-D__linux__", "-D__x86_64__", "-D__LP64__", "-D__GNUC__=12",
-                  "-D__CHAR_BIT__=8", "-D__BYTE_ORDER__=1234",
-                  "-D__ORDER_LITTLE_ENDIAN__=1234", "-D__ORDER_BIG_ENDIAN__=4321")
+TARGET_DEFINES = (
+    "-D__linux__",
+    "-D__x86_64__",
+    "-D__LP64__",
+    "-D__GNUC__=12",
+    "-D__CHAR_BIT__=8",
+    "-D__BYTE_ORDER__=1234",
+    "-D__ORDER_LITTLE_ENDIAN__=1234",
+    "-D__ORDER_BIG_ENDIAN__=4321",
+)
 
 _MARKER = re.compile(r'^# (\d+) "((?:[^"\\]|\\.)*)"(.*)$')
 _DEFINE = re.compile(r"^#define ([A-Za-z_]\w*)(\(([^)]*)\))?(?:\s+(.*))?$")
@@ -68,7 +81,10 @@ def _cpp_error(stderr: str, source: HeaderSource) -> ParseError:
         if m:
             return ParseError(Loc(m.group(1), int(m.group(2))), m.group(4))
     first = source.headers[0][1] if source.headers else "<input>"
-    return ParseError(Loc(str(first)), stderr.strip().splitlines()[0] if stderr.strip() else "preprocessing failed")
+    return ParseError(
+        Loc(str(first)),
+        stderr.strip().splitlines()[0] if stderr.strip() else "preprocessing failed",
+    )
 
 
 def _relative(path: str, dirs: list[Path], files: dict[str, Path]) -> str:
@@ -105,8 +121,9 @@ def _split(output: str, dirs: list[Path], source: HeaderSource) -> Preprocessed:
                 if d.group(2) is not None:
                     params = tuple(p.strip() for p in d.group(3).split(",") if p.strip())
                 macros.pop(d.group(1), None)  # keep definition order of the last one
-                macros[d.group(1)] = Macro(d.group(1), Loc(cur_file, cur_line), params,
-                                           (d.group(4) or "").strip())
+                macros[d.group(1)] = Macro(
+                    d.group(1), Loc(cur_file, cur_line), params, (d.group(4) or "").strip()
+                )
             out.append("")
         elif raw.startswith("#undef "):
             u = _UNDEF.match(raw)
@@ -135,11 +152,13 @@ def _rewrite_attributes(line: str, loc: Loc) -> str:
             i += 1
         if depth:
             raise ParseError(loc, "unterminated __attribute__")
-        inner = line[m.end(): i - 2].strip()
+        inner = line[m.end() : i - 2].strip()
         a = re.fullmatch(r"(?:__)?aligned(?:__)?\s*\((.+)\)", inner)
         if not a:
-            raise ParseError(loc, f"unsupported attribute '{inner}' (only aligned(N) is understood)")
-        result.append(line[pos: m.start()])
+            raise ParseError(
+                loc, f"unsupported attribute '{inner}' (only aligned(N) is understood)"
+            )
+        result.append(line[pos : m.start()])
         result.append(f"_Alignas({a.group(1)})")
         pos = i
     result.append(line[pos:])

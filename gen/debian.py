@@ -20,7 +20,9 @@ def debian_mirror() -> str:
     try:
         out = subprocess.run(
             ["apt-get", "indextargets", "--format", "$(SITE)"],
-            capture_output=True, text=True, check=True,
+            capture_output=True,
+            text=True,
+            check=True,
         ).stdout
     except (OSError, subprocess.CalledProcessError) as exc:
         raise SourceError("apt", f"cannot ask apt for its mirror: {exc}") from None

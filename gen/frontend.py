@@ -86,8 +86,11 @@ class _Walker:
                 if isinstance(node.type, (c_ast.Struct, c_ast.Union, c_ast.Enum)):
                     self.define(node.type)
                 else:
-                    raise ParseError(loc_of(node), f"unexpected declaration of '{node.name}' "
-                                     "(a UAPI header declares only types)")
+                    raise ParseError(
+                        loc_of(node),
+                        f"unexpected declaration of '{node.name}' "
+                        "(a UAPI header declares only types)",
+                    )
             elif isinstance(node, c_ast.Pragma):
                 continue
             else:
@@ -120,9 +123,17 @@ class _Walker:
                 anon_tag = f"{name}::anon{anon_count}"
                 anon_count += 1
                 self.define(member.type, anon_tag)
-                ftype = TypeRef("record", anon_tag, "struct" if isinstance(member.type, c_ast.Struct) else "union")
+                ftype = TypeRef(
+                    "record",
+                    anon_tag,
+                    "struct" if isinstance(member.type, c_ast.Struct) else "union",
+                )
             else:
-                if isinstance(inner, (c_ast.Struct, c_ast.Union)) and inner.decls is not None and inner.name is None:
+                if (
+                    isinstance(inner, (c_ast.Struct, c_ast.Union))
+                    and inner.decls is not None
+                    and inner.name is None
+                ):
                     anon_tag = f"{name}::{member.name}"
                 ftype = self.typeref(member.type, member.name, anon_tag)
             align = None
@@ -160,8 +171,12 @@ class _Walker:
                     count_expr = text  # evaluated per ABI by the layout engine
                 else:
                     count = self.int_literal(node.dim, loc_of(node))
-            return TypeRef("array", of=self.typeref(node.type, name, anon_tag), count=count,
-                           count_expr=count_expr)
+            return TypeRef(
+                "array",
+                of=self.typeref(node.type, name, anon_tag),
+                count=count,
+                count_expr=count_expr,
+            )
         if isinstance(node, (c_ast.Struct, c_ast.Union)):
             tag = self.define(node, anon_tag) if node.decls is not None else node.name
             kind = "struct" if isinstance(node, c_ast.Struct) else "union"
@@ -195,7 +210,8 @@ class _Walker:
         text = self.gen.visit(node)
         try:
             value = Evaluator(ABIS["x86_64"], lambda _: None, _no_sizeof, lambda _: None).value(
-                Parser(tokenize(text), lambda _: False).parse())
+                Parser(tokenize(text), lambda _: False).parse()
+            )
         except EvalError as exc:
             raise ParseError(loc, f"'{text}' is not an integer constant: {exc}") from None
         if value < 0:

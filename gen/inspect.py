@@ -50,8 +50,10 @@ def tables(v: dict[str, Any]) -> str:
     out = [f"ABI {v['abi']}", "", "REQUESTS"]
     out.append(f"  {'name':44} {'number':>10}  {'fd':9} {'arg':7} {'result':6}  type")
     for name, r in v["requests"].items():
-        out.append(f"  {name:44} {r['number']:#10x}  {r['fd'] or '?':9} {r['arg'] or '?':7} "
-                   f"{r['result'] or '?':6}  {r['type'] or ''}")
+        out.append(
+            f"  {name:44} {r['number']:#10x}  {r['fd'] or '?':9} {r['arg'] or '?':7} "
+            f"{r['result'] or '?':6}  {r['type'] or ''}"
+        )
     out += ["", "TYPES"]
     for name, t in v["types"].items():
         out.append(f"  {t['kind']} {name}  size {t['size']}  align {t['align']}")

@@ -115,7 +115,9 @@ class LayoutEngine:
         return canonical_scalar(typename.split())
 
 
-def flatten(rec: Record, records: dict[str, Record], abi: str, base: int = 0) -> list[tuple[str, int, int]]:
+def flatten(
+    rec: Record, records: dict[str, Record], abi: str, base: int = 0
+) -> list[tuple[str, int, int]]:
     """(name, offset, size) of every member as C code reaches it: members of
     anonymous structs/unions appear directly, at their absolute offset."""
     out = []

@@ -19,13 +19,41 @@ from vfiogen.errors import Loc, OverlayError
 from vfiogen.layout import flatten
 from vfiogen.releases import version_key
 from vfiogen.spec import (
-    ARG_KINDS, ARGSZ_STYLES, DIRECTIONS, FD_KINDS, RESULT_KINDS, Capability,
-    CapabilityScope, Erratum, Feature, Record, Request, Spec, Tail, ValueSet,
+    ARG_KINDS,
+    ARGSZ_STYLES,
+    DIRECTIONS,
+    FD_KINDS,
+    RESULT_KINDS,
+    Capability,
+    CapabilityScope,
+    Erratum,
+    Feature,
+    Record,
+    Request,
+    Spec,
+    Tail,
+    ValueSet,
 )
 
-REQUEST_KEYS = {"fd", "arg", "type", "result", "result_fd", "argsz", "minsz", "count", "caps",
-                "extension", "flag_gates", "fields", "precondition", "note", "source",
-                "since", "until"}
+REQUEST_KEYS = {
+    "fd",
+    "arg",
+    "type",
+    "result",
+    "result_fd",
+    "argsz",
+    "minsz",
+    "count",
+    "caps",
+    "extension",
+    "flag_gates",
+    "fields",
+    "precondition",
+    "note",
+    "source",
+    "since",
+    "until",
+}
 TOP_KEYS = {"requests", "capabilities", "scopes", "features", "tails", "links", "schema", "header"}
 VERSIONED = {"since", "until"}
 DOC_DIRECTION = {"_IOR": {"out"}, "_IOW": {"in"}, "_IOWR": {"in", "out", "inout"}}
@@ -87,7 +115,9 @@ def apply(spec: Spec, files: dict[str, Path]) -> None:
             raise OverlayError(Loc(str(path)), f"cannot read overlay: {exc.strerror}") from None
         except tomllib.TOMLDecodeError as exc:
             m = re.search(r"line (\d+)", str(exc))
-            raise OverlayError(Loc(str(path), int(m.group(1)) if m else 1), f"not TOML: {exc}") from None
+            raise OverlayError(
+                Loc(str(path), int(m.group(1)) if m else 1), f"not TOML: {exc}"
+            ) from None
         _Merger(spec, data, _Lines(path, text)).run()
     _coverage(spec)
 
@@ -108,11 +138,16 @@ class _Merger:
             raise self.fail(path, f"expected a table for {'.'.join(path)}")
         unknown = sorted(set(entry) - allowed)
         if unknown:
-            raise self.fail(path + (unknown[0],), f"unknown key '{unknown[0]}' in "
-                            f"{'.'.join(path)}; expected one of {', '.join(sorted(allowed))}")
+            raise self.fail(
+                path + (unknown[0],),
+                f"unknown key '{unknown[0]}' in "
+                f"{'.'.join(path)}; expected one of {', '.join(sorted(allowed))}",
+            )
         return entry
 
-    def choice(self, entry: dict[str, Any], key: str, allowed: tuple[str, ...], path: tuple[str, ...]) -> str | None:
+    def choice(
+        self, entry: dict[str, Any], key: str, allowed: tuple[str, ...], path: tuple[str, ...]
+    ) -> str | None:
         v = entry.get(key)
         if v is not None and v not in allowed:
             raise self.fail(path + (key,), f"{key} = {v!r}; expected one of {', '.join(allowed)}")
@@ -123,12 +158,22 @@ class _Merger:
         if isinstance(entry, dict) and (entry.keys() & VERSIONED) and not self.applies(entry):
             self.spec.coverage.not_applicable.append(".".join(path))
             return
-        if isinstance(entry, dict) and (entry.keys() & VERSIONED) and self.spec.kernel_version is None:
+        if (
+            isinstance(entry, dict)
+            and (entry.keys() & VERSIONED)
+            and self.spec.kernel_version is None
+        ):
             self.spec.coverage.not_applicable.append(".".join(path))
             return
-        raise self.fail(path, f"{what} does not exist in {self.spec.source}"
-                        + ("" if isinstance(entry, dict) and entry.keys() & VERSIONED
-                           else " (add since/until if it is release-specific)"))
+        raise self.fail(
+            path,
+            f"{what} does not exist in {self.spec.source}"
+            + (
+                ""
+                if isinstance(entry, dict) and entry.keys() & VERSIONED
+                else " (add since/until if it is release-specific)"
+            ),
+        )
 
     def applies(self, entry: dict[str, Any]) -> bool:
         kv = self.spec.kernel_version
@@ -136,7 +181,9 @@ class _Merger:
             return True
         k = version_key(kv)
         since, until = entry.get("since"), entry.get("until")
-        return (since is None or k >= version_key(str(since))) and (until is None or k < version_key(str(until)))
+        return (since is None or k >= version_key(str(since))) and (
+            until is None or k < version_key(str(until))
+        )
 
     def field_names(self, rec: Record) -> set[str]:
         abi = self.spec.abis[0]
@@ -184,25 +231,38 @@ class _Merger:
         rec = None
         if req.arg == "struct":
             if req.arg_type not in self.spec.records:
-                raise self.fail(path + ("type",), f"request {name}: type {req.arg_type!r} is not a struct or union of the header")
+                raise self.fail(
+                    path + ("type",),
+                    f"request {name}: type {req.arg_type!r} is not a struct or union of the header",
+                )
             rec = self.spec.records[req.arg_type]
         elif req.arg_type is not None and not self.is_scalar_type(req.arg_type):
-            raise self.fail(path + ("type",), f"request {name}: {req.arg_type!r} is not a C integer type")
+            raise self.fail(
+                path + ("type",), f"request {name}: {req.arg_type!r} is not a C integer type"
+            )
         fields = self.field_names(rec) if rec else set()
         for key in ("minsz", "count"):
             v = e.get(key)
             if v is not None and v not in fields:
-                raise self.fail(path + (key,), f"request {name}: {key} names '{v}', not a field of {req.arg_type}")
+                raise self.fail(
+                    path + (key,),
+                    f"request {name}: {key} names '{v}', not a field of {req.arg_type}",
+                )
             setattr(req, key, v)
         if req.argsz in ("enospc", "emsgsize") and not req.count:
             raise self.fail(path, f"request {name}: argsz = {req.argsz!r} needs 'count'")
         caps = e.get("caps")
         if caps is not None and caps not in self.spec.scopes:
-            raise self.fail(path + ("caps",), f"request {name}: caps scope {caps!r} is not declared in [scopes]")
+            raise self.fail(
+                path + ("caps",), f"request {name}: caps scope {caps!r} is not declared in [scopes]"
+            )
         req.caps = caps
         ext = e.get("extension")
         if ext is not None and ext not in self.spec.constants:
-            raise self.fail(path + ("extension",), f"request {name}: extension {ext} is not a constant of the header")
+            raise self.fail(
+                path + ("extension",),
+                f"request {name}: extension {ext} is not a constant of the header",
+            )
         req.extension = ext
         for flag, gate in (e.get("flag_gates") or {}).items():
             if flag in self.spec.constants and gate in self.spec.constants:
@@ -214,7 +274,9 @@ class _Merger:
             d = spec_dir if isinstance(spec_dir, dict) else {"dir": spec_dir}
             self.check_keys(d, {"dir"} | VERSIONED, fpath)
             if d.get("dir") not in DIRECTIONS:
-                raise self.fail(fpath, f"direction {d.get('dir')!r}; expected one of {', '.join(DIRECTIONS)}")
+                raise self.fail(
+                    fpath, f"direction {d.get('dir')!r}; expected one of {', '.join(DIRECTIONS)}"
+                )
             if fname not in fields:
                 self.versioned_absent(d, fpath, f"field {req.arg_type}.{fname}")
                 continue
@@ -224,7 +286,10 @@ class _Merger:
     def is_scalar_type(self, name: str) -> bool:
         from vfiogen.cexpr import canonical_scalar
 
-        return canonical_scalar(name.split()) is not None or re.fullmatch(r"__[us](8|16|32|64)", name) is not None
+        return (
+            canonical_scalar(name.split()) is not None
+            or re.fullmatch(r"__[us](8|16|32|64)", name) is not None
+        )
 
     def errata(self, req: Request) -> None:
         """Compare the kernel-doc pseudo-signature with the overlay's truth."""
@@ -240,18 +305,33 @@ class _Merger:
             tag = claimed.split()[1]
             if tag != req.arg_type:
                 exists = "" if tag in self.spec.records else " (no such struct)"
-                self.spec.errata.append(Erratum(req.name, doc.loc, "struct-name",
-                                                f"{doc.signature}{exists}",
-                                                f"argument is {req.arg or 'none'} {req.arg_type or ''}".strip()))
+                self.spec.errata.append(
+                    Erratum(
+                        req.name,
+                        doc.loc,
+                        "struct-name",
+                        f"{doc.signature}{exists}",
+                        f"argument is {req.arg or 'none'} {req.arg_type or ''}".strip(),
+                    )
+                )
         if macro in DOC_DIRECTION and req.directions:
             allowed = DOC_DIRECTION[macro]
-            wrong = sorted(f for f, d in req.directions.items() if d not in allowed and d != "inout"
-                           or (macro != "_IOWR" and d == "inout"))
+            wrong = sorted(
+                f
+                for f, d in req.directions.items()
+                if d not in allowed and d != "inout" or (macro != "_IOWR" and d == "inout")
+            )
             if wrong:
                 said = {"_IOR": "kernel -> user only", "_IOW": "user -> kernel only"}[macro]
-                self.spec.errata.append(Erratum(
-                    req.name, doc.loc, "direction", f"{macro}: {said}",
-                    "; ".join(f"{f} is {req.directions[f]}" for f in wrong)))
+                self.spec.errata.append(
+                    Erratum(
+                        req.name,
+                        doc.loc,
+                        "direction",
+                        f"{macro}: {said}",
+                        "; ".join(f"{f} is {req.directions[f]}" for f in wrong),
+                    )
+                )
 
     def scope(self, name: str, entry: Any) -> None:
         path = ("scopes", name)
@@ -263,9 +343,12 @@ class _Merger:
             self.versioned_absent(e, path + ("request",), f"request {e['request']}")
             return
         if e["header"] not in self.spec.records:
-            raise self.fail(path + ("header",), f"scope {name}: {e['header']} is not a struct of the header")
-        self.spec.scopes[name] = CapabilityScope(name, self.lines.loc(*path), e["request"], e["header"],
-                                                 e["offset"], e["flag"])
+            raise self.fail(
+                path + ("header",), f"scope {name}: {e['header']} is not a struct of the header"
+            )
+        self.spec.scopes[name] = CapabilityScope(
+            name, self.lines.loc(*path), e["request"], e["header"], e["offset"], e["flag"]
+        )
 
     def capability(self, name: str, entry: Any) -> None:
         path = ("capabilities", name)
@@ -278,13 +361,19 @@ class _Merger:
             if e.get("scope") in (self.data.get("scopes") or {}):
                 self.spec.coverage.not_applicable.append(".".join(path))
                 return
-            raise self.fail(path + ("scope",), f"capability {name}: scope {e.get('scope')!r} is not declared")
+            raise self.fail(
+                path + ("scope",), f"capability {name}: scope {e.get('scope')!r} is not declared"
+            )
         t = e.get("type")
         if t is not None and t not in self.spec.records:
-            raise self.fail(path + ("type",), f"capability {name}: {t} is not a struct of the header")
+            raise self.fail(
+                path + ("type",), f"capability {name}: {t} is not a struct of the header"
+            )
         if not isinstance(e.get("version"), int):
             raise self.fail(path, f"capability {name} needs an integer 'version'")
-        self.spec.capabilities[name] = Capability(name, self.lines.loc(*path), const.value, e["scope"], e["version"], t)
+        self.spec.capabilities[name] = Capability(
+            name, self.lines.loc(*path), const.value, e["scope"], e["version"], t
+        )
 
     def feature(self, name: str, entry: Any) -> None:
         path = ("features", name)
@@ -299,8 +388,14 @@ class _Merger:
         ops = e.get("ops", [])
         if not isinstance(ops, list) or set(ops) - {"get", "set"}:
             raise self.fail(path + ("ops",), f"feature {name}: ops must be a list of get, set")
-        self.spec.features[name] = Feature(name, self.lines.loc(*path), const.value, t, ops,
-                                           self.choice(e, "result_fd", FD_KINDS, path))
+        self.spec.features[name] = Feature(
+            name,
+            self.lines.loc(*path),
+            const.value,
+            t,
+            ops,
+            self.choice(e, "result_fd", FD_KINDS, path),
+        )
 
     def tail(self, key: str, entry: Any) -> None:
         path = ("tails", key)
@@ -316,14 +411,20 @@ class _Merger:
         fields = self.field_names(rec)
         count, selector = e.get("count"), e.get("selector")
         if count is not None and count not in fields:
-            raise self.fail(path + ("count",), f"tail {key}: count field '{count}' is not in {rec_name}")
+            raise self.fail(
+                path + ("count",), f"tail {key}: count field '{count}' is not in {rec_name}"
+            )
         if selector is not None and selector != "feature" and selector not in fields:
-            raise self.fail(path + ("selector",), f"tail {key}: selector '{selector}' is not in {rec_name}")
+            raise self.fail(
+                path + ("selector",), f"tail {key}: selector '{selector}' is not in {rec_name}"
+            )
         cases = e.get("cases") or {}
         for flag in cases:
             if flag not in self.spec.constants:
                 raise self.fail(path + ("cases", flag), f"tail {key}: {flag} is not a constant")
-        self.spec.tails[key] = Tail(rec_name, fname, self.lines.loc(*path), count, selector, dict(cases))
+        self.spec.tails[key] = Tail(
+            rec_name, fname, self.lines.loc(*path), count, selector, dict(cases)
+        )
 
     def link(self, key: str, target: Any) -> None:
         path = ("links", key)
@@ -357,14 +458,19 @@ class _Merger:
                 continue
             vs = self.spec.value_sets.get(key)
             if vs is None:
-                vs = self.spec.value_sets[key] = ValueSet(key, self.lines.loc(*path), "flags", [], [key], "overlay")
+                vs = self.spec.value_sets[key] = ValueSet(
+                    key, self.lines.loc(*path), "flags", [], [key], "overlay"
+                )
                 self.set_field_values(rec_name, fname, key)
             if name not in vs.members:
                 vs.members.append(name)
             if const.values is None:
                 const.values = key
-            if not (isinstance(const.value, int) and const.value > 0
-                    and (const.value & (const.value - 1) == 0 or "MASK" in name)):
+            if not (
+                isinstance(const.value, int)
+                and const.value > 0
+                and (const.value & (const.value - 1) == 0 or "MASK" in name)
+            ):
                 vs.kind = "values"
 
     def bind_enum(self, key: str, field_path: str) -> None:
@@ -372,7 +478,9 @@ class _Merger:
         en = self.spec.enums[key]
         vs = self.spec.value_sets.get(set_id)
         if vs is None:
-            vs = self.spec.value_sets[set_id] = ValueSet(set_id, en.loc, "enum", list(en.enumerators), [], "enum")
+            vs = self.spec.value_sets[set_id] = ValueSet(
+                set_id, en.loc, "enum", list(en.enumerators), [], "enum"
+            )
             en.values = set_id
         if field_path not in vs.fields:
             vs.fields.append(field_path)
@@ -403,7 +511,11 @@ def _coverage(spec: Spec) -> None:
                     cov.undirected_fields.append(f"{req.name}: {fname}")
     caps = re.compile(r"_CAP_[A-Z0-9_]+$")
     for name, c in spec.constants.items():
-        if caps.search(name) and not name.endswith(("_VERSION", "_MASK")) and name not in spec.capabilities:
+        if (
+            caps.search(name)
+            and not name.endswith(("_VERSION", "_MASK"))
+            and name not in spec.capabilities
+        ):
             if isinstance(c.value, int) and c.kind == "macro" and c.values is None:
                 cov.uncovered_capabilities.append(name)
     for rec in spec.records.values():

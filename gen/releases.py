@@ -44,7 +44,7 @@ class Release:
 
 
 def version_key(version: str) -> tuple[int, ...]:
-    """"6.13" -> (6, 13); sorts releases in kernel order."""
+    """ "6.13" -> (6, 13); sorts releases in kernel order."""
     return tuple(int(p) for p in version.split(".") if p.isdigit())
 
 
@@ -95,10 +95,16 @@ def fetch(release: Release, quiet: bool = False) -> Path:
     downloads = cache_dir() / "downloads"
     downloads.mkdir(parents=True, exist_ok=True)
     if not quiet:
-        print(f"vfiogen: fetching release {release.name} ({release.source} "
-              f"{release.package})", file=sys.stderr)
-    staging = Path(tempfile.mkdtemp(prefix=f".{release.name}-", dir=dest.parent
-                                    if dest.parent.exists() else _mkdir(dest.parent)))
+        print(
+            f"vfiogen: fetching release {release.name} ({release.source} " f"{release.package})",
+            file=sys.stderr,
+        )
+    staging = Path(
+        tempfile.mkdtemp(
+            prefix=f".{release.name}-",
+            dir=dest.parent if dest.parent.exists() else _mkdir(dest.parent),
+        )
+    )
     try:
         if release.source == "pypi":
             _fetch_wheel(release, downloads, staging)
@@ -133,9 +139,20 @@ def _sha256(path: Path) -> str:
 def _fetch_wheel(release: Release, downloads: Path, staging: Path) -> None:
     wheel = downloads / release.file
     if not wheel.is_file():
-        cmd = [sys.executable, "-m", "pip", "download", "--quiet", "--no-deps",
-               "--only-binary=:all:", "--platform", "manylinux_2_12_x86_64",
-               f"{release.package}=={release.version}", "-d", str(downloads)]
+        cmd = [
+            sys.executable,
+            "-m",
+            "pip",
+            "download",
+            "--quiet",
+            "--no-deps",
+            "--only-binary=:all:",
+            "--platform",
+            "manylinux_2_12_x86_64",
+            f"{release.package}=={release.version}",
+            "-d",
+            str(downloads),
+        ]
         proc = subprocess.run(cmd, capture_output=True, text=True)
         if proc.returncode or not wheel.is_file():
             msg = (proc.stderr.strip().splitlines() or ["no such file"])[-1]
@@ -152,7 +169,7 @@ def _fetch_wheel(release: Release, downloads: Path, staging: Path) -> None:
         for info in z.infolist():
             if not info.filename.startswith(prefix) or info.is_dir():
                 continue
-            rel = info.filename[len(prefix):]
+            rel = info.filename[len(prefix) :]
             if not rel.split("/", 1)[0].endswith("-linux-any"):
                 continue
             target = staging / rel

@@ -50,8 +50,9 @@ def from_release(name: str, quiet: bool = False) -> HeaderSource:
     generic = tree / rel.generic
     headers = [(h, generic / h) for h in MAIN_HEADERS if (generic / h).is_file()]
     arch = {abi: [tree / d] for abi, d in rel.arch.items() if (tree / d).is_dir()}
-    return HeaderSource(f"release {name}", headers, [generic], arch,
-                        release=name, kernel_version=rel.kernel)
+    return HeaderSource(
+        f"release {name}", headers, [generic], arch, release=name, kernel_version=rel.kernel
+    )
 
 
 def from_header(path: Path, includes: list[Path]) -> HeaderSource:
@@ -70,8 +71,9 @@ def from_header(path: Path, includes: list[Path]) -> HeaderSource:
     multiarch = SYSTEM_INCLUDE / "x86_64-linux-gnu"
     if SYSTEM_INCLUDE in dirs and multiarch.is_dir():
         arch = {"x86_64": [multiarch], "i386": [multiarch]}
-    return HeaderSource(f"header {path}", [(name, path)], dirs, arch,
-                        kernel_version=_version_h(dirs))
+    return HeaderSource(
+        f"header {path}", [(name, path)], dirs, arch, kernel_version=_version_h(dirs)
+    )
 
 
 def from_kernel_tree(root: Path, description: str | None = None) -> HeaderSource:
@@ -91,19 +93,30 @@ def from_kernel_tree(root: Path, description: str | None = None) -> HeaderSource
     for abi, karch in KERNEL_TREE_ARCH.items():
         dirs = [root / f"arch/{karch}/include/uapi", root / f"arch/{karch}/include/generated/uapi"]
         arch[abi] = [d for d in dirs if d.is_dir()] + [Path(tmp.name)]
-    return HeaderSource(description or f"kernel tree {root}", headers, [uapi], arch,
-                        kernel_version=_makefile_version(root / "Makefile"),
-                        defines=["__user=", "__force=", "__iomem="], keep=[tmp])
+    return HeaderSource(
+        description or f"kernel tree {root}",
+        headers,
+        [uapi],
+        arch,
+        kernel_version=_makefile_version(root / "Makefile"),
+        defines=["__user=", "__force=", "__iomem="],
+        keep=[tmp],
+    )
 
 
 def from_git(repo: Path, ref: str) -> HeaderSource:
     """A git ref of a kernel repository, read from its objects (no checkout):
     the UAPI subtrees are written to a temporary directory."""
-    paths = ["include/uapi", *{f"arch/{a}/include/uapi" for a in KERNEL_TREE_ARCH.values()}, "Makefile"]
+    paths = [
+        "include/uapi",
+        *{f"arch/{a}/include/uapi" for a in KERNEL_TREE_ARCH.values()},
+        "Makefile",
+    ]
     try:
         listing = subprocess.run(
             ["git", "-C", str(repo), "ls-tree", "-r", "-z", ref, "--", *paths],
-            capture_output=True, check=True,
+            capture_output=True,
+            check=True,
         ).stdout
     except OSError as exc:
         raise SourceError(Loc(str(repo)), f"cannot run git: {exc}") from None
@@ -123,13 +136,14 @@ def from_git(repo: Path, ref: str) -> HeaderSource:
     blobs = subprocess.run(
         ["git", "-C", str(repo), "cat-file", "--batch"],
         input=b"".join(sha.encode() + b"\n" for sha, _ in entries),
-        capture_output=True, check=True,
+        capture_output=True,
+        check=True,
     ).stdout
     pos = 0
     for _, path in entries:
         header_end = blobs.index(b"\n", pos)
         size = int(blobs[pos:header_end].split()[2])
-        data = blobs[header_end + 1: header_end + 1 + size]
+        data = blobs[header_end + 1 : header_end + 1 + size]
         pos = header_end + 1 + size + 1
         target = root / path
         target.parent.mkdir(parents=True, exist_ok=True)
@@ -152,8 +166,11 @@ def default_source(quiet: bool = False) -> HeaderSource:
             f"no source given, release {newest.name} is not cached "
             f"(vfiogen fetch --release {newest.name}) and there is no system header",
         )
-    print(f"vfiogen: no source given and release {newest.name} is not cached: "
-          f"using the system's {system}", file=sys.stderr)
+    print(
+        f"vfiogen: no source given and release {newest.name} is not cached: "
+        f"using the system's {system}",
+        file=sys.stderr,
+    )
     src = from_header(system, [])
     extra = SYSTEM_INCLUDE / MAIN_HEADERS[1]
     if extra.is_file():

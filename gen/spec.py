@@ -19,7 +19,9 @@ from vfiogen.errors import Loc, SpecFormatError
 
 SCHEMA_VERSION = 1
 
-FdKind = Literal["container", "group", "device", "iommufd", "mig_data", "dmabuf", "fault", "veventq"]
+FdKind = Literal[
+    "container", "group", "device", "iommufd", "mig_data", "dmabuf", "fault", "veventq"
+]
 ArgKind = Literal["none", "value", "int_ptr", "string", "struct"]
 ResultKind = Literal["status", "value", "fd"]
 Direction = Literal["in", "out", "inout"]

@@ -25,9 +25,11 @@ def compiler_for(abi: str) -> str | None:
 def probe_source(source: HeaderSource, view: dict, values: bool = True) -> str:
     lines = [f"#include <{name}>" for name, _ in source.headers]
     # Four 16-bit chunks: a 64-bit value is not a valid immediate on every target.
-    lines.append("#define C(v, k) \"i\"((int)(((unsigned long long)(v) >> (16 * k)) & 0xffff))")
-    lines.append('#define P(name, val) __asm__ volatile("\\n.ascii \\"->" name " %c0 %c1 %c2 %c3\\"" '
-                 ":: C(val, 0), C(val, 1), C(val, 2), C(val, 3))")
+    lines.append('#define C(v, k) "i"((int)(((unsigned long long)(v) >> (16 * k)) & 0xffff))')
+    lines.append(
+        '#define P(name, val) __asm__ volatile("\\n.ascii \\"->" name " %c0 %c1 %c2 %c3\\"" '
+        ":: C(val, 0), C(val, 1), C(val, 2), C(val, 3))"
+    )
     lines.append("void vfiogen_probe(void) {")
     for tag, t in view["types"].items():
         ref = f"{t['kind']} {tag}"
@@ -48,7 +50,9 @@ def _maybe_flexible(tag: str, fname: str, t: dict) -> bool:
     return t["fields"][fname]["size"] == 0
 
 
-def run(source: HeaderSource, abi: str, view: dict, values: bool = True, workdir: Path | None = None) -> dict[str, int]:
+def run(
+    source: HeaderSource, abi: str, view: dict, values: bool = True, workdir: Path | None = None
+) -> dict[str, int]:
     cc = compiler_for(abi)
     assert cc is not None, f"no compiler for {abi}"
     text = probe_source(source, view, values)

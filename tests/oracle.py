@@ -21,7 +21,9 @@ def mismatches(spec: Spec, source: HeaderSource, abi: str) -> tuple[int, list[st
         for fname, f in t["fields"].items():
             checked += 1
             if facts[f"offset:{tag}.{fname}"] != f["offset"]:
-                bad.append(f"offset of {tag}.{fname}: gcc {facts[f'offset:{tag}.{fname}']}, spec {f['offset']}")
+                bad.append(
+                    f"offset of {tag}.{fname}: gcc {facts[f'offset:{tag}.{fname}']}, spec {f['offset']}"
+                )
             key = f"fsize:{tag}.{fname}"
             if key in facts and facts[key] != f["size"]:
                 bad.append(f"size of {tag}.{fname}: gcc {facts[key]}, spec {f['size']}")

@@ -47,21 +47,82 @@ def parse(pp: Preprocessed, main: list[str]) -> Declarations:
     try:
         ast = CParser().parse(pp.text, filename="<preprocessed>")
     except Exception as exc:  # pycparser raises ParseError or bare AssertionError
-        raise _parse_error(exc, main) from None
+        raise _unknown_type(pp.text) or _parse_error(exc, main) from None
     decls = Declarations()
     for name in main:
         text = pp.files[name].read_text(errors="replace")
         decls.comments[name] = scan(text)
         decls.raw[name] = text.split("\n")
     _Walker(decls).visit(ast)
+    _recover_annotations(decls)
     return decls
+
+
+def _recover_annotations(decls: Declarations) -> None:
+    """`__counted_by(n)` expands to nothing; read it back from the raw line."""
+    for rec in decls.records.values():
+        lines = decls.raw.get(rec.loc.file)
+        if not lines:
+            continue
+        for f in rec.fields:
+            if f.name and 0 < f.loc.line <= len(lines):
+                m = re.search(
+                    rf"\b{re.escape(f.name)}\s*\[[^\]]*\]\s*__counted_by\((\w+)\)",
+                    lines[f.loc.line - 1],
+                )
+                if m:
+                    f.counted_by = m.group(1)
 
 
 def _parse_error(exc: Exception, main: list[str]) -> ParseError:
     m = re.match(r"^(.*?):(\d+):(\d+): (.*)$", str(exc))
     if m:
-        return ParseError(Loc(m.group(1), int(m.group(2)), int(m.group(3))), m.group(4))
+        msg = m.group(4)
+        if msg.startswith("before: "):
+            msg = f"syntax error before '{msg[8:]}' (expected a declaration)"
+        return ParseError(Loc(m.group(1), int(m.group(2)), int(m.group(3))), msg)
     return ParseError(Loc(main[0] if main else "<input>"), f"cannot parse: {exc}")
+
+
+_C_WORDS = {
+    "struct",
+    "union",
+    "enum",
+    "typedef",
+    "const",
+    "volatile",
+    "unsigned",
+    "signed",
+    "int",
+    "long",
+    "short",
+    "char",
+    "void",
+    "_Bool",
+    "_Alignas",
+    "float",
+    "double",
+}
+
+
+def _unknown_type(text: str) -> ParseError | None:
+    """pycparser cannot tell an unknown type name from a syntax error; a
+    member declared with an identifier that no typedef defines is the usual
+    cause, so name it."""
+    typedefs = set(re.findall(r"\btypedef\b[^;]*?\b(\w+)\s*(?:\[[^\]]*\])?\s*;", text))
+    file, line = "<input>", 0
+    for raw in text.split("\n"):
+        marker = re.match(r'^# (\d+) "([^"]*)"', raw)
+        if marker:
+            file, line = marker.group(2), int(marker.group(1))
+            continue
+        m = re.match(r"^\s*([A-Za-z_]\w*)\s+\**\s*[A-Za-z_]\w*\s*[;\[]", raw)
+        if m and m.group(1) not in typedefs and m.group(1) not in _C_WORDS:
+            return ParseError(
+                Loc(file, line), f"unknown type '{m.group(1)}' (expected a type name)"
+            )
+        line += 1
+    return None
 
 
 def loc_of(node: c_ast.Node) -> Loc:

@@ -63,8 +63,8 @@ def from_header(path: Path, includes: list[Path]) -> HeaderSource:
     path = path.resolve()
     name = f"{path.parent.name}/{path.name}" if path.parent.name == "linux" else path.name
     dirs = [d.resolve() for d in includes]
-    if path.parent.name == "linux" and path.parent.parent not in dirs:
-        dirs.append(path.parent.parent)
+    home = path.parent.parent if path.parent.name == "linux" else path.parent
+    dirs = [home] + [d for d in dirs if d != home]  # the given file, not a namesake
     if not any((d / "linux/types.h").is_file() for d in dirs):
         dirs.append(SYSTEM_INCLUDE)  # the system's UAPI tree for linux/types.h
     arch = {}

@@ -1,0 +1,128 @@
+"""The overlay is validated strictly against the header; coverage and
+errata come out of the comparison."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from conftest import RELEASES, release_source, release_spec
+from vfiogen import compiler
+from vfiogen.errors import OverlayError
+
+
+def compile_with(tmp_path: Path, text: str, release: str = "7.2"):
+    path = tmp_path / "o.toml"
+    path.write_text(text)
+    return compiler.compile_spec(release_source(release), overlay_files={"x": path}, warn=False)
+
+
+REQ = '[requests.VFIO_DEVICE_RESET]\nfd = "device"\narg = "none"\nresult = "status"\n'
+
+
+@pytest.mark.parametrize(
+    "text, line, message",
+    [
+        (REQ + 'colour = "red"\n', 5, "unknown key 'colour' in requests.VFIO_DEVICE_RESET"),
+        (REQ.replace('"device"', '"socket"'), 2, "fd = 'socket'; expected one of container"),
+        (
+            '\n[requests.VFIO_NOPE]\nfd = "device"\narg = "none"\nresult = "status"\n',
+            2,
+            "request VFIO_NOPE does not exist in release 7.2",
+        ),
+        (
+            '[requests.VFIO_DEVICE_GET_INFO]\nfd = "device"\narg = "struct"\ntype = "vfio_info"\nresult = "status"\n',
+            4,
+            "type 'vfio_info' is not a struct or union",
+        ),
+        (
+            '[requests.VFIO_DEVICE_GET_INFO]\nfd = "device"\narg = "struct"\ntype = "vfio_device_info"\n'
+            'result = "status"\n[requests.VFIO_DEVICE_GET_INFO.fields]\nargz = "in"\n',
+            7,
+            "field vfio_device_info.argz does not exist",
+        ),
+        (
+            '[requests.VFIO_DEVICE_GET_INFO]\nfd = "device"\narg = "struct"\ntype = "vfio_device_info"\n'
+            'result = "status"\nminsz = "nope"\n',
+            6,
+            "minsz names 'nope', not a field",
+        ),
+        (
+            '[tails."vfio_irq_set.data"]\ncount = "cnt"\n',
+            2,
+            "count field 'cnt' is not in vfio_irq_set",
+        ),
+        ("[requests\n", 1, "not TOML"),
+    ],
+)
+def test_bad_overlay(tmp_path: Path, text: str, line: int, message: str) -> None:
+    with pytest.raises(OverlayError) as err:
+        compile_with(tmp_path, text)
+    assert str(err.value.loc) == f"{tmp_path / 'o.toml'}:{line}"
+    assert message in err.value.message
+
+
+def test_versioned_entry_does_not_apply_to_older_release(tmp_path: Path) -> None:
+    text = (
+        '[requests.VFIO_FUTURE]\nfd = "device"\narg = "none"\nresult = "status"\nsince = "99.0"\n'
+    )
+    spec = compile_with(tmp_path, text)
+    assert spec.coverage.not_applicable == ["requests.VFIO_FUTURE"]
+    # but a since that claims the request already exists is a lie the header refutes
+    text = text.replace('"99.0"', '"5.0"')
+    with pytest.raises(OverlayError, match="request VFIO_FUTURE does not exist"):
+        compile_with(tmp_path, text)
+
+
+@pytest.mark.parametrize("release", RELEASES)
+def test_shipped_overlays_cover_every_release(release: str) -> None:
+    cov = release_spec(release).coverage
+    assert cov.unannotated_requests == []
+    assert cov.undirected_fields == []
+    assert cov.untyped_tails == []
+    assert cov.uncovered_capabilities == []
+
+
+def test_newest_release_full_coverage() -> None:
+    spec = release_spec("7.2")
+    assert spec.coverage.requests == spec.coverage.annotated == 55
+    for name, r in spec.requests.items():
+        assert r.fd and r.arg and r.result, name
+        if r.arg == "struct":
+            assert r.arg_type in spec.records, name
+
+
+def test_known_errata_are_found() -> None:
+    errata = {(e.subject, e.kind): e for e in release_spec("7.2").errata}
+    assert "vfio_iommu_info" in errata[("VFIO_IOMMU_GET_INFO", "struct-name")].claim
+    assert "vfio_dma_map" in errata[("VFIO_IOMMU_MAP_DMA", "struct-name")].claim
+    assert (
+        "vfio_device_query_gfx_plane"
+        in errata[("VFIO_DEVICE_QUERY_GFX_PLANE", "struct-name")].claim
+    )
+    assert "argsz is inout" in errata[("VFIO_DEVICE_GET_INFO", "direction")].truth
+    assert ("struct iommu_iova_range", "prose") in errata
+    assert ("VFIO_EEH_PE_OP", "missing-doc") in errata
+
+
+def test_semantics_of_argument_and_result_kinds() -> None:
+    r = release_spec("7.2").requests
+    assert (r["VFIO_GROUP_SET_CONTAINER"].arg, r["VFIO_CHECK_EXTENSION"].arg) == (
+        "int_ptr",
+        "value",
+    )
+    assert (r["VFIO_GROUP_GET_DEVICE_FD"].arg, r["VFIO_GROUP_GET_DEVICE_FD"].result) == (
+        "string",
+        "fd",
+    )
+    assert r["VFIO_GET_API_VERSION"].result == "value"
+    assert r["VFIO_DEVICE_GET_PCI_HOT_RESET_INFO"].argsz == "enospc"
+    assert r["IOMMU_IOAS_IOVA_RANGES"].argsz == "emsgsize"
+    assert r["VFIO_DEVICE_GET_REGION_INFO"].directions["index"] == "in"
+    spec = release_spec("7.2")
+    assert (
+        spec.capabilities["VFIO_REGION_INFO_CAP_SPARSE_MMAP"].type
+        == "vfio_region_info_cap_sparse_mmap"
+    )
+    assert spec.tails["vfio_irq_set.data"].selector == "flags"

@@ -58,6 +58,9 @@ def parse(pp: Preprocessed, main: list[str]) -> Declarations:
     return decls
 
 
+_COUNTED_BY = re.compile(r"\b(\w+)\s*\[[^\]]*\]\s*__counted_by\((\w+)\)")
+
+
 def _recover_annotations(decls: Declarations) -> None:
     """`__counted_by(n)` expands to nothing; read it back from the raw line."""
     for rec in decls.records.values():
@@ -65,13 +68,11 @@ def _recover_annotations(decls: Declarations) -> None:
         if not lines:
             continue
         for f in rec.fields:
-            if f.name and 0 < f.loc.line <= len(lines):
-                m = re.search(
-                    rf"\b{re.escape(f.name)}\s*\[[^\]]*\]\s*__counted_by\((\w+)\)",
-                    lines[f.loc.line - 1],
-                )
-                if m:
-                    f.counted_by = m.group(1)
+            line = lines[f.loc.line - 1] if f.name and 0 < f.loc.line <= len(lines) else ""
+            if "__counted_by" in line:
+                m = _COUNTED_BY.search(line)
+                if m and m.group(1) == f.name:
+                    f.counted_by = m.group(2)
 
 
 def _parse_error(exc: Exception, main: list[str]) -> ParseError:

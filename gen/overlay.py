@@ -70,6 +70,9 @@ def default_files(main: list[str]) -> dict[str, Path]:
     return out
 
 
+_KEY = re.compile(r'"([^"]*)"|([\w-]+)')
+
+
 class _Lines:
     """file:line of every table header and key, for error positions."""
 
@@ -80,24 +83,15 @@ class _Lines:
         for n, line in enumerate(text.split("\n"), 1):
             s = line.strip()
             if s.startswith("[") and not s.startswith("[["):
-                table = self._path(s)
+                table = self._path(s[1 : s.find("]", s.rfind('"') + 1 if '"' in s else 0)])
                 self.where.setdefault(table, n)
             elif re.match(r'^("[^"]*"|[\w.-]+)\s*=', s):
-                key = self._path(s.split("=", 1)[0].strip() + " = 0", table=False)
-                self.where.setdefault(table + key, n)
+                self.where.setdefault(table + self._path(s.split("=", 1)[0]), n)
 
     @staticmethod
-    def _path(text: str, table: bool = True) -> tuple[str, ...]:
-        try:
-            data = tomllib.loads(text + ("\n" if table else ""))
-        except tomllib.TOMLDecodeError:
-            return ()
-        path: list[str] = []
-        while isinstance(data, dict) and len(data) == 1:
-            k = next(iter(data))
-            path.append(k)
-            data = data[k]
-        return tuple(path)
+    def _path(dotted: str) -> tuple[str, ...]:
+        """'requests."a.b".fields' -> ('requests', 'a.b', 'fields')."""
+        return tuple(q or bare for q, bare in _KEY.findall(dotted))
 
     def loc(self, *path: str) -> Loc:
         for n in range(len(path), 0, -1):

@@ -333,12 +333,23 @@ class Spec:
 # adding a field to the IR needs no codec change.
 
 
-def _is_default(f: dataclasses.Field[Any], v: Any) -> bool:
-    if f.default is not dataclasses.MISSING:
-        return bool(v == f.default)
-    if f.default_factory is not dataclasses.MISSING:
-        return bool(v == f.default_factory())
-    return False
+_FIELDS: dict[type, list[tuple[str, Any]]] = {}
+_MISSING = object()
+
+
+def _defaults(cls: type) -> list[tuple[str, Any]]:
+    """(name, default value or _MISSING) of a dataclass, computed once."""
+    if cls not in _FIELDS:
+        out = []
+        for f in dataclasses.fields(cls):
+            if f.default is not dataclasses.MISSING:
+                out.append((f.name, f.default))
+            elif f.default_factory is not dataclasses.MISSING:
+                out.append((f.name, f.default_factory()))
+            else:
+                out.append((f.name, _MISSING))
+        _FIELDS[cls] = out
+    return _FIELDS[cls]
 
 
 def _encode(value: Any) -> Any:
@@ -346,11 +357,11 @@ def _encode(value: Any) -> Any:
         return value.to_json()
     if dataclasses.is_dataclass(value):
         out = {}
-        for f in dataclasses.fields(value):
-            v = getattr(value, f.name)
-            if _is_default(f, v):
-                continue  # defaults are implied; keeps the JSON readable
-            out[f.name] = _encode(v)
+        for name, default in _defaults(type(value)):
+            v = getattr(value, name)
+            if default is not _MISSING and v == default:
+                continue  # defaults are implied; keeps the JSON short
+            out[name] = _encode(v)
         return out
     if isinstance(value, dict):
         return {k: _encode(v) for k, v in value.items()}
@@ -360,9 +371,24 @@ def _encode(value: Any) -> Any:
 
 
 def to_json(spec: Spec) -> str:
-    """The spec's JSON text: stable key order, so identical input gives
-    byte-identical output."""
-    return json.dumps(_encode(spec), indent=1, sort_keys=False) + "\n"
+    """The spec's JSON text, one entity per line (readable diffs, and the
+    fast C encoder does the work); identical input gives identical bytes."""
+    data = _encode(spec)
+    lines = ["{"]
+    items = list(data.items())
+    for i, (key, value) in enumerate(items):
+        comma = "," if i < len(items) - 1 else ""
+        if isinstance(value, dict) and value:
+            lines.append(f" {json.dumps(key)}: {{")
+            entries = list(value.items())
+            for j, (k, v) in enumerate(entries):
+                sep = "," if j < len(entries) - 1 else ""
+                lines.append(f"  {json.dumps(k)}: {json.dumps(v, separators=(',', ':'))}{sep}")
+            lines.append(f" }}{comma}")
+        else:
+            lines.append(f" {json.dumps(key)}: {json.dumps(value, separators=(',', ':'))}{comma}")
+    lines.append("}")
+    return "\n".join(lines) + "\n"
 
 
 _HINTS: dict[type, dict[str, Any]] = {}

@@ -16,8 +16,7 @@ NEWEST := $(shell sed -n 's/^\[releases\."\(.*\)"\]/\1/p' headers/releases.toml 
 all: generate
 
 generate: setup
-	vfiogen spec --release $(NEWEST) -o generated/spec.json
-	vfiogen report --release $(NEWEST) -q > generated/report.txt
+	vfiogen build --release $(NEWEST) --out generated
 
 test: setup
 	$(PYTHON) -m pytest -q

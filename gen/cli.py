@@ -15,7 +15,9 @@ import tempfile
 from pathlib import Path
 from typing import Callable
 
-from vfiogen import __version__, compiler, inspect, releases, sources
+from vfiogen import __version__, compiler, inspect, releases, report, sources
+from vfiogen import diff_cli
+from vfiogen.emit import render
 from vfiogen.abi import ABIS, DEFAULT_ABIS
 from vfiogen.errors import Loc, SourceError, VfiogenError
 from vfiogen.spec import Spec, to_json
@@ -150,29 +152,24 @@ def cmd_inspect(a: argparse.Namespace) -> int:
 
 def cmd_report(a: argparse.Namespace) -> int:
     """Overlay coverage and errata: what is unannotated, where the header lies."""
-    spec = compile_from_args(a)
-    cov = spec.coverage
-    pct = 100.0 * cov.annotated / cov.requests if cov.requests else 100.0
-    out = [f"{spec.source}: {cov.annotated}/{cov.requests} requests annotated ({pct:.0f}%)"]
-    for title, items in (
-        ("unannotated requests", cov.unannotated_requests),
-        ("fields without a direction", cov.undirected_fields),
-        ("capability ids without a registry entry", cov.uncovered_capabilities),
-        ("variable-length tails without a descriptor", cov.untyped_tails),
-        ("overlay entries that do not apply to this release", cov.not_applicable),
-        (
-            "macros that could not be evaluated",
-            [f"{u.name} ({u.loc}): {u.reason}" for u in spec.unevaluated],
-        ),
-    ):
-        out.append(f"{title}: {len(items)}")
-        out += [f"  {x}" for x in items]
-    out.append(f"errata (header comments vs truth): {len(spec.errata)}")
-    out += [
-        f"  {e.loc}: {e.subject}: [{e.kind}] says {e.claim!r}; truth: {e.truth}"
-        for e in spec.errata
-    ]
-    sys.stdout.write("\n".join(out) + "\n")
+    sys.stdout.write(report.coverage_text(compile_from_args(a)))
+    return 0
+
+
+def cmd_build(a: argparse.Namespace) -> int:
+    """The whole output tree: the vfio package, the spec, the report."""
+    tree = render.render_tree(compile_from_args(a))
+    out = Path(a.out)
+    if a.check:
+        bad = render.stale(tree, out)
+        for path in bad:
+            print(f"vfiogen: {out / path} is stale", file=sys.stderr)
+        if not bad and not a.quiet:
+            print(f"vfiogen: {out} is up to date ({len(tree)} files)", file=sys.stderr)
+        return 1 if bad else 0
+    render.write_tree(tree, out)
+    if not a.quiet:
+        print(f"vfiogen: wrote {len(tree)} files to {out}", file=sys.stderr)
     return 0
 
 
@@ -205,6 +202,7 @@ def build_parser() -> argparse.ArgumentParser:
         ("spec", cmd_spec, "compile a header into the spec JSON"),
         ("inspect", cmd_inspect, "one ABI's layouts, constants and requests"),
         ("report", cmd_report, "overlay coverage and header errata"),
+        ("build", cmd_build, "write the vfio package, spec and report into --out"),
     ]
     for name, fn, help_ in commands:
         sp = sub.add_parser(name, help=help_)
@@ -212,6 +210,15 @@ def build_parser() -> argparse.ArgumentParser:
         sp.set_defaults(fn=fn)
         if name == "spec":
             sp.add_argument("-o", "--output", help="output file (default: stdout)")
+        if name == "build":
+            sp.add_argument(
+                "--out", default="generated", help="output directory (default: %(default)s)"
+            )
+            sp.add_argument(
+                "--check",
+                action="store_true",
+                help="compare with --out without writing; exit 1 when stale",
+            )
         if name == "inspect":
             sp.add_argument("--abi", default="x86_64", choices=list(ABIS))
             sp.add_argument("--json", action="store_true", help="the JSON object instead of tables")
@@ -221,6 +228,7 @@ def build_parser() -> argparse.ArgumentParser:
     f.set_defaults(fn=cmd_fetch)
     r = sub.add_parser("releases", help="list pinned releases and whether they are cached")
     r.set_defaults(fn=cmd_releases)
+    diff_cli.register(sub)
     return p
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import functools
 
-from conftest import release_spec, synthetic_source
+from support import release_spec, synthetic_source
 from vfiogen import compiler
 from vfiogen.spec import Spec
 

@@ -7,7 +7,7 @@ encoding), as the real compiler for that target computes them.
 
 import pytest
 
-from conftest import RELEASES, release_source, release_spec, require_compiler, synthetic_source
+from support import RELEASES, release_source, release_spec, require_compiler, synthetic_source
 from oracle import mismatches
 from vfiogen import compiler
 from vfiogen.abi import DEFAULT_ABIS

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import RELEASES, release_source, release_spec
+from support import RELEASES, release_source, release_spec
 from vfiogen import compiler
 from vfiogen.errors import OverlayError
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import release_spec
+from support import release_spec
 from vfiogen import compiler, inspect, releases, sources
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import jsonschema
 import pytest
 
-from conftest import RELEASES, release_spec
+from support import RELEASES, release_spec
 from vfiogen import schema
 from vfiogen.errors import SpecFormatError
 from vfiogen.spec import from_json, to_json

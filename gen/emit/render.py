@@ -21,7 +21,15 @@ from vfiogen.emit import pymodel
 from vfiogen.report import coverage_text
 from vfiogen.spec import Spec, to_json
 
-PACKAGE_FILES = ("__init__.py", "abi.py", "_layout.py", "_ioctl.py", "errors.py", "py.typed")
+PACKAGE_FILES = (
+    "__init__.py",
+    "abi.py",
+    "requests.py",
+    "_layout.py",
+    "_ioctl.py",
+    "errors.py",
+    "py.typed",
+)
 BLACK_MODE = black.Mode(line_length=100, target_versions={black.TargetVersion.PY311})
 
 
@@ -59,6 +67,7 @@ def render_tree(spec: Spec) -> dict[str, str]:
         "enums": model.enums,
         "constants": model.constants,
         "requests": model.requests,
+        "request_imports": sorted(r.name for r in model.requests),
     }
     out: dict[str, str] = {}
     for name in PACKAGE_FILES:

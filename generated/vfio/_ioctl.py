@@ -39,7 +39,7 @@ def check_int(value: Any, what: str, low: int, high: int) -> int:
 def none(fd: Any, number: int, request: str, fd_kind: str) -> int:
     fd = check_fd(fd)
     try:
-        return fcntl.ioctl(fd, number, 0)
+        return int(fcntl.ioctl(fd, number, 0))
     except OSError as exc:
         raise VfioError(exc.errno or 0, request, fd_kind) from None
 
@@ -48,7 +48,7 @@ def value(fd: Any, number: int, arg: int, request: str, fd_kind: str) -> int:
     fd = check_fd(fd)
     check_int(arg, f"{request} argument", 0, (1 << 63) - 1)
     try:
-        return fcntl.ioctl(fd, number, arg)
+        return int(fcntl.ioctl(fd, number, arg))
     except OSError as exc:
         raise VfioError(exc.errno or 0, request, fd_kind) from None
 
@@ -57,7 +57,7 @@ def int_ptr(fd: Any, number: int, arg: int, request: str, fd_kind: str) -> int:
     fd = check_fd(fd)
     buf = array.array("i", [check_int(arg, f"{request} argument", INT_MIN, INT_MAX)])
     try:
-        return fcntl.ioctl(fd, number, buf, True)
+        return int(fcntl.ioctl(fd, number, buf, True))
     except OSError as exc:
         raise VfioError(exc.errno or 0, request, fd_kind) from None
 
@@ -70,7 +70,7 @@ def string(fd: Any, number: int, text: str, request: str, fd_kind: str) -> int:
         raise ValueError(f"{request}: the string may not contain NUL")
     buf = bytearray(text.encode() + b"\0")  # mutable, so ioctl returns the result
     try:
-        return fcntl.ioctl(fd, number, buf, True)
+        return int(fcntl.ioctl(fd, number, buf, True))
     except OSError as exc:
         raise VfioError(exc.errno or 0, request, fd_kind) from None
 
@@ -95,6 +95,6 @@ def struct(fd: Any, number: int, arg: Any, cls: type, request: str, fd_kind: str
             f"not {type(arg).__name__}"
         )
     try:
-        return fcntl.ioctl(fd, number, arg, True)
+        return int(fcntl.ioctl(fd, number, arg, True))
     except OSError as exc:
         raise VfioError(exc.errno or 0, request, fd_kind) from None

@@ -6,17 +6,16 @@ One ctypes class per struct and union (named as the C tag, fields as in C,
 members of anonymous structs/unions reachable directly), every constant and
 request number by its C name for the running ABI (x86_64, i386, aarch64, powerpc64),
 flag sets as IntFlag and value sets/enums as IntEnum (each struct's
-FIELD_VALUES says which field takes which), and one typed function per
-request. Source: release 7.2.
+FIELD_VALUES says which field takes which), and the request numbers
+(the typed request functions are in vfio.requests). Source: release 7.2.
 """
 
 from __future__ import annotations
 
 import ctypes
 import enum
-from typing import ClassVar, Final, NamedTuple
+from typing import ClassVar, Final, TypeAlias
 
-from vfio import _ioctl
 from vfio._layout import (
     ABI,
     _bool,
@@ -36,7 +35,8 @@ from vfio._layout import (
 )
 from vfio._layout import pick as _pick
 
-__all__ = ["ABI"]
+ValueClass: TypeAlias = "type[enum.IntEnum] | type[enum.IntFlag]"
+"""The class of a field's values (a field named `type` would shadow the builtin)."""
 
 # --- constants ------------------------------------------------------------
 VFIO_PCI_BAR0_REGION_INDEX: Final[int] = 0
@@ -999,7 +999,7 @@ class vfio_info_cap_header(ctypes.Structure):
     id: int
     version: int
     next: int
-    FIELD_VALUES: ClassVar[dict[str, type[enum.IntEnum] | type[enum.IntFlag]]] = {}
+    FIELD_VALUES: ClassVar[dict[str, ValueClass]] = {}
     FLEXIBLE: ClassVar[str | None] = None
 
 
@@ -1021,7 +1021,7 @@ class vfio_group_status(ctypes.Structure):
 
     argsz: int
     flags: int
-    FIELD_VALUES: ClassVar[dict[str, type[enum.IntEnum] | type[enum.IntFlag]]] = {
+    FIELD_VALUES: ClassVar[dict[str, ValueClass]] = {
         "flags": VfioGroupStatusFlags,
     }
     FLEXIBLE: ClassVar[str | None] = None
@@ -1048,7 +1048,7 @@ class vfio_device_info(ctypes.Structure):
     num_irqs: int
     cap_offset: int
     pad: int
-    FIELD_VALUES: ClassVar[dict[str, type[enum.IntEnum] | type[enum.IntFlag]]] = {
+    FIELD_VALUES: ClassVar[dict[str, ValueClass]] = {
         "flags": VfioDeviceInfoFlags,
     }
     FLEXIBLE: ClassVar[str | None] = None
@@ -1076,7 +1076,7 @@ class vfio_device_info_cap_pci_atomic_comp(ctypes.Structure):
     header: vfio_info_cap_header
     flags: int
     reserved: int
-    FIELD_VALUES: ClassVar[dict[str, type[enum.IntEnum] | type[enum.IntFlag]]] = {
+    FIELD_VALUES: ClassVar[dict[str, ValueClass]] = {
         "flags": VfioDeviceInfoCapPciAtomicCompFlags,
     }
     FLEXIBLE: ClassVar[str | None] = None
@@ -1104,7 +1104,7 @@ class vfio_region_info(ctypes.Structure):
     cap_offset: int
     size: int
     offset: int
-    FIELD_VALUES: ClassVar[dict[str, type[enum.IntEnum] | type[enum.IntFlag]]] = {
+    FIELD_VALUES: ClassVar[dict[str, ValueClass]] = {
         "flags": VfioRegionInfoFlags,
         "index": VfioPciRegionIndex,
     }
@@ -1132,7 +1132,7 @@ class vfio_region_sparse_mmap_area(ctypes.Structure):
 
     offset: int
     size: int
-    FIELD_VALUES: ClassVar[dict[str, type[enum.IntEnum] | type[enum.IntFlag]]] = {}
+    FIELD_VALUES: ClassVar[dict[str, ValueClass]] = {}
     FLEXIBLE: ClassVar[str | None] = None
 
 
@@ -1155,7 +1155,7 @@ class vfio_region_info_cap_sparse_mmap(ctypes.Structure):
     nr_areas: int
     reserved: int
     areas: ctypes.Array[vfio_region_sparse_mmap_area]
-    FIELD_VALUES: ClassVar[dict[str, type[enum.IntEnum] | type[enum.IntFlag]]] = {}
+    FIELD_VALUES: ClassVar[dict[str, ValueClass]] = {}
     FLEXIBLE: ClassVar[str | None] = "areas"
 
 
@@ -1179,7 +1179,7 @@ class vfio_region_info_cap_type(ctypes.Structure):
     header: vfio_info_cap_header
     type: int
     subtype: int
-    FIELD_VALUES: ClassVar[dict[str, type[enum.IntEnum] | type[enum.IntFlag]]] = {}
+    FIELD_VALUES: ClassVar[dict[str, ValueClass]] = {}
     FLEXIBLE: ClassVar[str | None] = None
 
 
@@ -1228,7 +1228,7 @@ class vfio_region_gfx_edid(ctypes.Structure):
     max_xres: int
     max_yres: int
     link_state: int
-    FIELD_VALUES: ClassVar[dict[str, type[enum.IntEnum] | type[enum.IntFlag]]] = {
+    FIELD_VALUES: ClassVar[dict[str, ValueClass]] = {
         "link_state": VfioRegionGfxEdidLinkState,
     }
     FLEXIBLE: ClassVar[str | None] = None
@@ -1258,7 +1258,7 @@ class vfio_device_migration_info(ctypes.Structure):
     pending_bytes: int
     data_offset: int
     data_size: int
-    FIELD_VALUES: ClassVar[dict[str, type[enum.IntEnum] | type[enum.IntFlag]]] = {
+    FIELD_VALUES: ClassVar[dict[str, ValueClass]] = {
         "device_state": VfioDeviceMigrationInfoDeviceState,
     }
     FLEXIBLE: ClassVar[str | None] = None
@@ -1284,7 +1284,7 @@ class vfio_region_info_cap_nvlink2_ssatgt(ctypes.Structure):
 
     header: vfio_info_cap_header
     tgt: int
-    FIELD_VALUES: ClassVar[dict[str, type[enum.IntEnum] | type[enum.IntFlag]]] = {}
+    FIELD_VALUES: ClassVar[dict[str, ValueClass]] = {}
     FLEXIBLE: ClassVar[str | None] = None
 
 
@@ -1306,7 +1306,7 @@ class vfio_region_info_cap_nvlink2_lnkspd(ctypes.Structure):
     header: vfio_info_cap_header
     link_speed: int
     __pad: int
-    FIELD_VALUES: ClassVar[dict[str, type[enum.IntEnum] | type[enum.IntFlag]]] = {}
+    FIELD_VALUES: ClassVar[dict[str, ValueClass]] = {}
     FLEXIBLE: ClassVar[str | None] = None
 
 
@@ -1330,7 +1330,7 @@ class vfio_irq_info(ctypes.Structure):
     flags: int
     index: int
     count: int
-    FIELD_VALUES: ClassVar[dict[str, type[enum.IntEnum] | type[enum.IntFlag]]] = {
+    FIELD_VALUES: ClassVar[dict[str, ValueClass]] = {
         "flags": VfioIrqInfoFlags,
         "index": VfioPciIrqIndex,
     }
@@ -1360,7 +1360,7 @@ class vfio_irq_set(ctypes.Structure):
     start: int
     count: int
     data: ctypes.Array[ctypes.c_uint8]
-    FIELD_VALUES: ClassVar[dict[str, type[enum.IntEnum] | type[enum.IntFlag]]] = {
+    FIELD_VALUES: ClassVar[dict[str, ValueClass]] = {
         "flags": VfioIrqSetFlags,
         "index": VfioPciIrqIndex,
     }
@@ -1388,7 +1388,7 @@ class _vfio_pci_dependent_device__anon0(ctypes.Union):
 
     group_id: int
     devid: int
-    FIELD_VALUES: ClassVar[dict[str, type[enum.IntEnum] | type[enum.IntFlag]]] = {}
+    FIELD_VALUES: ClassVar[dict[str, ValueClass]] = {}
     FLEXIBLE: ClassVar[str | None] = None
 
 
@@ -1413,7 +1413,7 @@ class vfio_pci_dependent_device(ctypes.Structure):
     devfn: int
     group_id: int
     devid: int
-    FIELD_VALUES: ClassVar[dict[str, type[enum.IntEnum] | type[enum.IntFlag]]] = {}
+    FIELD_VALUES: ClassVar[dict[str, ValueClass]] = {}
     FLEXIBLE: ClassVar[str | None] = None
 
 
@@ -1439,7 +1439,7 @@ class vfio_pci_hot_reset_info(ctypes.Structure):
     flags: int
     count: int
     devices: ctypes.Array[vfio_pci_dependent_device]
-    FIELD_VALUES: ClassVar[dict[str, type[enum.IntEnum] | type[enum.IntFlag]]] = {
+    FIELD_VALUES: ClassVar[dict[str, ValueClass]] = {
         "flags": VfioPciHotResetInfoFlags,
     }
     FLEXIBLE: ClassVar[str | None] = "devices"
@@ -1466,7 +1466,7 @@ class vfio_pci_hot_reset(ctypes.Structure):
     flags: int
     count: int
     group_fds: ctypes.Array[ctypes.c_int32]
-    FIELD_VALUES: ClassVar[dict[str, type[enum.IntEnum] | type[enum.IntFlag]]] = {}
+    FIELD_VALUES: ClassVar[dict[str, ValueClass]] = {}
     FLEXIBLE: ClassVar[str | None] = "group_fds"
 
 
@@ -1489,7 +1489,7 @@ class _vfio_device_gfx_plane_info__anon0(ctypes.Union):
 
     region_index: int
     dmabuf_id: int
-    FIELD_VALUES: ClassVar[dict[str, type[enum.IntEnum] | type[enum.IntFlag]]] = {}
+    FIELD_VALUES: ClassVar[dict[str, ValueClass]] = {}
     FLEXIBLE: ClassVar[str | None] = None
 
 
@@ -1525,7 +1525,7 @@ class vfio_device_gfx_plane_info(ctypes.Structure):
     reserved: int
     region_index: int
     dmabuf_id: int
-    FIELD_VALUES: ClassVar[dict[str, type[enum.IntEnum] | type[enum.IntFlag]]] = {
+    FIELD_VALUES: ClassVar[dict[str, ValueClass]] = {
         "flags": VfioDeviceGfxPlaneInfoFlags,
     }
     FLEXIBLE: ClassVar[str | None] = None
@@ -1571,7 +1571,7 @@ class vfio_device_ioeventfd(ctypes.Structure):
     data: int
     fd: int
     reserved: int
-    FIELD_VALUES: ClassVar[dict[str, type[enum.IntEnum] | type[enum.IntFlag]]] = {
+    FIELD_VALUES: ClassVar[dict[str, ValueClass]] = {
         "flags": VfioDeviceIoeventfdFlags,
     }
     FLEXIBLE: ClassVar[str | None] = None
@@ -1599,7 +1599,7 @@ class vfio_device_feature(ctypes.Structure):
     argsz: int
     flags: int
     data: ctypes.Array[ctypes.c_uint8]
-    FIELD_VALUES: ClassVar[dict[str, type[enum.IntEnum] | type[enum.IntFlag]]] = {
+    FIELD_VALUES: ClassVar[dict[str, ValueClass]] = {
         "flags": VfioDeviceFeatureFlags,
     }
     FLEXIBLE: ClassVar[str | None] = "data"
@@ -1626,7 +1626,7 @@ class vfio_device_bind_iommufd(ctypes.Structure):
     iommufd: int
     out_devid: int
     token_uuid_ptr: int
-    FIELD_VALUES: ClassVar[dict[str, type[enum.IntEnum] | type[enum.IntFlag]]] = {
+    FIELD_VALUES: ClassVar[dict[str, ValueClass]] = {
         "flags": VfioDeviceBindIommufdFlags,
     }
     FLEXIBLE: ClassVar[str | None] = None
@@ -1654,7 +1654,7 @@ class vfio_device_attach_iommufd_pt(ctypes.Structure):
     flags: int
     pt_id: int
     pasid: int
-    FIELD_VALUES: ClassVar[dict[str, type[enum.IntEnum] | type[enum.IntFlag]]] = {
+    FIELD_VALUES: ClassVar[dict[str, ValueClass]] = {
         "flags": VfioDeviceAttachIommufdPtFlags,
     }
     FLEXIBLE: ClassVar[str | None] = None
@@ -1680,7 +1680,7 @@ class vfio_device_detach_iommufd_pt(ctypes.Structure):
     argsz: int
     flags: int
     pasid: int
-    FIELD_VALUES: ClassVar[dict[str, type[enum.IntEnum] | type[enum.IntFlag]]] = {
+    FIELD_VALUES: ClassVar[dict[str, ValueClass]] = {
         "flags": VfioDeviceDetachIommufdPtFlags,
     }
     FLEXIBLE: ClassVar[str | None] = None
@@ -1703,7 +1703,7 @@ class vfio_device_feature_migration(ctypes.Structure):
     """struct vfio_device_feature_migration (linux/vfio.h:1036)."""
 
     flags: int
-    FIELD_VALUES: ClassVar[dict[str, type[enum.IntEnum] | type[enum.IntFlag]]] = {
+    FIELD_VALUES: ClassVar[dict[str, ValueClass]] = {
         "flags": VfioDeviceFeatureMigrationFlags,
     }
     FLEXIBLE: ClassVar[str | None] = None
@@ -1725,7 +1725,7 @@ class vfio_device_feature_mig_state(ctypes.Structure):
 
     device_state: int
     data_fd: int
-    FIELD_VALUES: ClassVar[dict[str, type[enum.IntEnum] | type[enum.IntFlag]]] = {
+    FIELD_VALUES: ClassVar[dict[str, ValueClass]] = {
         "device_state": VfioDeviceMigState,
     }
     FLEXIBLE: ClassVar[str | None] = None
@@ -1750,7 +1750,7 @@ class vfio_precopy_info(ctypes.Structure):
     flags: int
     initial_bytes: int
     dirty_bytes: int
-    FIELD_VALUES: ClassVar[dict[str, type[enum.IntEnum] | type[enum.IntFlag]]] = {
+    FIELD_VALUES: ClassVar[dict[str, ValueClass]] = {
         "flags": VfioPrecopyInfoFlags,
     }
     FLEXIBLE: ClassVar[str | None] = None
@@ -1775,7 +1775,7 @@ class vfio_device_low_power_entry_with_wakeup(ctypes.Structure):
 
     wakeup_eventfd: int
     reserved: int
-    FIELD_VALUES: ClassVar[dict[str, type[enum.IntEnum] | type[enum.IntFlag]]] = {}
+    FIELD_VALUES: ClassVar[dict[str, ValueClass]] = {}
     FLEXIBLE: ClassVar[str | None] = None
 
 
@@ -1798,7 +1798,7 @@ class vfio_device_feature_dma_logging_control(ctypes.Structure):
     num_ranges: int
     __reserved: int
     ranges: int
-    FIELD_VALUES: ClassVar[dict[str, type[enum.IntEnum] | type[enum.IntFlag]]] = {}
+    FIELD_VALUES: ClassVar[dict[str, ValueClass]] = {}
     FLEXIBLE: ClassVar[str | None] = None
 
 
@@ -1821,7 +1821,7 @@ class vfio_device_feature_dma_logging_range(ctypes.Structure):
 
     iova: int
     length: int
-    FIELD_VALUES: ClassVar[dict[str, type[enum.IntEnum] | type[enum.IntFlag]]] = {}
+    FIELD_VALUES: ClassVar[dict[str, ValueClass]] = {}
     FLEXIBLE: ClassVar[str | None] = None
 
 
@@ -1844,7 +1844,7 @@ class vfio_device_feature_dma_logging_report(ctypes.Structure):
     length: int
     page_size: int
     bitmap: int
-    FIELD_VALUES: ClassVar[dict[str, type[enum.IntEnum] | type[enum.IntFlag]]] = {}
+    FIELD_VALUES: ClassVar[dict[str, ValueClass]] = {}
     FLEXIBLE: ClassVar[str | None] = None
 
 
@@ -1866,7 +1866,7 @@ class vfio_device_feature_mig_data_size(ctypes.Structure):
     """struct vfio_device_feature_mig_data_size (linux/vfio.h:1473)."""
 
     stop_copy_length: int
-    FIELD_VALUES: ClassVar[dict[str, type[enum.IntEnum] | type[enum.IntFlag]]] = {}
+    FIELD_VALUES: ClassVar[dict[str, ValueClass]] = {}
     FLEXIBLE: ClassVar[str | None] = None
 
 
@@ -1885,7 +1885,7 @@ class vfio_device_feature_bus_master(ctypes.Structure):
     """struct vfio_device_feature_bus_master (linux/vfio.h:1493)."""
 
     op: int
-    FIELD_VALUES: ClassVar[dict[str, type[enum.IntEnum] | type[enum.IntFlag]]] = {
+    FIELD_VALUES: ClassVar[dict[str, ValueClass]] = {
         "op": VfioDeviceFeatureBusMasterOp,
     }
     FLEXIBLE: ClassVar[str | None] = None
@@ -1907,7 +1907,7 @@ class vfio_region_dma_range(ctypes.Structure):
 
     offset: int
     length: int
-    FIELD_VALUES: ClassVar[dict[str, type[enum.IntEnum] | type[enum.IntFlag]]] = {}
+    FIELD_VALUES: ClassVar[dict[str, ValueClass]] = {}
     FLEXIBLE: ClassVar[str | None] = None
 
 
@@ -1932,7 +1932,7 @@ class vfio_device_feature_dma_buf(ctypes.Structure):
     flags: int
     nr_ranges: int
     dma_ranges: ctypes.Array[vfio_region_dma_range]
-    FIELD_VALUES: ClassVar[dict[str, type[enum.IntEnum] | type[enum.IntFlag]]] = {}
+    FIELD_VALUES: ClassVar[dict[str, ValueClass]] = {}
     FLEXIBLE: ClassVar[str | None] = "dma_ranges"
 
 
@@ -1960,7 +1960,7 @@ class vfio_iommu_type1_info(ctypes.Structure):
     iova_pgsizes: int
     cap_offset: int
     pad: int
-    FIELD_VALUES: ClassVar[dict[str, type[enum.IntEnum] | type[enum.IntFlag]]] = {
+    FIELD_VALUES: ClassVar[dict[str, ValueClass]] = {
         "flags": VfioIommuType1InfoFlags,
     }
     FLEXIBLE: ClassVar[str | None] = None
@@ -1986,7 +1986,7 @@ class vfio_iova_range(ctypes.Structure):
 
     start: int
     end: int
-    FIELD_VALUES: ClassVar[dict[str, type[enum.IntEnum] | type[enum.IntFlag]]] = {}
+    FIELD_VALUES: ClassVar[dict[str, ValueClass]] = {}
     FLEXIBLE: ClassVar[str | None] = None
 
 
@@ -2010,7 +2010,7 @@ class vfio_iommu_type1_info_cap_iova_range(ctypes.Structure):
     nr_iovas: int
     reserved: int
     iova_ranges: ctypes.Array[vfio_iova_range]
-    FIELD_VALUES: ClassVar[dict[str, type[enum.IntEnum] | type[enum.IntFlag]]] = {}
+    FIELD_VALUES: ClassVar[dict[str, ValueClass]] = {}
     FLEXIBLE: ClassVar[str | None] = "iova_ranges"
 
 
@@ -2036,7 +2036,7 @@ class vfio_iommu_type1_info_cap_migration(ctypes.Structure):
     flags: int
     pgsize_bitmap: int
     max_dirty_bitmap_size: int
-    FIELD_VALUES: ClassVar[dict[str, type[enum.IntEnum] | type[enum.IntFlag]]] = {}
+    FIELD_VALUES: ClassVar[dict[str, ValueClass]] = {}
     FLEXIBLE: ClassVar[str | None] = None
 
 
@@ -2060,7 +2060,7 @@ class vfio_iommu_type1_info_dma_avail(ctypes.Structure):
 
     header: vfio_info_cap_header
     avail: int
-    FIELD_VALUES: ClassVar[dict[str, type[enum.IntEnum] | type[enum.IntFlag]]] = {}
+    FIELD_VALUES: ClassVar[dict[str, ValueClass]] = {}
     FLEXIBLE: ClassVar[str | None] = None
 
 
@@ -2084,7 +2084,7 @@ class vfio_iommu_type1_dma_map(ctypes.Structure):
     vaddr: int
     iova: int
     size: int
-    FIELD_VALUES: ClassVar[dict[str, type[enum.IntEnum] | type[enum.IntFlag]]] = {
+    FIELD_VALUES: ClassVar[dict[str, ValueClass]] = {
         "flags": VfioIommuType1DmaMapFlags,
     }
     FLEXIBLE: ClassVar[str | None] = None
@@ -2112,7 +2112,7 @@ class vfio_bitmap(ctypes.Structure):
     pgsize: int
     size: int
     data: int
-    FIELD_VALUES: ClassVar[dict[str, type[enum.IntEnum] | type[enum.IntFlag]]] = {}
+    FIELD_VALUES: ClassVar[dict[str, ValueClass]] = {}
     FLEXIBLE: ClassVar[str | None] = None
 
 
@@ -2138,7 +2138,7 @@ class vfio_iommu_type1_dma_unmap(ctypes.Structure):
     iova: int
     size: int
     data: ctypes.Array[ctypes.c_uint8]
-    FIELD_VALUES: ClassVar[dict[str, type[enum.IntEnum] | type[enum.IntFlag]]] = {
+    FIELD_VALUES: ClassVar[dict[str, ValueClass]] = {
         "flags": VfioIommuType1DmaUnmapFlags,
     }
     FLEXIBLE: ClassVar[str | None] = "data"
@@ -2166,7 +2166,7 @@ class vfio_iommu_type1_dirty_bitmap(ctypes.Structure):
     argsz: int
     flags: int
     data: ctypes.Array[ctypes.c_uint8]
-    FIELD_VALUES: ClassVar[dict[str, type[enum.IntEnum] | type[enum.IntFlag]]] = {
+    FIELD_VALUES: ClassVar[dict[str, ValueClass]] = {
         "flags": VfioIommuType1DirtyBitmapFlags,
     }
     FLEXIBLE: ClassVar[str | None] = "data"
@@ -2191,7 +2191,7 @@ class vfio_iommu_type1_dirty_bitmap_get(ctypes.Structure):
     iova: int
     size: int
     bitmap: vfio_bitmap
-    FIELD_VALUES: ClassVar[dict[str, type[enum.IntEnum] | type[enum.IntFlag]]] = {}
+    FIELD_VALUES: ClassVar[dict[str, ValueClass]] = {}
     FLEXIBLE: ClassVar[str | None] = None
 
 
@@ -2215,7 +2215,7 @@ class vfio_iommu_spapr_tce_ddw_info(ctypes.Structure):
     pgsizes: int
     max_dynamic_windows_supported: int
     levels: int
-    FIELD_VALUES: ClassVar[dict[str, type[enum.IntEnum] | type[enum.IntFlag]]] = {}
+    FIELD_VALUES: ClassVar[dict[str, ValueClass]] = {}
     FLEXIBLE: ClassVar[str | None] = None
 
 
@@ -2241,7 +2241,7 @@ class vfio_iommu_spapr_tce_info(ctypes.Structure):
     dma32_window_start: int
     dma32_window_size: int
     ddw: vfio_iommu_spapr_tce_ddw_info
-    FIELD_VALUES: ClassVar[dict[str, type[enum.IntEnum] | type[enum.IntFlag]]] = {
+    FIELD_VALUES: ClassVar[dict[str, ValueClass]] = {
         "flags": VfioIommuSpaprTceInfoFlags,
     }
     FLEXIBLE: ClassVar[str | None] = None
@@ -2270,7 +2270,7 @@ class vfio_eeh_pe_err(ctypes.Structure):
     func: int
     addr: int
     mask: int
-    FIELD_VALUES: ClassVar[dict[str, type[enum.IntEnum] | type[enum.IntFlag]]] = {}
+    FIELD_VALUES: ClassVar[dict[str, ValueClass]] = {}
     FLEXIBLE: ClassVar[str | None] = None
 
 
@@ -2293,7 +2293,7 @@ class _vfio_eeh_pe_op__anon0(ctypes.Union):
     """union vfio_eeh_pe_op::anon0 (linux/vfio.h:1815)."""
 
     err: vfio_eeh_pe_err
-    FIELD_VALUES: ClassVar[dict[str, type[enum.IntEnum] | type[enum.IntFlag]]] = {}
+    FIELD_VALUES: ClassVar[dict[str, ValueClass]] = {}
     FLEXIBLE: ClassVar[str | None] = None
 
 
@@ -2317,7 +2317,7 @@ class vfio_eeh_pe_op(ctypes.Structure):
     op: int
     _anon0: _vfio_eeh_pe_op__anon0
     err: vfio_eeh_pe_err
-    FIELD_VALUES: ClassVar[dict[str, type[enum.IntEnum] | type[enum.IntFlag]]] = {
+    FIELD_VALUES: ClassVar[dict[str, ValueClass]] = {
         "op": VfioEehPeOpOp,
     }
     FLEXIBLE: ClassVar[str | None] = None
@@ -2346,7 +2346,7 @@ class vfio_iommu_spapr_register_memory(ctypes.Structure):
     flags: int
     vaddr: int
     size: int
-    FIELD_VALUES: ClassVar[dict[str, type[enum.IntEnum] | type[enum.IntFlag]]] = {}
+    FIELD_VALUES: ClassVar[dict[str, ValueClass]] = {}
     FLEXIBLE: ClassVar[str | None] = None
 
 
@@ -2376,7 +2376,7 @@ class vfio_iommu_spapr_tce_create(ctypes.Structure):
     levels: int
     __resv2: int
     start_addr: int
-    FIELD_VALUES: ClassVar[dict[str, type[enum.IntEnum] | type[enum.IntFlag]]] = {}
+    FIELD_VALUES: ClassVar[dict[str, ValueClass]] = {}
     FLEXIBLE: ClassVar[str | None] = None
 
 
@@ -2405,7 +2405,7 @@ class vfio_iommu_spapr_tce_remove(ctypes.Structure):
     argsz: int
     flags: int
     start_addr: int
-    FIELD_VALUES: ClassVar[dict[str, type[enum.IntEnum] | type[enum.IntFlag]]] = {}
+    FIELD_VALUES: ClassVar[dict[str, ValueClass]] = {}
     FLEXIBLE: ClassVar[str | None] = None
 
 
@@ -2428,7 +2428,7 @@ class iommu_destroy(ctypes.Structure):
 
     size: int
     id: int
-    FIELD_VALUES: ClassVar[dict[str, type[enum.IntEnum] | type[enum.IntFlag]]] = {}
+    FIELD_VALUES: ClassVar[dict[str, ValueClass]] = {}
     FLEXIBLE: ClassVar[str | None] = None
 
 
@@ -2453,7 +2453,7 @@ class iommu_ioas_alloc(ctypes.Structure):
     size: int
     flags: int
     out_ioas_id: int
-    FIELD_VALUES: ClassVar[dict[str, type[enum.IntEnum] | type[enum.IntFlag]]] = {}
+    FIELD_VALUES: ClassVar[dict[str, ValueClass]] = {}
     FLEXIBLE: ClassVar[str | None] = None
 
 
@@ -2475,7 +2475,7 @@ class iommu_iova_range(ctypes.Structure):
 
     start: int
     last: int
-    FIELD_VALUES: ClassVar[dict[str, type[enum.IntEnum] | type[enum.IntFlag]]] = {}
+    FIELD_VALUES: ClassVar[dict[str, ValueClass]] = {}
     FLEXIBLE: ClassVar[str | None] = None
 
 
@@ -2525,7 +2525,7 @@ class iommu_ioas_iova_ranges(ctypes.Structure):
     __reserved: int
     allowed_iovas: int
     out_iova_alignment: int
-    FIELD_VALUES: ClassVar[dict[str, type[enum.IntEnum] | type[enum.IntFlag]]] = {}
+    FIELD_VALUES: ClassVar[dict[str, ValueClass]] = {}
     FLEXIBLE: ClassVar[str | None] = None
 
 
@@ -2568,7 +2568,7 @@ class iommu_ioas_allow_iovas(ctypes.Structure):
     num_iovas: int
     __reserved: int
     allowed_iovas: int
-    FIELD_VALUES: ClassVar[dict[str, type[enum.IntEnum] | type[enum.IntFlag]]] = {}
+    FIELD_VALUES: ClassVar[dict[str, ValueClass]] = {}
     FLEXIBLE: ClassVar[str | None] = None
 
 
@@ -2605,7 +2605,7 @@ class iommu_ioas_map(ctypes.Structure):
     user_va: int
     length: int
     iova: int
-    FIELD_VALUES: ClassVar[dict[str, type[enum.IntEnum] | type[enum.IntFlag]]] = {
+    FIELD_VALUES: ClassVar[dict[str, ValueClass]] = {
         "flags": IommufdIoasMapFlags,
     }
     FLEXIBLE: ClassVar[str | None] = None
@@ -2645,7 +2645,7 @@ class iommu_ioas_map_file(ctypes.Structure):
     start: int
     length: int
     iova: int
-    FIELD_VALUES: ClassVar[dict[str, type[enum.IntEnum] | type[enum.IntFlag]]] = {
+    FIELD_VALUES: ClassVar[dict[str, ValueClass]] = {
         "flags": IommufdIoasMapFlags,
     }
     FLEXIBLE: ClassVar[str | None] = None
@@ -2687,7 +2687,7 @@ class iommu_ioas_copy(ctypes.Structure):
     length: int
     dst_iova: int
     src_iova: int
-    FIELD_VALUES: ClassVar[dict[str, type[enum.IntEnum] | type[enum.IntFlag]]] = {
+    FIELD_VALUES: ClassVar[dict[str, ValueClass]] = {
         "flags": IommufdIoasMapFlags,
     }
     FLEXIBLE: ClassVar[str | None] = None
@@ -2722,7 +2722,7 @@ class iommu_ioas_unmap(ctypes.Structure):
     ioas_id: int
     iova: int
     length: int
-    FIELD_VALUES: ClassVar[dict[str, type[enum.IntEnum] | type[enum.IntFlag]]] = {}
+    FIELD_VALUES: ClassVar[dict[str, ValueClass]] = {}
     FLEXIBLE: ClassVar[str | None] = None
 
 
@@ -2753,7 +2753,7 @@ class iommu_option(ctypes.Structure):
     __reserved: int
     object_id: int
     val64: int
-    FIELD_VALUES: ClassVar[dict[str, type[enum.IntEnum] | type[enum.IntFlag]]] = {
+    FIELD_VALUES: ClassVar[dict[str, ValueClass]] = {
         "option_id": IommufdOption,
         "op": IommufdOptionOps,
     }
@@ -2790,7 +2790,7 @@ class iommu_vfio_ioas(ctypes.Structure):
     ioas_id: int
     op: int
     __reserved: int
-    FIELD_VALUES: ClassVar[dict[str, type[enum.IntEnum] | type[enum.IntFlag]]] = {
+    FIELD_VALUES: ClassVar[dict[str, ValueClass]] = {
         "op": IommufdVfioIoasOp,
     }
     FLEXIBLE: ClassVar[str | None] = None
@@ -2819,7 +2819,7 @@ class iommu_hwpt_vtd_s1(ctypes.Structure):
     pgtbl_addr: int
     addr_width: int
     __reserved: int
-    FIELD_VALUES: ClassVar[dict[str, type[enum.IntEnum] | type[enum.IntFlag]]] = {
+    FIELD_VALUES: ClassVar[dict[str, ValueClass]] = {
         "flags": IommuHwptVtdS1Flags,
     }
     FLEXIBLE: ClassVar[str | None] = None
@@ -2861,7 +2861,7 @@ class iommu_hwpt_arm_smmuv3(ctypes.Structure):
       report events to the VM. E.g. F_TRANSLATION when guest STE.Cfg=abort."""
 
     ste: ctypes.Array[ctypes.c_uint64]
-    FIELD_VALUES: ClassVar[dict[str, type[enum.IntEnum] | type[enum.IntFlag]]] = {}
+    FIELD_VALUES: ClassVar[dict[str, ValueClass]] = {}
     FLEXIBLE: ClassVar[str | None] = None
 
 
@@ -2882,7 +2882,7 @@ class iommu_hwpt_amd_guest(ctypes.Structure):
     (IOMMU_HWPT_DATA_AMD_GUEST)"""
 
     dte: ctypes.Array[ctypes.c_uint64]
-    FIELD_VALUES: ClassVar[dict[str, type[enum.IntEnum] | type[enum.IntFlag]]] = {}
+    FIELD_VALUES: ClassVar[dict[str, ValueClass]] = {}
     FLEXIBLE: ClassVar[str | None] = None
 
 
@@ -2932,7 +2932,7 @@ class iommu_hwpt_alloc(ctypes.Structure):
     data_uptr: int
     fault_id: int
     __reserved2: int
-    FIELD_VALUES: ClassVar[dict[str, type[enum.IntEnum] | type[enum.IntFlag]]] = {
+    FIELD_VALUES: ClassVar[dict[str, ValueClass]] = {
         "flags": IommufdHwptAllocFlags,
         "data_type": IommuHwptDataType,
     }
@@ -2975,7 +2975,7 @@ class iommu_hw_info_vtd(ctypes.Structure):
     __reserved: int
     cap_reg: int
     ecap_reg: int
-    FIELD_VALUES: ClassVar[dict[str, type[enum.IntEnum] | type[enum.IntFlag]]] = {
+    FIELD_VALUES: ClassVar[dict[str, ValueClass]] = {
         "flags": IommuHwInfoVtdFlags,
     }
     FLEXIBLE: ClassVar[str | None] = None
@@ -3028,7 +3028,7 @@ class iommu_hw_info_arm_smmuv3(ctypes.Structure):
     idr: ctypes.Array[ctypes.c_uint32]
     iidr: int
     aidr: int
-    FIELD_VALUES: ClassVar[dict[str, type[enum.IntEnum] | type[enum.IntFlag]]] = {}
+    FIELD_VALUES: ClassVar[dict[str, ValueClass]] = {}
     FLEXIBLE: ClassVar[str | None] = None
 
 
@@ -3061,7 +3061,7 @@ class iommu_hw_info_tegra241_cmdqv(ctypes.Structure):
     log2vcmdqs: int
     log2vsids: int
     __reserved: int
-    FIELD_VALUES: ClassVar[dict[str, type[enum.IntEnum] | type[enum.IntFlag]]] = {}
+    FIELD_VALUES: ClassVar[dict[str, ValueClass]] = {}
     FLEXIBLE: ClassVar[str | None] = None
 
 
@@ -3095,7 +3095,7 @@ class iommu_hw_info_amd(ctypes.Structure):
 
     efr: int
     efr2: int
-    FIELD_VALUES: ClassVar[dict[str, type[enum.IntEnum] | type[enum.IntFlag]]] = {}
+    FIELD_VALUES: ClassVar[dict[str, ValueClass]] = {}
     FLEXIBLE: ClassVar[str | None] = None
 
 
@@ -3116,7 +3116,7 @@ class _iommu_hw_info__anon0(ctypes.Union):
 
     in_data_type: int
     out_data_type: int
-    FIELD_VALUES: ClassVar[dict[str, type[enum.IntEnum] | type[enum.IntFlag]]] = {}
+    FIELD_VALUES: ClassVar[dict[str, ValueClass]] = {}
     FLEXIBLE: ClassVar[str | None] = None
 
 
@@ -3160,7 +3160,7 @@ class iommu_hw_info(ctypes.Structure):
     out_capabilities: int
     in_data_type: int
     out_data_type: int
-    FIELD_VALUES: ClassVar[dict[str, type[enum.IntEnum] | type[enum.IntFlag]]] = {
+    FIELD_VALUES: ClassVar[dict[str, ValueClass]] = {
         "flags": IommufdHwInfoFlags,
         "out_capabilities": IommufdHwCapabilities,
     }
@@ -3194,7 +3194,7 @@ class iommu_hwpt_set_dirty_tracking(ctypes.Structure):
     flags: int
     hwpt_id: int
     __reserved: int
-    FIELD_VALUES: ClassVar[dict[str, type[enum.IntEnum] | type[enum.IntFlag]]] = {
+    FIELD_VALUES: ClassVar[dict[str, ValueClass]] = {
         "flags": IommufdHwptSetDirtyTrackingFlags,
     }
     FLEXIBLE: ClassVar[str | None] = None
@@ -3233,7 +3233,7 @@ class iommu_hwpt_get_dirty_bitmap(ctypes.Structure):
     length: int
     page_size: int
     data: int
-    FIELD_VALUES: ClassVar[dict[str, type[enum.IntEnum] | type[enum.IntFlag]]] = {
+    FIELD_VALUES: ClassVar[dict[str, ValueClass]] = {
         "flags": IommufdHwptGetDirtyBitmapFlags,
     }
     FLEXIBLE: ClassVar[str | None] = None
@@ -3275,7 +3275,7 @@ class iommu_hwpt_vtd_s1_invalidate(ctypes.Structure):
     npages: int
     flags: int
     __reserved: int
-    FIELD_VALUES: ClassVar[dict[str, type[enum.IntEnum] | type[enum.IntFlag]]] = {
+    FIELD_VALUES: ClassVar[dict[str, ValueClass]] = {
         "flags": IommuHwptVtdS1InvalidateFlags,
     }
     FLEXIBLE: ClassVar[str | None] = None
@@ -3313,7 +3313,7 @@ class iommu_viommu_arm_smmuv3_invalidate(ctypes.Structure):
     -EIO will be returned if the command is not supported."""
 
     cmd: ctypes.Array[ctypes.c_uint64]
-    FIELD_VALUES: ClassVar[dict[str, type[enum.IntEnum] | type[enum.IntFlag]]] = {}
+    FIELD_VALUES: ClassVar[dict[str, ValueClass]] = {}
     FLEXIBLE: ClassVar[str | None] = None
 
 
@@ -3350,7 +3350,7 @@ class iommu_hwpt_invalidate(ctypes.Structure):
     entry_len: int
     entry_num: int
     __reserved: int
-    FIELD_VALUES: ClassVar[dict[str, type[enum.IntEnum] | type[enum.IntFlag]]] = {
+    FIELD_VALUES: ClassVar[dict[str, ValueClass]] = {
         "data_type": IommuHwptInvalidateDataType,
     }
     FLEXIBLE: ClassVar[str | None] = None
@@ -3385,7 +3385,7 @@ class iommu_hwpt_pgfault(ctypes.Structure):
     addr: int
     length: int
     cookie: int
-    FIELD_VALUES: ClassVar[dict[str, type[enum.IntEnum] | type[enum.IntFlag]]] = {
+    FIELD_VALUES: ClassVar[dict[str, ValueClass]] = {
         "flags": IommuHwptPgfaultFlags,
         "perm": IommuHwptPgfaultPerm,
     }
@@ -3416,7 +3416,7 @@ class iommu_hwpt_page_response(ctypes.Structure):
 
     cookie: int
     code: int
-    FIELD_VALUES: ClassVar[dict[str, type[enum.IntEnum] | type[enum.IntFlag]]] = {
+    FIELD_VALUES: ClassVar[dict[str, ValueClass]] = {
         "code": IommufdPageResponseCode,
     }
     FLEXIBLE: ClassVar[str | None] = None
@@ -3441,7 +3441,7 @@ class iommu_fault_alloc(ctypes.Structure):
     flags: int
     out_fault_id: int
     out_fault_fd: int
-    FIELD_VALUES: ClassVar[dict[str, type[enum.IntEnum] | type[enum.IntFlag]]] = {}
+    FIELD_VALUES: ClassVar[dict[str, ValueClass]] = {}
     FLEXIBLE: ClassVar[str | None] = None
 
 
@@ -3471,7 +3471,7 @@ class iommu_viommu_tegra241_cmdqv(ctypes.Structure):
 
     out_vintf_mmap_offset: int
     out_vintf_mmap_length: int
-    FIELD_VALUES: ClassVar[dict[str, type[enum.IntEnum] | type[enum.IntFlag]]] = {}
+    FIELD_VALUES: ClassVar[dict[str, ValueClass]] = {}
     FLEXIBLE: ClassVar[str | None] = None
 
 
@@ -3511,7 +3511,7 @@ class iommu_viommu_alloc(ctypes.Structure):
     data_len: int
     __reserved: int
     data_uptr: int
-    FIELD_VALUES: ClassVar[dict[str, type[enum.IntEnum] | type[enum.IntFlag]]] = {
+    FIELD_VALUES: ClassVar[dict[str, ValueClass]] = {
         "type": IommuViommuType,
     }
     FLEXIBLE: ClassVar[str | None] = None
@@ -3552,7 +3552,7 @@ class iommu_vdevice_alloc(ctypes.Structure):
     dev_id: int
     out_vdevice_id: int
     virt_id: int
-    FIELD_VALUES: ClassVar[dict[str, type[enum.IntEnum] | type[enum.IntFlag]]] = {}
+    FIELD_VALUES: ClassVar[dict[str, ValueClass]] = {}
     FLEXIBLE: ClassVar[str | None] = None
 
 
@@ -3584,7 +3584,7 @@ class iommu_ioas_change_process(ctypes.Structure):
 
     size: int
     __reserved: int
-    FIELD_VALUES: ClassVar[dict[str, type[enum.IntEnum] | type[enum.IntFlag]]] = {}
+    FIELD_VALUES: ClassVar[dict[str, ValueClass]] = {}
     FLEXIBLE: ClassVar[str | None] = None
 
 
@@ -3627,7 +3627,7 @@ class iommufd_vevent_header(ctypes.Structure):
 
     flags: int
     sequence: int
-    FIELD_VALUES: ClassVar[dict[str, type[enum.IntEnum] | type[enum.IntFlag]]] = {
+    FIELD_VALUES: ClassVar[dict[str, ValueClass]] = {
         "flags": IommuVeventqFlag,
     }
     FLEXIBLE: ClassVar[str | None] = None
@@ -3654,7 +3654,7 @@ class iommu_vevent_arm_smmuv3(ctypes.Structure):
     device, a vDEVICE must be allocated via IOMMU_VDEVICE_ALLOC."""
 
     evt: ctypes.Array[ctypes.c_uint64]
-    FIELD_VALUES: ClassVar[dict[str, type[enum.IntEnum] | type[enum.IntFlag]]] = {}
+    FIELD_VALUES: ClassVar[dict[str, ValueClass]] = {}
     FLEXIBLE: ClassVar[str | None] = None
 
 
@@ -3678,7 +3678,7 @@ class iommu_vevent_tegra241_cmdqv(ctypes.Structure):
     Virtual Interface represented by a vIOMMU object. Read and report directly."""
 
     lvcmdq_err_map: ctypes.Array[ctypes.c_uint64]
-    FIELD_VALUES: ClassVar[dict[str, type[enum.IntEnum] | type[enum.IntFlag]]] = {}
+    FIELD_VALUES: ClassVar[dict[str, ValueClass]] = {}
     FLEXIBLE: ClassVar[str | None] = None
 
 
@@ -3720,7 +3720,7 @@ class iommu_veventq_alloc(ctypes.Structure):
     out_veventq_id: int
     out_veventq_fd: int
     __reserved: int
-    FIELD_VALUES: ClassVar[dict[str, type[enum.IntEnum] | type[enum.IntFlag]]] = {
+    FIELD_VALUES: ClassVar[dict[str, ValueClass]] = {
         "type": IommuVeventqType,
     }
     FLEXIBLE: ClassVar[str | None] = None
@@ -3764,7 +3764,7 @@ class iommu_hw_queue_alloc(ctypes.Structure):
     out_hw_queue_id: int
     nesting_parent_iova: int
     length: int
-    FIELD_VALUES: ClassVar[dict[str, type[enum.IntEnum] | type[enum.IntFlag]]] = {
+    FIELD_VALUES: ClassVar[dict[str, ValueClass]] = {
         "type": IommuHwQueueType,
     }
     FLEXIBLE: ClassVar[str | None] = None
@@ -3786,1830 +3786,3 @@ layout(
         (("x86_64", "i386", "aarch64", "powerpc64"), 40, 8, (0, 4, 8, 12, 16, 20, 24, 32)),
     ],
 )
-
-# --- requests ----------------------------------------------------------------
-
-
-class Request(NamedTuple):
-    """What the spec knows about one request."""
-
-    name: str
-    number: int
-    fd: str
-    arg: str
-    type: type[ctypes.Structure] | type[ctypes.Union] | None
-    result: str
-    result_fd: str | None
-    argsz: str | None
-
-
-REQUESTS: Final[dict[str, Request]] = {
-    "VFIO_GET_API_VERSION": Request(
-        "VFIO_GET_API_VERSION", VFIO_GET_API_VERSION, "container", "none", None, "value", None, None
-    ),
-    "VFIO_CHECK_EXTENSION": Request(
-        "VFIO_CHECK_EXTENSION",
-        VFIO_CHECK_EXTENSION,
-        "container",
-        "value",
-        None,
-        "value",
-        None,
-        None,
-    ),
-    "VFIO_SET_IOMMU": Request(
-        "VFIO_SET_IOMMU", VFIO_SET_IOMMU, "container", "value", None, "status", None, None
-    ),
-    "VFIO_GROUP_GET_STATUS": Request(
-        "VFIO_GROUP_GET_STATUS",
-        VFIO_GROUP_GET_STATUS,
-        "group",
-        "struct",
-        vfio_group_status,
-        "status",
-        None,
-        "minsz",
-    ),
-    "VFIO_GROUP_SET_CONTAINER": Request(
-        "VFIO_GROUP_SET_CONTAINER",
-        VFIO_GROUP_SET_CONTAINER,
-        "group",
-        "int_ptr",
-        None,
-        "status",
-        None,
-        None,
-    ),
-    "VFIO_GROUP_UNSET_CONTAINER": Request(
-        "VFIO_GROUP_UNSET_CONTAINER",
-        VFIO_GROUP_UNSET_CONTAINER,
-        "group",
-        "none",
-        None,
-        "status",
-        None,
-        None,
-    ),
-    "VFIO_GROUP_GET_DEVICE_FD": Request(
-        "VFIO_GROUP_GET_DEVICE_FD",
-        VFIO_GROUP_GET_DEVICE_FD,
-        "group",
-        "string",
-        None,
-        "fd",
-        "device",
-        None,
-    ),
-    "VFIO_DEVICE_GET_INFO": Request(
-        "VFIO_DEVICE_GET_INFO",
-        VFIO_DEVICE_GET_INFO,
-        "device",
-        "struct",
-        vfio_device_info,
-        "status",
-        None,
-        "grow",
-    ),
-    "VFIO_DEVICE_GET_REGION_INFO": Request(
-        "VFIO_DEVICE_GET_REGION_INFO",
-        VFIO_DEVICE_GET_REGION_INFO,
-        "device",
-        "struct",
-        vfio_region_info,
-        "status",
-        None,
-        "grow",
-    ),
-    "VFIO_DEVICE_GET_IRQ_INFO": Request(
-        "VFIO_DEVICE_GET_IRQ_INFO",
-        VFIO_DEVICE_GET_IRQ_INFO,
-        "device",
-        "struct",
-        vfio_irq_info,
-        "status",
-        None,
-        "minsz",
-    ),
-    "VFIO_DEVICE_SET_IRQS": Request(
-        "VFIO_DEVICE_SET_IRQS",
-        VFIO_DEVICE_SET_IRQS,
-        "device",
-        "struct",
-        vfio_irq_set,
-        "status",
-        None,
-        "minsz",
-    ),
-    "VFIO_DEVICE_RESET": Request(
-        "VFIO_DEVICE_RESET", VFIO_DEVICE_RESET, "device", "none", None, "status", None, None
-    ),
-    "VFIO_DEVICE_GET_PCI_HOT_RESET_INFO": Request(
-        "VFIO_DEVICE_GET_PCI_HOT_RESET_INFO",
-        VFIO_DEVICE_GET_PCI_HOT_RESET_INFO,
-        "device",
-        "struct",
-        vfio_pci_hot_reset_info,
-        "status",
-        None,
-        "enospc",
-    ),
-    "VFIO_DEVICE_PCI_HOT_RESET": Request(
-        "VFIO_DEVICE_PCI_HOT_RESET",
-        VFIO_DEVICE_PCI_HOT_RESET,
-        "device",
-        "struct",
-        vfio_pci_hot_reset,
-        "status",
-        None,
-        "minsz",
-    ),
-    "VFIO_DEVICE_QUERY_GFX_PLANE": Request(
-        "VFIO_DEVICE_QUERY_GFX_PLANE",
-        VFIO_DEVICE_QUERY_GFX_PLANE,
-        "device",
-        "struct",
-        vfio_device_gfx_plane_info,
-        "status",
-        None,
-        "minsz",
-    ),
-    "VFIO_DEVICE_GET_GFX_DMABUF": Request(
-        "VFIO_DEVICE_GET_GFX_DMABUF",
-        VFIO_DEVICE_GET_GFX_DMABUF,
-        "device",
-        "int_ptr",
-        None,
-        "fd",
-        "dmabuf",
-        None,
-    ),
-    "VFIO_DEVICE_IOEVENTFD": Request(
-        "VFIO_DEVICE_IOEVENTFD",
-        VFIO_DEVICE_IOEVENTFD,
-        "device",
-        "struct",
-        vfio_device_ioeventfd,
-        "status",
-        None,
-        "minsz",
-    ),
-    "VFIO_DEVICE_FEATURE": Request(
-        "VFIO_DEVICE_FEATURE",
-        VFIO_DEVICE_FEATURE,
-        "device",
-        "struct",
-        vfio_device_feature,
-        "status",
-        None,
-        "minsz",
-    ),
-    "VFIO_DEVICE_BIND_IOMMUFD": Request(
-        "VFIO_DEVICE_BIND_IOMMUFD",
-        VFIO_DEVICE_BIND_IOMMUFD,
-        "device",
-        "struct",
-        vfio_device_bind_iommufd,
-        "status",
-        None,
-        "size",
-    ),
-    "VFIO_DEVICE_ATTACH_IOMMUFD_PT": Request(
-        "VFIO_DEVICE_ATTACH_IOMMUFD_PT",
-        VFIO_DEVICE_ATTACH_IOMMUFD_PT,
-        "device",
-        "struct",
-        vfio_device_attach_iommufd_pt,
-        "status",
-        None,
-        "minsz",
-    ),
-    "VFIO_DEVICE_DETACH_IOMMUFD_PT": Request(
-        "VFIO_DEVICE_DETACH_IOMMUFD_PT",
-        VFIO_DEVICE_DETACH_IOMMUFD_PT,
-        "device",
-        "struct",
-        vfio_device_detach_iommufd_pt,
-        "status",
-        None,
-        "minsz",
-    ),
-    "VFIO_MIG_GET_PRECOPY_INFO": Request(
-        "VFIO_MIG_GET_PRECOPY_INFO",
-        VFIO_MIG_GET_PRECOPY_INFO,
-        "mig_data",
-        "struct",
-        vfio_precopy_info,
-        "status",
-        None,
-        "minsz",
-    ),
-    "VFIO_IOMMU_GET_INFO": Request(
-        "VFIO_IOMMU_GET_INFO",
-        VFIO_IOMMU_GET_INFO,
-        "container",
-        "struct",
-        vfio_iommu_type1_info,
-        "status",
-        None,
-        "grow",
-    ),
-    "VFIO_IOMMU_MAP_DMA": Request(
-        "VFIO_IOMMU_MAP_DMA",
-        VFIO_IOMMU_MAP_DMA,
-        "container",
-        "struct",
-        vfio_iommu_type1_dma_map,
-        "status",
-        None,
-        "minsz",
-    ),
-    "VFIO_IOMMU_UNMAP_DMA": Request(
-        "VFIO_IOMMU_UNMAP_DMA",
-        VFIO_IOMMU_UNMAP_DMA,
-        "container",
-        "struct",
-        vfio_iommu_type1_dma_unmap,
-        "status",
-        None,
-        "minsz",
-    ),
-    "VFIO_IOMMU_ENABLE": Request(
-        "VFIO_IOMMU_ENABLE", VFIO_IOMMU_ENABLE, "container", "none", None, "status", None, None
-    ),
-    "VFIO_IOMMU_DISABLE": Request(
-        "VFIO_IOMMU_DISABLE", VFIO_IOMMU_DISABLE, "container", "none", None, "status", None, None
-    ),
-    "VFIO_IOMMU_DIRTY_PAGES": Request(
-        "VFIO_IOMMU_DIRTY_PAGES",
-        VFIO_IOMMU_DIRTY_PAGES,
-        "container",
-        "struct",
-        vfio_iommu_type1_dirty_bitmap,
-        "status",
-        None,
-        "minsz",
-    ),
-    "VFIO_IOMMU_SPAPR_TCE_GET_INFO": Request(
-        "VFIO_IOMMU_SPAPR_TCE_GET_INFO",
-        VFIO_IOMMU_SPAPR_TCE_GET_INFO,
-        "container",
-        "struct",
-        vfio_iommu_spapr_tce_info,
-        "status",
-        None,
-        "minsz",
-    ),
-    "VFIO_EEH_PE_OP": Request(
-        "VFIO_EEH_PE_OP",
-        VFIO_EEH_PE_OP,
-        "container",
-        "struct",
-        vfio_eeh_pe_op,
-        "value",
-        None,
-        "minsz",
-    ),
-    "VFIO_IOMMU_SPAPR_REGISTER_MEMORY": Request(
-        "VFIO_IOMMU_SPAPR_REGISTER_MEMORY",
-        VFIO_IOMMU_SPAPR_REGISTER_MEMORY,
-        "container",
-        "struct",
-        vfio_iommu_spapr_register_memory,
-        "status",
-        None,
-        "minsz",
-    ),
-    "VFIO_IOMMU_SPAPR_UNREGISTER_MEMORY": Request(
-        "VFIO_IOMMU_SPAPR_UNREGISTER_MEMORY",
-        VFIO_IOMMU_SPAPR_UNREGISTER_MEMORY,
-        "container",
-        "struct",
-        vfio_iommu_spapr_register_memory,
-        "status",
-        None,
-        "minsz",
-    ),
-    "VFIO_IOMMU_SPAPR_TCE_CREATE": Request(
-        "VFIO_IOMMU_SPAPR_TCE_CREATE",
-        VFIO_IOMMU_SPAPR_TCE_CREATE,
-        "container",
-        "struct",
-        vfio_iommu_spapr_tce_create,
-        "status",
-        None,
-        "minsz",
-    ),
-    "VFIO_IOMMU_SPAPR_TCE_REMOVE": Request(
-        "VFIO_IOMMU_SPAPR_TCE_REMOVE",
-        VFIO_IOMMU_SPAPR_TCE_REMOVE,
-        "container",
-        "struct",
-        vfio_iommu_spapr_tce_remove,
-        "status",
-        None,
-        "minsz",
-    ),
-    "IOMMU_DESTROY": Request(
-        "IOMMU_DESTROY", IOMMU_DESTROY, "iommufd", "struct", iommu_destroy, "status", None, "size"
-    ),
-    "IOMMU_IOAS_ALLOC": Request(
-        "IOMMU_IOAS_ALLOC",
-        IOMMU_IOAS_ALLOC,
-        "iommufd",
-        "struct",
-        iommu_ioas_alloc,
-        "status",
-        None,
-        "size",
-    ),
-    "IOMMU_IOAS_IOVA_RANGES": Request(
-        "IOMMU_IOAS_IOVA_RANGES",
-        IOMMU_IOAS_IOVA_RANGES,
-        "iommufd",
-        "struct",
-        iommu_ioas_iova_ranges,
-        "status",
-        None,
-        "emsgsize",
-    ),
-    "IOMMU_IOAS_ALLOW_IOVAS": Request(
-        "IOMMU_IOAS_ALLOW_IOVAS",
-        IOMMU_IOAS_ALLOW_IOVAS,
-        "iommufd",
-        "struct",
-        iommu_ioas_allow_iovas,
-        "status",
-        None,
-        "size",
-    ),
-    "IOMMU_IOAS_MAP": Request(
-        "IOMMU_IOAS_MAP",
-        IOMMU_IOAS_MAP,
-        "iommufd",
-        "struct",
-        iommu_ioas_map,
-        "status",
-        None,
-        "size",
-    ),
-    "IOMMU_IOAS_MAP_FILE": Request(
-        "IOMMU_IOAS_MAP_FILE",
-        IOMMU_IOAS_MAP_FILE,
-        "iommufd",
-        "struct",
-        iommu_ioas_map_file,
-        "status",
-        None,
-        "size",
-    ),
-    "IOMMU_IOAS_COPY": Request(
-        "IOMMU_IOAS_COPY",
-        IOMMU_IOAS_COPY,
-        "iommufd",
-        "struct",
-        iommu_ioas_copy,
-        "status",
-        None,
-        "size",
-    ),
-    "IOMMU_IOAS_UNMAP": Request(
-        "IOMMU_IOAS_UNMAP",
-        IOMMU_IOAS_UNMAP,
-        "iommufd",
-        "struct",
-        iommu_ioas_unmap,
-        "status",
-        None,
-        "size",
-    ),
-    "IOMMU_OPTION": Request(
-        "IOMMU_OPTION", IOMMU_OPTION, "iommufd", "struct", iommu_option, "status", None, "size"
-    ),
-    "IOMMU_VFIO_IOAS": Request(
-        "IOMMU_VFIO_IOAS",
-        IOMMU_VFIO_IOAS,
-        "iommufd",
-        "struct",
-        iommu_vfio_ioas,
-        "status",
-        None,
-        "size",
-    ),
-    "IOMMU_HWPT_ALLOC": Request(
-        "IOMMU_HWPT_ALLOC",
-        IOMMU_HWPT_ALLOC,
-        "iommufd",
-        "struct",
-        iommu_hwpt_alloc,
-        "status",
-        None,
-        "size",
-    ),
-    "IOMMU_GET_HW_INFO": Request(
-        "IOMMU_GET_HW_INFO",
-        IOMMU_GET_HW_INFO,
-        "iommufd",
-        "struct",
-        iommu_hw_info,
-        "status",
-        None,
-        "size",
-    ),
-    "IOMMU_HWPT_SET_DIRTY_TRACKING": Request(
-        "IOMMU_HWPT_SET_DIRTY_TRACKING",
-        IOMMU_HWPT_SET_DIRTY_TRACKING,
-        "iommufd",
-        "struct",
-        iommu_hwpt_set_dirty_tracking,
-        "status",
-        None,
-        "size",
-    ),
-    "IOMMU_HWPT_GET_DIRTY_BITMAP": Request(
-        "IOMMU_HWPT_GET_DIRTY_BITMAP",
-        IOMMU_HWPT_GET_DIRTY_BITMAP,
-        "iommufd",
-        "struct",
-        iommu_hwpt_get_dirty_bitmap,
-        "status",
-        None,
-        "size",
-    ),
-    "IOMMU_HWPT_INVALIDATE": Request(
-        "IOMMU_HWPT_INVALIDATE",
-        IOMMU_HWPT_INVALIDATE,
-        "iommufd",
-        "struct",
-        iommu_hwpt_invalidate,
-        "status",
-        None,
-        "size",
-    ),
-    "IOMMU_FAULT_QUEUE_ALLOC": Request(
-        "IOMMU_FAULT_QUEUE_ALLOC",
-        IOMMU_FAULT_QUEUE_ALLOC,
-        "iommufd",
-        "struct",
-        iommu_fault_alloc,
-        "status",
-        None,
-        "size",
-    ),
-    "IOMMU_VIOMMU_ALLOC": Request(
-        "IOMMU_VIOMMU_ALLOC",
-        IOMMU_VIOMMU_ALLOC,
-        "iommufd",
-        "struct",
-        iommu_viommu_alloc,
-        "status",
-        None,
-        "size",
-    ),
-    "IOMMU_VDEVICE_ALLOC": Request(
-        "IOMMU_VDEVICE_ALLOC",
-        IOMMU_VDEVICE_ALLOC,
-        "iommufd",
-        "struct",
-        iommu_vdevice_alloc,
-        "status",
-        None,
-        "size",
-    ),
-    "IOMMU_IOAS_CHANGE_PROCESS": Request(
-        "IOMMU_IOAS_CHANGE_PROCESS",
-        IOMMU_IOAS_CHANGE_PROCESS,
-        "iommufd",
-        "struct",
-        iommu_ioas_change_process,
-        "status",
-        None,
-        "size",
-    ),
-    "IOMMU_VEVENTQ_ALLOC": Request(
-        "IOMMU_VEVENTQ_ALLOC",
-        IOMMU_VEVENTQ_ALLOC,
-        "iommufd",
-        "struct",
-        iommu_veventq_alloc,
-        "status",
-        None,
-        "size",
-    ),
-    "IOMMU_HW_QUEUE_ALLOC": Request(
-        "IOMMU_HW_QUEUE_ALLOC",
-        IOMMU_HW_QUEUE_ALLOC,
-        "iommufd",
-        "struct",
-        iommu_hw_queue_alloc,
-        "status",
-        None,
-        "size",
-    ),
-}
-
-
-def vfio_get_api_version(fd: int) -> int:
-    """Report the version of the VFIO API.
-
-    Report the version of the VFIO API.  This allows us to bump the entire
-    API version should we later need to add or change features in incompatible
-    ways.
-
-    Return: VFIO_API_VERSION
-
-    Availability: Always
-
-    fd: container; argument: none; result: value."""
-    return _ioctl.none(fd, VFIO_GET_API_VERSION, "VFIO_GET_API_VERSION", "container")
-
-
-def vfio_check_extension(fd: int, value: int) -> int:
-    """Check whether an extension is supported.
-
-    Return: 0 if not supported, 1 (or some other positive integer) if supported.
-
-    Availability: Always
-
-    fd: container; argument: value __u32; result: value."""
-    return _ioctl.value(fd, VFIO_CHECK_EXTENSION, value, "VFIO_CHECK_EXTENSION", "container")
-
-
-def vfio_set_iommu(fd: int, value: int) -> None:
-    """Set the iommu to the given type.
-
-    Set the iommu to the given type.  The type must be supported by an
-    iommu driver as verified by calling CHECK_EXTENSION using the same
-    type.  A group must be set to this file descriptor before this
-    ioctl is available.  The IOMMU interfaces enabled by this call are
-    specific to the value set.
-
-    Return: 0 on success, -errno on failure
-
-    Availability: When VFIO group attached
-
-    fd: container; argument: value __u32; result: status."""
-    _ioctl.value(fd, VFIO_SET_IOMMU, value, "VFIO_SET_IOMMU", "container")
-
-
-def vfio_group_get_status(fd: int, arg: vfio_group_status | bytearray) -> int:
-    """Retrieve information about the group.
-
-    Retrieve information about the group.  Fills in provided
-    struct vfio_group_info.  Caller sets argsz.
-
-    Return: 0 on success, -errno on failure.
-
-    Availability: Always
-
-    fd: group; argument: struct vfio_group_status; result: status; argsz: minsz.
-
-        `arg` is filled in place; the ioctl's return value is returned
-        (0 on success).
-    """
-    return _ioctl.struct(
-        fd, VFIO_GROUP_GET_STATUS, arg, vfio_group_status, "VFIO_GROUP_GET_STATUS", "group"
-    )
-
-
-def vfio_group_set_container(fd: int, value: int) -> None:
-    """Set the container for the VFIO group to the open VFIO file descriptor provided.
-
-    Set the container for the VFIO group to the open VFIO file
-    descriptor provided.  Groups may only belong to a single
-    container.  Containers may, at their discretion, support multiple
-    groups.  Only when a container is set are all of the interfaces
-    of the VFIO file descriptor and the VFIO group file descriptor
-    available to the user.
-
-    Return: 0 on success, -errno on failure.
-
-    Availability: Always
-
-    fd: group; argument: int_ptr int; result: status."""
-    _ioctl.int_ptr(fd, VFIO_GROUP_SET_CONTAINER, value, "VFIO_GROUP_SET_CONTAINER", "group")
-
-
-def vfio_group_unset_container(fd: int) -> None:
-    """Remove the group from the attached container.
-
-    Remove the group from the attached container.  This is the
-    opposite of the SET_CONTAINER call and returns the group to
-    an initial state.  All device file descriptors must be released
-    prior to calling this interface.  When removing the last group
-    from a container, the IOMMU will be disabled and all state lost,
-    effectively also returning the VFIO file descriptor to an initial
-    state.
-
-    Return: 0 on success, -errno on failure.
-
-    Availability: When attached to container
-
-    fd: group; argument: none; result: status."""
-    _ioctl.none(fd, VFIO_GROUP_UNSET_CONTAINER, "VFIO_GROUP_UNSET_CONTAINER", "group")
-
-
-def vfio_group_get_device_fd(fd: int, name: str) -> int:
-    """Return a new file descriptor for the device object described by the provided string.
-
-    Return a new file descriptor for the device object described by
-    the provided string.  The string should match a device listed in
-    the devices subdirectory of the IOMMU group sysfs entry.  The
-    group containing the device must already be added to this context.
-
-    Return: new file descriptor on success, -errno on failure.
-
-    Availability: When attached to container
-
-    fd: group; argument: string; result: fd (device fd)."""
-    return _ioctl.string(fd, VFIO_GROUP_GET_DEVICE_FD, name, "VFIO_GROUP_GET_DEVICE_FD", "group")
-
-
-def vfio_device_get_info(fd: int, arg: vfio_device_info | bytearray) -> int:
-    """Retrieve information about the device.
-
-    Retrieve information about the device.  Fills in provided
-    struct vfio_device_info.  Caller sets argsz.
-
-    Return: 0 on success, -errno on failure.
-
-    fd: device; argument: struct vfio_device_info; result: status; argsz: grow.
-
-        `arg` is filled in place; the ioctl's return value is returned
-        (0 on success).
-    """
-    return _ioctl.struct(
-        fd, VFIO_DEVICE_GET_INFO, arg, vfio_device_info, "VFIO_DEVICE_GET_INFO", "device"
-    )
-
-
-def vfio_device_get_region_info(fd: int, arg: vfio_region_info | bytearray) -> int:
-    """Retrieve information about a device region.
-
-    Retrieve information about a device region.  Caller provides
-    struct vfio_region_info with index value set.  Caller sets argsz.
-    Implementation of region mapping is bus driver specific.  This is
-    intended to describe MMIO, I/O port, as well as bus specific
-    regions (ex. PCI config space).  Zero sized regions may be used
-    to describe unimplemented regions (ex. unimplemented PCI BARs).
-
-    Return: 0 on success, -errno on failure.
-
-    fd: device; argument: struct vfio_region_info; result: status; argsz: grow.
-
-        `arg` is filled in place; the ioctl's return value is returned
-        (0 on success).
-    """
-    return _ioctl.struct(
-        fd,
-        VFIO_DEVICE_GET_REGION_INFO,
-        arg,
-        vfio_region_info,
-        "VFIO_DEVICE_GET_REGION_INFO",
-        "device",
-    )
-
-
-def vfio_device_get_irq_info(fd: int, arg: vfio_irq_info | bytearray) -> int:
-    """Retrieve information about a device IRQ.
-
-    Retrieve information about a device IRQ.  Caller provides
-    struct vfio_irq_info with index value set.  Caller sets argsz.
-    Implementation of IRQ mapping is bus driver specific.  Indexes
-    using multiple IRQs are primarily intended to support MSI-like
-    interrupt blocks.  Zero count irq blocks may be used to describe
-    unimplemented interrupt types.
-
-    The EVENTFD flag indicates the interrupt index supports eventfd based
-    signaling.
-
-    The MASKABLE flags indicates the index supports MASK and UNMASK
-    actions described below.
-
-    AUTOMASKED indicates that after signaling, the interrupt line is
-    automatically masked by VFIO and the user needs to unmask the line
-    to receive new interrupts.  This is primarily intended to distinguish
-    level triggered interrupts.
-
-    The NORESIZE flag indicates that the interrupt lines within the index
-    are setup as a set and new subindexes cannot be enabled without first
-    disabling the entire index.  This is used for interrupts like PCI MSI
-    and MSI-X where the driver may only use a subset of the available
-    indexes, but VFIO needs to enable a specific number of vectors
-    upfront.  In the case of MSI-X, where the user can enable MSI-X and
-    then add and unmask vectors, it's up to userspace to make the decision
-    whether to allocate the maximum supported number of vectors or tear
-    down setup and incrementally increase the vectors as each is enabled.
-    Absence of the NORESIZE flag indicates that vectors can be enabled
-    and disabled dynamically without impacting other vectors within the
-    index.
-
-    fd: device; argument: struct vfio_irq_info; result: status; argsz: minsz.
-
-        `arg` is filled in place; the ioctl's return value is returned
-        (0 on success).
-    """
-    return _ioctl.struct(
-        fd, VFIO_DEVICE_GET_IRQ_INFO, arg, vfio_irq_info, "VFIO_DEVICE_GET_IRQ_INFO", "device"
-    )
-
-
-def vfio_device_set_irqs(fd: int, arg: vfio_irq_set | bytearray) -> int:
-    """Set signaling, masking, and unmasking of interrupts.
-
-    Set signaling, masking, and unmasking of interrupts.  Caller provides
-    struct vfio_irq_set with all fields set.  'start' and 'count' indicate
-    the range of subindexes being specified.
-
-    The DATA flags specify the type of data provided.  If DATA_NONE, the
-    operation performs the specified action immediately on the specified
-    interrupt(s).  For example, to unmask AUTOMASKED interrupt [0,0]:
-    flags = (DATA_NONE|ACTION_UNMASK), index = 0, start = 0, count = 1.
-
-    DATA_BOOL allows sparse support for the same on arrays of interrupts.
-    For example, to mask interrupts [0,1] and [0,3] (but not [0,2]):
-    flags = (DATA_BOOL|ACTION_MASK), index = 0, start = 1, count = 3,
-    data = {1,0,1}
-
-    DATA_EVENTFD binds the specified ACTION to the provided __s32 eventfd.
-    A value of -1 can be used to either de-assign interrupts if already
-    assigned or skip un-assigned interrupts.  For example, to set an eventfd
-    to be trigger for interrupts [0,0] and [0,2]:
-    flags = (DATA_EVENTFD|ACTION_TRIGGER), index = 0, start = 0, count = 3,
-    data = {fd1, -1, fd2}
-    If index [0,1] is previously set, two count = 1 ioctls calls would be
-    required to set [0,0] and [0,2] without changing [0,1].
-
-    Once a signaling mechanism is set, DATA_BOOL or DATA_NONE can be used
-    with ACTION_TRIGGER to perform kernel level interrupt loopback testing
-    from userspace (ie. simulate hardware triggering).
-
-    Setting of an event triggering mechanism to userspace for ACTION_TRIGGER
-    enables the interrupt index for the device.  Individual subindex interrupts
-    can be disabled using the -1 value for DATA_EVENTFD or the index can be
-    disabled as a whole with: flags = (DATA_NONE|ACTION_TRIGGER), count = 0.
-
-    Note that ACTION_[UN]MASK specify user->kernel signaling (irqfds) while
-    ACTION_TRIGGER specifies kernel->user signaling.
-
-    fd: device; argument: struct vfio_irq_set; result: status; argsz: minsz.
-
-        `arg` is filled in place; the ioctl's return value is returned
-        (0 on success).
-    """
-    return _ioctl.struct(
-        fd, VFIO_DEVICE_SET_IRQS, arg, vfio_irq_set, "VFIO_DEVICE_SET_IRQS", "device"
-    )
-
-
-def vfio_device_reset(fd: int) -> None:
-    """Reset a device.
-
-    fd: device; argument: none; result: status."""
-    _ioctl.none(fd, VFIO_DEVICE_RESET, "VFIO_DEVICE_RESET", "device")
-
-
-def vfio_device_get_pci_hot_reset_info(fd: int, arg: vfio_pci_hot_reset_info | bytearray) -> int:
-    """This command is used to query the affected devices in the hot reset for a given device.
-
-    This command is used to query the affected devices in the hot reset for
-    a given device.
-
-    This command always reports the segment, bus, and devfn information for
-    each affected device, and selectively reports the group_id or devid per
-    the way how the calling device is opened.
-
-        - If the calling device is opened via the traditional group/container
-          API, group_id is reported.  User should check if it has owned all
-          the affected devices and provides a set of group fds to prove the
-          ownership in VFIO_DEVICE_PCI_HOT_RESET ioctl.
-
-        - If the calling device is opened as a cdev, devid is reported.
-          Flag VFIO_PCI_HOT_RESET_FLAG_DEV_ID is set to indicate this
-          data type.  All the affected devices should be represented in
-          the dev_set, ex. bound to a vfio driver, and also be owned by
-          this interface which is determined by the following conditions:
-          1) Has a valid devid within the iommufd_ctx of the calling device.
-             Ownership cannot be determined across separate iommufd_ctx and
-             the cdev calling conventions do not support a proof-of-ownership
-             model as provided in the legacy group interface.  In this case
-             valid devid with value greater than zero is provided in the return
-             structure.
-          2) Does not have a valid devid within the iommufd_ctx of the calling
-             device, but belongs to the same IOMMU group as the calling device
-             or another opened device that has a valid devid within the
-             iommufd_ctx of the calling device.  This provides implicit ownership
-             for devices within the same DMA isolation context.  In this case
-             the devid value of VFIO_PCI_DEVID_OWNED is provided in the return
-             structure.
-
-          A devid value of VFIO_PCI_DEVID_NOT_OWNED is provided in the return
-          structure for affected devices where device is NOT represented in the
-          dev_set or ownership is not available.  Such devices prevent the use
-          of VFIO_DEVICE_PCI_HOT_RESET ioctl outside of the proof-of-ownership
-          calling conventions (ie. via legacy group accessed devices).  Flag
-          VFIO_PCI_HOT_RESET_FLAG_DEV_ID_OWNED would be set when all the
-          affected devices are represented in the dev_set and also owned by
-          the user.  This flag is available only when
-          flag VFIO_PCI_HOT_RESET_FLAG_DEV_ID is set, otherwise reserved.
-          When set, user could invoke VFIO_DEVICE_PCI_HOT_RESET with a zero
-          length fd array on the calling device as the ownership is validated
-          by iommufd_ctx.
-
-    Return: 0 on success, -errno on failure: -enospc = insufficient buffer, -enodev = unsupported for device.
-
-    fd: device; argument: struct vfio_pci_hot_reset_info; result: status; argsz: enospc.
-
-        `arg` is filled in place; the ioctl's return value is returned
-        (0 on success).
-    """
-    return _ioctl.struct(
-        fd,
-        VFIO_DEVICE_GET_PCI_HOT_RESET_INFO,
-        arg,
-        vfio_pci_hot_reset_info,
-        "VFIO_DEVICE_GET_PCI_HOT_RESET_INFO",
-        "device",
-    )
-
-
-def vfio_device_pci_hot_reset(fd: int, arg: vfio_pci_hot_reset | bytearray) -> int:
-    """A PCI hot reset results in either a bus or slot reset which may affect other devices sharing the bus/slot.
-
-    A PCI hot reset results in either a bus or slot reset which may affect
-    other devices sharing the bus/slot.  The calling user must have
-    ownership of the full set of affected devices as determined by the
-    VFIO_DEVICE_GET_PCI_HOT_RESET_INFO ioctl.
-
-    When called on a device file descriptor acquired through the vfio
-    group interface, the user is required to provide proof of ownership
-    of those affected devices via the group_fds array in struct
-    vfio_pci_hot_reset.
-
-    When called on a direct cdev opened vfio device, the flags field of
-    struct vfio_pci_hot_reset_info reports the ownership status of the
-    affected devices and this ioctl must be called with an empty group_fds
-    array.  See above INFO ioctl definition for ownership requirements.
-
-    Mixed usage of legacy groups and cdevs across the set of affected
-    devices is not supported.
-
-    Return: 0 on success, -errno on failure.
-
-    fd: device; argument: struct vfio_pci_hot_reset; result: status; argsz: minsz.
-
-        `arg` is filled in place; the ioctl's return value is returned
-        (0 on success).
-    """
-    return _ioctl.struct(
-        fd,
-        VFIO_DEVICE_PCI_HOT_RESET,
-        arg,
-        vfio_pci_hot_reset,
-        "VFIO_DEVICE_PCI_HOT_RESET",
-        "device",
-    )
-
-
-def vfio_device_query_gfx_plane(fd: int, arg: vfio_device_gfx_plane_info | bytearray) -> int:
-    """Set the drm_plane_type and flags, then retrieve the gfx plane info.
-
-    Set the drm_plane_type and flags, then retrieve the gfx plane info.
-
-    flags supported:
-    - VFIO_GFX_PLANE_TYPE_PROBE and VFIO_GFX_PLANE_TYPE_DMABUF are set
-      to ask if the mdev supports dma-buf. 0 on support, -EINVAL on no
-      support for dma-buf.
-    - VFIO_GFX_PLANE_TYPE_PROBE and VFIO_GFX_PLANE_TYPE_REGION are set
-      to ask if the mdev supports region. 0 on support, -EINVAL on no
-      support for region.
-    - VFIO_GFX_PLANE_TYPE_DMABUF or VFIO_GFX_PLANE_TYPE_REGION is set
-      with each call to query the plane info.
-    - Others are invalid and return -EINVAL.
-
-    Note: 1. Plane could be disabled by guest. In that case, success will be returned with zero-initialized drm_format, size, width and height fields. 2. x_hot/y_hot is set to 0xFFFFFFFF if no hotspot information available
-
-    Return: 0 on success, -errno on other failure.
-
-    fd: device; argument: struct vfio_device_gfx_plane_info; result: status; argsz: minsz.
-
-        `arg` is filled in place; the ioctl's return value is returned
-        (0 on success).
-    """
-    return _ioctl.struct(
-        fd,
-        VFIO_DEVICE_QUERY_GFX_PLANE,
-        arg,
-        vfio_device_gfx_plane_info,
-        "VFIO_DEVICE_QUERY_GFX_PLANE",
-        "device",
-    )
-
-
-def vfio_device_get_gfx_dmabuf(fd: int, value: int) -> int:
-    """Return a new dma-buf file descriptor for an exposed guest framebuffer described by the provided dmabuf_id.
-
-    Return a new dma-buf file descriptor for an exposed guest framebuffer
-    described by the provided dmabuf_id. The dmabuf_id is returned from VFIO_
-    DEVICE_QUERY_GFX_PLANE as a token of the exposed guest framebuffer.
-
-    fd: device; argument: int_ptr __u32; result: fd (dmabuf fd)."""
-    return _ioctl.int_ptr(
-        fd, VFIO_DEVICE_GET_GFX_DMABUF, value, "VFIO_DEVICE_GET_GFX_DMABUF", "device"
-    )
-
-
-def vfio_device_ioeventfd(fd: int, arg: vfio_device_ioeventfd | bytearray) -> int:
-    """Perform a write to the device at the specified device fd offset, with the specified data and width when the provided eventfd is triggered.
-
-    Perform a write to the device at the specified device fd offset, with
-    the specified data and width when the provided eventfd is triggered.
-    vfio bus drivers may not support this for all regions, for all widths,
-    or at all.  vfio-pci currently only enables support for BAR regions,
-    excluding the MSI-X vector table.
-
-    Return: 0 on success, -errno on failure.
-
-    fd: device; argument: struct vfio_device_ioeventfd; result: status; argsz: minsz.
-
-        `arg` is filled in place; the ioctl's return value is returned
-        (0 on success).
-    """
-    return _ioctl.struct(
-        fd, VFIO_DEVICE_IOEVENTFD, arg, vfio_device_ioeventfd, "VFIO_DEVICE_IOEVENTFD", "device"
-    )
-
-
-def vfio_device_feature(fd: int, arg: vfio_device_feature | bytearray) -> int:
-    """Get, set, or probe feature data of the device.
-
-    Get, set, or probe feature data of the device.  The feature is selected
-    using the FEATURE_MASK portion of the flags field.  Support for a feature
-    can be probed by setting both the FEATURE_MASK and PROBE bits.  A probe
-    may optionally include the GET and/or SET bits to determine read vs write
-    access of the feature respectively.  Probing a feature will return success
-    if the feature is supported and all of the optionally indicated GET/SET
-    methods are supported.  The format of the data portion of the structure is
-    specific to the given feature.  The data portion is not required for
-    probing.  GET and SET are mutually exclusive, except for use with PROBE.
-
-    Return 0 on success, -errno on failure.
-
-    fd: device; argument: struct vfio_device_feature; result: status; argsz: minsz; since Linux 5.7.
-
-        `arg` is filled in place; the ioctl's return value is returned
-        (0 on success).
-    """
-    return _ioctl.struct(
-        fd, VFIO_DEVICE_FEATURE, arg, vfio_device_feature, "VFIO_DEVICE_FEATURE", "device"
-    )
-
-
-def vfio_device_bind_iommufd(fd: int, arg: vfio_device_bind_iommufd | bytearray) -> int:
-    """VFIO_DEVICE_BIND_IOMMUFD
-
-    fd: device; argument: struct vfio_device_bind_iommufd; result: status; argsz: size; since Linux 6.6.
-
-        `arg` is filled in place; the ioctl's return value is returned
-        (0 on success).
-    """
-    return _ioctl.struct(
-        fd,
-        VFIO_DEVICE_BIND_IOMMUFD,
-        arg,
-        vfio_device_bind_iommufd,
-        "VFIO_DEVICE_BIND_IOMMUFD",
-        "device",
-    )
-
-
-def vfio_device_attach_iommufd_pt(fd: int, arg: vfio_device_attach_iommufd_pt | bytearray) -> int:
-    """VFIO_DEVICE_ATTACH_IOMMUFD_PT
-
-    fd: device; argument: struct vfio_device_attach_iommufd_pt; result: status; argsz: minsz; since Linux 6.6.
-
-        `arg` is filled in place; the ioctl's return value is returned
-        (0 on success).
-    """
-    return _ioctl.struct(
-        fd,
-        VFIO_DEVICE_ATTACH_IOMMUFD_PT,
-        arg,
-        vfio_device_attach_iommufd_pt,
-        "VFIO_DEVICE_ATTACH_IOMMUFD_PT",
-        "device",
-    )
-
-
-def vfio_device_detach_iommufd_pt(fd: int, arg: vfio_device_detach_iommufd_pt | bytearray) -> int:
-    """VFIO_DEVICE_DETACH_IOMMUFD_PT
-
-    fd: device; argument: struct vfio_device_detach_iommufd_pt; result: status; argsz: minsz; since Linux 6.6.
-
-        `arg` is filled in place; the ioctl's return value is returned
-        (0 on success).
-    """
-    return _ioctl.struct(
-        fd,
-        VFIO_DEVICE_DETACH_IOMMUFD_PT,
-        arg,
-        vfio_device_detach_iommufd_pt,
-        "VFIO_DEVICE_DETACH_IOMMUFD_PT",
-        "device",
-    )
-
-
-def vfio_mig_get_precopy_info(fd: int, arg: vfio_precopy_info | bytearray) -> int:
-    """This ioctl is used on the migration data FD in the precopy phase of the migration data transfer.
-
-    This ioctl is used on the migration data FD in the precopy phase of the
-    migration data transfer. It returns an estimate of the current data sizes
-    remaining to be transferred. It allows the user to judge when it is
-    appropriate to leave PRE_COPY for STOP_COPY.
-
-    This ioctl is valid only in PRE_COPY states and kernel driver should
-    return -EINVAL from any other migration state.
-
-    The vfio_precopy_info data structure returned by this ioctl provides
-    estimates of data available from the device during the PRE_COPY states.
-    This estimate is split into two categories, initial_bytes and
-    dirty_bytes.
-
-    The initial_bytes field indicates the amount of initial precopy
-    data available from the device. This field should have a non-zero initial
-    value and decrease as migration data is read from the device.
-    The presence of the VFIO_PRECOPY_INFO_REINIT output flag indicates
-    that new initial data is present on the stream.
-    The new initial data may result, for example, from device reconfiguration
-    during migration that requires additional initialization data.
-    In that case initial_bytes may report a non-zero value irrespective of
-    any previously reported values, which progresses towards zero as precopy
-    data is read from the data stream. dirty_bytes is also reset
-    to zero and represents the state change of the device relative to the new
-    initial_bytes.
-    VFIO_PRECOPY_INFO_REINIT can be reported only after userspace opts in to
-    VFIO_DEVICE_FEATURE_MIG_PRECOPY_INFOv2. Without this opt-in, the flags field
-    of struct vfio_precopy_info is reserved for bug-compatibility reasons.
-
-    It is recommended to leave PRE_COPY for STOP_COPY only after this field
-    reaches zero. Leaving PRE_COPY earlier might make things slower.
-
-    The dirty_bytes field tracks device state changes relative to data
-    previously retrieved.  This field starts at zero and may increase as
-    the internal device state is modified or decrease as that modified
-    state is read from the device.
-
-    Userspace may use the combination of these fields to estimate the
-    potential data size available during the PRE_COPY phases, as well as
-    trends relative to the rate the device is dirtying its internal
-    state, but these fields are not required to have any bearing relative
-    to the data size available during the STOP_COPY phase.
-
-    Drivers have a lot of flexibility in when and what they transfer during the
-    PRE_COPY phase, and how they report this from VFIO_MIG_GET_PRECOPY_INFO.
-
-    During pre-copy the migration data FD has a temporary "end of stream" that is
-    reached when both initial_bytes and dirty_byte are zero. For instance, this
-    may indicate that the device is idle and not currently dirtying any internal
-    state. When read() is done on this temporary end of stream the kernel driver
-    should return ENOMSG from read(). Userspace can wait for more data (which may
-    never come) by using poll.
-
-    Once in STOP_COPY the migration data FD has a permanent end of stream
-    signaled in the usual way by read() always returning 0 and poll always
-    returning readable. ENOMSG may not be returned in STOP_COPY.
-    Support for this ioctl is mandatory if a driver claims to support
-    VFIO_MIGRATION_PRE_COPY.
-
-    Return: 0 on success, -1 and errno set on failure.
-
-    fd: mig_data; argument: struct vfio_precopy_info; result: status; argsz: minsz; since Linux 6.2.
-
-        `arg` is filled in place; the ioctl's return value is returned
-        (0 on success).
-    """
-    return _ioctl.struct(
-        fd,
-        VFIO_MIG_GET_PRECOPY_INFO,
-        arg,
-        vfio_precopy_info,
-        "VFIO_MIG_GET_PRECOPY_INFO",
-        "mig_data",
-    )
-
-
-def vfio_iommu_get_info(fd: int, arg: vfio_iommu_type1_info | bytearray) -> int:
-    """Retrieve information about the IOMMU object.
-
-    Retrieve information about the IOMMU object. Fills in provided
-    struct vfio_iommu_info. Caller sets argsz.
-
-    XXX Should we do these by CHECK_EXTENSION too?
-
-    fd: container; argument: struct vfio_iommu_type1_info; result: status; argsz: grow.
-
-        `arg` is filled in place; the ioctl's return value is returned
-        (0 on success).
-    """
-    return _ioctl.struct(
-        fd, VFIO_IOMMU_GET_INFO, arg, vfio_iommu_type1_info, "VFIO_IOMMU_GET_INFO", "container"
-    )
-
-
-def vfio_iommu_map_dma(fd: int, arg: vfio_iommu_type1_dma_map | bytearray) -> int:
-    """Map process virtual addresses to IO virtual addresses using the provided struct vfio_dma_map.
-
-    Map process virtual addresses to IO virtual addresses using the
-    provided struct vfio_dma_map. Caller sets argsz. READ &/ WRITE required.
-
-    If flags & VFIO_DMA_MAP_FLAG_VADDR, update the base vaddr for iova. The vaddr
-    must have previously been invalidated with VFIO_DMA_UNMAP_FLAG_VADDR.  To
-    maintain memory consistency within the user application, the updated vaddr
-    must address the same memory object as originally mapped.  Failure to do so
-    will result in user memory corruption and/or device misbehavior.  iova and
-    size must match those in the original MAP_DMA call.  Protection is not
-    changed, and the READ & WRITE flags must be 0.
-
-    fd: container; argument: struct vfio_iommu_type1_dma_map; result: status; argsz: minsz.
-
-        `arg` is filled in place; the ioctl's return value is returned
-        (0 on success).
-    """
-    return _ioctl.struct(
-        fd, VFIO_IOMMU_MAP_DMA, arg, vfio_iommu_type1_dma_map, "VFIO_IOMMU_MAP_DMA", "container"
-    )
-
-
-def vfio_iommu_unmap_dma(fd: int, arg: vfio_iommu_type1_dma_unmap | bytearray) -> int:
-    """Unmap IO virtual addresses using the provided struct vfio_dma_unmap.
-
-    Unmap IO virtual addresses using the provided struct vfio_dma_unmap.
-    Caller sets argsz.  The actual unmapped size is returned in the size
-    field.  No guarantee is made to the user that arbitrary unmaps of iova
-    or size different from those used in the original mapping call will
-    succeed.
-
-    VFIO_DMA_UNMAP_FLAG_GET_DIRTY_BITMAP should be set to get the dirty bitmap
-    before unmapping IO virtual addresses. When this flag is set, the user must
-    provide a struct vfio_bitmap in data[]. User must provide zero-allocated
-    memory via vfio_bitmap.data and its size in the vfio_bitmap.size field.
-    A bit in the bitmap represents one page, of user provided page size in
-    vfio_bitmap.pgsize field, consecutively starting from iova offset. Bit set
-    indicates that the page at that offset from iova is dirty. A Bitmap of the
-    pages in the range of unmapped size is returned in the user-provided
-    vfio_bitmap.data.
-
-    If flags & VFIO_DMA_UNMAP_FLAG_ALL, unmap all addresses.  iova and size
-    must be 0.  This cannot be combined with the get-dirty-bitmap flag.
-
-    If flags & VFIO_DMA_UNMAP_FLAG_VADDR, do not unmap, but invalidate host
-    virtual addresses in the iova range.  DMA to already-mapped pages continues.
-    Groups may not be added to the container while any addresses are invalid.
-    This cannot be combined with the get-dirty-bitmap flag.
-
-    fd: container; argument: struct vfio_iommu_type1_dma_unmap; result: status; argsz: minsz.
-
-        `arg` is filled in place; the ioctl's return value is returned
-        (0 on success).
-    """
-    return _ioctl.struct(
-        fd,
-        VFIO_IOMMU_UNMAP_DMA,
-        arg,
-        vfio_iommu_type1_dma_unmap,
-        "VFIO_IOMMU_UNMAP_DMA",
-        "container",
-    )
-
-
-def vfio_iommu_enable(fd: int) -> None:
-    """VFIO_IOMMU_ENABLE
-
-    fd: container; argument: none; result: status."""
-    _ioctl.none(fd, VFIO_IOMMU_ENABLE, "VFIO_IOMMU_ENABLE", "container")
-
-
-def vfio_iommu_disable(fd: int) -> None:
-    """VFIO_IOMMU_DISABLE
-
-    fd: container; argument: none; result: status."""
-    _ioctl.none(fd, VFIO_IOMMU_DISABLE, "VFIO_IOMMU_DISABLE", "container")
-
-
-def vfio_iommu_dirty_pages(fd: int, arg: vfio_iommu_type1_dirty_bitmap | bytearray) -> int:
-    """IOCTL is used for dirty pages logging.
-
-    IOCTL is used for dirty pages logging.
-    Caller should set flag depending on which operation to perform, details as
-    below:
-
-    Calling the IOCTL with VFIO_IOMMU_DIRTY_PAGES_FLAG_START flag set, instructs
-    the IOMMU driver to log pages that are dirtied or potentially dirtied by
-    the device; designed to be used when a migration is in progress. Dirty pages
-    are logged until logging is disabled by user application by calling the IOCTL
-    with VFIO_IOMMU_DIRTY_PAGES_FLAG_STOP flag.
-
-    Calling the IOCTL with VFIO_IOMMU_DIRTY_PAGES_FLAG_STOP flag set, instructs
-    the IOMMU driver to stop logging dirtied pages.
-
-    Calling the IOCTL with VFIO_IOMMU_DIRTY_PAGES_FLAG_GET_BITMAP flag set
-    returns the dirty pages bitmap for IOMMU container for a given IOVA range.
-    The user must specify the IOVA range and the pgsize through the structure
-    vfio_iommu_type1_dirty_bitmap_get in the data[] portion. This interface
-    supports getting a bitmap of the smallest supported pgsize only and can be
-    modified in future to get a bitmap of any specified supported pgsize. The
-    user must provide a zeroed memory area for the bitmap memory and specify its
-    size in bitmap.size. One bit is used to represent one page consecutively
-    starting from iova offset. The user should provide page size in bitmap.pgsize
-    field. A bit set in the bitmap indicates that the page at that offset from
-    iova is dirty. The caller must set argsz to a value including the size of
-    structure vfio_iommu_type1_dirty_bitmap_get, but excluding the size of the
-    actual bitmap. If dirty pages logging is not enabled, an error will be
-    returned.
-
-    Only one of the flags _START, _STOP and _GET may be specified at a time.
-
-    fd: container; argument: struct vfio_iommu_type1_dirty_bitmap; result: status; argsz: minsz; since Linux 5.8.
-
-        `arg` is filled in place; the ioctl's return value is returned
-        (0 on success).
-    """
-    return _ioctl.struct(
-        fd,
-        VFIO_IOMMU_DIRTY_PAGES,
-        arg,
-        vfio_iommu_type1_dirty_bitmap,
-        "VFIO_IOMMU_DIRTY_PAGES",
-        "container",
-    )
-
-
-def vfio_iommu_spapr_tce_get_info(fd: int, arg: vfio_iommu_spapr_tce_info | bytearray) -> int:
-    """VFIO_IOMMU_SPAPR_TCE_GET_INFO
-
-    fd: container; argument: struct vfio_iommu_spapr_tce_info; result: status; argsz: minsz.
-
-        `arg` is filled in place; the ioctl's return value is returned
-        (0 on success).
-    """
-    return _ioctl.struct(
-        fd,
-        VFIO_IOMMU_SPAPR_TCE_GET_INFO,
-        arg,
-        vfio_iommu_spapr_tce_info,
-        "VFIO_IOMMU_SPAPR_TCE_GET_INFO",
-        "container",
-    )
-
-
-def vfio_eeh_pe_op(fd: int, arg: vfio_eeh_pe_op | bytearray) -> int:
-    """VFIO_EEH_PE_OP
-
-    fd: container; argument: struct vfio_eeh_pe_op; result: value; argsz: minsz.
-
-        `arg` is filled in place; the ioctl's return value is returned
-        (the answer).
-    """
-    return _ioctl.struct(fd, VFIO_EEH_PE_OP, arg, vfio_eeh_pe_op, "VFIO_EEH_PE_OP", "container")
-
-
-def vfio_iommu_spapr_register_memory(
-    fd: int, arg: vfio_iommu_spapr_register_memory | bytearray
-) -> int:
-    """Registers user space memory where DMA is allowed.
-
-    Registers user space memory where DMA is allowed. It pins
-    user pages and does the locked memory accounting so
-    subsequent VFIO_IOMMU_MAP_DMA/VFIO_IOMMU_UNMAP_DMA calls
-    get faster.
-
-    fd: container; argument: struct vfio_iommu_spapr_register_memory; result: status; argsz: minsz.
-
-        `arg` is filled in place; the ioctl's return value is returned
-        (0 on success).
-    """
-    return _ioctl.struct(
-        fd,
-        VFIO_IOMMU_SPAPR_REGISTER_MEMORY,
-        arg,
-        vfio_iommu_spapr_register_memory,
-        "VFIO_IOMMU_SPAPR_REGISTER_MEMORY",
-        "container",
-    )
-
-
-def vfio_iommu_spapr_unregister_memory(
-    fd: int, arg: vfio_iommu_spapr_register_memory | bytearray
-) -> int:
-    """Unregisters user space memory registered with VFIO_IOMMU_SPAPR_REGISTER_MEMORY.
-
-    Unregisters user space memory registered with
-    VFIO_IOMMU_SPAPR_REGISTER_MEMORY.
-    Uses vfio_iommu_spapr_register_memory for parameters.
-
-    fd: container; argument: struct vfio_iommu_spapr_register_memory; result: status; argsz: minsz.
-
-        `arg` is filled in place; the ioctl's return value is returned
-        (0 on success).
-    """
-    return _ioctl.struct(
-        fd,
-        VFIO_IOMMU_SPAPR_UNREGISTER_MEMORY,
-        arg,
-        vfio_iommu_spapr_register_memory,
-        "VFIO_IOMMU_SPAPR_UNREGISTER_MEMORY",
-        "container",
-    )
-
-
-def vfio_iommu_spapr_tce_create(fd: int, arg: vfio_iommu_spapr_tce_create | bytearray) -> int:
-    """Creates an additional TCE table and programs it (sets a new DMA window) to every IOMMU group in the container.
-
-    Creates an additional TCE table and programs it (sets a new DMA window)
-    to every IOMMU group in the container. It receives page shift, window
-    size and number of levels in the TCE table being created.
-
-    It allocates and returns an offset on a PCI bus of the new DMA window.
-
-    fd: container; argument: struct vfio_iommu_spapr_tce_create; result: status; argsz: minsz.
-
-        `arg` is filled in place; the ioctl's return value is returned
-        (0 on success).
-    """
-    return _ioctl.struct(
-        fd,
-        VFIO_IOMMU_SPAPR_TCE_CREATE,
-        arg,
-        vfio_iommu_spapr_tce_create,
-        "VFIO_IOMMU_SPAPR_TCE_CREATE",
-        "container",
-    )
-
-
-def vfio_iommu_spapr_tce_remove(fd: int, arg: vfio_iommu_spapr_tce_remove | bytearray) -> int:
-    """Unprograms a TCE table from all groups in the container and destroys it.
-
-    Unprograms a TCE table from all groups in the container and destroys it.
-    It receives a PCI bus offset as a window id.
-
-    fd: container; argument: struct vfio_iommu_spapr_tce_remove; result: status; argsz: minsz.
-
-        `arg` is filled in place; the ioctl's return value is returned
-        (0 on success).
-    """
-    return _ioctl.struct(
-        fd,
-        VFIO_IOMMU_SPAPR_TCE_REMOVE,
-        arg,
-        vfio_iommu_spapr_tce_remove,
-        "VFIO_IOMMU_SPAPR_TCE_REMOVE",
-        "container",
-    )
-
-
-def iommu_destroy(fd: int, arg: iommu_destroy | bytearray) -> int:
-    """Destroy any object held within iommufd.
-
-    fd: iommufd; argument: struct iommu_destroy; result: status; argsz: size.
-
-        `arg` is filled in place; the ioctl's return value is returned
-        (0 on success).
-    """
-    return _ioctl.struct(fd, IOMMU_DESTROY, arg, iommu_destroy, "IOMMU_DESTROY", "iommufd")
-
-
-def iommu_ioas_alloc(fd: int, arg: iommu_ioas_alloc | bytearray) -> int:
-    """Allocate an IO Address Space (IOAS) which holds an IO Virtual Address (IOVA) to memory mapping.
-
-    Allocate an IO Address Space (IOAS) which holds an IO Virtual Address (IOVA)
-    to memory mapping.
-
-    fd: iommufd; argument: struct iommu_ioas_alloc; result: status; argsz: size.
-
-        `arg` is filled in place; the ioctl's return value is returned
-        (0 on success).
-    """
-    return _ioctl.struct(fd, IOMMU_IOAS_ALLOC, arg, iommu_ioas_alloc, "IOMMU_IOAS_ALLOC", "iommufd")
-
-
-def iommu_ioas_iova_ranges(fd: int, arg: iommu_ioas_iova_ranges | bytearray) -> int:
-    """Query an IOAS for ranges of allowed IOVAs.
-
-    Query an IOAS for ranges of allowed IOVAs. Mapping IOVA outside these ranges
-    is not allowed. num_iovas will be set to the total number of iovas and
-    the allowed_iovas[] will be filled in as space permits.
-
-    The allowed ranges are dependent on the HW path the DMA operation takes, and
-    can change during the lifetime of the IOAS. A fresh empty IOAS will have a
-    full range, and each attached device will narrow the ranges based on that
-    device's HW restrictions. Detaching a device can widen the ranges. Userspace
-    should query ranges after every attach/detach to know what IOVAs are valid
-    for mapping.
-
-    On input num_iovas is the length of the allowed_iovas array. On output it is
-    the total number of iovas filled in. The ioctl will return -EMSGSIZE and set
-    num_iovas to the required value if num_iovas is too small. In this case the
-    caller should allocate a larger output array and re-issue the ioctl.
-
-    out_iova_alignment returns the minimum IOVA alignment that can be given
-    to IOMMU_IOAS_MAP/COPY. IOVA's must satisfy::
-
-      starting_iova % out_iova_alignment == 0
-      (starting_iova + length) % out_iova_alignment == 0
-
-    out_iova_alignment can be 1 indicating any IOVA is allowed. It cannot
-    be higher than the system PAGE_SIZE.
-
-    fd: iommufd; argument: struct iommu_ioas_iova_ranges; result: status; argsz: emsgsize.
-
-        `arg` is filled in place; the ioctl's return value is returned
-        (0 on success).
-    """
-    return _ioctl.struct(
-        fd, IOMMU_IOAS_IOVA_RANGES, arg, iommu_ioas_iova_ranges, "IOMMU_IOAS_IOVA_RANGES", "iommufd"
-    )
-
-
-def iommu_ioas_allow_iovas(fd: int, arg: iommu_ioas_allow_iovas | bytearray) -> int:
-    """Ensure a range of IOVAs are always available for allocation.
-
-    Ensure a range of IOVAs are always available for allocation. If this call
-    succeeds then IOMMU_IOAS_IOVA_RANGES will never return a list of IOVA ranges
-    that are narrower than the ranges provided here. This call will fail if
-    IOMMU_IOAS_IOVA_RANGES is currently narrower than the given ranges.
-
-    When an IOAS is first created the IOVA_RANGES will be maximally sized, and as
-    devices are attached the IOVA will narrow based on the device restrictions.
-    When an allowed range is specified any narrowing will be refused, ie device
-    attachment can fail if the device requires limiting within the allowed range.
-
-    Automatic IOVA allocation is also impacted by this call. MAP will only
-    allocate within the allowed IOVAs if they are present.
-
-    This call replaces the entire allowed list with the given list.
-
-    fd: iommufd; argument: struct iommu_ioas_allow_iovas; result: status; argsz: size.
-
-        `arg` is filled in place; the ioctl's return value is returned
-        (0 on success).
-    """
-    return _ioctl.struct(
-        fd, IOMMU_IOAS_ALLOW_IOVAS, arg, iommu_ioas_allow_iovas, "IOMMU_IOAS_ALLOW_IOVAS", "iommufd"
-    )
-
-
-def iommu_ioas_map(fd: int, arg: iommu_ioas_map | bytearray) -> int:
-    """Set an IOVA mapping from a user pointer.
-
-    Set an IOVA mapping from a user pointer. If FIXED_IOVA is specified then the
-    mapping will be established at iova, otherwise a suitable location based on
-    the reserved and allowed lists will be automatically selected and returned in
-    iova.
-
-    If IOMMU_IOAS_MAP_FIXED_IOVA is specified then the iova range must currently
-    be unused, existing IOVA cannot be replaced.
-
-    fd: iommufd; argument: struct iommu_ioas_map; result: status; argsz: size.
-
-        `arg` is filled in place; the ioctl's return value is returned
-        (0 on success).
-    """
-    return _ioctl.struct(fd, IOMMU_IOAS_MAP, arg, iommu_ioas_map, "IOMMU_IOAS_MAP", "iommufd")
-
-
-def iommu_ioas_map_file(fd: int, arg: iommu_ioas_map_file | bytearray) -> int:
-    """Set an IOVA mapping from a memfd file.
-
-    Set an IOVA mapping from a memfd file. On kernels with dma-buf support,
-    supported dma-buf files may also be accepted. This is not a generic
-    dma-buf import path; currently supported dma-bufs include single-range
-    VFIO PCI dma-bufs exported through VFIO_DEVICE_FEATURE_DMA_BUF, and
-    other dma-bufs may be rejected. All other arguments and semantics match
-    those of IOMMU_IOAS_MAP.
-
-    fd: iommufd; argument: struct iommu_ioas_map_file; result: status; argsz: size; since Linux 6.13.
-
-        `arg` is filled in place; the ioctl's return value is returned
-        (0 on success).
-    """
-    return _ioctl.struct(
-        fd, IOMMU_IOAS_MAP_FILE, arg, iommu_ioas_map_file, "IOMMU_IOAS_MAP_FILE", "iommufd"
-    )
-
-
-def iommu_ioas_copy(fd: int, arg: iommu_ioas_copy | bytearray) -> int:
-    """Copy an already existing mapping from src_ioas_id and establish it in dst_ioas_id.
-
-    Copy an already existing mapping from src_ioas_id and establish it in
-    dst_ioas_id. The src iova/length must exactly match a range used with
-    IOMMU_IOAS_MAP.
-
-    This may be used to efficiently clone a subset of an IOAS to another, or as a
-    kind of 'cache' to speed up mapping. Copy has an efficiency advantage over
-    establishing equivalent new mappings, as internal resources are shared, and
-    the kernel will pin the user memory only once.
-
-    fd: iommufd; argument: struct iommu_ioas_copy; result: status; argsz: size.
-
-        `arg` is filled in place; the ioctl's return value is returned
-        (0 on success).
-    """
-    return _ioctl.struct(fd, IOMMU_IOAS_COPY, arg, iommu_ioas_copy, "IOMMU_IOAS_COPY", "iommufd")
-
-
-def iommu_ioas_unmap(fd: int, arg: iommu_ioas_unmap | bytearray) -> int:
-    """Unmap an IOVA range.
-
-    Unmap an IOVA range. The iova/length must be a superset of a previously
-    mapped range used with IOMMU_IOAS_MAP or IOMMU_IOAS_COPY. Splitting or
-    truncating ranges is not allowed. The values 0 to U64_MAX will unmap
-    everything.
-
-    fd: iommufd; argument: struct iommu_ioas_unmap; result: status; argsz: size.
-
-        `arg` is filled in place; the ioctl's return value is returned
-        (0 on success).
-    """
-    return _ioctl.struct(fd, IOMMU_IOAS_UNMAP, arg, iommu_ioas_unmap, "IOMMU_IOAS_UNMAP", "iommufd")
-
-
-def iommu_option(fd: int, arg: iommu_option | bytearray) -> int:
-    """IOMMU_OPTION
-
-    fd: iommufd; argument: struct iommu_option; result: status; argsz: size.
-
-        `arg` is filled in place; the ioctl's return value is returned
-        (0 on success).
-    """
-    return _ioctl.struct(fd, IOMMU_OPTION, arg, iommu_option, "IOMMU_OPTION", "iommufd")
-
-
-def iommu_vfio_ioas(fd: int, arg: iommu_vfio_ioas | bytearray) -> int:
-    """The VFIO compatibility support uses a single ioas because VFIO APIs do not support the ID field.
-
-    The VFIO compatibility support uses a single ioas because VFIO APIs do not
-    support the ID field. Set or Get the IOAS that VFIO compatibility will use.
-    When VFIO_GROUP_SET_CONTAINER is used on an iommufd it will get the
-    compatibility ioas, either by taking what is already set, or auto creating
-    one. From then on VFIO will continue to use that ioas and is not effected by
-    this ioctl. SET or CLEAR does not destroy any auto-created IOAS.
-
-    fd: iommufd; argument: struct iommu_vfio_ioas; result: status; argsz: size.
-
-        `arg` is filled in place; the ioctl's return value is returned
-        (0 on success).
-    """
-    return _ioctl.struct(fd, IOMMU_VFIO_IOAS, arg, iommu_vfio_ioas, "IOMMU_VFIO_IOAS", "iommufd")
-
-
-def iommu_hwpt_alloc(fd: int, arg: iommu_hwpt_alloc | bytearray) -> int:
-    """Explicitly allocate a hardware page table object.
-
-    Explicitly allocate a hardware page table object. This is the same object
-    type that is returned by iommufd_device_attach() and represents the
-    underlying iommu driver's iommu_domain kernel object.
-
-    A kernel-managed HWPT will be created with the mappings from the given
-    IOAS via the @pt_id. The @data_type for this allocation must be set to
-    IOMMU_HWPT_DATA_NONE. The HWPT can be allocated as a parent HWPT for a
-    nesting configuration by passing IOMMU_HWPT_ALLOC_NEST_PARENT via @flags.
-
-    A user-managed nested HWPT will be created from a given vIOMMU (wrapping a
-    parent HWPT) or a parent HWPT via @pt_id, in which the parent HWPT must be
-    allocated previously via the same ioctl from a given IOAS (@pt_id). In this
-    case, the @data_type must be set to a pre-defined type corresponding to an
-    I/O page table type supported by the underlying IOMMU hardware. The device
-    via @dev_id and the vIOMMU via @pt_id must be associated to the same IOMMU
-    instance.
-
-    If the @data_type is set to IOMMU_HWPT_DATA_NONE, @data_len and
-    @data_uptr should be zero. Otherwise, both @data_len and @data_uptr
-    must be given.
-
-    fd: iommufd; argument: struct iommu_hwpt_alloc; result: status; argsz: size; since Linux 6.6.
-
-        `arg` is filled in place; the ioctl's return value is returned
-        (0 on success).
-    """
-    return _ioctl.struct(fd, IOMMU_HWPT_ALLOC, arg, iommu_hwpt_alloc, "IOMMU_HWPT_ALLOC", "iommufd")
-
-
-def iommu_get_hw_info(fd: int, arg: iommu_hw_info | bytearray) -> int:
-    """Query an iommu type specific hardware information data from an iommu behind a given device that has been bound to iommufd.
-
-    Query an iommu type specific hardware information data from an iommu behind
-    a given device that has been bound to iommufd. This hardware info data will
-    be used to sync capabilities between the virtual iommu and the physical
-    iommu, e.g. a nested translation setup needs to check the hardware info, so
-    a guest stage-1 page table can be compatible with the physical iommu.
-
-    To capture an iommu type specific hardware information data, @data_uptr and
-    its length @data_len must be provided. Trailing bytes will be zeroed if the
-    user buffer is larger than the data that kernel has. Otherwise, kernel only
-    fills the buffer using the given length in @data_len. If the ioctl succeeds,
-    @data_len will be updated to the length that kernel actually supports,
-    @out_data_type will be filled to decode the data filled in the buffer
-    pointed by @data_uptr. Input @data_len == zero is allowed.
-
-    fd: iommufd; argument: struct iommu_hw_info; result: status; argsz: size; since Linux 6.6.
-
-        `arg` is filled in place; the ioctl's return value is returned
-        (0 on success).
-    """
-    return _ioctl.struct(fd, IOMMU_GET_HW_INFO, arg, iommu_hw_info, "IOMMU_GET_HW_INFO", "iommufd")
-
-
-def iommu_hwpt_set_dirty_tracking(fd: int, arg: iommu_hwpt_set_dirty_tracking | bytearray) -> int:
-    """Toggle dirty tracking on an HW pagetable.
-
-    fd: iommufd; argument: struct iommu_hwpt_set_dirty_tracking; result: status; argsz: size; since Linux 6.7.
-
-        `arg` is filled in place; the ioctl's return value is returned
-        (0 on success).
-    """
-    return _ioctl.struct(
-        fd,
-        IOMMU_HWPT_SET_DIRTY_TRACKING,
-        arg,
-        iommu_hwpt_set_dirty_tracking,
-        "IOMMU_HWPT_SET_DIRTY_TRACKING",
-        "iommufd",
-    )
-
-
-def iommu_hwpt_get_dirty_bitmap(fd: int, arg: iommu_hwpt_get_dirty_bitmap | bytearray) -> int:
-    """Checking a given IOVA is dirty:
-
-    Checking a given IOVA is dirty:
-
-     data[(iova / page_size) / 64] & (1ULL << ((iova / page_size) % 64))
-
-    Walk the IOMMU pagetables for a given IOVA range to return a bitmap
-    with the dirty IOVAs. In doing so it will also by default clear any
-    dirty bit metadata set in the IOPTE.
-
-    fd: iommufd; argument: struct iommu_hwpt_get_dirty_bitmap; result: status; argsz: size; since Linux 6.7.
-
-        `arg` is filled in place; the ioctl's return value is returned
-        (0 on success).
-    """
-    return _ioctl.struct(
-        fd,
-        IOMMU_HWPT_GET_DIRTY_BITMAP,
-        arg,
-        iommu_hwpt_get_dirty_bitmap,
-        "IOMMU_HWPT_GET_DIRTY_BITMAP",
-        "iommufd",
-    )
-
-
-def iommu_hwpt_invalidate(fd: int, arg: iommu_hwpt_invalidate | bytearray) -> int:
-    """Invalidate iommu cache for user-managed page table or vIOMMU.
-
-    Invalidate iommu cache for user-managed page table or vIOMMU. Modifications
-    on a user-managed page table should be followed by this operation, if a HWPT
-    is passed in via @hwpt_id. Other caches, such as device cache or descriptor
-    cache can be flushed if a vIOMMU is passed in via the @hwpt_id field.
-
-    Each ioctl can support one or more cache invalidation requests in the array
-    that has a total size of @entry_len * @entry_num.
-
-    An empty invalidation request array by setting @entry_num==0 is allowed, and
-    @entry_len and @data_uptr would be ignored in this case. This can be used to
-    check if the given @data_type is supported or not by kernel.
-
-    fd: iommufd; argument: struct iommu_hwpt_invalidate; result: status; argsz: size; since Linux 6.8.
-
-        `arg` is filled in place; the ioctl's return value is returned
-        (0 on success).
-    """
-    return _ioctl.struct(
-        fd, IOMMU_HWPT_INVALIDATE, arg, iommu_hwpt_invalidate, "IOMMU_HWPT_INVALIDATE", "iommufd"
-    )
-
-
-def iommu_fault_queue_alloc(fd: int, arg: iommu_fault_alloc | bytearray) -> int:
-    """Explicitly allocate a fault handling object.
-
-    fd: iommufd; argument: struct iommu_fault_alloc; result: status; argsz: size; since Linux 6.11.
-
-        `arg` is filled in place; the ioctl's return value is returned
-        (0 on success).
-    """
-    return _ioctl.struct(
-        fd, IOMMU_FAULT_QUEUE_ALLOC, arg, iommu_fault_alloc, "IOMMU_FAULT_QUEUE_ALLOC", "iommufd"
-    )
-
-
-def iommu_viommu_alloc(fd: int, arg: iommu_viommu_alloc | bytearray) -> int:
-    """Allocate a virtual IOMMU object, representing the underlying physical IOMMU's virtualization support that is a security-isolated slice of the real IOMMU HW that is unique to a specific VM.
-
-    Allocate a virtual IOMMU object, representing the underlying physical IOMMU's
-    virtualization support that is a security-isolated slice of the real IOMMU HW
-    that is unique to a specific VM. Operations global to the IOMMU are connected
-    to the vIOMMU, such as:
-    - Security namespace for guest owned ID, e.g. guest-controlled cache tags
-    - Non-device-affiliated event reporting, e.g. invalidation queue errors
-    - Access to a sharable nesting parent pagetable across physical IOMMUs
-    - Virtualization of various platforms IDs, e.g. RIDs and others
-    - Delivery of paravirtualized invalidation
-    - Direct assigned invalidation queues
-    - Direct assigned interrupts
-
-    fd: iommufd; argument: struct iommu_viommu_alloc; result: status; argsz: size; since Linux 6.13.
-
-        `arg` is filled in place; the ioctl's return value is returned
-        (0 on success).
-    """
-    return _ioctl.struct(
-        fd, IOMMU_VIOMMU_ALLOC, arg, iommu_viommu_alloc, "IOMMU_VIOMMU_ALLOC", "iommufd"
-    )
-
-
-def iommu_vdevice_alloc(fd: int, arg: iommu_vdevice_alloc | bytearray) -> int:
-    """Allocate a virtual device instance (for a physical device) against a vIOMMU.
-
-    Allocate a virtual device instance (for a physical device) against a vIOMMU.
-    This instance holds the device's information (related to its vIOMMU) in a VM.
-    User should use IOMMU_DESTROY to destroy the virtual device before
-    destroying the physical device (by closing vfio_cdev fd). Otherwise the
-    virtual device would be forcibly destroyed on physical device destruction,
-    its vdevice_id would be permanently leaked (unremovable & unreusable) until
-    iommu fd closed.
-
-    fd: iommufd; argument: struct iommu_vdevice_alloc; result: status; argsz: size; since Linux 6.13.
-
-        `arg` is filled in place; the ioctl's return value is returned
-        (0 on success).
-    """
-    return _ioctl.struct(
-        fd, IOMMU_VDEVICE_ALLOC, arg, iommu_vdevice_alloc, "IOMMU_VDEVICE_ALLOC", "iommufd"
-    )
-
-
-def iommu_ioas_change_process(fd: int, arg: iommu_ioas_change_process | bytearray) -> int:
-    """IOMMU_IOAS_CHANGE_PROCESS
-
-    fd: iommufd; argument: struct iommu_ioas_change_process; result: status; argsz: size; since Linux 6.13.
-
-        `arg` is filled in place; the ioctl's return value is returned
-        (0 on success).
-    """
-    return _ioctl.struct(
-        fd,
-        IOMMU_IOAS_CHANGE_PROCESS,
-        arg,
-        iommu_ioas_change_process,
-        "IOMMU_IOAS_CHANGE_PROCESS",
-        "iommufd",
-    )
-
-
-def iommu_veventq_alloc(fd: int, arg: iommu_veventq_alloc | bytearray) -> int:
-    """Explicitly allocate a virtual event queue interface for a vIOMMU.
-
-    Explicitly allocate a virtual event queue interface for a vIOMMU. A vIOMMU
-    can have multiple FDs for different types, but is confined to one per @type.
-    User space should open the @out_veventq_fd to read vEVENTs out of a vEVENTQ,
-    if there are vEVENTs available. A vEVENTQ will lose events due to overflow,
-    if the number of the vEVENTs hits @veventq_depth.
-
-    Each vEVENT in a vEVENTQ encloses a struct iommufd_vevent_header followed by
-    a type-specific data structure, in a normal case:
-
-    +-+---------+-------+---------+-------+-----+---------+-------+-+
-    | | header0 | data0 | header1 | data1 | ... | headerN | dataN | |
-    +-+---------+-------+---------+-------+-----+---------+-------+-+
-
-    unless a tailing IOMMU_VEVENTQ_FLAG_LOST_EVENTS header is logged (refer to
-    struct iommufd_vevent_header).
-
-    fd: iommufd; argument: struct iommu_veventq_alloc; result: status; argsz: size; since Linux 6.15.
-
-        `arg` is filled in place; the ioctl's return value is returned
-        (0 on success).
-    """
-    return _ioctl.struct(
-        fd, IOMMU_VEVENTQ_ALLOC, arg, iommu_veventq_alloc, "IOMMU_VEVENTQ_ALLOC", "iommufd"
-    )
-
-
-def iommu_hw_queue_alloc(fd: int, arg: iommu_hw_queue_alloc | bytearray) -> int:
-    """Allocate a HW queue object for a vIOMMU-specific HW-accelerated queue, which allows HW to access a guest queue memory described using @nesting_parent_iova and @length.
-
-    Allocate a HW queue object for a vIOMMU-specific HW-accelerated queue, which
-    allows HW to access a guest queue memory described using @nesting_parent_iova
-    and @length.
-
-    A vIOMMU can allocate multiple queues, but it must use a different @index per
-    type to separate each allocation, e.g::
-
-        Type1 HW queue0, Type1 HW queue1, Type2 HW queue0, ...
-
-    fd: iommufd; argument: struct iommu_hw_queue_alloc; result: status; argsz: size; since Linux 6.17.
-
-        `arg` is filled in place; the ioctl's return value is returned
-        (0 on success).
-    """
-    return _ioctl.struct(
-        fd, IOMMU_HW_QUEUE_ALLOC, arg, iommu_hw_queue_alloc, "IOMMU_HW_QUEUE_ALLOC", "iommufd"
-    )

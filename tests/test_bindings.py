@@ -1,0 +1,205 @@
+"""The generated vfio package: layouts as ctypes really builds them, equal to
+gcc's for every pinned release on x86_64, i386 and aarch64 (VFIO_ABI builds
+another ABI's layout on this machine); typing, formatting, docstrings, and
+behaviour without a device (every request against a file that answers
+ENOTTY; argument checks before any system call)."""
+
+from __future__ import annotations
+
+import ctypes
+import errno
+import functools
+import inspect as pyinspect
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import gccprobe
+from support import RELEASES, release_source, release_spec, require_compiler
+from vfiogen import inspect
+from vfiogen.emit import render
+
+ROOT = Path(__file__).parent.parent
+GENERATED = ROOT / "generated"
+sys.path.insert(0, str(GENERATED))
+
+import vfio  # noqa: E402
+from vfio import abi, requests  # noqa: E402
+from vfio.errors import VfioError  # noqa: E402
+
+DUMP = r"""
+import ctypes, json, sys
+import vfio.abi as abi, vfio.requests as rq
+out = {"types": {}, "constants": {}}
+for name, cls in vars(abi).items():
+    if isinstance(cls, type) and hasattr(cls, "_kernel_size_") and not name.startswith("_"):
+        fields = json.loads(sys.argv[1]).get(name, [])
+        out["types"][name] = {"size": ctypes.sizeof(cls), "align": cls._kernel_align_,
+                              "ctypes_align": ctypes.alignment(cls),
+                              "offsets": {f: getattr(cls, f).offset for f in fields}}
+    elif isinstance(cls, int) and not isinstance(cls, bool):
+        out["constants"][name] = int(cls)
+out["requests"] = {n: r.number for n, r in rq.REQUESTS.items()}
+print(json.dumps(out))
+"""
+
+
+@functools.lru_cache(maxsize=None)
+def bindings(release: str, tmp_root: str) -> Path:
+    out = Path(tmp_root) / f"gen-{release}"
+    if not out.exists():
+        render.write_tree(render.render_tree(release_spec(release)), out)
+    return out
+
+
+def ctypes_facts(root: Path, abi_name: str, fields: dict[str, list[str]]) -> dict:
+    env = {**os.environ, "VFIO_ABI": abi_name, "PYTHONPATH": str(root)}
+    out = subprocess.run(
+        [sys.executable, "-c", DUMP, json.dumps(fields)], env=env, capture_output=True, text=True
+    )
+    assert out.returncode == 0, out.stderr  # the import-time layout checks passed
+    return json.loads(out.stdout)
+
+
+@pytest.mark.gcc
+@pytest.mark.parametrize("abi_name", ["x86_64", "i386", "aarch64"])
+@pytest.mark.parametrize("release", RELEASES)
+def test_ctypes_layout_equals_gcc(
+    release: str, abi_name: str, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    require_compiler(abi_name)
+    spec = release_spec(release)
+    view = inspect.view(spec, abi_name)
+    gcc = gccprobe.run(release_source(release), abi_name, view)
+    root = bindings(release, str(tmp_path_factory.getbasetemp()))
+    facts = ctypes_facts(root, abi_name, {t: list(v["fields"]) for t, v in view["types"].items()})
+    checked = 0
+    for tag, t in view["types"].items():
+        got = facts["types"][tag]
+        assert got["size"] == gcc[f"size:{tag}"], tag
+        assert got["align"] == gcc[f"align:{tag}"], tag
+        if abi_name == "x86_64":  # the native ABI: ctypes' own alignment is right too
+            assert got["ctypes_align"] == gcc[f"align:{tag}"], tag
+        for fname in t["fields"]:
+            assert got["offsets"][fname] == gcc[f"offset:{tag}.{fname}"], f"{tag}.{fname}"
+            checked += 1
+    for name, value in view["constants"].items():
+        ours = facts["requests"].get(name, facts["constants"].get(name))
+        assert ours is not None, name
+        assert (ours - gcc[f"value:{name}"]) % (1 << 64) == 0, name
+    assert checked > 100
+
+
+def test_generated_package_is_typed_and_formatted() -> None:
+    mypy = shutil.which("mypy")
+    if mypy is None:
+        pytest.skip("mypy not installed (pip install '.[test]')")
+    out = subprocess.run([mypy, "--strict", "vfio"], cwd=GENERATED, capture_output=True, text=True)
+    assert out.returncode == 0, out.stdout
+    out = subprocess.run(
+        [sys.executable, "-m", "black", "--check", "-q", "-l", "100", "vfio"],
+        cwd=GENERATED,
+        capture_output=True,
+        text=True,
+    )
+    assert out.returncode == 0, out.stderr
+
+
+def test_stamped_with_its_source() -> None:
+    spec = release_spec("7.2")
+    assert vfio.KERNEL_RELEASE == "7.2"
+    assert vfio.HEADER_SHA256 == {h.name: h.sha256 for h in spec.headers}
+
+
+def test_every_public_name_has_a_docstring() -> None:
+    for module in (abi, requests):
+        for name, obj in vars(module).items():
+            if name.startswith("_") or getattr(obj, "__module__", None) != module.__name__:
+                continue
+            if pyinspect.isclass(obj) or pyinspect.isfunction(obj):
+                assert obj.__doc__ and obj.__doc__.strip(), name
+    # kernel-doc text reaches the functions
+    assert "Retrieve information about a device region" in (
+        requests.vfio_device_get_region_info.__doc__ or ""
+    )
+
+
+def test_flags_and_enums_are_linked_from_fields() -> None:
+    flags = abi.vfio_region_info.FIELD_VALUES["flags"]
+    assert issubclass(flags, __import__("enum").IntFlag)
+    assert flags.MMAP == abi.VFIO_REGION_INFO_FLAG_MMAP
+    assert (
+        abi.vfio_region_info.FIELD_VALUES["index"].CONFIG_REGION_INDEX == 7
+        if hasattr(abi.vfio_region_info.FIELD_VALUES["index"], "CONFIG_REGION_INDEX")
+        else True
+    )
+    mig = abi.vfio_device_feature_mig_state.FIELD_VALUES["device_state"]
+    assert mig(abi.VFIO_DEVICE_STATE_RUNNING).name == "RUNNING"
+    # anonymous members are reachable as in C
+    info = abi.iommu_hw_info()
+    info.in_data_type = 3
+    assert info.out_data_type == 3  # the same union storage
+
+
+def test_sizes_that_naive_tools_get_wrong() -> None:
+    assert ctypes.sizeof(abi.vfio_irq_set) == 20  # data[] counts 0 (ctypesgen says 32)
+    assert ctypes.sizeof(abi.vfio_bitmap) == 24
+    assert requests.REQUESTS["VFIO_DEVICE_GET_REGION_INFO"].type is abi.vfio_region_info
+
+
+@pytest.fixture()
+def enotty_fd():
+    fd = os.open("/dev/null", os.O_RDWR)
+    yield fd
+    os.close(fd)
+
+
+def _call(name: str, fd: int):
+    req = requests.REQUESTS[name]
+    fn = getattr(requests, name.lower())
+    if req.arg == "none":
+        return fn(fd)
+    if req.arg in ("value", "int_ptr"):
+        return fn(fd, 1)
+    if req.arg == "string":
+        return fn(fd, "0000:00:03.0")
+    assert req.type is not None
+    return fn(fd, req.type())
+
+
+@pytest.mark.parametrize("name", sorted(requests.REQUESTS))
+def test_every_request_reaches_the_kernel_and_fails_cleanly(name: str, enotty_fd: int) -> None:
+    with pytest.raises(VfioError) as err:
+        _call(name, enotty_fd)
+    e = err.value
+    assert isinstance(e, OSError) and e.errno == errno.ENOTTY
+    assert e.request == name and e.fd_kind == requests.REQUESTS[name].fd
+    assert name in str(e) and "ENOTTY" in str(e)
+
+
+def test_arguments_are_checked_before_the_system_call() -> None:
+    bad_fd = 1 << 20  # not open: a system call would say EBADF
+    with pytest.raises(TypeError):
+        requests.vfio_check_extension(bad_fd, "1")  # type: ignore[arg-type]
+    with pytest.raises(ValueError):
+        requests.vfio_check_extension(bad_fd, -1)
+    with pytest.raises(ValueError):
+        requests.vfio_group_set_container(bad_fd, 1 << 40)
+    with pytest.raises(ValueError):
+        requests.vfio_group_get_device_fd(bad_fd, "bad\0name")
+    with pytest.raises(TypeError):
+        requests.vfio_device_get_region_info(bad_fd, abi.vfio_irq_info())  # type: ignore[arg-type]
+    with pytest.raises(ValueError):
+        requests.vfio_device_get_region_info(bad_fd, bytearray(4))
+    with pytest.raises(ValueError):
+        requests.vfio_device_reset(-1)
+    with pytest.raises(TypeError):
+        requests.vfio_device_reset("3")  # type: ignore[arg-type]
+    with pytest.raises(VfioError) as err:  # and a real call does reach the kernel
+        requests.vfio_device_reset(bad_fd)
+    assert err.value.errno == errno.EBADF

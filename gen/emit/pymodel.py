@@ -114,6 +114,32 @@ class PyRequest:
 
 
 @dataclass(slots=True)
+class PyScope:
+    name: str
+    request: str
+    info: str
+    offset: str
+    flag: str
+
+
+@dataclass(slots=True)
+class PyCapability:
+    scope: str
+    id: int
+    name: str
+    version: int
+    type: str | None
+
+
+@dataclass(slots=True)
+class PyTail:
+    record: str
+    field: str
+    count: str
+    element: str  # a Python expression for the element type
+
+
+@dataclass(slots=True)
 class PyModel:
     release: str | None
     source: str
@@ -124,6 +150,9 @@ class PyModel:
     constants: list[PyConstant] = field(default_factory=list)
     requests: list[PyRequest] = field(default_factory=list)
     record_names: dict[str, str] = field(default_factory=dict)  # C tag -> class
+    scopes: list[PyScope] = field(default_factory=list)
+    capabilities: list[PyCapability] = field(default_factory=list)
+    tails: list[PyTail] = field(default_factory=list)
     spec: Spec | None = None
 
 
@@ -137,7 +166,47 @@ def build(spec: Spec) -> PyModel:
         m.records.append(_record(spec, rec, m.record_names, enum_for_field))
     _constants(spec, m)
     _requests(spec, m)
+    _registries(spec, m)
     return m
+
+
+def _registries(spec: Spec, m: PyModel) -> None:
+    """Capability scopes, capability types and counted tails, for vfio.caps."""
+    for sc in spec.scopes.values():
+        req = spec.requests[sc.request]
+        flag = spec.constants.get(sc.flag)
+        if req.arg_type in m.record_names and flag is not None:
+            m.scopes.append(
+                PyScope(
+                    sc.name,
+                    sc.request,
+                    m.record_names[req.arg_type],
+                    sc.offset,
+                    _value_expr(spec, sc.flag),
+                )
+            )
+    scopes = {s.name for s in m.scopes}
+    for cap in spec.capabilities.values():
+        if cap.scope in scopes:
+            m.capabilities.append(
+                PyCapability(
+                    cap.scope, cap.id, cap.name, cap.version, m.record_names.get(cap.type or "")
+                )
+            )
+    for tail in spec.tails.values():
+        if not tail.count or tail.selector:
+            continue
+        fld = next(f for f in spec.records[tail.record].fields if f.name == tail.field)
+        elem = fld.type.of
+        if elem is None:
+            continue
+        if elem.kind == "record":
+            expr = "_abi." + m.record_names[elem.name]
+        elif elem.kind == "int":
+            expr = SCALARS[elem.base][1]
+        else:
+            continue
+        m.tails.append(PyTail(m.record_names[tail.record], tail.field, tail.count, expr))
 
 
 def _class_name(cname: str) -> str:

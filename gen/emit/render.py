@@ -25,6 +25,7 @@ PACKAGE_FILES = (
     "__init__.py",
     "abi.py",
     "requests.py",
+    "caps.py",
     "_layout.py",
     "_ioctl.py",
     "errors.py",
@@ -68,6 +69,9 @@ def render_tree(spec: Spec) -> dict[str, str]:
         "constants": model.constants,
         "requests": model.requests,
         "request_imports": sorted(r.name for r in model.requests),
+        "scopes": model.scopes,
+        "capabilities": model.capabilities,
+        "tails": model.tails,
     }
     out: dict[str, str] = {}
     for name in PACKAGE_FILES:

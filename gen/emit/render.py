@@ -26,6 +26,7 @@ PACKAGE_FILES = (
     "abi.py",
     "requests.py",
     "caps.py",
+    "api.py",
     "_layout.py",
     "_ioctl.py",
     "errors.py",
@@ -72,6 +73,15 @@ def render_tree(spec: Spec) -> dict[str, str]:
         "scopes": model.scopes,
         "capabilities": model.capabilities,
         "tails": model.tails,
+        "have": {r.name for r in model.requests},
+        "iommufd": all(
+            any(r.name == n for r in model.requests)
+            for n in (
+                "IOMMU_IOAS_ALLOC",
+                "VFIO_DEVICE_BIND_IOMMUFD",
+                "VFIO_DEVICE_ATTACH_IOMMUFD_PT",
+            )
+        ),
     }
     out: dict[str, str] = {}
     for name in PACKAGE_FILES:

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import ctypes
 from dataclasses import dataclass
-from typing import Final, NamedTuple
+from typing import Any, Final, NamedTuple
 
 from vfio import abi as _abi
 from vfio.errors import DecodeError
@@ -111,7 +111,7 @@ class Capability:
     offset: int
     name: str | None
     value: ctypes.Structure | ctypes.Union | None
-    tail: tuple[object, ...]
+    tail: tuple[Any, ...]  # ctypes structs, or ints for integer arrays
     raw: bytes
 
 
@@ -134,7 +134,7 @@ def counted_tail(
     data: bytes | bytearray | memoryview,
     offset: int,
     end: int | None = None,
-) -> tuple[object, ...]:
+) -> tuple[Any, ...]:
     """The elements of a struct's counted trailing array, checked against the
     space there is (`end`, default the end of `data`)."""
     tail = COUNTED_TAILS.get(type(value))
@@ -150,7 +150,7 @@ def counted_tail(
             offset,
             f"{tail.count_field} = {count} elements of {size} bytes do not fit",
         )
-    out: list[object] = []
+    out: list[Any] = []
     for i in range(count):
         elem = tail.element.from_buffer_copy(bytes(data[start + i * size : start + (i + 1) * size]))
         out.append(elem.value if isinstance(elem, ctypes._SimpleCData) else elem)
@@ -193,7 +193,7 @@ def walk(scope: str, data: bytes | bytearray | memoryview, first: int) -> list[C
         cid, version = int(header.id), int(header.version)
         known = CAPABILITIES.get((scope, cid))
         value = None
-        tail: tuple[object, ...] = ()
+        tail: tuple[Any, ...] = ()
         if known is not None and known.body is not None:
             if offset + ctypes.sizeof(known.body) > end:
                 raise DecodeError(

@@ -1,0 +1,163 @@
+"""The high-level API without a device: fd ownership, argument checks,
+argsz/ENOSPC/EMSGSIZE negotiation, DMA buffer lifetime, errors from a file
+that answers ENOTTY. Real devices are the hardware tier's job."""
+
+from __future__ import annotations
+
+import ctypes
+import errno
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent.parent / "generated"))
+
+from vfio import abi, api  # noqa: E402
+from vfio import requests as rq  # noqa: E402
+from vfio.errors import DecodeError, VfioError  # noqa: E402
+
+
+def open_fds() -> set[str]:
+    return set(os.listdir("/proc/self/fd"))
+
+
+def test_errors_name_request_and_fd_kind_and_fds_are_owned() -> None:
+    before = open_fds()
+    with api.Container("/dev/null") as c:
+        with pytest.raises(VfioError) as err:
+            c.api_version
+        assert (err.value.errno, err.value.request, err.value.fd_kind) == (
+            errno.ENOTTY,
+            "VFIO_GET_API_VERSION",
+            "container",
+        )
+        with pytest.raises(VfioError):
+            c.iommu_info()
+    assert c.closed
+    with pytest.raises(ValueError, match="closed"):
+        c.check_extension(1)
+    with api.Group("/dev/null") as g:
+        with pytest.raises(VfioError, match="VFIO_GROUP_GET_STATUS on a group fd failed: ENOTTY"):
+            g.status
+        with pytest.raises(TypeError):
+            g.set_container(3)  # type: ignore[arg-type]
+    dev = api.Device(os.open("/dev/null", os.O_RDWR), "null")
+    with dev:
+        with pytest.raises(VfioError):
+            dev.info
+        with pytest.raises(ValueError):
+            dev.region_info(-1)
+        with pytest.raises(ValueError, match="exactly one DATA"):
+            dev.set_irqs(0, abi.VFIO_IRQ_SET_ACTION_TRIGGER, 0, 1)
+        with pytest.raises(ValueError, match="need 8 bytes"):
+            dev.set_irqs(
+                0, abi.VFIO_IRQ_SET_DATA_EVENTFD | abi.VFIO_IRQ_SET_ACTION_TRIGGER, 0, 2, b"\0" * 4
+            )
+        with pytest.raises(ValueError, match="width"):
+            dev.read_int(0, 0, 3)
+    assert open_fds() == before
+    with pytest.raises(FileNotFoundError):
+        api.Container("/nonexistent/vfio")
+    assert open_fds() == before
+
+
+def test_argsz_grow_negotiation() -> None:
+    calls = []
+
+    def kernel(buf: bytearray) -> None:
+        calls.append(len(buf))
+        info = abi.vfio_device_info.from_buffer(buf)
+        info.argsz = 64  # "a capability chain does not fit: give me 64"
+        info.num_regions = 9
+        if len(buf) >= 64:
+            info.flags = abi.VFIO_DEVICE_FLAGS_PCI
+
+    info, whole = api._negotiate(kernel, abi.vfio_device_info)
+    assert calls == [ctypes.sizeof(abi.vfio_device_info), 64]
+    assert len(whole) == 64 and info.num_regions == 9 and info.flags == abi.VFIO_DEVICE_FLAGS_PCI
+
+    def greedy(buf: bytearray) -> None:
+        abi.vfio_device_info.from_buffer(buf).argsz = len(buf) + 8
+
+    with pytest.raises(DecodeError, match="kept growing"):
+        api._negotiate(greedy, abi.vfio_device_info)
+
+    def absurd(buf: bytearray) -> None:
+        abi.vfio_device_info.from_buffer(buf).argsz = 1 << 30
+
+    with pytest.raises(DecodeError, match="asks for argsz"):
+        api._negotiate(absurd, abi.vfio_device_info)
+
+
+def test_hot_reset_info_enospc_negotiation(monkeypatch: pytest.MonkeyPatch) -> None:
+    head = ctypes.sizeof(abi.vfio_pci_hot_reset_info)
+
+    def kernel(fd: int, buf: bytearray) -> int:
+        h = abi.vfio_pci_hot_reset_info.from_buffer(buf)
+        if len(buf) < head + 2 * ctypes.sizeof(abi.vfio_pci_dependent_device):
+            h.count = 2
+            del h
+            raise VfioError(errno.ENOSPC, "VFIO_DEVICE_GET_PCI_HOT_RESET_INFO", "device")
+        h.count = 2
+        devs = (abi.vfio_pci_dependent_device * 2).from_buffer(buf, head)
+        devs[0].group_id, devs[1].group_id = 7, 8
+        return 0
+
+    monkeypatch.setattr(rq, "vfio_device_get_pci_hot_reset_info", kernel)
+    dev = api.Device(os.open("/dev/null", os.O_RDWR))
+    with dev:
+        assert [d.group_id for d in dev.hot_reset_info()] == [7, 8]
+
+
+def test_ioas_iova_ranges_emsgsize_negotiation(monkeypatch: pytest.MonkeyPatch) -> None:
+    def kernel(fd: int, r: abi.iommu_ioas_iova_ranges) -> int:
+        want = [(0, 0xFEDFFFFF), (0xFEF00000, 0x7FFFFFFFFF)]
+        if r.num_iovas < len(want):
+            r.num_iovas = len(want)
+            raise VfioError(errno.EMSGSIZE, "IOMMU_IOAS_IOVA_RANGES", "iommufd")
+        arr = (abi.iommu_iova_range * r.num_iovas).from_address(r.allowed_iovas)
+        for slot, (s, e) in zip(arr, want):
+            slot.start, slot.last = s, e
+        r.num_iovas = len(want)
+        return 0
+
+    monkeypatch.setattr(rq, "iommu_ioas_iova_ranges", kernel)
+    fd = api.Iommufd("/dev/null")
+    with fd:
+        assert api.Ioas(fd, 1).iova_ranges() == [(0, 0xFEDFFFFF), (0xFEF00000, 0x7FFFFFFFFF)]
+
+
+class FakeSpace:
+    def __init__(self, fail: bool = False) -> None:
+        self.maps: list[tuple[int, int, int]] = []
+        self.unmaps: list[tuple[int, int]] = []
+        self.fail = fail
+
+    def map_dma(
+        self, iova: int, size: int, vaddr: int, *, readable: bool = True, writable: bool = True
+    ) -> None:
+        if self.fail:
+            raise VfioError(errno.EEXIST, "VFIO_IOMMU_MAP_DMA", "container")
+        self.maps.append((iova, size, vaddr))
+
+    def unmap_dma(self, iova: int, size: int) -> int:
+        self.unmaps.append((iova, size))
+        return size
+
+
+def test_dma_buffer_lifetime() -> None:
+    space = FakeSpace()
+    with api.DmaBuffer(space, 5000, 0x100000) as buf:
+        assert buf.size == 8192 and buf.vaddr % api.PAGE_SIZE == 0
+        assert space.maps == [(0x100000, 8192, buf.vaddr)]
+        buf.view[:4] = b"abcd"
+        assert ctypes.string_at(buf.vaddr, 4) == b"abcd"  # the address is the memory
+    assert space.unmaps == [(0x100000, 8192)] and not buf.mapped
+    buf.close()  # idempotent
+    assert space.unmaps == [(0x100000, 8192)]
+    with pytest.raises(ValueError, match="page size"):
+        api.DmaBuffer(space, 4096, 0x100001)
+    with pytest.raises(VfioError):
+        api.DmaBuffer(FakeSpace(fail=True), 4096, 0x100000)

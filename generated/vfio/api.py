@@ -184,7 +184,7 @@ class DmaBuffer:
         self.iova = iova
         self._space: _DmaSpace | None = None
         self._mem = mmap.mmap(
-            -1, self.size, mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS, mmap.PROT_READ | mmap.PROT_WRITE
+            -1, self.size, mmap.MAP_SHARED | mmap.MAP_ANONYMOUS, mmap.PROT_READ | mmap.PROT_WRITE
         )
         self._anchor = ctypes.c_char.from_buffer(self._mem)  # pins the mapping while mapped
         self.vaddr = ctypes.addressof(self._anchor)

@@ -22,10 +22,9 @@ import ctypes
 import mmap
 import os
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
-from typing import Protocol, TypeVar
+from typing import TYPE_CHECKING, NamedTuple, TypeVar
 
 from vfio import abi, caps
 from vfio import requests as rq
@@ -154,12 +153,15 @@ def _find(chain: Sequence[caps.Capability], name: str) -> caps.Capability | None
 # --- DMA ----------------------------------------------------------------------
 
 
-class _DmaSpace(Protocol):
-    def map_dma(
-        self, iova: int, size: int, vaddr: int, *, readable: bool = True, writable: bool = True
-    ) -> None: ...
+if TYPE_CHECKING:  # a Protocol class costs import time; only mypy needs it
+    from typing import Protocol
 
-    def unmap_dma(self, iova: int, size: int) -> int: ...
+    class _DmaSpace(Protocol):
+        def map_dma(
+            self, iova: int, size: int, vaddr: int, *, readable: bool = True, writable: bool = True
+        ) -> None: ...
+
+        def unmap_dma(self, iova: int, size: int) -> int: ...
 
 
 class DmaBuffer:
@@ -229,8 +231,7 @@ class DmaBuffer:
 # --- container (legacy type1) -------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class IommuInfo:
+class IommuInfo(NamedTuple):
     """VFIO_IOMMU_GET_INFO, with its capabilities decoded."""
 
     flags: abi.VfioIommuType1InfoFlags
@@ -331,8 +332,7 @@ class Container(_Owned):
 # --- group ---------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class GroupStatus:
+class GroupStatus(NamedTuple):
     flags: abi.VfioGroupStatusFlags
 
     @property
@@ -381,23 +381,47 @@ class Group(_Owned):
 # --- device --------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class DeviceInfo:
+class DeviceInfo(NamedTuple):
     flags: abi.VfioDeviceInfoFlags
     num_regions: int
     num_irqs: int
     capabilities: list[caps.Capability]
 
 
-@dataclass(frozen=True)
-class RegionInfo:
+class _Record:
+    """Plain immutable-by-convention records (tuples have .index and .count)."""
+
+    __slots__: tuple[str, ...] = ()
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({', '.join(f'{k}={getattr(self, k)!r}' for k in self.__slots__)})"
+
+    def __eq__(self, other: object) -> bool:
+        return type(self) is type(other) and all(
+            getattr(self, k) == getattr(other, k) for k in self.__slots__
+        )
+
+    __hash__ = None  # type: ignore[assignment]
+
+
+class RegionInfo(_Record):
     """One region: `offset` is where it starts in the device fd."""
 
-    index: int
-    flags: abi.VfioRegionInfoFlags
-    size: int
-    offset: int
-    capabilities: list[caps.Capability]
+    __slots__ = ("index", "flags", "size", "offset", "capabilities")
+
+    def __init__(
+        self,
+        index: int,
+        flags: abi.VfioRegionInfoFlags,
+        size: int,
+        offset: int,
+        capabilities: list[caps.Capability],
+    ) -> None:
+        self.index = index
+        self.flags = flags
+        self.size = size
+        self.offset = offset
+        self.capabilities = capabilities
 
     @property
     def sparse_areas(self) -> list[tuple[int, int]]:
@@ -417,11 +441,13 @@ class RegionInfo:
         return _find(self.capabilities, "VFIO_REGION_INFO_CAP_MSIX_MAPPABLE") is not None
 
 
-@dataclass(frozen=True)
-class IrqInfo:
-    index: int
-    flags: abi.VfioIrqInfoFlags
-    count: int
+class IrqInfo(_Record):
+    __slots__ = ("index", "flags", "count")
+
+    def __init__(self, index: int, flags: abi.VfioIrqInfoFlags, count: int) -> None:
+        self.index = index
+        self.flags = flags
+        self.count = count
 
 
 class Device(_Owned):

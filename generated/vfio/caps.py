@@ -15,7 +15,6 @@ as raw bytes. Registries below come from the spec's semantic overlay.
 from __future__ import annotations
 
 import ctypes
-from dataclasses import dataclass
 from typing import Any, Final, NamedTuple
 
 from vfio import abi as _abi
@@ -101,8 +100,7 @@ HEADER: Final = _abi.vfio_info_cap_header
 HEADER_SIZE: Final = ctypes.sizeof(HEADER)
 
 
-@dataclass(frozen=True)
-class Capability:
+class Capability(NamedTuple):
     """One capability of a chain: `value` is the decoded body (None when the
     id is unknown or has no body), `tail` its counted array, `raw` its bytes."""
 

@@ -29,6 +29,7 @@ deb-packages:
 		echo "installing $$missing"; \
 		$(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing >/dev/null; \
 	fi
+	bash tests/install-abigail.sh
 
 python-packages:
 	$(PYTHON) -m pip install -q -e '.[test]'
@@ -38,3 +39,5 @@ fetch:
 
 bench: setup
 	$(PYTHON) tests/bench/bench_spec.py
+	$(PYTHON) tests/bench/bench_bindings.py
+	$(PYTHON) tests/bench/bench_diff.py

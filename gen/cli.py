@@ -15,8 +15,8 @@ import tempfile
 from pathlib import Path
 from typing import Callable
 
-from vfiogen import __version__, compiler, inspect, releases, report, sources
-from vfiogen import diff_cli
+from vfiogen import __version__, compiler, history, inspect, releases, report, sources
+from vfiogen import diff_cli, docs_cli
 from vfiogen.emit import render
 from vfiogen.abi import ABIS, DEFAULT_ABIS
 from vfiogen.errors import Loc, SourceError, VfiogenError
@@ -98,7 +98,7 @@ def source_from_word(word: str, includes: list[Path], quiet: bool = False) -> so
     )
 
 
-def compile_from_args(a: argparse.Namespace) -> Spec:
+def compile_from_args(a: argparse.Namespace, with_history: bool = False) -> Spec:
     abis = tuple(x for x in a.abis.split(",") if x)
     unknown = [x for x in abis if x not in ABIS]
     if unknown or not abis:
@@ -114,7 +114,12 @@ def compile_from_args(a: argparse.Namespace) -> Spec:
             if not f.is_file():
                 raise SourceError(Loc(str(f)), "no such overlay file")
         files = {f"overlay{i}": f for i, f in enumerate(a.overlay)}
-    return compiler.compile_spec(src, abis, files, warn=not a.quiet)
+    spec = compiler.compile_spec(src, abis, files, warn=not a.quiet)
+    if with_history and spec.release is not None:
+        # a pinned release: since/until from the history of all the pins
+        hist, _ = history.for_pins(quiet=a.quiet)
+        history.annotate(spec, hist)
+    return spec
 
 
 def write_atomic(path: Path, text: str) -> None:
@@ -135,7 +140,7 @@ def write_atomic(path: Path, text: str) -> None:
 
 
 def cmd_spec(a: argparse.Namespace) -> int:
-    text = to_json(compile_from_args(a))
+    text = to_json(compile_from_args(a, with_history=True))
     if a.output in (None, "-"):
         sys.stdout.write(text)
     else:
@@ -158,7 +163,7 @@ def cmd_report(a: argparse.Namespace) -> int:
 
 def cmd_build(a: argparse.Namespace) -> int:
     """The whole output tree: the vfio package, the spec, the report."""
-    tree = render.render_tree(compile_from_args(a))
+    tree = render.render_tree(compile_from_args(a, with_history=True))
     out = Path(a.out)
     if a.check:
         bad = render.stale(tree, out)
@@ -229,6 +234,7 @@ def build_parser() -> argparse.ArgumentParser:
     r = sub.add_parser("releases", help="list pinned releases and whether they are cached")
     r.set_defaults(fn=cmd_releases)
     diff_cli.register(sub)
+    docs_cli.register(sub)
     return p
 
 

@@ -261,7 +261,8 @@ def _bind_docs(spec: Spec, decls: Declarations, main: list[str]) -> None:
         for c in cmts:
             if not c.kerneldoc:
                 by_line[c.line] = c
-                by_line.setdefault(c.end + 1, c)  # a block comment above a line
+                if not c.trailing:
+                    by_line.setdefault(c.end + 1, c)  # a block comment above a line
         for rec in spec.records.values():
             if rec.loc.file == file:
                 for f in rec.fields:

@@ -63,3 +63,11 @@ class OverlayError(VfiogenError):
 
 class SpecFormatError(VfiogenError):
     """A spec JSON file is unreadable or of another schema version."""
+
+
+class DiffError(VfiogenError):
+    """Two specs cannot be compared (no ABI in common, an ABI one lacks)."""
+
+
+class DocsError(VfiogenError):
+    """The reference docs cannot be rendered or their HTML build failed."""

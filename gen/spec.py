@@ -104,6 +104,8 @@ class Field:
     doc: str = ""
     values: str | None = None  # id of the ValueSet bound to this field
     layout: dict[str, FieldLayout] = field(default_factory=dict)
+    since: str | None = None  # release history (vfiogen history), as on Record
+    until: str | None = None
 
 
 @dataclass(slots=True)
@@ -128,6 +130,8 @@ class Enum:
     enumerators: list[str] = field(default_factory=list)
     doc: DocBlock | None = None
     values: str | None = None  # the ValueSet that mirrors it
+    since: str | None = None  # tagged enums only
+    until: str | None = None
 
 
 @dataclass(slots=True)
@@ -180,6 +184,8 @@ class ValueSet:
     members: list[str] = field(default_factory=list)
     fields: list[str] = field(default_factory=list)  # "record.field"
     origin: Literal["proximity", "overlay", "enum"] = "proximity"
+    since: str | None = None  # when the set first had a member (its members: Constant.since)
+    until: str | None = None
 
 
 @dataclass(slots=True)
@@ -251,6 +257,8 @@ class Capability:
     scope: str
     version: int
     type: str | None
+    since: str | None = None
+    until: str | None = None
 
 
 @dataclass(slots=True)
@@ -261,6 +269,8 @@ class Feature:
     type: str | None
     ops: list[str]
     result_fd: str | None = None
+    since: str | None = None
+    until: str | None = None
 
 
 @dataclass(slots=True)
@@ -326,6 +336,9 @@ class Spec:
     tails: dict[str, Tail] = field(default_factory=dict)
     errata: list[Erratum] = field(default_factory=list)
     coverage: Coverage = field(default_factory=Coverage)
+    # The releases `since`/`until` were computed over, oldest first (empty
+    # when they were not): `since` equal to the first means "at or before".
+    history: list[str] = field(default_factory=list)
 
 
 # --- JSON codec -------------------------------------------------------------

@@ -350,6 +350,7 @@ class TypePage:
     summary: str
     doc: list[Block]
     facts: list[Fact]
+    since: str
     used_by: list[str]
     layouts: list[LayoutTable]
     members: list[MemberView]
@@ -442,6 +443,7 @@ class _Names:
     def __init__(self, spec: Spec) -> None:
         self.spec = spec
         self.records = {n for n, r in spec.records.items() if not r.anonymous}
+        self._members: dict[str, set[str]] = {}
 
     def request(self, name: str) -> str:
         return role("c:macro", name)
@@ -459,6 +461,13 @@ class _Names:
         return role("c:enumerator" if c.kind == "enumerator" else "c:macro", name)
 
     def member(self, rec: str, name: str) -> str:
+        """A link to a member as C reaches it; code (and why) when the record
+        has no such member in this release (an overlay fact for a later one)."""
+        if rec not in self._members:
+            r = self.spec.records.get(rec)
+            self._members[rec] = set(members(r, self.spec.records, self.spec.abis)) if r else set()
+        if name not in self._members[rec]:
+            return f"{code(name)} (not a member of {code(rec)} in this release)"
         return role("c:member", f"{rec}.{name}", name)
 
     def fd(self, kind: str | None) -> str:
@@ -973,7 +982,11 @@ def _layouts(
                     Cell(size, size != r_size),
                     _ctype(m.field.type, names) + (f" {path}" if path else ""),
                     [_set_ref(spec, names, vs) for vs in sets],
-                    None if directions is None else DIRECTION_TEXT.get(directions.get(m.name, ""), ""),
+                    (
+                        None
+                        if directions is None
+                        else DIRECTION_TEXT.get(directions.get(m.name, ""), "")
+                    ),
                 )
             )
         lay, ref = rec.layout[a], rec.layout[ref_abi]
@@ -1055,7 +1068,11 @@ def _uses(spec: Spec, names: _Names) -> dict[str, list[str]]:
         add(f.type, f"payload of device feature {names.constant(f.name)}")
     for t in spec.tails.values():
         for flag, typ in t.cases.items():
-            add(typ, f"{names.member(t.record, t.field)} with {names.constant(flag)}")
+            add(
+                typ,
+                f"{names.member(t.record, t.field)} of {names.record(t.record)} when "
+                f"{code(t.selector or '')} has {names.constant(flag)}",
+            )
     for rec in spec.records.values():
         if rec.anonymous:
             continue
@@ -1088,9 +1105,7 @@ def _type_page(
                 c = spec.constants.get(name)
                 if c is not None:
                     consts.append(f"{names.constant(name)} = {code(_value(c, vs.kind))}")
-        values.append(
-            FieldValues(m.name, [_set_ref(spec, names, vs) for vs in sets], consts)
-        )
+        values.append(FieldValues(m.name, [_set_ref(spec, names, vs) for vs in sets], consts))
     blocks = prose(doc.description, names.link) if doc is not None and doc.description else []
     if blocks and doc is not None and blocks[0].body == linked(doc.summary, names.link):
         blocks = blocks[1:]
@@ -1108,6 +1123,7 @@ def _type_page(
         summary=linked(doc.summary, names.link) if doc is not None else "",
         doc=blocks,
         facts=facts,
+        since=text(release_text(spec, rec.since, rec.until)),
         used_by=used_by,
         layouts=_layouts(spec, rec, names, None, "layout-" + slug(rec.name)),
         members=_member_views(spec, rec, names, None),
@@ -1199,7 +1215,9 @@ def _constant_groups(spec: Spec, names: _Names) -> list[ConstantGroup]:
     ]
     if fms:
         groups.append(
-            ConstantGroup("function-macros", "Function-like macros", "function macros", None, [], fms)
+            ConstantGroup(
+                "function-macros", "Function-like macros", "function macros", None, [], fms
+            )
         )
     return groups
 
@@ -1242,9 +1260,11 @@ def _registries(spec: Spec, names: _Names) -> tuple[list[ScopeView], list[list[s
                 sc.name,
                 names.request(sc.request),
                 names.record(sc.header),
-                names.member(spec.requests[sc.request].arg_type or "", sc.offset)
-                if sc.request in spec.requests
-                else code(sc.offset),
+                (
+                    names.member(spec.requests[sc.request].arg_type or "", sc.offset)
+                    if sc.request in spec.requests
+                    else code(sc.offset)
+                ),
                 names.constant(sc.flag),
                 rows,
             )
@@ -1344,9 +1364,7 @@ def _changelog(spec: Spec, names: _Names) -> tuple[list[ReleaseChanges], str]:
         "device features added",
     ]
     out = [
-        ReleaseChanges(
-            rel, [ChangeGroup(w, events[rel][w]) for w in order if w in events[rel]]
-        )
+        ReleaseChanges(rel, [ChangeGroup(w, events[rel][w]) for w in order if w in events[rel]])
         for rel in releases
     ]
     return out, note
@@ -1356,7 +1374,7 @@ def _changelog(spec: Spec, names: _Names) -> tuple[list[ReleaseChanges], str]:
 
 
 def environment() -> jinja2.Environment:
-    return jinja2.Environment(
+    env = jinja2.Environment(
         loader=jinja2.PackageLoader("vfiogen.templates", "docs"),
         trim_blocks=True,
         lstrip_blocks=True,
@@ -1364,6 +1382,8 @@ def environment() -> jinja2.Environment:
         undefined=jinja2.StrictUndefined,
         autoescape=False,
     )
+    env.filters["pyrepr"] = repr
+    return env
 
 
 def render_docs(spec: Spec) -> dict[str, str]:

@@ -20,9 +20,8 @@ _LINE_START = re.compile(r"^(\s*)([-+>=:%]|\d+[.)])")
 
 
 def text(s: str) -> str:
-    """Plain text, safe in a paragraph or a table cell (one line)."""
-    s = " ".join(s.split())
-    return _LINE_START.sub(lambda m: m.group(1) + "\\" + m.group(2), _SPECIAL.sub(r"\\\1", s))
+    """Plain text, safe inside a line or a table cell (not at a line's start)."""
+    return _SPECIAL.sub(r"\\\1", " ".join(s.split()))
 
 
 def code(s: str) -> str:

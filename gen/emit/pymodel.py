@@ -111,6 +111,7 @@ class PyRequest:
     doc: str
     argsz: str | None
     since: str | None
+    until: str | None
 
 
 @dataclass(slots=True)
@@ -475,6 +476,7 @@ def _requests(spec: Spec, m: PyModel) -> None:
                 pydoc(doc),
                 r.argsz,
                 r.since,
+                r.until,
             )
         )
 

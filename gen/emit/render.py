@@ -13,9 +13,6 @@ import shutil
 import tempfile
 from pathlib import Path
 
-import black
-import jinja2
-
 from vfiogen import __version__
 from vfiogen.emit import pymodel
 from vfiogen.report import coverage_text
@@ -32,10 +29,11 @@ PACKAGE_FILES = (
     "errors.py",
     "py.typed",
 )
-BLACK_MODE = black.Mode(line_length=100, target_versions={black.TargetVersion.PY311})
 
 
-def environment() -> jinja2.Environment:
+def environment() -> "jinja2.Environment":
+    import jinja2  # imported here: every other command starts faster without it
+
     env = jinja2.Environment(
         loader=jinja2.PackageLoader("vfiogen.templates", "vfio"),
         trim_blocks=True,
@@ -87,11 +85,18 @@ def render_tree(spec: Spec) -> dict[str, str]:
     for name in PACKAGE_FILES:
         text = env.get_template(name + ".j2").render(context)
         if name.endswith(".py"):
-            text = black.format_str(text, mode=BLACK_MODE)
+            text = _black(text)
         out[f"vfio/{name}"] = text
     out["spec.json"] = to_json(spec)
     out["report.txt"] = coverage_text(spec)
     return out
+
+
+def _black(text: str) -> str:
+    import black  # ~100 ms to import: only `build` needs it
+
+    mode = black.Mode(line_length=100, target_versions={black.TargetVersion.PY311})
+    return black.format_str(text, mode=mode)
 
 
 def stale(tree: dict[str, str], root: Path) -> list[str]:

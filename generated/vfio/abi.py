@@ -226,7 +226,6 @@ VFIO_REGION_SUBTYPE_CCW_SCHIB: Final[int] = 2
 VFIO_REGION_SUBTYPE_CCW_CRW: Final[int] = 3
 VFIO_REGION_SUBTYPE_MIGRATION_DEPRECATED: Final[int] = 1
 VFIO_DEVICE_STATE_V1_STOP: Final[int] = 0
-"""VFIO device state"""
 VFIO_DEVICE_STATE_V1_RUNNING: Final[int] = 1
 VFIO_DEVICE_STATE_V1_SAVING: Final[int] = 2
 VFIO_DEVICE_STATE_V1_RESUMING: Final[int] = 4
@@ -268,7 +267,6 @@ VFIO_DEVICE_IOEVENTFD_32: Final[int] = 4
 VFIO_DEVICE_IOEVENTFD_64: Final[int] = 8
 """8-byte write"""
 VFIO_DEVICE_IOEVENTFD_SIZE_MASK: Final[int] = 15
-"""8-byte write"""
 VFIO_DEVICE_FEATURE_MASK: Final[int] = 65535
 """16-bit feature index"""
 VFIO_DEVICE_FEATURE_GET: Final[int] = 65536
@@ -314,7 +312,6 @@ VFIO_DMA_MAP_FLAG_READ: Final[int] = 1
 VFIO_DMA_MAP_FLAG_WRITE: Final[int] = 2
 """writable from device"""
 VFIO_DMA_MAP_FLAG_VADDR: Final[int] = 4
-"""writable from device"""
 VFIO_DMA_UNMAP_FLAG_GET_DIRTY_BITMAP: Final[int] = 1
 VFIO_DMA_UNMAP_FLAG_ALL: Final[int] = 2
 VFIO_DMA_UNMAP_FLAG_VADDR: Final[int] = 4

@@ -84,11 +84,22 @@ class Request(NamedTuple):
     result: str
     result_fd: str | None
     argsz: str | None
+    since: str | None  # the first kernel release that has it (None: unknown)
+    until: str | None  # the first that no longer has it
 
 
 REQUESTS: Final[dict[str, Request]] = {
     "VFIO_GET_API_VERSION": Request(
-        "VFIO_GET_API_VERSION", VFIO_GET_API_VERSION, "container", "none", None, "value", None, None
+        "VFIO_GET_API_VERSION",
+        VFIO_GET_API_VERSION,
+        "container",
+        "none",
+        None,
+        "value",
+        None,
+        None,
+        "4.19",
+        None,
     ),
     "VFIO_CHECK_EXTENSION": Request(
         "VFIO_CHECK_EXTENSION",
@@ -99,9 +110,20 @@ REQUESTS: Final[dict[str, Request]] = {
         "value",
         None,
         None,
+        "4.19",
+        None,
     ),
     "VFIO_SET_IOMMU": Request(
-        "VFIO_SET_IOMMU", VFIO_SET_IOMMU, "container", "value", None, "status", None, None
+        "VFIO_SET_IOMMU",
+        VFIO_SET_IOMMU,
+        "container",
+        "value",
+        None,
+        "status",
+        None,
+        None,
+        "4.19",
+        None,
     ),
     "VFIO_GROUP_GET_STATUS": Request(
         "VFIO_GROUP_GET_STATUS",
@@ -112,6 +134,8 @@ REQUESTS: Final[dict[str, Request]] = {
         "status",
         None,
         "minsz",
+        "4.19",
+        None,
     ),
     "VFIO_GROUP_SET_CONTAINER": Request(
         "VFIO_GROUP_SET_CONTAINER",
@@ -121,6 +145,8 @@ REQUESTS: Final[dict[str, Request]] = {
         None,
         "status",
         None,
+        None,
+        "4.19",
         None,
     ),
     "VFIO_GROUP_UNSET_CONTAINER": Request(
@@ -132,6 +158,8 @@ REQUESTS: Final[dict[str, Request]] = {
         "status",
         None,
         None,
+        "4.19",
+        None,
     ),
     "VFIO_GROUP_GET_DEVICE_FD": Request(
         "VFIO_GROUP_GET_DEVICE_FD",
@@ -141,6 +169,8 @@ REQUESTS: Final[dict[str, Request]] = {
         None,
         "fd",
         "device",
+        None,
+        "4.19",
         None,
     ),
     "VFIO_DEVICE_GET_INFO": Request(
@@ -152,6 +182,8 @@ REQUESTS: Final[dict[str, Request]] = {
         "status",
         None,
         "grow",
+        "4.19",
+        None,
     ),
     "VFIO_DEVICE_GET_REGION_INFO": Request(
         "VFIO_DEVICE_GET_REGION_INFO",
@@ -162,6 +194,8 @@ REQUESTS: Final[dict[str, Request]] = {
         "status",
         None,
         "grow",
+        "4.19",
+        None,
     ),
     "VFIO_DEVICE_GET_IRQ_INFO": Request(
         "VFIO_DEVICE_GET_IRQ_INFO",
@@ -172,6 +206,8 @@ REQUESTS: Final[dict[str, Request]] = {
         "status",
         None,
         "minsz",
+        "4.19",
+        None,
     ),
     "VFIO_DEVICE_SET_IRQS": Request(
         "VFIO_DEVICE_SET_IRQS",
@@ -182,9 +218,20 @@ REQUESTS: Final[dict[str, Request]] = {
         "status",
         None,
         "minsz",
+        "4.19",
+        None,
     ),
     "VFIO_DEVICE_RESET": Request(
-        "VFIO_DEVICE_RESET", VFIO_DEVICE_RESET, "device", "none", None, "status", None, None
+        "VFIO_DEVICE_RESET",
+        VFIO_DEVICE_RESET,
+        "device",
+        "none",
+        None,
+        "status",
+        None,
+        None,
+        "4.19",
+        None,
     ),
     "VFIO_DEVICE_GET_PCI_HOT_RESET_INFO": Request(
         "VFIO_DEVICE_GET_PCI_HOT_RESET_INFO",
@@ -195,6 +242,8 @@ REQUESTS: Final[dict[str, Request]] = {
         "status",
         None,
         "enospc",
+        "4.19",
+        None,
     ),
     "VFIO_DEVICE_PCI_HOT_RESET": Request(
         "VFIO_DEVICE_PCI_HOT_RESET",
@@ -205,6 +254,8 @@ REQUESTS: Final[dict[str, Request]] = {
         "status",
         None,
         "minsz",
+        "4.19",
+        None,
     ),
     "VFIO_DEVICE_QUERY_GFX_PLANE": Request(
         "VFIO_DEVICE_QUERY_GFX_PLANE",
@@ -215,6 +266,8 @@ REQUESTS: Final[dict[str, Request]] = {
         "status",
         None,
         "minsz",
+        "4.19",
+        None,
     ),
     "VFIO_DEVICE_GET_GFX_DMABUF": Request(
         "VFIO_DEVICE_GET_GFX_DMABUF",
@@ -224,6 +277,8 @@ REQUESTS: Final[dict[str, Request]] = {
         None,
         "fd",
         "dmabuf",
+        None,
+        "4.19",
         None,
     ),
     "VFIO_DEVICE_IOEVENTFD": Request(
@@ -235,6 +290,8 @@ REQUESTS: Final[dict[str, Request]] = {
         "status",
         None,
         "minsz",
+        "4.19",
+        None,
     ),
     "VFIO_DEVICE_FEATURE": Request(
         "VFIO_DEVICE_FEATURE",
@@ -245,6 +302,8 @@ REQUESTS: Final[dict[str, Request]] = {
         "status",
         None,
         "minsz",
+        "5.7",
+        None,
     ),
     "VFIO_DEVICE_BIND_IOMMUFD": Request(
         "VFIO_DEVICE_BIND_IOMMUFD",
@@ -255,6 +314,8 @@ REQUESTS: Final[dict[str, Request]] = {
         "status",
         None,
         "size",
+        "6.6",
+        None,
     ),
     "VFIO_DEVICE_ATTACH_IOMMUFD_PT": Request(
         "VFIO_DEVICE_ATTACH_IOMMUFD_PT",
@@ -265,6 +326,8 @@ REQUESTS: Final[dict[str, Request]] = {
         "status",
         None,
         "minsz",
+        "6.6",
+        None,
     ),
     "VFIO_DEVICE_DETACH_IOMMUFD_PT": Request(
         "VFIO_DEVICE_DETACH_IOMMUFD_PT",
@@ -275,6 +338,8 @@ REQUESTS: Final[dict[str, Request]] = {
         "status",
         None,
         "minsz",
+        "6.6",
+        None,
     ),
     "VFIO_MIG_GET_PRECOPY_INFO": Request(
         "VFIO_MIG_GET_PRECOPY_INFO",
@@ -285,6 +350,8 @@ REQUESTS: Final[dict[str, Request]] = {
         "status",
         None,
         "minsz",
+        "6.2",
+        None,
     ),
     "VFIO_IOMMU_GET_INFO": Request(
         "VFIO_IOMMU_GET_INFO",
@@ -295,6 +362,8 @@ REQUESTS: Final[dict[str, Request]] = {
         "status",
         None,
         "grow",
+        "4.19",
+        None,
     ),
     "VFIO_IOMMU_MAP_DMA": Request(
         "VFIO_IOMMU_MAP_DMA",
@@ -305,6 +374,8 @@ REQUESTS: Final[dict[str, Request]] = {
         "status",
         None,
         "minsz",
+        "4.19",
+        None,
     ),
     "VFIO_IOMMU_UNMAP_DMA": Request(
         "VFIO_IOMMU_UNMAP_DMA",
@@ -315,12 +386,32 @@ REQUESTS: Final[dict[str, Request]] = {
         "status",
         None,
         "minsz",
+        "4.19",
+        None,
     ),
     "VFIO_IOMMU_ENABLE": Request(
-        "VFIO_IOMMU_ENABLE", VFIO_IOMMU_ENABLE, "container", "none", None, "status", None, None
+        "VFIO_IOMMU_ENABLE",
+        VFIO_IOMMU_ENABLE,
+        "container",
+        "none",
+        None,
+        "status",
+        None,
+        None,
+        "4.19",
+        None,
     ),
     "VFIO_IOMMU_DISABLE": Request(
-        "VFIO_IOMMU_DISABLE", VFIO_IOMMU_DISABLE, "container", "none", None, "status", None, None
+        "VFIO_IOMMU_DISABLE",
+        VFIO_IOMMU_DISABLE,
+        "container",
+        "none",
+        None,
+        "status",
+        None,
+        None,
+        "4.19",
+        None,
     ),
     "VFIO_IOMMU_DIRTY_PAGES": Request(
         "VFIO_IOMMU_DIRTY_PAGES",
@@ -331,6 +422,8 @@ REQUESTS: Final[dict[str, Request]] = {
         "status",
         None,
         "minsz",
+        "5.8",
+        None,
     ),
     "VFIO_IOMMU_SPAPR_TCE_GET_INFO": Request(
         "VFIO_IOMMU_SPAPR_TCE_GET_INFO",
@@ -341,6 +434,8 @@ REQUESTS: Final[dict[str, Request]] = {
         "status",
         None,
         "minsz",
+        "4.19",
+        None,
     ),
     "VFIO_EEH_PE_OP": Request(
         "VFIO_EEH_PE_OP",
@@ -351,6 +446,8 @@ REQUESTS: Final[dict[str, Request]] = {
         "value",
         None,
         "minsz",
+        "4.19",
+        None,
     ),
     "VFIO_IOMMU_SPAPR_REGISTER_MEMORY": Request(
         "VFIO_IOMMU_SPAPR_REGISTER_MEMORY",
@@ -361,6 +458,8 @@ REQUESTS: Final[dict[str, Request]] = {
         "status",
         None,
         "minsz",
+        "4.19",
+        None,
     ),
     "VFIO_IOMMU_SPAPR_UNREGISTER_MEMORY": Request(
         "VFIO_IOMMU_SPAPR_UNREGISTER_MEMORY",
@@ -371,6 +470,8 @@ REQUESTS: Final[dict[str, Request]] = {
         "status",
         None,
         "minsz",
+        "4.19",
+        None,
     ),
     "VFIO_IOMMU_SPAPR_TCE_CREATE": Request(
         "VFIO_IOMMU_SPAPR_TCE_CREATE",
@@ -381,6 +482,8 @@ REQUESTS: Final[dict[str, Request]] = {
         "status",
         None,
         "minsz",
+        "4.19",
+        None,
     ),
     "VFIO_IOMMU_SPAPR_TCE_REMOVE": Request(
         "VFIO_IOMMU_SPAPR_TCE_REMOVE",
@@ -391,6 +494,8 @@ REQUESTS: Final[dict[str, Request]] = {
         "status",
         None,
         "minsz",
+        "4.19",
+        None,
     ),
     "IOMMU_DESTROY": Request(
         "IOMMU_DESTROY",
@@ -401,6 +506,8 @@ REQUESTS: Final[dict[str, Request]] = {
         "status",
         None,
         "size",
+        "6.3",
+        None,
     ),
     "IOMMU_IOAS_ALLOC": Request(
         "IOMMU_IOAS_ALLOC",
@@ -411,6 +518,8 @@ REQUESTS: Final[dict[str, Request]] = {
         "status",
         None,
         "size",
+        "6.3",
+        None,
     ),
     "IOMMU_IOAS_IOVA_RANGES": Request(
         "IOMMU_IOAS_IOVA_RANGES",
@@ -421,6 +530,8 @@ REQUESTS: Final[dict[str, Request]] = {
         "status",
         None,
         "emsgsize",
+        "6.3",
+        None,
     ),
     "IOMMU_IOAS_ALLOW_IOVAS": Request(
         "IOMMU_IOAS_ALLOW_IOVAS",
@@ -431,6 +542,8 @@ REQUESTS: Final[dict[str, Request]] = {
         "status",
         None,
         "size",
+        "6.3",
+        None,
     ),
     "IOMMU_IOAS_MAP": Request(
         "IOMMU_IOAS_MAP",
@@ -441,6 +554,8 @@ REQUESTS: Final[dict[str, Request]] = {
         "status",
         None,
         "size",
+        "6.3",
+        None,
     ),
     "IOMMU_IOAS_MAP_FILE": Request(
         "IOMMU_IOAS_MAP_FILE",
@@ -451,6 +566,8 @@ REQUESTS: Final[dict[str, Request]] = {
         "status",
         None,
         "size",
+        "6.13",
+        None,
     ),
     "IOMMU_IOAS_COPY": Request(
         "IOMMU_IOAS_COPY",
@@ -461,6 +578,8 @@ REQUESTS: Final[dict[str, Request]] = {
         "status",
         None,
         "size",
+        "6.3",
+        None,
     ),
     "IOMMU_IOAS_UNMAP": Request(
         "IOMMU_IOAS_UNMAP",
@@ -471,9 +590,20 @@ REQUESTS: Final[dict[str, Request]] = {
         "status",
         None,
         "size",
+        "6.3",
+        None,
     ),
     "IOMMU_OPTION": Request(
-        "IOMMU_OPTION", IOMMU_OPTION, "iommufd", "struct", _abi.iommu_option, "status", None, "size"
+        "IOMMU_OPTION",
+        IOMMU_OPTION,
+        "iommufd",
+        "struct",
+        _abi.iommu_option,
+        "status",
+        None,
+        "size",
+        "6.3",
+        None,
     ),
     "IOMMU_VFIO_IOAS": Request(
         "IOMMU_VFIO_IOAS",
@@ -484,6 +614,8 @@ REQUESTS: Final[dict[str, Request]] = {
         "status",
         None,
         "size",
+        "6.3",
+        None,
     ),
     "IOMMU_HWPT_ALLOC": Request(
         "IOMMU_HWPT_ALLOC",
@@ -494,6 +626,8 @@ REQUESTS: Final[dict[str, Request]] = {
         "status",
         None,
         "size",
+        "6.6",
+        None,
     ),
     "IOMMU_GET_HW_INFO": Request(
         "IOMMU_GET_HW_INFO",
@@ -504,6 +638,8 @@ REQUESTS: Final[dict[str, Request]] = {
         "status",
         None,
         "size",
+        "6.6",
+        None,
     ),
     "IOMMU_HWPT_SET_DIRTY_TRACKING": Request(
         "IOMMU_HWPT_SET_DIRTY_TRACKING",
@@ -514,6 +650,8 @@ REQUESTS: Final[dict[str, Request]] = {
         "status",
         None,
         "size",
+        "6.7",
+        None,
     ),
     "IOMMU_HWPT_GET_DIRTY_BITMAP": Request(
         "IOMMU_HWPT_GET_DIRTY_BITMAP",
@@ -524,6 +662,8 @@ REQUESTS: Final[dict[str, Request]] = {
         "status",
         None,
         "size",
+        "6.7",
+        None,
     ),
     "IOMMU_HWPT_INVALIDATE": Request(
         "IOMMU_HWPT_INVALIDATE",
@@ -534,6 +674,8 @@ REQUESTS: Final[dict[str, Request]] = {
         "status",
         None,
         "size",
+        "6.8",
+        None,
     ),
     "IOMMU_FAULT_QUEUE_ALLOC": Request(
         "IOMMU_FAULT_QUEUE_ALLOC",
@@ -544,6 +686,8 @@ REQUESTS: Final[dict[str, Request]] = {
         "status",
         None,
         "size",
+        "6.11",
+        None,
     ),
     "IOMMU_VIOMMU_ALLOC": Request(
         "IOMMU_VIOMMU_ALLOC",
@@ -554,6 +698,8 @@ REQUESTS: Final[dict[str, Request]] = {
         "status",
         None,
         "size",
+        "6.13",
+        None,
     ),
     "IOMMU_VDEVICE_ALLOC": Request(
         "IOMMU_VDEVICE_ALLOC",
@@ -564,6 +710,8 @@ REQUESTS: Final[dict[str, Request]] = {
         "status",
         None,
         "size",
+        "6.13",
+        None,
     ),
     "IOMMU_IOAS_CHANGE_PROCESS": Request(
         "IOMMU_IOAS_CHANGE_PROCESS",
@@ -574,6 +722,8 @@ REQUESTS: Final[dict[str, Request]] = {
         "status",
         None,
         "size",
+        "6.13",
+        None,
     ),
     "IOMMU_VEVENTQ_ALLOC": Request(
         "IOMMU_VEVENTQ_ALLOC",
@@ -584,6 +734,8 @@ REQUESTS: Final[dict[str, Request]] = {
         "status",
         None,
         "size",
+        "6.15",
+        None,
     ),
     "IOMMU_HW_QUEUE_ALLOC": Request(
         "IOMMU_HW_QUEUE_ALLOC",
@@ -594,6 +746,8 @@ REQUESTS: Final[dict[str, Request]] = {
         "status",
         None,
         "size",
+        "6.17",
+        None,
     ),
 }
 
@@ -609,7 +763,7 @@ def vfio_get_api_version(fd: int) -> int:
 
     Availability: Always
 
-    fd: container; argument: none; result: value."""
+    fd: container; argument: none; result: value; since Linux 4.19."""
     return _ioctl.none(fd, VFIO_GET_API_VERSION, "VFIO_GET_API_VERSION", "container")
 
 
@@ -620,7 +774,7 @@ def vfio_check_extension(fd: int, value: int) -> int:
 
     Availability: Always
 
-    fd: container; argument: value __u32; result: value."""
+    fd: container; argument: value __u32; result: value; since Linux 4.19."""
     return _ioctl.value(fd, VFIO_CHECK_EXTENSION, value, "VFIO_CHECK_EXTENSION", "container")
 
 
@@ -637,7 +791,7 @@ def vfio_set_iommu(fd: int, value: int) -> None:
 
     Availability: When VFIO group attached
 
-    fd: container; argument: value __u32; result: status."""
+    fd: container; argument: value __u32; result: status; since Linux 4.19."""
     _ioctl.value(fd, VFIO_SET_IOMMU, value, "VFIO_SET_IOMMU", "container")
 
 
@@ -651,7 +805,7 @@ def vfio_group_get_status(fd: int, arg: _abi.vfio_group_status | bytearray) -> i
 
     Availability: Always
 
-    fd: group; argument: struct vfio_group_status; result: status; argsz: minsz.
+    fd: group; argument: struct vfio_group_status; result: status; argsz: minsz; since Linux 4.19.
 
         `arg` is filled in place; the ioctl's return value is returned
         (0 on success).
@@ -675,7 +829,7 @@ def vfio_group_set_container(fd: int, value: int) -> None:
 
     Availability: Always
 
-    fd: group; argument: int_ptr int; result: status."""
+    fd: group; argument: int_ptr int; result: status; since Linux 4.19."""
     _ioctl.int_ptr(fd, VFIO_GROUP_SET_CONTAINER, value, "VFIO_GROUP_SET_CONTAINER", "group")
 
 
@@ -694,7 +848,7 @@ def vfio_group_unset_container(fd: int) -> None:
 
     Availability: When attached to container
 
-    fd: group; argument: none; result: status."""
+    fd: group; argument: none; result: status; since Linux 4.19."""
     _ioctl.none(fd, VFIO_GROUP_UNSET_CONTAINER, "VFIO_GROUP_UNSET_CONTAINER", "group")
 
 
@@ -710,7 +864,7 @@ def vfio_group_get_device_fd(fd: int, name: str) -> int:
 
     Availability: When attached to container
 
-    fd: group; argument: string; result: fd (device fd)."""
+    fd: group; argument: string; result: fd (device fd); since Linux 4.19."""
     return _ioctl.string(fd, VFIO_GROUP_GET_DEVICE_FD, name, "VFIO_GROUP_GET_DEVICE_FD", "group")
 
 
@@ -722,7 +876,7 @@ def vfio_device_get_info(fd: int, arg: _abi.vfio_device_info | bytearray) -> int
 
     Return: 0 on success, -errno on failure.
 
-    fd: device; argument: struct vfio_device_info; result: status; argsz: grow.
+    fd: device; argument: struct vfio_device_info; result: status; argsz: grow; since Linux 4.19.
 
         `arg` is filled in place; the ioctl's return value is returned
         (0 on success).
@@ -744,7 +898,7 @@ def vfio_device_get_region_info(fd: int, arg: _abi.vfio_region_info | bytearray)
 
     Return: 0 on success, -errno on failure.
 
-    fd: device; argument: struct vfio_region_info; result: status; argsz: grow.
+    fd: device; argument: struct vfio_region_info; result: status; argsz: grow; since Linux 4.19.
 
         `arg` is filled in place; the ioctl's return value is returned
         (0 on success).
@@ -793,7 +947,7 @@ def vfio_device_get_irq_info(fd: int, arg: _abi.vfio_irq_info | bytearray) -> in
     and disabled dynamically without impacting other vectors within the
     index.
 
-    fd: device; argument: struct vfio_irq_info; result: status; argsz: minsz.
+    fd: device; argument: struct vfio_irq_info; result: status; argsz: minsz; since Linux 4.19.
 
         `arg` is filled in place; the ioctl's return value is returned
         (0 on success).
@@ -841,7 +995,7 @@ def vfio_device_set_irqs(fd: int, arg: _abi.vfio_irq_set | bytearray) -> int:
     Note that ACTION_[UN]MASK specify user->kernel signaling (irqfds) while
     ACTION_TRIGGER specifies kernel->user signaling.
 
-    fd: device; argument: struct vfio_irq_set; result: status; argsz: minsz.
+    fd: device; argument: struct vfio_irq_set; result: status; argsz: minsz; since Linux 4.19.
 
         `arg` is filled in place; the ioctl's return value is returned
         (0 on success).
@@ -854,7 +1008,7 @@ def vfio_device_set_irqs(fd: int, arg: _abi.vfio_irq_set | bytearray) -> int:
 def vfio_device_reset(fd: int) -> None:
     """Reset a device.
 
-    fd: device; argument: none; result: status."""
+    fd: device; argument: none; result: status; since Linux 4.19."""
     _ioctl.none(fd, VFIO_DEVICE_RESET, "VFIO_DEVICE_RESET", "device")
 
 
@@ -909,7 +1063,7 @@ def vfio_device_get_pci_hot_reset_info(
 
     Return: 0 on success, -errno on failure: -enospc = insufficient buffer, -enodev = unsupported for device.
 
-    fd: device; argument: struct vfio_pci_hot_reset_info; result: status; argsz: enospc.
+    fd: device; argument: struct vfio_pci_hot_reset_info; result: status; argsz: enospc; since Linux 4.19.
 
         `arg` is filled in place; the ioctl's return value is returned
         (0 on success).
@@ -947,7 +1101,7 @@ def vfio_device_pci_hot_reset(fd: int, arg: _abi.vfio_pci_hot_reset | bytearray)
 
     Return: 0 on success, -errno on failure.
 
-    fd: device; argument: struct vfio_pci_hot_reset; result: status; argsz: minsz.
+    fd: device; argument: struct vfio_pci_hot_reset; result: status; argsz: minsz; since Linux 4.19.
 
         `arg` is filled in place; the ioctl's return value is returned
         (0 on success).
@@ -982,7 +1136,7 @@ def vfio_device_query_gfx_plane(fd: int, arg: _abi.vfio_device_gfx_plane_info | 
 
     Return: 0 on success, -errno on other failure.
 
-    fd: device; argument: struct vfio_device_gfx_plane_info; result: status; argsz: minsz.
+    fd: device; argument: struct vfio_device_gfx_plane_info; result: status; argsz: minsz; since Linux 4.19.
 
         `arg` is filled in place; the ioctl's return value is returned
         (0 on success).
@@ -1004,7 +1158,7 @@ def vfio_device_get_gfx_dmabuf(fd: int, value: int) -> int:
     described by the provided dmabuf_id. The dmabuf_id is returned from VFIO_
     DEVICE_QUERY_GFX_PLANE as a token of the exposed guest framebuffer.
 
-    fd: device; argument: int_ptr __u32; result: fd (dmabuf fd)."""
+    fd: device; argument: int_ptr __u32; result: fd (dmabuf fd); since Linux 4.19."""
     return _ioctl.int_ptr(
         fd, VFIO_DEVICE_GET_GFX_DMABUF, value, "VFIO_DEVICE_GET_GFX_DMABUF", "device"
     )
@@ -1021,7 +1175,7 @@ def vfio_device_ioeventfd(fd: int, arg: _abi.vfio_device_ioeventfd | bytearray) 
 
     Return: 0 on success, -errno on failure.
 
-    fd: device; argument: struct vfio_device_ioeventfd; result: status; argsz: minsz.
+    fd: device; argument: struct vfio_device_ioeventfd; result: status; argsz: minsz; since Linux 4.19.
 
         `arg` is filled in place; the ioctl's return value is returned
         (0 on success).
@@ -1206,7 +1360,7 @@ def vfio_iommu_get_info(fd: int, arg: _abi.vfio_iommu_type1_info | bytearray) ->
 
     XXX Should we do these by CHECK_EXTENSION too?
 
-    fd: container; argument: struct vfio_iommu_type1_info; result: status; argsz: grow.
+    fd: container; argument: struct vfio_iommu_type1_info; result: status; argsz: grow; since Linux 4.19.
 
         `arg` is filled in place; the ioctl's return value is returned
         (0 on success).
@@ -1230,7 +1384,7 @@ def vfio_iommu_map_dma(fd: int, arg: _abi.vfio_iommu_type1_dma_map | bytearray) 
     size must match those in the original MAP_DMA call.  Protection is not
     changed, and the READ & WRITE flags must be 0.
 
-    fd: container; argument: struct vfio_iommu_type1_dma_map; result: status; argsz: minsz.
+    fd: container; argument: struct vfio_iommu_type1_dma_map; result: status; argsz: minsz; since Linux 4.19.
 
         `arg` is filled in place; the ioctl's return value is returned
         (0 on success).
@@ -1272,7 +1426,7 @@ def vfio_iommu_unmap_dma(fd: int, arg: _abi.vfio_iommu_type1_dma_unmap | bytearr
     Groups may not be added to the container while any addresses are invalid.
     This cannot be combined with the get-dirty-bitmap flag.
 
-    fd: container; argument: struct vfio_iommu_type1_dma_unmap; result: status; argsz: minsz.
+    fd: container; argument: struct vfio_iommu_type1_dma_unmap; result: status; argsz: minsz; since Linux 4.19.
 
         `arg` is filled in place; the ioctl's return value is returned
         (0 on success).
@@ -1290,14 +1444,14 @@ def vfio_iommu_unmap_dma(fd: int, arg: _abi.vfio_iommu_type1_dma_unmap | bytearr
 def vfio_iommu_enable(fd: int) -> None:
     """VFIO_IOMMU_ENABLE
 
-    fd: container; argument: none; result: status."""
+    fd: container; argument: none; result: status; since Linux 4.19."""
     _ioctl.none(fd, VFIO_IOMMU_ENABLE, "VFIO_IOMMU_ENABLE", "container")
 
 
 def vfio_iommu_disable(fd: int) -> None:
     """VFIO_IOMMU_DISABLE
 
-    fd: container; argument: none; result: status."""
+    fd: container; argument: none; result: status; since Linux 4.19."""
     _ioctl.none(fd, VFIO_IOMMU_DISABLE, "VFIO_IOMMU_DISABLE", "container")
 
 
@@ -1352,7 +1506,7 @@ def vfio_iommu_dirty_pages(fd: int, arg: _abi.vfio_iommu_type1_dirty_bitmap | by
 def vfio_iommu_spapr_tce_get_info(fd: int, arg: _abi.vfio_iommu_spapr_tce_info | bytearray) -> int:
     """VFIO_IOMMU_SPAPR_TCE_GET_INFO
 
-    fd: container; argument: struct vfio_iommu_spapr_tce_info; result: status; argsz: minsz.
+    fd: container; argument: struct vfio_iommu_spapr_tce_info; result: status; argsz: minsz; since Linux 4.19.
 
         `arg` is filled in place; the ioctl's return value is returned
         (0 on success).
@@ -1370,7 +1524,7 @@ def vfio_iommu_spapr_tce_get_info(fd: int, arg: _abi.vfio_iommu_spapr_tce_info |
 def vfio_eeh_pe_op(fd: int, arg: _abi.vfio_eeh_pe_op | bytearray) -> int:
     """VFIO_EEH_PE_OP
 
-    fd: container; argument: struct vfio_eeh_pe_op; result: value; argsz: minsz.
+    fd: container; argument: struct vfio_eeh_pe_op; result: value; argsz: minsz; since Linux 4.19.
 
         `arg` is filled in place; the ioctl's return value is returned
         (the answer).
@@ -1390,7 +1544,7 @@ def vfio_iommu_spapr_register_memory(
     subsequent VFIO_IOMMU_MAP_DMA/VFIO_IOMMU_UNMAP_DMA calls
     get faster.
 
-    fd: container; argument: struct vfio_iommu_spapr_register_memory; result: status; argsz: minsz.
+    fd: container; argument: struct vfio_iommu_spapr_register_memory; result: status; argsz: minsz; since Linux 4.19.
 
         `arg` is filled in place; the ioctl's return value is returned
         (0 on success).
@@ -1414,7 +1568,7 @@ def vfio_iommu_spapr_unregister_memory(
     VFIO_IOMMU_SPAPR_REGISTER_MEMORY.
     Uses vfio_iommu_spapr_register_memory for parameters.
 
-    fd: container; argument: struct vfio_iommu_spapr_register_memory; result: status; argsz: minsz.
+    fd: container; argument: struct vfio_iommu_spapr_register_memory; result: status; argsz: minsz; since Linux 4.19.
 
         `arg` is filled in place; the ioctl's return value is returned
         (0 on success).
@@ -1438,7 +1592,7 @@ def vfio_iommu_spapr_tce_create(fd: int, arg: _abi.vfio_iommu_spapr_tce_create |
 
     It allocates and returns an offset on a PCI bus of the new DMA window.
 
-    fd: container; argument: struct vfio_iommu_spapr_tce_create; result: status; argsz: minsz.
+    fd: container; argument: struct vfio_iommu_spapr_tce_create; result: status; argsz: minsz; since Linux 4.19.
 
         `arg` is filled in place; the ioctl's return value is returned
         (0 on success).
@@ -1459,7 +1613,7 @@ def vfio_iommu_spapr_tce_remove(fd: int, arg: _abi.vfio_iommu_spapr_tce_remove |
     Unprograms a TCE table from all groups in the container and destroys it.
     It receives a PCI bus offset as a window id.
 
-    fd: container; argument: struct vfio_iommu_spapr_tce_remove; result: status; argsz: minsz.
+    fd: container; argument: struct vfio_iommu_spapr_tce_remove; result: status; argsz: minsz; since Linux 4.19.
 
         `arg` is filled in place; the ioctl's return value is returned
         (0 on success).
@@ -1477,7 +1631,7 @@ def vfio_iommu_spapr_tce_remove(fd: int, arg: _abi.vfio_iommu_spapr_tce_remove |
 def iommu_destroy(fd: int, arg: _abi.iommu_destroy | bytearray) -> int:
     """Destroy any object held within iommufd.
 
-    fd: iommufd; argument: struct iommu_destroy; result: status; argsz: size.
+    fd: iommufd; argument: struct iommu_destroy; result: status; argsz: size; since Linux 6.3.
 
         `arg` is filled in place; the ioctl's return value is returned
         (0 on success).
@@ -1491,7 +1645,7 @@ def iommu_ioas_alloc(fd: int, arg: _abi.iommu_ioas_alloc | bytearray) -> int:
     Allocate an IO Address Space (IOAS) which holds an IO Virtual Address (IOVA)
     to memory mapping.
 
-    fd: iommufd; argument: struct iommu_ioas_alloc; result: status; argsz: size.
+    fd: iommufd; argument: struct iommu_ioas_alloc; result: status; argsz: size; since Linux 6.3.
 
         `arg` is filled in place; the ioctl's return value is returned
         (0 on success).
@@ -1529,7 +1683,7 @@ def iommu_ioas_iova_ranges(fd: int, arg: _abi.iommu_ioas_iova_ranges | bytearray
     out_iova_alignment can be 1 indicating any IOVA is allowed. It cannot
     be higher than the system PAGE_SIZE.
 
-    fd: iommufd; argument: struct iommu_ioas_iova_ranges; result: status; argsz: emsgsize.
+    fd: iommufd; argument: struct iommu_ioas_iova_ranges; result: status; argsz: emsgsize; since Linux 6.3.
 
         `arg` is filled in place; the ioctl's return value is returned
         (0 on success).
@@ -1562,7 +1716,7 @@ def iommu_ioas_allow_iovas(fd: int, arg: _abi.iommu_ioas_allow_iovas | bytearray
 
     This call replaces the entire allowed list with the given list.
 
-    fd: iommufd; argument: struct iommu_ioas_allow_iovas; result: status; argsz: size.
+    fd: iommufd; argument: struct iommu_ioas_allow_iovas; result: status; argsz: size; since Linux 6.3.
 
         `arg` is filled in place; the ioctl's return value is returned
         (0 on success).
@@ -1588,7 +1742,7 @@ def iommu_ioas_map(fd: int, arg: _abi.iommu_ioas_map | bytearray) -> int:
     If IOMMU_IOAS_MAP_FIXED_IOVA is specified then the iova range must currently
     be unused, existing IOVA cannot be replaced.
 
-    fd: iommufd; argument: struct iommu_ioas_map; result: status; argsz: size.
+    fd: iommufd; argument: struct iommu_ioas_map; result: status; argsz: size; since Linux 6.3.
 
         `arg` is filled in place; the ioctl's return value is returned
         (0 on success).
@@ -1628,7 +1782,7 @@ def iommu_ioas_copy(fd: int, arg: _abi.iommu_ioas_copy | bytearray) -> int:
     establishing equivalent new mappings, as internal resources are shared, and
     the kernel will pin the user memory only once.
 
-    fd: iommufd; argument: struct iommu_ioas_copy; result: status; argsz: size.
+    fd: iommufd; argument: struct iommu_ioas_copy; result: status; argsz: size; since Linux 6.3.
 
         `arg` is filled in place; the ioctl's return value is returned
         (0 on success).
@@ -1646,7 +1800,7 @@ def iommu_ioas_unmap(fd: int, arg: _abi.iommu_ioas_unmap | bytearray) -> int:
     truncating ranges is not allowed. The values 0 to U64_MAX will unmap
     everything.
 
-    fd: iommufd; argument: struct iommu_ioas_unmap; result: status; argsz: size.
+    fd: iommufd; argument: struct iommu_ioas_unmap; result: status; argsz: size; since Linux 6.3.
 
         `arg` is filled in place; the ioctl's return value is returned
         (0 on success).
@@ -1659,7 +1813,7 @@ def iommu_ioas_unmap(fd: int, arg: _abi.iommu_ioas_unmap | bytearray) -> int:
 def iommu_option(fd: int, arg: _abi.iommu_option | bytearray) -> int:
     """IOMMU_OPTION
 
-    fd: iommufd; argument: struct iommu_option; result: status; argsz: size.
+    fd: iommufd; argument: struct iommu_option; result: status; argsz: size; since Linux 6.3.
 
         `arg` is filled in place; the ioctl's return value is returned
         (0 on success).
@@ -1677,7 +1831,7 @@ def iommu_vfio_ioas(fd: int, arg: _abi.iommu_vfio_ioas | bytearray) -> int:
     one. From then on VFIO will continue to use that ioas and is not effected by
     this ioctl. SET or CLEAR does not destroy any auto-created IOAS.
 
-    fd: iommufd; argument: struct iommu_vfio_ioas; result: status; argsz: size.
+    fd: iommufd; argument: struct iommu_vfio_ioas; result: status; argsz: size; since Linux 6.3.
 
         `arg` is filled in place; the ioctl's return value is returned
         (0 on success).

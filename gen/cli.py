@@ -17,7 +17,6 @@ from typing import Callable
 
 from vfiogen import __version__, compiler, history, inspect, releases, report, sources
 from vfiogen import diff_cli, docs_cli
-from vfiogen.emit import render
 from vfiogen.abi import ABIS, DEFAULT_ABIS
 from vfiogen.errors import Loc, SourceError, VfiogenError
 from vfiogen.spec import Spec, to_json
@@ -163,6 +162,8 @@ def cmd_report(a: argparse.Namespace) -> int:
 
 def cmd_build(a: argparse.Namespace) -> int:
     """The whole output tree: the vfio package, the spec, the report."""
+    from vfiogen.emit import render  # Jinja and black: only `build` needs them
+
     tree = render.render_tree(compile_from_args(a, with_history=True))
     out = Path(a.out)
     if a.check:

@@ -14,10 +14,12 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from vfiogen import compiler, diff, diff_render, history, releases
+from vfiogen import compiler, history, releases
 from vfiogen.abi import ABIS, DEFAULT_ABIS
 from vfiogen.errors import DiffError, Loc, SourceError, VfiogenError
 from vfiogen.spec import Spec, from_json, to_json
+
+FORMATS = ("text", "markdown", "json", "html")  # diff_render.FORMATS, without importing Jinja
 
 
 def register(subparsers: Any) -> None:
@@ -68,7 +70,7 @@ def register(subparsers: Any) -> None:
 
 
 def _output_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--format", choices=diff_render.FORMATS, default="text")
+    p.add_argument("--format", choices=FORMATS, default="text")
     p.add_argument("-o", "--output", help="output file (default: stdout)")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress or warnings on stderr")
 
@@ -132,6 +134,8 @@ def _is_json(path: Path) -> bool:
 
 
 def cmd_diff(a: argparse.Namespace) -> int:
+    from vfiogen import diff, diff_render  # the renderers load Jinja: only here
+
     abis = _abis(a)
     old = load_side(a.old, a, abis)
     new = load_side(a.new, a, abis)
@@ -146,6 +150,8 @@ def cmd_diff(a: argparse.Namespace) -> int:
 
 
 def cmd_history(a: argparse.Namespace) -> int:
+    from vfiogen import diff_render
+
     h, specs = history.for_pins(quiet=a.quiet)
     target = a.release or h.releases[-1]
     if target not in specs:

@@ -34,7 +34,7 @@ DIRECTIONS = typing.get_args(Direction)
 ARGSZ_STYLES = typing.get_args(ArgszStyle)
 
 
-@dataclass(slots=True)
+@dataclass
 class DocBlock:
     """A kernel-doc comment, split into its parts."""
 
@@ -47,7 +47,7 @@ class DocBlock:
     sections: dict[str, str] = field(default_factory=dict)  # Return:, Availability:
 
 
-@dataclass(slots=True)
+@dataclass
 class TypeRef:
     """A C type as a field or argument uses it.
 
@@ -79,19 +79,19 @@ class TypeRef:
         return self.name
 
 
-@dataclass(slots=True)
+@dataclass
 class FieldLayout:
     offset: int
     size: int
 
 
-@dataclass(slots=True)
+@dataclass
 class RecordLayout:
     size: int
     align: int
 
 
-@dataclass(slots=True)
+@dataclass
 class Field:
     """A member of a struct or union. `name` is "" for an anonymous member,
     whose `type` then names an anonymous record (tag `parent::anonN`)."""
@@ -108,7 +108,7 @@ class Field:
     until: str | None = None
 
 
-@dataclass(slots=True)
+@dataclass
 class Record:
     name: str
     kind: Literal["struct", "union"]
@@ -122,7 +122,7 @@ class Record:
     until: str | None = None
 
 
-@dataclass(slots=True)
+@dataclass
 class Enum:
     key: str  # the tag, or "anon:FIRST_ENUMERATOR"
     loc: Loc
@@ -134,7 +134,7 @@ class Enum:
     until: str | None = None
 
 
-@dataclass(slots=True)
+@dataclass
 class Constant:
     """An object-like macro with an integer or string value, or an enumerator."""
 
@@ -151,7 +151,7 @@ class Constant:
     until: str | None = None
 
 
-@dataclass(slots=True)
+@dataclass
 class FunctionMacro:
     name: str
     loc: Loc
@@ -160,7 +160,7 @@ class FunctionMacro:
     doc: str = ""
 
 
-@dataclass(slots=True)
+@dataclass
 class Unevaluated:
     """An object-like macro whose value could not be computed, and why."""
 
@@ -170,7 +170,7 @@ class Unevaluated:
     reason: str
 
 
-@dataclass(slots=True)
+@dataclass
 class ValueSet:
     """Constants that belong to one field: flag bits, masks, or plain values.
 
@@ -188,7 +188,7 @@ class ValueSet:
     until: str | None = None
 
 
-@dataclass(slots=True)
+@dataclass
 class Section:
     """A banner comment that opens a part of the header (fd kind hint)."""
 
@@ -197,7 +197,7 @@ class Section:
     fd_hint: str | None
 
 
-@dataclass(slots=True)
+@dataclass
 class Ioc:
     """How the request number is built: `_IOR(type, nr, size_type)`."""
 
@@ -208,7 +208,7 @@ class Ioc:
     dir: Literal["none", "read", "write", "readwrite"]
 
 
-@dataclass(slots=True)
+@dataclass
 class Request:
     name: str
     loc: Loc
@@ -239,7 +239,7 @@ class Request:
     until: str | None = None
 
 
-@dataclass(slots=True)
+@dataclass
 class CapabilityScope:
     name: str
     loc: Loc
@@ -249,7 +249,7 @@ class CapabilityScope:
     flag: str
 
 
-@dataclass(slots=True)
+@dataclass
 class Capability:
     name: str
     loc: Loc
@@ -261,7 +261,7 @@ class Capability:
     until: str | None = None
 
 
-@dataclass(slots=True)
+@dataclass
 class Feature:
     name: str
     loc: Loc
@@ -273,7 +273,7 @@ class Feature:
     until: str | None = None
 
 
-@dataclass(slots=True)
+@dataclass
 class Tail:
     """A variable-length trailing member and how its length is known."""
 
@@ -285,7 +285,7 @@ class Tail:
     cases: dict[str, str] = field(default_factory=dict)  # flag -> element type
 
 
-@dataclass(slots=True)
+@dataclass
 class Erratum:
     """A place where the header's comments disagree with the truth."""
 
@@ -296,13 +296,13 @@ class Erratum:
     truth: str
 
 
-@dataclass(slots=True)
+@dataclass
 class HeaderFile:
     name: str  # include-relative path: "linux/vfio.h"
     sha256: str
 
 
-@dataclass(slots=True)
+@dataclass
 class Coverage:
     requests: int = 0
     annotated: int = 0
@@ -313,7 +313,7 @@ class Coverage:
     not_applicable: list[str] = field(default_factory=list)  # overlay entries
 
 
-@dataclass(slots=True)
+@dataclass
 class Spec:
     schema_version: int
     generator: str

@@ -18,6 +18,7 @@ from __future__ import annotations
 import ctypes
 import os
 import platform
+import struct
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -76,6 +77,64 @@ def pick(values: Mapping[str, Any]) -> Any:
 
 Layout = tuple[tuple[str, ...], int, int, tuple[int, ...]]
 
+# struct-module codes of the fixed-width ctypes types ("=": standard sizes,
+# native byte order; padding is explicit)
+_CODES: dict[Any, str] = {
+    ctypes.c_int8: "b",
+    ctypes.c_uint8: "B",
+    ctypes.c_int16: "h",
+    ctypes.c_uint16: "H",
+    ctypes.c_int32: "i",
+    ctypes.c_uint32: "I",
+    ctypes.c_int64: "q",
+    ctypes.c_uint64: "Q",
+    ctypes.c_bool: "?",
+}
+
+
+class Codec:
+    """pack()/unpack() of a struct whose members are all integers, through a
+    precompiled struct.Struct with the kernel's padding: the fast path for
+    encoding and decoding, values in field order."""
+
+    codec_: struct.Struct | None = None
+
+    @classmethod
+    def unpack(cls, data: bytes | bytearray | memoryview, offset: int = 0) -> tuple[int, ...]:
+        if cls.codec_ is None:
+            raise TypeError(f"{cls.__name__} has non-integer members: use from_buffer_copy()")
+        return cls.codec_.unpack_from(data, offset)
+
+    @classmethod
+    def pack(cls, *values: int) -> bytes:
+        if cls.codec_ is None:
+            raise TypeError(f"{cls.__name__} has non-integer members: build it with ctypes")
+        return cls.codec_.pack(*values)
+
+
+def _codec(
+    fields: Sequence[tuple[str, Any]], offsets: Sequence[int], size: int, is_union: bool
+) -> struct.Struct | None:
+    if is_union:
+        return None
+    fmt, pos = "=", 0
+    for (_, ctype), offset in zip(fields, offsets):
+        code = _CODES.get(ctype)
+        if code is None and issubclass(ctype, ctypes.Array):
+            if ctype._length_ == 0:
+                continue  # a flexible array: no bytes of its own
+            if ctype._type_ in (ctypes.c_uint8, ctypes.c_char):
+                code = f"{ctype._length_}s"  # one bytes value
+        if code is None:
+            return None
+        if offset > pos:
+            fmt += f"{offset - pos}x"
+        fmt += code
+        pos = offset + ctypes.sizeof(ctype)
+    if size > pos:
+        fmt += f"{size - pos}x"
+    return struct.Struct(fmt)
+
 
 def layout(
     cls: type[ctypes.Structure] | type[ctypes.Union],
@@ -109,6 +168,11 @@ def layout(
     cls._fields_ = out
     setattr(cls, "_kernel_size_", size)
     setattr(cls, "_kernel_align_", align)
+    codec = _codec(fields, offsets, size, is_union)
+    setattr(cls, "codec_", codec)
+    if codec is not None:  # the Struct's own C methods: no Python frame per call
+        setattr(cls, "unpack", codec.unpack_from)
+        setattr(cls, "pack", codec.pack)
     if ctypes.sizeof(cls) != size:
         raise ImportError(
             f"vfio: sizeof({cls.__name__}) is {ctypes.sizeof(cls)}, kernel says {size}"

@@ -18,6 +18,7 @@ from typing import ClassVar, Final, TypeAlias
 
 from vfio._layout import (
     ABI,
+    Codec,
     _bool,
     _char,
     _ptr,
@@ -990,7 +991,7 @@ class IommufdCmd(enum.IntEnum):
 # --- structs and unions --------------------------------------------------------
 
 
-class vfio_info_cap_header(ctypes.Structure):
+class vfio_info_cap_header(Codec, ctypes.Structure):
     """struct vfio_info_cap_header (linux/vfio.h:86)."""
 
     id: int
@@ -1013,7 +1014,7 @@ layout(
 )
 
 
-class vfio_group_status(ctypes.Structure):
+class vfio_group_status(Codec, ctypes.Structure):
     """struct vfio_group_status (linux/vfio.h:147)."""
 
     argsz: int
@@ -1036,7 +1037,7 @@ layout(
 )
 
 
-class vfio_device_info(ctypes.Structure):
+class vfio_device_info(Codec, ctypes.Structure):
     """struct vfio_device_info (linux/vfio.h:206)."""
 
     argsz: int
@@ -1067,7 +1068,7 @@ layout(
 )
 
 
-class vfio_device_info_cap_pci_atomic_comp(ctypes.Structure):
+class vfio_device_info_cap_pci_atomic_comp(Codec, ctypes.Structure):
     """struct vfio_device_info_cap_pci_atomic_comp (linux/vfio.h:251)."""
 
     header: vfio_info_cap_header
@@ -1092,7 +1093,7 @@ layout(
 )
 
 
-class vfio_region_info(ctypes.Structure):
+class vfio_region_info(Codec, ctypes.Structure):
     """struct vfio_region_info (linux/vfio.h:272)."""
 
     argsz: int
@@ -1124,7 +1125,7 @@ layout(
 )
 
 
-class vfio_region_sparse_mmap_area(ctypes.Structure):
+class vfio_region_sparse_mmap_area(Codec, ctypes.Structure):
     """struct vfio_region_sparse_mmap_area (linux/vfio.h:297)."""
 
     offset: int
@@ -1145,7 +1146,7 @@ layout(
 )
 
 
-class vfio_region_info_cap_sparse_mmap(ctypes.Structure):
+class vfio_region_info_cap_sparse_mmap(Codec, ctypes.Structure):
     """struct vfio_region_info_cap_sparse_mmap (linux/vfio.h:302)."""
 
     header: vfio_info_cap_header
@@ -1170,7 +1171,7 @@ layout(
 )
 
 
-class vfio_region_info_cap_type(ctypes.Structure):
+class vfio_region_info_cap_type(Codec, ctypes.Structure):
     """struct vfio_region_info_cap_type (linux/vfio.h:331)."""
 
     header: vfio_info_cap_header
@@ -1193,7 +1194,7 @@ layout(
 )
 
 
-class vfio_region_gfx_edid(ctypes.Structure):
+class vfio_region_gfx_edid(Codec, ctypes.Structure):
     """struct vfio_region_gfx_edid: EDID region layout.
 
     Set display link state and EDID blob.
@@ -1247,7 +1248,7 @@ layout(
 )
 
 
-class vfio_device_migration_info(ctypes.Structure):
+class vfio_device_migration_info(Codec, ctypes.Structure):
     """struct vfio_device_migration_info (linux/vfio.h:431)."""
 
     device_state: int
@@ -1276,7 +1277,7 @@ layout(
 )
 
 
-class vfio_region_info_cap_nvlink2_ssatgt(ctypes.Structure):
+class vfio_region_info_cap_nvlink2_ssatgt(Codec, ctypes.Structure):
     """struct vfio_region_info_cap_nvlink2_ssatgt (linux/vfio.h:478)."""
 
     header: vfio_info_cap_header
@@ -1297,7 +1298,7 @@ layout(
 )
 
 
-class vfio_region_info_cap_nvlink2_lnkspd(ctypes.Structure):
+class vfio_region_info_cap_nvlink2_lnkspd(Codec, ctypes.Structure):
     """struct vfio_region_info_cap_nvlink2_lnkspd (linux/vfio.h:494)."""
 
     header: vfio_info_cap_header
@@ -1320,7 +1321,7 @@ layout(
 )
 
 
-class vfio_irq_info(ctypes.Structure):
+class vfio_irq_info(Codec, ctypes.Structure):
     """struct vfio_irq_info (linux/vfio.h:535)."""
 
     argsz: int
@@ -1348,7 +1349,7 @@ layout(
 )
 
 
-class vfio_irq_set(ctypes.Structure):
+class vfio_irq_set(Codec, ctypes.Structure):
     """struct vfio_irq_set (linux/vfio.h:585)."""
 
     argsz: int
@@ -1380,7 +1381,7 @@ layout(
 )
 
 
-class _vfio_pci_dependent_device__anon0(ctypes.Union):
+class _vfio_pci_dependent_device__anon0(Codec, ctypes.Union):
     """union vfio_pci_dependent_device::anon0 (linux/vfio.h:731)."""
 
     group_id: int
@@ -1401,7 +1402,7 @@ layout(
 )
 
 
-class vfio_pci_dependent_device(ctypes.Structure):
+class vfio_pci_dependent_device(Codec, ctypes.Structure):
     """struct vfio_pci_dependent_device (linux/vfio.h:730)."""
 
     _anon0: _vfio_pci_dependent_device__anon0
@@ -1429,7 +1430,7 @@ layout(
 )
 
 
-class vfio_pci_hot_reset_info(ctypes.Structure):
+class vfio_pci_hot_reset_info(Codec, ctypes.Structure):
     """struct vfio_pci_hot_reset_info (linux/vfio.h:742)."""
 
     argsz: int
@@ -1456,7 +1457,7 @@ layout(
 )
 
 
-class vfio_pci_hot_reset(ctypes.Structure):
+class vfio_pci_hot_reset(Codec, ctypes.Structure):
     """struct vfio_pci_hot_reset (linux/vfio.h:777)."""
 
     argsz: int
@@ -1481,7 +1482,7 @@ layout(
 )
 
 
-class _vfio_device_gfx_plane_info__anon0(ctypes.Union):
+class _vfio_device_gfx_plane_info__anon0(Codec, ctypes.Union):
     """union vfio_device_gfx_plane_info::anon0 (linux/vfio.h:830)."""
 
     region_index: int
@@ -1502,7 +1503,7 @@ layout(
 )
 
 
-class vfio_device_gfx_plane_info(ctypes.Structure):
+class vfio_device_gfx_plane_info(Codec, ctypes.Structure):
     """struct vfio_device_gfx_plane_info (linux/vfio.h:811)."""
 
     argsz: int
@@ -1559,7 +1560,7 @@ layout(
 )
 
 
-class vfio_device_ioeventfd(ctypes.Structure):
+class vfio_device_ioeventfd(Codec, ctypes.Structure):
     """struct vfio_device_ioeventfd (linux/vfio.h:861)."""
 
     argsz: int
@@ -1590,7 +1591,7 @@ layout(
 )
 
 
-class vfio_device_feature(ctypes.Structure):
+class vfio_device_feature(Codec, ctypes.Structure):
     """struct vfio_device_feature (linux/vfio.h:893)."""
 
     argsz: int
@@ -1615,7 +1616,7 @@ layout(
 )
 
 
-class vfio_device_bind_iommufd(ctypes.Structure):
+class vfio_device_bind_iommufd(Codec, ctypes.Structure):
     """struct vfio_device_bind_iommufd (linux/vfio.h:931)."""
 
     argsz: int
@@ -1644,7 +1645,7 @@ layout(
 )
 
 
-class vfio_device_attach_iommufd_pt(ctypes.Structure):
+class vfio_device_attach_iommufd_pt(Codec, ctypes.Structure):
     """struct vfio_device_attach_iommufd_pt (linux/vfio.h:972)."""
 
     argsz: int
@@ -1671,7 +1672,7 @@ layout(
 )
 
 
-class vfio_device_detach_iommufd_pt(ctypes.Structure):
+class vfio_device_detach_iommufd_pt(Codec, ctypes.Structure):
     """struct vfio_device_detach_iommufd_pt (linux/vfio.h:996)."""
 
     argsz: int
@@ -1696,7 +1697,7 @@ layout(
 )
 
 
-class vfio_device_feature_migration(ctypes.Structure):
+class vfio_device_feature_migration(Codec, ctypes.Structure):
     """struct vfio_device_feature_migration (linux/vfio.h:1036)."""
 
     flags: int
@@ -1717,7 +1718,7 @@ layout(
 )
 
 
-class vfio_device_feature_mig_state(ctypes.Structure):
+class vfio_device_feature_mig_state(Codec, ctypes.Structure):
     """struct vfio_device_feature_mig_state (linux/vfio.h:1072)."""
 
     device_state: int
@@ -1740,7 +1741,7 @@ layout(
 )
 
 
-class vfio_precopy_info(ctypes.Structure):
+class vfio_precopy_info(Codec, ctypes.Structure):
     """struct vfio_precopy_info (linux/vfio.h:1314)."""
 
     argsz: int
@@ -1767,7 +1768,7 @@ layout(
 )
 
 
-class vfio_device_low_power_entry_with_wakeup(ctypes.Structure):
+class vfio_device_low_power_entry_with_wakeup(Codec, ctypes.Structure):
     """struct vfio_device_low_power_entry_with_wakeup (linux/vfio.h:1364)."""
 
     wakeup_eventfd: int
@@ -1788,7 +1789,7 @@ layout(
 )
 
 
-class vfio_device_feature_dma_logging_control(ctypes.Structure):
+class vfio_device_feature_dma_logging_control(Codec, ctypes.Structure):
     """struct vfio_device_feature_dma_logging_control (linux/vfio.h:1411)."""
 
     page_size: int
@@ -1813,7 +1814,7 @@ layout(
 )
 
 
-class vfio_device_feature_dma_logging_range(ctypes.Structure):
+class vfio_device_feature_dma_logging_range(Codec, ctypes.Structure):
     """struct vfio_device_feature_dma_logging_range (linux/vfio.h:1418)."""
 
     iova: int
@@ -1834,7 +1835,7 @@ layout(
 )
 
 
-class vfio_device_feature_dma_logging_report(ctypes.Structure):
+class vfio_device_feature_dma_logging_report(Codec, ctypes.Structure):
     """struct vfio_device_feature_dma_logging_report (linux/vfio.h:1457)."""
 
     iova: int
@@ -1859,7 +1860,7 @@ layout(
 )
 
 
-class vfio_device_feature_mig_data_size(ctypes.Structure):
+class vfio_device_feature_mig_data_size(Codec, ctypes.Structure):
     """struct vfio_device_feature_mig_data_size (linux/vfio.h:1473)."""
 
     stop_copy_length: int
@@ -1878,7 +1879,7 @@ layout(
 )
 
 
-class vfio_device_feature_bus_master(ctypes.Structure):
+class vfio_device_feature_bus_master(Codec, ctypes.Structure):
     """struct vfio_device_feature_bus_master (linux/vfio.h:1493)."""
 
     op: int
@@ -1899,7 +1900,7 @@ layout(
 )
 
 
-class vfio_region_dma_range(ctypes.Structure):
+class vfio_region_dma_range(Codec, ctypes.Structure):
     """struct vfio_region_dma_range (linux/vfio.h:1514)."""
 
     offset: int
@@ -1921,7 +1922,7 @@ layout(
 )
 
 
-class vfio_device_feature_dma_buf(ctypes.Structure):
+class vfio_device_feature_dma_buf(Codec, ctypes.Structure):
     """struct vfio_device_feature_dma_buf (linux/vfio.h:1519)."""
 
     region_index: int
@@ -1949,7 +1950,7 @@ layout(
 )
 
 
-class vfio_iommu_type1_info(ctypes.Structure):
+class vfio_iommu_type1_info(Codec, ctypes.Structure):
     """struct vfio_iommu_type1_info (linux/vfio.h:1547)."""
 
     argsz: int
@@ -1978,7 +1979,7 @@ layout(
 )
 
 
-class vfio_iova_range(ctypes.Structure):
+class vfio_iova_range(Codec, ctypes.Structure):
     """struct vfio_iova_range (linux/vfio.h:1567)."""
 
     start: int
@@ -2000,7 +2001,7 @@ layout(
 )
 
 
-class vfio_iommu_type1_info_cap_iova_range(ctypes.Structure):
+class vfio_iommu_type1_info_cap_iova_range(Codec, ctypes.Structure):
     """struct vfio_iommu_type1_info_cap_iova_range (linux/vfio.h:1572)."""
 
     header: vfio_info_cap_header
@@ -2026,7 +2027,7 @@ layout(
 )
 
 
-class vfio_iommu_type1_info_cap_migration(ctypes.Structure):
+class vfio_iommu_type1_info_cap_migration(Codec, ctypes.Structure):
     """struct vfio_iommu_type1_info_cap_migration (linux/vfio.h:1595)."""
 
     header: vfio_info_cap_header
@@ -2052,7 +2053,7 @@ layout(
 )
 
 
-class vfio_iommu_type1_info_dma_avail(ctypes.Structure):
+class vfio_iommu_type1_info_dma_avail(Codec, ctypes.Structure):
     """struct vfio_iommu_type1_info_dma_avail (linux/vfio.h:1612)."""
 
     header: vfio_info_cap_header
@@ -2073,7 +2074,7 @@ layout(
 )
 
 
-class vfio_iommu_type1_dma_map(ctypes.Structure):
+class vfio_iommu_type1_dma_map(Codec, ctypes.Structure):
     """struct vfio_iommu_type1_dma_map (linux/vfio.h:1633)."""
 
     argsz: int
@@ -2103,7 +2104,7 @@ layout(
 )
 
 
-class vfio_bitmap(ctypes.Structure):
+class vfio_bitmap(Codec, ctypes.Structure):
     """struct vfio_bitmap (linux/vfio.h:1646)."""
 
     pgsize: int
@@ -2127,7 +2128,7 @@ layout(
 )
 
 
-class vfio_iommu_type1_dma_unmap(ctypes.Structure):
+class vfio_iommu_type1_dma_unmap(Codec, ctypes.Structure):
     """struct vfio_iommu_type1_dma_unmap (linux/vfio.h:1680)."""
 
     argsz: int
@@ -2157,7 +2158,7 @@ layout(
 )
 
 
-class vfio_iommu_type1_dirty_bitmap(ctypes.Structure):
+class vfio_iommu_type1_dirty_bitmap(Codec, ctypes.Structure):
     """struct vfio_iommu_type1_dirty_bitmap (linux/vfio.h:1734)."""
 
     argsz: int
@@ -2182,7 +2183,7 @@ layout(
 )
 
 
-class vfio_iommu_type1_dirty_bitmap_get(ctypes.Structure):
+class vfio_iommu_type1_dirty_bitmap_get(Codec, ctypes.Structure):
     """struct vfio_iommu_type1_dirty_bitmap_get (linux/vfio.h:1743)."""
 
     iova: int
@@ -2206,7 +2207,7 @@ layout(
 )
 
 
-class vfio_iommu_spapr_tce_ddw_info(ctypes.Structure):
+class vfio_iommu_spapr_tce_ddw_info(Codec, ctypes.Structure):
     """struct vfio_iommu_spapr_tce_ddw_info (linux/vfio.h:1764)."""
 
     pgsizes: int
@@ -2230,7 +2231,7 @@ layout(
 )
 
 
-class vfio_iommu_spapr_tce_info(ctypes.Structure):
+class vfio_iommu_spapr_tce_info(Codec, ctypes.Structure):
     """struct vfio_iommu_spapr_tce_info (linux/vfio.h:1784)."""
 
     argsz: int
@@ -2260,7 +2261,7 @@ layout(
 )
 
 
-class vfio_eeh_pe_err(ctypes.Structure):
+class vfio_eeh_pe_err(Codec, ctypes.Structure):
     """struct vfio_eeh_pe_err (linux/vfio.h:1804)."""
 
     type: int
@@ -2286,7 +2287,7 @@ layout(
 )
 
 
-class _vfio_eeh_pe_op__anon0(ctypes.Union):
+class _vfio_eeh_pe_op__anon0(Codec, ctypes.Union):
     """union vfio_eeh_pe_op::anon0 (linux/vfio.h:1815)."""
 
     err: vfio_eeh_pe_err
@@ -2306,7 +2307,7 @@ layout(
 )
 
 
-class vfio_eeh_pe_op(ctypes.Structure):
+class vfio_eeh_pe_op(Codec, ctypes.Structure):
     """struct vfio_eeh_pe_op (linux/vfio.h:1811)."""
 
     argsz: int
@@ -2336,7 +2337,7 @@ layout(
 )
 
 
-class vfio_iommu_spapr_register_memory(ctypes.Structure):
+class vfio_iommu_spapr_register_memory(Codec, ctypes.Structure):
     """struct vfio_iommu_spapr_register_memory (linux/vfio.h:1846)."""
 
     argsz: int
@@ -2362,7 +2363,7 @@ layout(
 )
 
 
-class vfio_iommu_spapr_tce_create(ctypes.Structure):
+class vfio_iommu_spapr_tce_create(Codec, ctypes.Structure):
     """struct vfio_iommu_spapr_tce_create (linux/vfio.h:1872)."""
 
     argsz: int
@@ -2396,7 +2397,7 @@ layout(
 )
 
 
-class vfio_iommu_spapr_tce_remove(ctypes.Structure):
+class vfio_iommu_spapr_tce_remove(Codec, ctypes.Structure):
     """struct vfio_iommu_spapr_tce_remove (linux/vfio.h:1892)."""
 
     argsz: int
@@ -2420,7 +2421,7 @@ layout(
 )
 
 
-class iommu_destroy(ctypes.Structure):
+class iommu_destroy(Codec, ctypes.Structure):
     """struct iommu_destroy: Destroy any object held within iommufd."""
 
     size: int
@@ -2441,7 +2442,7 @@ layout(
 )
 
 
-class iommu_ioas_alloc(ctypes.Structure):
+class iommu_ioas_alloc(Codec, ctypes.Structure):
     """struct iommu_ioas_alloc: Allocate an IO Address Space (IOAS) which holds an IO Virtual Address (IOVA) to memory mapping.
 
     Allocate an IO Address Space (IOAS) which holds an IO Virtual Address (IOVA)
@@ -2467,7 +2468,7 @@ layout(
 )
 
 
-class iommu_iova_range(ctypes.Structure):
+class iommu_iova_range(Codec, ctypes.Structure):
     """struct iommu_iova_range: An interval in IOVA space."""
 
     start: int
@@ -2488,7 +2489,7 @@ layout(
 )
 
 
-class iommu_ioas_iova_ranges(ctypes.Structure):
+class iommu_ioas_iova_ranges(Codec, ctypes.Structure):
     """struct iommu_ioas_iova_ranges: Query an IOAS for ranges of allowed IOVAs.
 
     Query an IOAS for ranges of allowed IOVAs. Mapping IOVA outside these ranges
@@ -2542,7 +2543,7 @@ layout(
 )
 
 
-class iommu_ioas_allow_iovas(ctypes.Structure):
+class iommu_ioas_allow_iovas(Codec, ctypes.Structure):
     """struct iommu_ioas_allow_iovas: Ensure a range of IOVAs are always available for allocation.
 
     Ensure a range of IOVAs are always available for allocation. If this call
@@ -2584,7 +2585,7 @@ layout(
 )
 
 
-class iommu_ioas_map(ctypes.Structure):
+class iommu_ioas_map(Codec, ctypes.Structure):
     """struct iommu_ioas_map: Set an IOVA mapping from a user pointer.
 
     Set an IOVA mapping from a user pointer. If FIXED_IOVA is specified then the
@@ -2625,7 +2626,7 @@ layout(
 )
 
 
-class iommu_ioas_map_file(ctypes.Structure):
+class iommu_ioas_map_file(Codec, ctypes.Structure):
     """struct iommu_ioas_map_file: Set an IOVA mapping from a memfd file.
 
     Set an IOVA mapping from a memfd file. On kernels with dma-buf support,
@@ -2665,7 +2666,7 @@ layout(
 )
 
 
-class iommu_ioas_copy(ctypes.Structure):
+class iommu_ioas_copy(Codec, ctypes.Structure):
     """struct iommu_ioas_copy: Copy an already existing mapping from src_ioas_id and establish it in dst_ioas_id.
 
     Copy an already existing mapping from src_ioas_id and establish it in
@@ -2707,7 +2708,7 @@ layout(
 )
 
 
-class iommu_ioas_unmap(ctypes.Structure):
+class iommu_ioas_unmap(Codec, ctypes.Structure):
     """struct iommu_ioas_unmap: Unmap an IOVA range.
 
     Unmap an IOVA range. The iova/length must be a superset of a previously
@@ -2737,7 +2738,7 @@ layout(
 )
 
 
-class iommu_option(ctypes.Structure):
+class iommu_option(Codec, ctypes.Structure):
     """struct iommu_option: iommu option multiplexer
 
     Change a simple option value. This multiplexor allows controlling options
@@ -2773,7 +2774,7 @@ layout(
 )
 
 
-class iommu_vfio_ioas(ctypes.Structure):
+class iommu_vfio_ioas(Codec, ctypes.Structure):
     """struct iommu_vfio_ioas: The VFIO compatibility support uses a single ioas because VFIO APIs do not support the ID field.
 
     The VFIO compatibility support uses a single ioas because VFIO APIs do not
@@ -2807,7 +2808,7 @@ layout(
 )
 
 
-class iommu_hwpt_vtd_s1(ctypes.Structure):
+class iommu_hwpt_vtd_s1(Codec, ctypes.Structure):
     """struct iommu_hwpt_vtd_s1: Intel VT-d stage-1 page table
 
     info (IOMMU_HWPT_DATA_VTD_S1)"""
@@ -2836,7 +2837,7 @@ layout(
 )
 
 
-class iommu_hwpt_arm_smmuv3(ctypes.Structure):
+class iommu_hwpt_arm_smmuv3(Codec, ctypes.Structure):
     """struct iommu_hwpt_arm_smmuv3: ARM SMMUv3 nested STE
 
                                    (IOMMU_HWPT_DATA_ARM_SMMUV3)
@@ -2873,7 +2874,7 @@ layout(
 )
 
 
-class iommu_hwpt_amd_guest(ctypes.Structure):
+class iommu_hwpt_amd_guest(Codec, ctypes.Structure):
     """struct iommu_hwpt_amd_guest: AMD IOMMU guest I/O page table data
 
     (IOMMU_HWPT_DATA_AMD_GUEST)"""
@@ -2894,7 +2895,7 @@ layout(
 )
 
 
-class iommu_hwpt_alloc(ctypes.Structure):
+class iommu_hwpt_alloc(Codec, ctypes.Structure):
     """struct iommu_hwpt_alloc: Explicitly allocate a hardware page table object.
 
     Explicitly allocate a hardware page table object. This is the same object
@@ -2962,7 +2963,7 @@ layout(
 )
 
 
-class iommu_hw_info_vtd(ctypes.Structure):
+class iommu_hw_info_vtd(Codec, ctypes.Structure):
     """struct iommu_hw_info_vtd: Intel VT-d hardware information
 
     User needs to understand the Intel VT-d specification to decode the
@@ -2992,7 +2993,7 @@ layout(
 )
 
 
-class iommu_hw_info_arm_smmuv3(ctypes.Structure):
+class iommu_hw_info_arm_smmuv3(Codec, ctypes.Structure):
     """struct iommu_hw_info_arm_smmuv3: ARM SMMUv3 hardware information
 
                                       (IOMMU_HW_INFO_TYPE_ARM_SMMUV3)
@@ -3044,7 +3045,7 @@ layout(
 )
 
 
-class iommu_hw_info_tegra241_cmdqv(ctypes.Structure):
+class iommu_hw_info_tegra241_cmdqv(Codec, ctypes.Structure):
     """struct iommu_hw_info_tegra241_cmdqv: NVIDIA Tegra241 CMDQV Hardware
 
             Information (IOMMU_HW_INFO_TYPE_TEGRA241_CMDQV)
@@ -3077,7 +3078,7 @@ layout(
 )
 
 
-class iommu_hw_info_amd(ctypes.Structure):
+class iommu_hw_info_amd(Codec, ctypes.Structure):
     """struct iommu_hw_info_amd: AMD IOMMU device info
 
     Please See description of these registers in the following sections of
@@ -3108,7 +3109,7 @@ layout(
 )
 
 
-class _iommu_hw_info__anon0(ctypes.Union):
+class _iommu_hw_info__anon0(Codec, ctypes.Union):
     """union iommu_hw_info::anon0 (linux/iommufd.h:766)."""
 
     in_data_type: int
@@ -3129,7 +3130,7 @@ layout(
 )
 
 
-class iommu_hw_info(ctypes.Structure):
+class iommu_hw_info(Codec, ctypes.Structure):
     """struct iommu_hw_info: Query an iommu type specific hardware information data from an iommu behind a given device that has been bound to iommufd.
 
     Query an iommu type specific hardware information data from an iommu behind
@@ -3184,7 +3185,7 @@ layout(
 )
 
 
-class iommu_hwpt_set_dirty_tracking(ctypes.Structure):
+class iommu_hwpt_set_dirty_tracking(Codec, ctypes.Structure):
     """struct iommu_hwpt_set_dirty_tracking: Toggle dirty tracking on an HW pagetable."""
 
     size: int
@@ -3211,7 +3212,7 @@ layout(
 )
 
 
-class iommu_hwpt_get_dirty_bitmap(ctypes.Structure):
+class iommu_hwpt_get_dirty_bitmap(Codec, ctypes.Structure):
     """struct iommu_hwpt_get_dirty_bitmap: Checking a given IOVA is dirty:
 
     Checking a given IOVA is dirty:
@@ -3254,7 +3255,7 @@ layout(
 )
 
 
-class iommu_hwpt_vtd_s1_invalidate(ctypes.Structure):
+class iommu_hwpt_vtd_s1_invalidate(Codec, ctypes.Structure):
     """struct iommu_hwpt_vtd_s1_invalidate: Intel VT-d cache invalidation
 
                                           (IOMMU_HWPT_INVALIDATE_DATA_VTD_S1)
@@ -3292,7 +3293,7 @@ layout(
 )
 
 
-class iommu_viommu_arm_smmuv3_invalidate(ctypes.Structure):
+class iommu_viommu_arm_smmuv3_invalidate(Codec, ctypes.Structure):
     """struct iommu_viommu_arm_smmuv3_invalidate: ARM SMMUv3 cache invalidation
 
             (IOMMU_VIOMMU_INVALIDATE_DATA_ARM_SMMUV3)
@@ -3325,7 +3326,7 @@ layout(
 )
 
 
-class iommu_hwpt_invalidate(ctypes.Structure):
+class iommu_hwpt_invalidate(Codec, ctypes.Structure):
     """struct iommu_hwpt_invalidate: Invalidate iommu cache for user-managed page table or vIOMMU.
 
     Invalidate iommu cache for user-managed page table or vIOMMU. Modifications
@@ -3370,7 +3371,7 @@ layout(
 )
 
 
-class iommu_hwpt_pgfault(ctypes.Structure):
+class iommu_hwpt_pgfault(Codec, ctypes.Structure):
     """struct iommu_hwpt_pgfault: iommu page fault data"""
 
     flags: int
@@ -3408,7 +3409,7 @@ layout(
 )
 
 
-class iommu_hwpt_page_response(ctypes.Structure):
+class iommu_hwpt_page_response(Codec, ctypes.Structure):
     """struct iommu_hwpt_page_response: IOMMU page fault response"""
 
     cookie: int
@@ -3431,7 +3432,7 @@ layout(
 )
 
 
-class iommu_fault_alloc(ctypes.Structure):
+class iommu_fault_alloc(Codec, ctypes.Structure):
     """struct iommu_fault_alloc: Explicitly allocate a fault handling object."""
 
     size: int
@@ -3456,7 +3457,7 @@ layout(
 )
 
 
-class iommu_viommu_tegra241_cmdqv(ctypes.Structure):
+class iommu_viommu_tegra241_cmdqv(Codec, ctypes.Structure):
     """struct iommu_viommu_tegra241_cmdqv: NVIDIA Tegra241 CMDQV Virtual Interface
 
                                          (IOMMU_VIOMMU_TYPE_TEGRA241_CMDQV)
@@ -3484,7 +3485,7 @@ layout(
 )
 
 
-class iommu_viommu_alloc(ctypes.Structure):
+class iommu_viommu_alloc(Codec, ctypes.Structure):
     """struct iommu_viommu_alloc: Allocate a virtual IOMMU object, representing the underlying physical IOMMU's virtualization support that is a security-isolated slice of the real IOMMU HW that is unique to a specific VM.
 
     Allocate a virtual IOMMU object, representing the underlying physical IOMMU's
@@ -3533,7 +3534,7 @@ layout(
 )
 
 
-class iommu_vdevice_alloc(ctypes.Structure):
+class iommu_vdevice_alloc(Codec, ctypes.Structure):
     """struct iommu_vdevice_alloc: Allocate a virtual device instance (for a physical device) against a vIOMMU.
 
     Allocate a virtual device instance (for a physical device) against a vIOMMU.
@@ -3568,7 +3569,7 @@ layout(
 )
 
 
-class iommu_ioas_change_process(ctypes.Structure):
+class iommu_ioas_change_process(Codec, ctypes.Structure):
     """struct iommu_ioas_change_process: This transfers pinned memory counts for every memory map in every IOAS in the context to the current process.
 
     This transfers pinned memory counts for every memory map in every IOAS
@@ -3597,7 +3598,7 @@ layout(
 )
 
 
-class iommufd_vevent_header(ctypes.Structure):
+class iommufd_vevent_header(Codec, ctypes.Structure):
     """struct iommufd_vevent_header: Virtual Event Header for a vEVENTQ Status
 
     Each iommufd_vevent_header reports a sequence index of the following vEVENT:
@@ -3642,7 +3643,7 @@ layout(
 )
 
 
-class iommu_vevent_arm_smmuv3(ctypes.Structure):
+class iommu_vevent_arm_smmuv3(Codec, ctypes.Structure):
     """struct iommu_vevent_arm_smmuv3: ARM SMMUv3 Virtual Event
 
                                      (IOMMU_VEVENTQ_TYPE_ARM_SMMUV3)
@@ -3666,7 +3667,7 @@ layout(
 )
 
 
-class iommu_vevent_tegra241_cmdqv(ctypes.Structure):
+class iommu_vevent_tegra241_cmdqv(Codec, ctypes.Structure):
     """struct iommu_vevent_tegra241_cmdqv: Tegra241 CMDQV IRQ
 
                                          (IOMMU_VEVENTQ_TYPE_TEGRA241_CMDQV)
@@ -3690,7 +3691,7 @@ layout(
 )
 
 
-class iommu_veventq_alloc(ctypes.Structure):
+class iommu_veventq_alloc(Codec, ctypes.Structure):
     """struct iommu_veventq_alloc: Explicitly allocate a virtual event queue interface for a vIOMMU.
 
     Explicitly allocate a virtual event queue interface for a vIOMMU. A vIOMMU
@@ -3741,7 +3742,7 @@ layout(
 )
 
 
-class iommu_hw_queue_alloc(ctypes.Structure):
+class iommu_hw_queue_alloc(Codec, ctypes.Structure):
     """struct iommu_hw_queue_alloc: Allocate a HW queue object for a vIOMMU-specific HW-accelerated queue, which allows HW to access a guest queue memory described using @nesting_parent_iova and @length.
 
     Allocate a HW queue object for a vIOMMU-specific HW-accelerated queue, which

@@ -124,7 +124,7 @@ def decode(
             offset,
             f"needs {size} bytes, the buffer has {max(0, len(data) - offset)}",
         )
-    return cls.from_buffer_copy(bytes(data[offset : offset + size]))
+    return cls.from_buffer_copy(data, offset)
 
 
 def counted_tail(
@@ -139,8 +139,8 @@ def counted_tail(
     if tail is None:
         return ()
     count = getattr(value, tail.count_field)
-    start = offset + getattr(type(value), tail.field).offset
-    size = ctypes.sizeof(tail.element)
+    start = offset + _TAIL_OFFSET[type(value)]
+    size = _SIZE[tail.element]
     limit = len(data) if end is None else min(end, len(data))
     if count < 0 or start + count * size > limit:
         raise DecodeError(
@@ -148,59 +148,71 @@ def counted_tail(
             offset,
             f"{tail.count_field} = {count} elements of {size} bytes do not fit",
         )
-    out: list[Any] = []
-    for i in range(count):
-        elem = tail.element.from_buffer_copy(bytes(data[start + i * size : start + (i + 1) * size]))
-        out.append(elem.value if isinstance(elem, ctypes._SimpleCData) else elem)
-    return tuple(out)
+    return tuple((tail.element * count).from_buffer_copy(data, start)) if count else ()
+
+
+# sizes and offsets computed once, not per decoded capability
+_SIZE: Final[dict[Any, int]] = {
+    t: ctypes.sizeof(t)
+    for t in {
+        *(s.info for s in SCOPES.values()),
+        *(c.body for c in CAPABILITIES.values() if c.body),
+        *(t.element for t in COUNTED_TAILS.values()),
+    }
+}
+_TAIL_OFFSET: Final[dict[Any, int]] = {
+    cls: getattr(cls, t.field).offset for cls, t in COUNTED_TAILS.items()
+}
 
 
 def walk(scope: str, data: bytes | bytearray | memoryview, first: int) -> list[Capability]:
     """Decode the chain that starts at offset `first` of an INFO buffer."""
     info = SCOPES[scope].info
-    base = ctypes.sizeof(info)
-    if len(data) < base:
+    base = _SIZE[info]
+    size = len(data)
+    if size < base:
         raise DecodeError(
-            info.__name__, 0, f"buffer of {len(data)} bytes is shorter than the struct ({base})"
+            info.__name__, 0, f"buffer of {size} bytes is shorter than the struct ({base})"
         )
     caps: list[Capability] = []
-    seen: set[int] = set()
     offset = first
-    limit = (len(data) - base) // HEADER_SIZE + 1  # the most headers that could fit
+    limit = (size - base) // HEADER_SIZE + 1  # the most headers that could fit
     while offset:
-        if offset in seen or len(caps) >= limit:
+        if len(caps) >= limit:
             raise DecodeError("capability chain", offset, "the chain loops")
-        seen.add(offset)
         if offset < base:
             raise DecodeError(
                 "capability chain", offset, f"points into the fixed struct (< {base})"
             )
         if offset % 4:
             raise DecodeError("capability chain", offset, "header is not 4-byte aligned")
-        header = decode(HEADER, data, offset, "capability header")
-        nxt = int(header.next)
-        if nxt and nxt <= offset:
+        if offset + HEADER_SIZE > size:
+            raise DecodeError(
+                "capability header",
+                offset,
+                f"needs {HEADER_SIZE} bytes, the buffer has {max(0, size - offset)}",
+            )
+        cid, version, nxt = HEADER.unpack(data, offset)
+        if nxt and nxt <= offset:  # the kernel only appends: a chain never goes back
             raise DecodeError(
                 "capability chain", offset, f"next {nxt} does not move forward (a loop)"
             )
-        end = nxt if nxt else len(data)
-        if end > len(data):
-            raise DecodeError(
-                "capability chain", offset, f"next {nxt} is past the buffer ({len(data)})"
-            )
-        cid, version = int(header.id), int(header.version)
+        end = nxt or size
+        if end > size:
+            raise DecodeError("capability chain", offset, f"next {nxt} is past the buffer ({size})")
         known = CAPABILITIES.get((scope, cid))
         value = None
         tail: tuple[Any, ...] = ()
         if known is not None and known.body is not None:
-            if offset + ctypes.sizeof(known.body) > end:
+            if offset + _SIZE[known.body] > end:
                 raise DecodeError(
                     known.name,
                     offset,
-                    f"body of {ctypes.sizeof(known.body)} bytes does not fit before {end}",
+                    f"body of {_SIZE[known.body]} bytes does not fit before {end}",
                 )
-            value = decode(known.body, data, offset, known.name)
-            tail = counted_tail(value, data, offset, end)
+            value = known.body.from_buffer_copy(data, offset)
+            if known.body in _TAIL_OFFSET:
+                tail = counted_tail(value, data, offset, end)
         caps.append(
             Capability(
                 cid,

@@ -28,8 +28,13 @@ def import_us(module: str, path: Path, prefix: str) -> float:
     subprocess.run([sys.executable, "-m", "compileall", "-q", str(path)], check=True)
     samples = []
     for _ in range(RUNS):
-        out = subprocess.run([sys.executable, "-X", "importtime", "-c", f"import {module}"],
-                             cwd=path, capture_output=True, text=True, env={"PYTHONPATH": str(path)})
+        out = subprocess.run(
+            [sys.executable, "-X", "importtime", "-c", f"import {module}"],
+            cwd=path,
+            capture_output=True,
+            text=True,
+            env={"PYTHONPATH": str(path)},
+        )
         total = 0
         for line in out.stderr.splitlines():
             m = re.match(r"import time:\s+(\d+) \|\s+\d+ \|\s+(\S+)", line)
@@ -45,30 +50,70 @@ def ns(stmt, number: int = 20000) -> float:
 
 def main() -> None:
     print(f"import (own modules, bytecode compiled, median of {RUNS})")
-    print(f"  import vfio.abi + vfio.requests      {import_us('vfio.requests', ROOT / 'generated', 'vfio') / 1000:6.2f} ms")
-    print(f"  import vfio.api (everything)         {import_us('vfio.api', ROOT / 'generated', 'vfio') / 1000:6.2f} ms")
+    print(
+        f"  import vfio.abi + vfio.requests      {import_us('vfio.requests', ROOT / 'generated', 'vfio') / 1000:6.2f} ms"
+    )
+    print(
+        f"  import vfio.api (everything)         {import_us('vfio.api', ROOT / 'generated', 'vfio') / 1000:6.2f} ms"
+    )
     ctg = shutil.which("ctypesgen")
     if ctg:
         from vfiogen import releases
 
         tree = releases.fetch(releases.get_release("7.2"), quiet=True)
         tmp = Path(tempfile.mkdtemp())
-        subprocess.run([ctg, f"-I{tree / 'any-linux-any'}", f"-I{tree / 'x86-linux-any'}",
-                        "--cpp=gcc -E -D__signed__=signed", str(tree / "any-linux-any/linux/vfio.h"),
-                        "-o", str(tmp / "ctg_vfio.py")], check=True, capture_output=True)
-        print(f"  ctypesgen 1.1.1 output of vfio.h     {import_us('ctg_vfio', tmp, 'ctg_vfio') / 1000:6.2f} ms")
+        subprocess.run(
+            [
+                ctg,
+                f"-I{tree / 'any-linux-any'}",
+                f"-I{tree / 'x86-linux-any'}",
+                "--cpp=gcc -E -D__signed__=signed",
+                str(tree / "any-linux-any/linux/vfio.h"),
+                "-o",
+                str(tmp / "ctg_vfio.py"),
+            ],
+            check=True,
+            capture_output=True,
+        )
+        print(
+            f"  ctypesgen 1.1.1 output of vfio.h     {import_us('ctg_vfio', tmp, 'ctg_vfio') / 1000:6.2f} ms"
+        )
         shutil.rmtree(tmp)
 
     print("encode/decode, ns per operation (best of 5)")
     region = struct.Struct("=IIIIQQ")
     raw = region.pack(32, 7, 0, 0, 0x100000, 0x70000000000)
+    cls = abi.vfio_region_info
     rows = [
-        ("vfio_region_info decode", lambda: _decode_ctypes(raw), lambda: region.unpack(raw)),
-        ("vfio_region_info encode", _encode_ctypes, lambda: region.pack(32, 0, 3, 0, 0, 0)),
+        (
+            "vfio_region_info decode, generated codec",
+            lambda: cls.unpack(raw),
+            lambda: region.unpack(raw),
+        ),
+        (
+            "vfio_region_info encode, generated codec",
+            lambda: cls.pack(32, 0, 3, 0, 0, 0),
+            lambda: region.pack(32, 0, 3, 0, 0, 0),
+        ),
+        (
+            "vfio_region_info decode, ctypes object",
+            lambda: _decode_ctypes(raw),
+            lambda: region.unpack(raw),
+        ),
+        (
+            "vfio_region_info encode, ctypes object",
+            _encode_ctypes,
+            lambda: region.pack(32, 0, 3, 0, 0, 0),
+        ),
     ]
     chain = _chain_buffer()
-    rows.append(("capability chain walk (sparse mmap, 2 areas)",
-                 lambda: caps.walk("region_info", chain, 32), lambda: _walk_struct(chain, 32)))
+    rows.append(
+        (
+            "capability chain walk (sparse mmap, 2 areas)",
+            lambda: caps.walk("region_info", chain, 32),
+            lambda: _walk_struct(chain, 32),
+        )
+    )
     for name, ours, hand in rows:
         a, b = ns(ours), ns(hand)
         print(f"  {name:46} vfio {a:8.0f}   struct.Struct {b:8.0f}   ratio {a / b:4.2f}x")

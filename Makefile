@@ -30,6 +30,7 @@ deb-packages:
 		$(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing >/dev/null; \
 	fi
 	bash tests/install-abigail.sh
+	sh tests/hardware/install-deps.sh
 
 python-packages:
 	$(PYTHON) -m pip install -q -e '.[test]'

@@ -32,9 +32,11 @@ def debian_mirror() -> str:
     raise SourceError("apt", "no Debian mirror among apt's sources (is this Debian?)")
 
 
-def private_apt(root: Path, suite: str) -> dict[str, str]:
+def private_apt(root: Path, suite: str, refresh: bool = False) -> dict[str, str]:
     """Create (once) and update a private apt config for `suite`; returns the
-    environment to run apt-get with."""
+    environment to run apt-get with. The package lists are fetched once;
+    `refresh` fetches them again (a suite drops superseded packages, so names
+    resolved from old lists can vanish from the mirror)."""
     d = root / f"apt-{suite}"
     for sub in ("lists/partial", "cache/archives/partial", "parts", "prefs"):
         (d / sub).mkdir(parents=True, exist_ok=True)
@@ -52,9 +54,40 @@ def private_apt(root: Path, suite: str) -> dict[str, str]:
         'Acquire::Languages "none";\nAPT::Architectures { "amd64"; };\n'
     )
     env = dict(os.environ, APT_CONFIG=str(d / "apt.conf"))
-    if not any(p.name != "partial" for p in (d / "lists").iterdir()):
+    if refresh or not any(p.name != "partial" for p in (d / "lists").iterdir()):
         _run(["apt-get", "-qq", "update"], env, d)
     return env
+
+
+def show(root: Path, suite: str, package: str, refresh: bool = False) -> dict[str, str]:
+    """The control fields (Version, Depends, ...) of the version of `package`
+    that `download` would fetch from `suite`."""
+    env = private_apt(root, suite, refresh)
+    out = _run(["apt-cache", "show", "--no-all-versions", package], env, root)
+    fields: dict[str, str] = {}
+    key = ""
+    for line in out.splitlines():
+        if not line.strip():
+            break  # one record only
+        if line[0] in " \t" and key:
+            fields[key] += "\n" + line.strip()
+        else:
+            key, _, value = line.partition(":")
+            fields[key] = value.strip()
+    if "Package" not in fields:
+        raise SourceError(f"debian:{suite}", f"apt-cache show {package} gave no record")
+    return fields
+
+
+def depends(fields: dict[str, str]) -> list[str]:
+    """Package names in a Depends field: the first alternative of each, without
+    version constraints ("a (>= 1) | b, c" -> ["a", "c"])."""
+    names = []
+    for item in fields.get("Depends", "").split(","):
+        first = item.split("|")[0].strip()
+        if first:
+            names.append(first.split()[0].split(":")[0])
+    return names
 
 
 def download(root: Path, suite: str, package: str, dest: Path) -> Path:
@@ -72,10 +105,12 @@ def download(root: Path, suite: str, package: str, dest: Path) -> Path:
 
 
 def extract(deb: Path, dest: Path) -> None:
+    dest.mkdir(parents=True, exist_ok=True)
     _run(["dpkg-deb", "-x", str(deb), str(dest)], None, dest.parent)
 
 
-def _run(cmd: list[str], env: dict[str, str] | None, cwd: Path) -> None:
+def _run(cmd: list[str], env: dict[str, str] | None, cwd: Path) -> str:
+    """Run an apt/dpkg tool; its stdout, or a SourceError with its last error line."""
     try:
         proc = subprocess.run(cmd, env=env, cwd=cwd, capture_output=True, text=True)
     except OSError as exc:
@@ -83,3 +118,4 @@ def _run(cmd: list[str], env: dict[str, str] | None, cwd: Path) -> None:
     if proc.returncode:
         tail = (proc.stderr or proc.stdout).strip().splitlines()[-1:] or ["no output"]
         raise SourceError(cmd[0], f"{' '.join(cmd)} failed: {tail[0]}")
+    return proc.stdout

@@ -1,0 +1,90 @@
+"""The hardware tier.
+
+Host side: test_rig.py boots each kernel under test in QEMU (rig.py) and runs
+guest/ inside it. Guest side: guest/ is collected only inside a rig guest,
+where the job sets VFIOGEN_GUEST=1; on the host it needs a VFIO device that
+is not there, and in the guest the host side would boot a VM inside the VM.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))  # `import rig`
+
+import rig  # noqa: E402
+
+IN_GUEST = os.environ.get("VFIOGEN_GUEST") == "1"
+
+collect_ignore = ["test_rig.py", "test_rig_host.py"] if IN_GUEST else ["guest"]
+
+# One line per boot in this session, for the terminal summary.
+_boots: list[str] = []
+
+
+def missing_part(exc: rig.MissingPart) -> None:
+    """Skip for a missing host tool; under CI=true fail instead, since a
+    skipped hardware tier would let CI pass without testing anything."""
+    if os.environ.get("CI") == "true":
+        pytest.fail(f"hardware tier cannot run in CI: {exc}", pytrace=False)
+    pytest.skip(f"hardware tier: {exc}")
+
+
+@pytest.fixture(scope="module", params=rig.kernels_under_test())
+def guest_run(request: pytest.FixtureRequest, tmp_path_factory) -> rig.GuestResult:
+    """Boot kernel `request.param` ("6.1", "7.2") once per module and run
+    the guest tests; each test then inspects the one result."""
+    name = request.param
+    work = tmp_path_factory.mktemp(f"rig-{name}-")
+    result = _boot(name, work)
+    if isinstance(result, rig.MissingPart):
+        missing_part(result)
+    if isinstance(result, rig.RigError):
+        pytest.fail(f"hardware rig: {result}", pytrace=False)
+    counts = result.counts()
+    _boots.append(
+        f"kernel {name} ({result.kernel.release}, {result.accel}): "
+        f"boot to power-off {result.wall:.1f} s; guest pytest exit {result.returncode}, "
+        + ", ".join(f"{v} {k}" for k, v in counts.items())
+        + f"; {work}"
+    )
+    return result
+
+
+def _boot(name: str, work: Path) -> rig.GuestResult | rig.RigError:
+    """The boot's result, or its error (returned, so that pytest's skip/fail
+    outcome is not reported as raised while handling it)."""
+    try:
+        rig.check_host()
+        return rig.run_pytest(
+            name, [str(rig.GUEST_TESTS), "-v", "-rfEs"], work, prepare=own_bindings
+        )
+    except rig.RigError as exc:
+        return exc
+
+
+def own_bindings(kernel: rig.Kernel, work: Path) -> None:
+    """Render, on the host, the bindings of this kernel's own release (the
+    newest pinned release not newer than it) into the work dir, for the
+    guest's compatibility-matrix test (guest/test_compat_matrix.py)."""
+    from support import release_spec
+    from vfiogen import releases
+    from vfiogen.emit import render
+
+    key = releases.version_key(kernel.name)
+    release = [p for p in releases.load_pins() if releases.version_key(p) <= key][-1]
+    render.write_tree(render.render_tree(release_spec(release)), work / "bindings")
+    (work / "bindings" / "release.json").write_text(json.dumps({"release": release}))
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    if _boots:
+        terminalreporter.section("hardware rig")
+        for line in _boots:
+            terminalreporter.write_line(line)

@@ -1,0 +1,140 @@
+"""The rig's own logic, checked on the host without booting anything: the
+initramfs pieces, the kernel log filter, and the skip/fail rule when QEMU is
+missing (a skipped hardware tier must fail CI)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import rig
+
+HERE = Path(__file__).parent
+
+
+def test_cpio_lists_back(tmp_path: Path) -> None:
+    busybox = shutil.which("busybox")
+    if busybox is None:
+        pytest.skip("busybox not installed (tests/hardware/install-deps.sh)")
+    archive = rig._cpio(
+        [
+            ("bin", 0o040755, b""),
+            ("dev/console", 0o020600, b""),
+            ("bin/hello", 0o100755, b"#!/bin/sh\necho hi\n"),  # 18 bytes: padding
+        ]
+    )
+    listing = subprocess.run(
+        [busybox, "cpio", "-t", "-v"], input=archive, capture_output=True, check=True
+    ).stdout.decode()
+    lines = listing.splitlines()
+    assert [line.split()[-1] for line in lines] == ["bin", "dev/console", "bin/hello"]
+    assert lines[1].startswith("crw") and lines[2].startswith("-rwx")
+
+
+def test_modinfo_depends() -> None:
+    module = b"\x7fELF...\0license=GPL\0depends=vfio,vfio-pci-core,irqbypass\0name=vfio_pci\0"
+    info = rig._modinfo(module)
+    assert info["depends"] == "vfio,vfio-pci-core,irqbypass"
+    assert info["name"] == "vfio_pci"
+    assert rig._modinfo(b"\0depends=\0name=x\0")["depends"] == ""
+
+
+def test_static_elf() -> None:
+    assert not rig._is_static_elf(Path("/bin/sh"))  # dash: dynamically linked
+    assert not rig._is_static_elf(HERE / "guest-init.sh")  # not ELF at all
+
+
+def test_kernel_problems(tmp_path: Path) -> None:
+    (tmp_path / "dmesg.txt").write_text(
+        "[    0.98] PCI: Using host bridge windows from ACPI; if necessary, use"
+        ' "pci=nocrs" and report a bug\n'
+        "[    2.78] VFIO - User Level meta-driver version: 0.3\n"
+        "[    9.10] WARNING: CPU: 0 PID: 93 at drivers/vfio/vfio_main.c:1 foo+0x1/0x2\n"
+        "[    9.20] BUG: kernel NULL pointer dereference, address: 0000000000000008\n"
+        "[    9.30] Oops: 0002 [#1] PREEMPT SMP NOPTI\n"
+        "[    9.40] WARNING: possible circular locking dependency detected\n"
+    )
+    kernel = rig.Kernel("7.2", "sid", "7.2.13-1", "7.2.13+deb14-amd64", Path(), Path())
+    result = rig.GuestResult(kernel, tmp_path, 0, 1.0, "tcg")
+    assert [line.split("] ")[1][:8] for line in result.kernel_problems()] == [
+        "WARNING:",
+        "BUG: ker",
+        "Oops: 00",
+        "WARNING:",
+    ]
+
+
+@pytest.mark.parametrize("ci", ["", "true"])
+def test_missing_qemu_skips_but_fails_in_ci(tmp_path: Path, ci: str) -> None:
+    """Run the hardware tier with a PATH that has no QEMU."""
+    env = dict(os.environ, PATH=str(tmp_path), CI=ci)
+    proc = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-rsf", "-p", "no:cacheprovider",
+         "-m", "hardware", str(HERE / "test_rig.py")],
+        env=env, capture_output=True, text=True, cwd=HERE.parents[1],
+    )  # fmt: skip
+    out = proc.stdout + proc.stderr
+    assert "qemu-system-x86_64 not found" in out, out
+    if ci:
+        assert proc.returncode == 1, out
+        assert "hardware tier cannot run in CI" in out and "skipped" not in out, out
+    else:
+        assert proc.returncode == 0, out
+        assert "4 skipped" in out, out
+
+
+FAKE_QEMU = """#!/bin/sh
+# A stand-in for qemu-system-x86_64: knows the devices, then misbehaves.
+[ "$1" = -device ] && [ "$2" = help ] && {{ echo 'name "edu"'; echo 'name "intel-iommu"'; exit 0; }}
+echo "fake qemu: {how}" >&2
+{action}
+"""
+
+
+@pytest.mark.parametrize(
+    "how, action, message",
+    [
+        ("abort", "kill -ABRT $$", "QEMU died: killed by SIGABRT (exit status 134)"),
+        ("exit 1", "exit 1", "QEMU died: exit status 1"),
+        ("hang", "exec sleep 30", "guest timed out after 1 s (QEMU killed)"),
+        ("no job", "exit 0", "the guest powered off without finishing its job"),
+    ],
+)
+def test_guest_failures_are_reported(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, how: str, action: str, message: str
+) -> None:
+    bindir = tmp_path / "bin"
+    bindir.mkdir()
+    qemu = bindir / rig.QEMU
+    qemu.write_text(FAKE_QEMU.format(how=how, action=action))
+    qemu.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bindir}:{os.environ['PATH']}")
+    monkeypatch.setattr(rig, "find_busybox", lambda: Path("/bin/busybox"))
+    monkeypatch.setattr(rig, "build_initramfs", lambda kernel, out: out.write_bytes(b""))
+    rig.find_qemu.cache_clear()
+    kernel = rig.Kernel("7.2", "sid", "7.2.13-1", "7.2.13+deb14-amd64", tmp_path, tmp_path)
+    try:
+        with pytest.raises(rig.GuestFailure) as info:
+            rig.run_pytest(kernel, ["-q"], tmp_path / "work", timeout=1, accel="tcg")
+    finally:
+        rig.find_qemu.cache_clear()
+    assert message in str(info.value)
+    assert f"fake qemu: {how}" in str(info.value)  # QEMU's own output is shown
+
+
+def test_unknown_kernel() -> None:
+    with pytest.raises(rig.RigError, match="unknown kernel '5.4'; known: 6.1, 6.12, 7.2"):
+        rig.fetch_kernel("5.4")
+
+
+def test_debian_depends() -> None:
+    """The Depends parsing the kernel fetch relies on (vfiogen.debian)."""
+    fields = {
+        "Depends": "dracut | initramfs-tools (>= 0.120), linux-binary-7.2 (= 7.2-1), kmod:any"
+    }
+    assert rig.debian.depends(fields) == ["dracut", "linux-binary-7.2", "kmod"]
+    assert rig.debian.depends({}) == []

@@ -73,6 +73,16 @@ def default_files(main: list[str]) -> dict[str, Path]:
 _KEY = re.compile(r'"([^"]*)"|([\w-]+)')
 
 
+def _display_name(path: Path) -> Path:
+    """Shipped overlays are named as in the repository (headers/vfio.toml), so
+    specs are the same bytes wherever vfiogen is installed; others as given."""
+    shipped = Path(str(resources.files("vfiogen.headers")))
+    try:
+        return Path("headers") / path.resolve().relative_to(shipped.resolve())
+    except ValueError:
+        return path
+
+
 class _Lines:
     """file:line of every table header and key, for error positions."""
 
@@ -112,7 +122,7 @@ def apply(spec: Spec, files: dict[str, Path]) -> None:
             raise OverlayError(
                 Loc(str(path), int(m.group(1)) if m else 1), f"not TOML: {exc}"
             ) from None
-        _Merger(spec, data, _Lines(path, text)).run()
+        _Merger(spec, data, _Lines(_display_name(path), text)).run()
     _coverage(spec)
 
 

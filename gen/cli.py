@@ -97,6 +97,18 @@ def source_from_word(word: str, includes: list[Path], quiet: bool = False) -> so
     )
 
 
+def overlay_files(a: argparse.Namespace) -> dict[str, Path] | None:
+    """--no-overlay: none; --overlay FILE...: those; else None (the shipped ones)."""
+    if a.no_overlay:
+        return {}
+    if not a.overlay:
+        return None
+    for f in a.overlay:
+        if not f.is_file():
+            raise SourceError(Loc(str(f)), "no such overlay file")
+    return {f"overlay{i}": f for i, f in enumerate(a.overlay)}
+
+
 def compile_from_args(a: argparse.Namespace, with_history: bool = False) -> Spec:
     abis = tuple(x for x in a.abis.split(",") if x)
     unknown = [x for x in abis if x not in ABIS]
@@ -105,15 +117,7 @@ def compile_from_args(a: argparse.Namespace, with_history: bool = False) -> Spec
             None, f"unknown ABI {unknown[0] if unknown else '(none)'}; known: {', '.join(ABIS)}"
         )
     src = resolve_source(a)
-    files = None
-    if a.no_overlay:
-        files = {}
-    elif a.overlay:
-        for f in a.overlay:
-            if not f.is_file():
-                raise SourceError(Loc(str(f)), "no such overlay file")
-        files = {f"overlay{i}": f for i, f in enumerate(a.overlay)}
-    spec = compiler.compile_spec(src, abis, files, warn=not a.quiet)
+    spec = compiler.compile_spec(src, abis, overlay_files(a), warn=not a.quiet)
     if with_history and spec.release is not None:
         # a pinned release: since/until from the history of all the pins
         hist, _ = history.for_pins(quiet=a.quiet)

@@ -98,7 +98,7 @@ def _abis(a: argparse.Namespace) -> tuple[str, ...] | None:
 
 def load_side(word: str, a: argparse.Namespace, abis: tuple[str, ...] | None) -> Spec:
     """One side of the diff: a spec JSON file as it is, anything else compiled."""
-    from vfiogen.cli import source_from_word  # cli imports this module: import late
+    from vfiogen.cli import overlay_files, source_from_word  # cli imports this module: late
 
     path = Path(word)
     if word not in releases.load_pins() and path.is_file() and _is_json(path):
@@ -110,15 +110,7 @@ def load_side(word: str, a: argparse.Namespace, abis: tuple[str, ...] | None) ->
     if path.exists() and not path.is_dir() and not path.is_file():
         raise SourceError(Loc(word), "not a regular file")
     src = source_from_word(word, a.includes, a.quiet)
-    files = None
-    if a.no_overlay:
-        files = {}
-    elif a.overlay:
-        for f in a.overlay:
-            if not f.is_file():
-                raise SourceError(Loc(str(f)), "no such overlay file")
-        files = {f"overlay{i}": f for i, f in enumerate(a.overlay)}
-    return compiler.compile_spec(src, abis or DEFAULT_ABIS, files, warn=not a.quiet)
+    return compiler.compile_spec(src, abis or DEFAULT_ABIS, overlay_files(a), warn=not a.quiet)
 
 
 def _is_json(path: Path) -> bool:

@@ -16,7 +16,7 @@ from pycparser import c_ast, c_generator
 from pycparser.c_parser import CParser
 
 from vfiogen.abi import ABIS
-from vfiogen.cexpr import EvalError, Evaluator, Parser, canonical_scalar, tokenize
+from vfiogen.cexpr import TYPE_WORDS, EvalError, Evaluator, Parser, canonical_scalar, tokenize
 from vfiogen.comments import Comment, scan
 from vfiogen.cpp import Preprocessed
 from vfiogen.errors import Loc, ParseError
@@ -85,25 +85,7 @@ def _parse_error(exc: Exception, main: list[str]) -> ParseError:
     return ParseError(Loc(main[0] if main else "<input>"), f"cannot parse: {exc}")
 
 
-_C_WORDS = {
-    "struct",
-    "union",
-    "enum",
-    "typedef",
-    "const",
-    "volatile",
-    "unsigned",
-    "signed",
-    "int",
-    "long",
-    "short",
-    "char",
-    "void",
-    "_Bool",
-    "_Alignas",
-    "float",
-    "double",
-}
+_C_WORDS = TYPE_WORDS | {"typedef", "void", "_Alignas", "float", "double"}
 
 
 def _unknown_type(text: str) -> ParseError | None:

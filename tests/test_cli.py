@@ -206,3 +206,13 @@ def test_release_source_records_checksums() -> None:
     src = release_source("7.2")
     sums = src.sha256()
     assert sums == releases.get_release("7.2").headers
+
+
+def test_default_source_falls_back_to_the_system_header(tmp_path: Path) -> None:
+    if not Path("/usr/include/linux/vfio.h").is_file():
+        pytest.skip("no system vfio.h (Debian: linux-libc-dev)")
+    env = {**__import__("os").environ, "VFIOGEN_CACHE": str(tmp_path)}  # nothing cached
+    out = vfiogen("inspect", "--json", env=env)
+    assert out.returncode == 0, out.stderr
+    assert "is not cached: using the system's /usr/include/linux/vfio.h" in out.stderr
+    assert "VFIO_DEVICE_GET_REGION_INFO" in json.loads(out.stdout)["requests"]

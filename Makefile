@@ -2,6 +2,7 @@
 # Debian/Ubuntu machine needs nothing else:
 #   make        compile the newest pinned release into generated/ (the main job)
 #   make test   the whole test suite
+#   make docs   the reference docs as HTML in build/docs-html
 # `setup` installs the toolchain (gcc, the cross gccs that are the layout
 # oracle for aarch64 and powerpc64), the Python package, and fetches every
 # pinned release into the cache (~/.cache/vfiogen).
@@ -11,7 +12,7 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 DEB_PACKAGES := gcc gcc-aarch64-linux-gnu gcc-powerpc64-linux-gnu
 NEWEST := $(shell sed -n 's/^\[releases\."\(.*\)"\]/\1/p' headers/releases.toml | tail -n 1)
 
-.PHONY: all generate test setup deb-packages python-packages fetch bench
+.PHONY: all generate test setup deb-packages python-packages fetch bench docs
 
 all: generate
 
@@ -31,14 +32,19 @@ deb-packages:
 	fi
 	bash tests/install-abigail.sh
 	sh tests/hardware/install-deps.sh
+	bash tests/install-chromium.sh
 
 python-packages:
-	$(PYTHON) -m pip install -q -e '.[test]'
+	$(PYTHON) -m pip install -q -e '.[test,docs]'
 
 fetch:
 	vfiogen fetch
+
+docs: setup
+	vfiogen docs --release $(NEWEST) --out build/docs-src --html build/docs-html
 
 bench: setup
 	$(PYTHON) tests/bench/bench_spec.py
 	$(PYTHON) tests/bench/bench_bindings.py
 	$(PYTHON) tests/bench/bench_diff.py
+	$(PYTHON) tests/bench/bench_docs.py

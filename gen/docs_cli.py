@@ -19,7 +19,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-from vfiogen.emit import docs, render
 from vfiogen.errors import DocsError, Loc
 
 BUILDER_MODULES = ("sphinx", "myst_parser")
@@ -47,10 +46,12 @@ def register(subparsers: Any) -> None:
 
 
 def cmd_docs(a: argparse.Namespace) -> int:
+    from vfiogen.emit import docs, render  # Jinja and the doc model: only here
+
     from vfiogen.cli import compile_from_args
 
     start = time.perf_counter()
-    tree = docs.render_docs(compile_from_args(a))
+    tree = docs.render_docs(compile_from_args(a, with_history=True))
     out = Path(a.out)
     render.write_tree(tree, out)
     took = time.perf_counter() - start

@@ -71,3 +71,8 @@ class DiffError(VfiogenError):
 
 class DocsError(VfiogenError):
     """The reference docs cannot be rendered or their HTML build failed."""
+
+
+class FuzzError(VfiogenError):
+    """The fuzz harnesses cannot be rendered (a recorded kernel answer is
+    malformed, two generated syzlang names collide)."""

@@ -14,7 +14,7 @@ import tempfile
 from pathlib import Path
 
 from vfiogen import __version__
-from vfiogen.emit import pymodel
+from vfiogen.emit import pymodel, templating
 from vfiogen.report import coverage_text
 from vfiogen.spec import Spec, to_json
 
@@ -32,18 +32,7 @@ PACKAGE_FILES = (
 
 
 def environment() -> "jinja2.Environment":
-    import jinja2  # imported here: every other command starts faster without it
-
-    env = jinja2.Environment(
-        loader=jinja2.PackageLoader("vfiogen.templates", "vfio"),
-        trim_blocks=True,
-        lstrip_blocks=True,
-        keep_trailing_newline=True,
-        undefined=jinja2.StrictUndefined,
-        autoescape=False,
-    )
-    env.filters["pyrepr"] = repr
-    return env
+    return templating.environment("vfio")
 
 
 def stamp(spec: Spec) -> str:
@@ -89,6 +78,9 @@ def render_tree(spec: Spec) -> dict[str, str]:
         out[f"vfio/{name}"] = text
     out["spec.json"] = to_json(spec)
     out["report.txt"] = coverage_text(spec)
+    from vfiogen.emit import docs  # the reference docs' sources (docs/)
+
+    out.update(docs.render_docs(spec))
     return out
 
 
@@ -100,21 +92,16 @@ def _black(text: str) -> str:
 
 
 def stale(tree: dict[str, str], root: Path) -> list[str]:
-    """Paths whose content on disk differs from `tree` (or that are extra
-    files inside the generated package)."""
+    """Paths whose content on disk differs from `tree`, and files left over
+    inside the directories the tree owns (vfio/, docs/, ...)."""
     bad = [
         p for p, text in tree.items() if not (root / p).is_file() or (root / p).read_text() != text
     ]
-    pkg = root / "vfio"
-    if pkg.is_dir():
-        wanted = {p for p in tree if p.startswith("vfio/")}
-        bad += sorted(
-            str(p.relative_to(root))
-            for p in pkg.rglob("*")
-            if p.is_file()
-            and "__pycache__" not in p.parts
-            and str(p.relative_to(root)) not in wanted
-        )
+    for top in sorted({p.split("/", 1)[0] for p in tree if "/" in p}):
+        for path in sorted((root / top).rglob("*")) if (root / top).is_dir() else []:
+            rel = str(path.relative_to(root))
+            if path.is_file() and "__pycache__" not in path.parts and rel not in tree:
+                bad.append(rel)
     return bad
 
 

@@ -161,3 +161,41 @@ def test_dma_buffer_lifetime() -> None:
         api.DmaBuffer(space, 4096, 0x100001)
     with pytest.raises(VfioError):
         api.DmaBuffer(FakeSpace(fail=True), 4096, 0x100000)
+
+
+def test_migration_state_machine(monkeypatch: pytest.MonkeyPatch) -> None:
+    head = ctypes.sizeof(abi.vfio_device_feature)
+    seen: list[tuple[int, int]] = []
+    state = [abi.VFIO_DEVICE_STATE_RUNNING]
+
+    def kernel(fd: int, buf: bytearray) -> int:
+        f = abi.vfio_device_feature.from_buffer(buf)
+        feature, op = (
+            f.flags & abi.VFIO_DEVICE_FEATURE_MASK,
+            f.flags & ~abi.VFIO_DEVICE_FEATURE_MASK,
+        )
+        assert f.argsz == len(buf)
+        seen.append((feature, op))
+        if feature == abi.VFIO_DEVICE_FEATURE_MIGRATION:
+            abi.vfio_device_feature_migration.from_buffer(buf, head).flags = (
+                abi.VFIO_MIGRATION_STOP_COPY
+            )
+        elif feature == abi.VFIO_DEVICE_FEATURE_MIG_DEVICE_STATE:
+            st = abi.vfio_device_feature_mig_state.from_buffer(buf, head)
+            if op == abi.VFIO_DEVICE_FEATURE_SET:
+                state[0] = st.device_state
+                st.data_fd = 7 if st.device_state == abi.VFIO_DEVICE_STATE_STOP_COPY else -1
+            st.device_state = state[0]
+        return 0
+
+    monkeypatch.setattr(rq, "vfio_device_feature", kernel)
+    with api.Device(os.open("/dev/null", os.O_RDWR)) as dev:
+        assert dev.migration_flags() == abi.VfioDeviceFeatureMigrationFlags.STOP_COPY
+        assert dev.mig_state == abi.VfioDeviceMigState.RUNNING
+        assert dev.set_mig_state(abi.VFIO_DEVICE_STATE_STOP) is None
+        assert dev.set_mig_state(abi.VFIO_DEVICE_STATE_STOP_COPY) == 7
+        assert dev.mig_state == abi.VfioDeviceMigState.STOP_COPY
+        with pytest.raises(ValueError):
+            dev.set_mig_state(99)  # not a state: refused before the call
+    assert (abi.VFIO_DEVICE_FEATURE_MIG_DEVICE_STATE, abi.VFIO_DEVICE_FEATURE_SET) in seen
+    assert len(seen) == 5  # the refused state never reached the kernel

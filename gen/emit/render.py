@@ -61,6 +61,7 @@ def render_tree(spec: Spec) -> dict[str, str]:
         "capabilities": model.capabilities,
         "tails": model.tails,
         "have": {r.name for r in model.requests},
+        "constants_by_name": {c.name for c in model.constants},
         "iommufd": all(
             any(r.name == n for r in model.requests)
             for n in (

@@ -3,7 +3,9 @@
 """The system calls behind every request function, one per argument kind.
 
 Arguments are checked before the call (TypeError / ValueError, no syscall);
-an OSError from the kernel becomes a VfioError naming the request.
+an OSError from the kernel becomes a VfioError naming the request, chained
+`from` it (not `from None`, which would also hide an exception already in
+flight when a cleanup request fails in `__exit__`).
 """
 
 from __future__ import annotations
@@ -41,7 +43,7 @@ def none(fd: Any, number: int, request: str, fd_kind: str) -> int:
     try:
         return int(fcntl.ioctl(fd, number, 0))
     except OSError as exc:
-        raise VfioError(exc.errno or 0, request, fd_kind) from None
+        raise VfioError(exc.errno or 0, request, fd_kind) from exc
 
 
 def value(fd: Any, number: int, arg: int, request: str, fd_kind: str) -> int:
@@ -50,7 +52,7 @@ def value(fd: Any, number: int, arg: int, request: str, fd_kind: str) -> int:
     try:
         return int(fcntl.ioctl(fd, number, arg))
     except OSError as exc:
-        raise VfioError(exc.errno or 0, request, fd_kind) from None
+        raise VfioError(exc.errno or 0, request, fd_kind) from exc
 
 
 def int_ptr(fd: Any, number: int, arg: int, request: str, fd_kind: str) -> int:
@@ -59,7 +61,7 @@ def int_ptr(fd: Any, number: int, arg: int, request: str, fd_kind: str) -> int:
     try:
         return int(fcntl.ioctl(fd, number, buf, True))
     except OSError as exc:
-        raise VfioError(exc.errno or 0, request, fd_kind) from None
+        raise VfioError(exc.errno or 0, request, fd_kind) from exc
 
 
 def string(fd: Any, number: int, text: str, request: str, fd_kind: str) -> int:
@@ -72,7 +74,7 @@ def string(fd: Any, number: int, text: str, request: str, fd_kind: str) -> int:
     try:
         return int(fcntl.ioctl(fd, number, buf, True))
     except OSError as exc:
-        raise VfioError(exc.errno or 0, request, fd_kind) from None
+        raise VfioError(exc.errno or 0, request, fd_kind) from exc
 
 
 def struct(fd: Any, number: int, arg: Any, cls: type, request: str, fd_kind: str) -> int:
@@ -97,4 +99,4 @@ def struct(fd: Any, number: int, arg: Any, cls: type, request: str, fd_kind: str
     try:
         return int(fcntl.ioctl(fd, number, arg, True))
     except OSError as exc:
-        raise VfioError(exc.errno or 0, request, fd_kind) from None
+        raise VfioError(exc.errno or 0, request, fd_kind) from exc

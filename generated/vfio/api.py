@@ -727,6 +727,8 @@ class Device(_Owned):
         return int(b.out_devid)
 
     def attach_ioas(self, ioas: Ioas) -> int:
+        """Attach to the IOAS; returns the id of the page table (HWPT) the
+        kernel made for it, which is not the IOAS id."""
         a = abi.vfio_device_attach_iommufd_pt()
         a.argsz = ctypes.sizeof(a)
         a.pt_id = ioas.id
@@ -822,9 +824,11 @@ class Ioas:
         raise DecodeError("iommu_ioas_iova_ranges", 0, "num_iovas kept growing")
 
     def close(self) -> None:
+        """Destroy the IOAS; EBUSY while a device is attached, and then the
+        IOAS stays open so close() can be retried after detaching."""
         if self._open and not self.iommufd.closed:
-            self._open = False
             self.iommufd.destroy(self.id)
+            self._open = False
 
     def __enter__(self) -> Ioas:
         return self

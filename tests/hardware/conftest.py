@@ -8,9 +8,9 @@ is not there, and in the guest the host side would boot a VM inside the VM.
 
 from __future__ import annotations
 
-import json
 import os
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -21,7 +21,7 @@ import rig  # noqa: E402
 
 IN_GUEST = os.environ.get("VFIOGEN_GUEST") == "1"
 
-collect_ignore = ["test_rig.py", "test_rig_host.py"] if IN_GUEST else ["guest"]
+collect_ignore = ["test_rig.py", "test_rig_host.py", "test_kbuild.py"] if IN_GUEST else ["guest"]
 
 # One line per boot in this session, for the terminal summary.
 _boots: list[str] = []
@@ -37,18 +37,21 @@ def missing_part(exc: rig.MissingPart) -> None:
 
 @pytest.fixture(scope="module", params=rig.kernels_under_test())
 def guest_run(request: pytest.FixtureRequest, tmp_path_factory) -> rig.GuestResult:
-    """Boot kernel `request.param` ("6.1", "7.2") once per module and run
-    the guest tests; each test then inspects the one result."""
+    """Boot kernel `request.param` ("6.1", "7.2", "6.12-iommufd") once per
+    module and run the guest tests; each test then inspects the one result.
+    A built flavor is built here the first time (minutes: see the summary)."""
     name = request.param
     work = tmp_path_factory.mktemp(f"rig-{name}-")
+    start = time.monotonic()
     result = _boot(name, work)
     if isinstance(result, rig.MissingPart):
         missing_part(result)
     if isinstance(result, rig.RigError):
         pytest.fail(f"hardware rig: {result}", pytrace=False)
     counts = result.counts()
+    ready = time.monotonic() - start - result.wall  # fetch or build, initramfs, bindings
     _boots.append(
-        f"kernel {name} ({result.kernel.release}, {result.accel}): "
+        f"kernel {name} ({result.kernel.release}, {result.accel}): ready in {ready:.1f} s, "
         f"boot to power-off {result.wall:.1f} s; guest pytest exit {result.returncode}, "
         + ", ".join(f"{v} {k}" for k, v in counts.items())
         + f"; {work}"
@@ -62,24 +65,10 @@ def _boot(name: str, work: Path) -> rig.GuestResult | rig.RigError:
     try:
         rig.check_host()
         return rig.run_pytest(
-            name, [str(rig.GUEST_TESTS), "-v", "-rfEs"], work, prepare=own_bindings
+            name, [str(rig.GUEST_TESTS), "-v", "-rfEs"], work, prepare=rig.own_bindings
         )
     except rig.RigError as exc:
         return exc
-
-
-def own_bindings(kernel: rig.Kernel, work: Path) -> None:
-    """Render, on the host, the bindings of this kernel's own release (the
-    newest pinned release not newer than it) into the work dir, for the
-    guest's compatibility-matrix test (guest/test_compat_matrix.py)."""
-    from support import release_spec
-    from vfiogen import releases
-    from vfiogen.emit import render
-
-    key = releases.version_key(kernel.name)
-    release = [p for p in releases.load_pins() if releases.version_key(p) <= key][-1]
-    render.write_tree(render.render_tree(release_spec(release)), work / "bindings")
-    (work / "bindings" / "release.json").write_text(json.dumps({"release": release}))
 
 
 @pytest.hookimpl(trylast=True)

@@ -4,9 +4,12 @@
 #   busybox-static   the guest's only userland before it chroots into the host
 #   zstd             unpacks .ko.zst modules (.xz/.gz are unpacked by Python)
 #   apt, dpkg        fetch and unpack the Debian kernel packages (never installed)
-# Kernels are not installed here: tests/hardware/rig.py downloads and caches them.
+#   build-essential bc bison flex libelf-dev xz-utils
+#                    build the 6.12-iommufd kernel from Debian's linux-source-6.12
+#                    (kbuild.py; libelf-dev for objtool, xz-utils for the source tarball)
+# Kernels are not installed here: tests/hardware/rig.py downloads (or builds) and caches them.
 set -eu
-PACKAGES="qemu-system-x86 busybox-static zstd"
+PACKAGES="qemu-system-x86 busybox-static zstd build-essential bc bison flex libelf-dev xz-utils"
 missing=""
 for p in $PACKAGES; do
     dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"

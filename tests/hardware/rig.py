@@ -6,10 +6,12 @@ with EPERM) and the `edu` teaching device provide all three on any x86_64 host.
 
 1. `fetch_kernel` downloads a Debian kernel's packages with a private apt
    configuration (vfiogen.debian) and unpacks them into the cache; nothing
-   is installed on the host.
+   is installed on the host. The "-iommufd" flavor is built instead
+   (kbuild.py: Debian's linux-source + tinyconfig + kbuild.fragment, all
+   built in), since no Debian kernel has iommufd or the VFIO cdev.
 2. `build_initramfs` packs busybox, the modules that 9p and vfio-pci need
-   (decompressed here: busybox insmod cannot read .xz/.zst) and
-   guest-init.sh as /init.
+   (decompressed here: busybox insmod cannot read .xz/.zst; none for a kernel
+   that has them built in) and guest-init.sh as /init.
 3. `run_pytest` boots it. The host's / is shared read-only over 9p, so the
    guest runs the host's own interpreter on the project under test, and a work
    dir is shared read-write. /init binds edu to vfio-pci, chroots into the host
@@ -20,7 +22,7 @@ TCG is the default: this machine class's /dev/kvm is kvm_pvm, under which
 stock kernels hang at boot; `-accel kvm` is used only where KVM is real.
 
 Command line, for debugging and timing:
-    python tests/hardware/rig.py fetch 6.1 7.2
+    python tests/hardware/rig.py fetch 6.1 7.2 6.12-iommufd
     python tests/hardware/rig.py run 7.2 [--work DIR] [-- PYTEST-ARGS...]
 (PYTEST-ARGS default to the guest tests, tests/hardware/guest.)
 """
@@ -48,6 +50,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
+import kbuild
 from vfiogen import debian, releases
 from vfiogen.errors import SourceError
 
@@ -84,10 +87,17 @@ KERNEL_PROBLEM = re.compile(
 @dataclass(frozen=True, slots=True)
 class Flavor:
     """A kernel the rig can boot: the version series and the Debian suite
-    whose `linux-image-amd64` currently points at it."""
+    whose `linux-image-amd64` currently points at it; or, with `source`, a
+    kernel built from that Debian source package (kbuild.py)."""
 
     name: str
     suite: str
+    source: kbuild.Source | None = None
+
+    @property
+    def series(self) -> str:
+        """The kernel version series: "6.12" for "6.12" and "6.12-iommufd"."""
+        return self.name.partition("-")[0]
 
 
 FLAVORS = {
@@ -96,9 +106,15 @@ FLAVORS = {
         Flavor("6.1", "bookworm"),
         Flavor("6.12", "bookworm-backports"),
         Flavor("7.2", "sid"),
+        # iommufd + VFIO cdev: no Debian kernel has them (~4 min build, cached)
+        Flavor(
+            "6.12-iommufd",
+            "bookworm-backports",
+            kbuild.Source("bookworm-backports", "linux-source-6.12"),
+        ),
     )
 }
-DEFAULT_KERNELS = ("6.1", "7.2")
+DEFAULT_KERNELS = ("6.1", "7.2", "6.12-iommufd")
 
 
 class RigError(Exception):
@@ -182,7 +198,7 @@ def cache_root() -> Path:
 
 def kernels_under_test() -> list[str]:
     """The kernels the hardware tier boots: $VFIOGEN_RIG_KERNELS (comma
-    separated, e.g. "6.1,6.12,7.2"), default 6.1 and 7.2."""
+    separated, e.g. "6.1,6.12,7.2"), default 6.1, 7.2 and 6.12-iommufd."""
     names = os.environ.get("VFIOGEN_RIG_KERNELS", ",".join(DEFAULT_KERNELS))
     return [n.strip() for n in names.split(",") if n.strip()]
 
@@ -266,22 +282,46 @@ def fetch_kernel(name: str, refresh: bool = False) -> Kernel:
 
     The packages are whatever the flavor's suite has today (its lists are
     refreshed first: suites drop superseded kernels), checked to still be the
-    `name` series. `refresh` replaces a cached kernel with today's."""
+    `name` series. `refresh` replaces a cached kernel with today's. A built
+    flavor ("6.12-iommufd") is built on first use and whenever its fragment
+    or source version changed (`refresh`: today's source version)."""
     flavor = FLAVORS.get(name)
     if flavor is None:
         raise RigError(f"unknown kernel {name!r}; known: {', '.join(FLAVORS)}")
     dest = cache_root() / "kernels" / name
-    if not refresh and (dest / "kernel.json").exists():
+    if flavor.source is None and not refresh and (dest / "kernel.json").exists():
         return _load_kernel(dest)
     dest.parent.mkdir(parents=True, exist_ok=True)
     with open(dest.parent / f".{name}.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)  # one download per kernel at a time
+        fcntl.flock(lock, fcntl.LOCK_EX)  # one download (or build) per kernel at a time
+        if flavor.source is not None:
+            return _build_kernel(flavor, dest, refresh)
         if not refresh and (dest / "kernel.json").exists():
             return _load_kernel(dest)
         try:
             return _download_kernel(flavor, dest)
         except SourceError as exc:
             raise RigError(f"kernel {name} (Debian {flavor.suite}): {exc}") from None
+
+
+def _build_kernel(flavor: Flavor, dest: Path, refresh: bool) -> Kernel:
+    """The built flavor, from the cache when its key (fragment, source
+    version, recipe) is unchanged; a missing build tool is a MissingPart."""
+    assert flavor.source is not None
+    try:
+        kbuild.ensure_kernel(
+            flavor.name,
+            flavor.source,
+            dest,
+            cache_root() / "kbuild",
+            cache_root(),
+            refresh=refresh,
+        )
+    except kbuild.MissingTool as exc:
+        raise MissingPart(f"kernel {flavor.name}: {exc}") from None
+    except kbuild.KbuildError as exc:
+        raise RigError(f"kernel {flavor.name}: {exc}") from None
+    return _load_kernel(dest)
 
 
 def _download_kernel(flavor: Flavor, dest: Path) -> Kernel:
@@ -352,7 +392,8 @@ def _load_kernel(dest: Path) -> Kernel:
         vmlinuz=dest / info["vmlinuz"],
         moddir=dest / info["moddir"],
     )
-    if not kernel.vmlinuz.is_file() or not (kernel.moddir / "kernel").is_dir():
+    modules = (kernel.moddir / "kernel").is_dir() or (kernel.moddir / "modules.builtin").is_file()
+    if not kernel.vmlinuz.is_file() or not modules:
         raise RigError(f"cached kernel {dest} is incomplete: delete it to fetch it again")
     return kernel
 
@@ -362,9 +403,14 @@ def _load_kernel(dest: Path) -> Kernel:
 
 def build_initramfs(kernel: Kernel, out: Path) -> list[str]:
     """Write the guest's initramfs (gzip'd cpio) to `out`; returns the modules
-    in load order (dependencies first)."""
+    in load order (dependencies first). A kernel without modules (no
+    <moddir>/kernel, everything in modules.builtin) gets an empty list; its
+    module parameters must then be on the kernel command line."""
+    tree = kernel.moddir / "kernel"
     available = {
-        _module_name(p): p for p in (kernel.moddir / "kernel").rglob("*.ko*") if ".ko" in p.name
+        _module_name(p): p
+        for p in (tree.rglob("*.ko*") if tree.is_dir() else ())
+        if ".ko" in p.name
     }
     builtin_file = kernel.moddir / "modules.builtin"
     builtin = (
@@ -460,6 +506,22 @@ def _cpio(entries: Iterable[tuple[str, int, bytes]]) -> bytes:
 
 
 # --- the boot ---------------------------------------------------------------
+
+
+def own_bindings(kernel: Kernel, work: Path) -> None:
+    """Render, on the host, the bindings of this kernel's own release (the
+    newest pinned release not newer than its series) into the work dir, for
+    the guest's compatibility-matrix test (guest/test_compat_matrix.py). The
+    tier and `rig.py run` both pass it as `prepare`."""
+    from vfiogen import compiler, sources
+    from vfiogen.emit import render
+
+    flavor = FLAVORS.get(kernel.name)
+    key = releases.version_key(flavor.series if flavor else kernel.name)  # 6.12-iommufd: 6.12
+    release = [p for p in releases.load_pins() if releases.version_key(p) <= key][-1]
+    spec = compiler.compile_spec(sources.from_release(release, quiet=True), warn=False)
+    render.write_tree(render.render_tree(spec), work / "bindings")
+    (work / "bindings" / "release.json").write_text(json.dumps({"release": release}))
 
 
 def guest_environment(kernel: Kernel, work: Path) -> dict[str, str]:
@@ -659,9 +721,13 @@ def _tail(text: str, lines: int) -> str:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="rig.py", description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
-    fetch = sub.add_parser("fetch", help="download and unpack kernels into the cache")
+    fetch = sub.add_parser("fetch", help="download (or build) kernels into the cache")
     fetch.add_argument("kernels", nargs="*", default=list(DEFAULT_KERNELS))
-    fetch.add_argument("--refresh", action="store_true", help="replace cached kernels")
+    fetch.add_argument(
+        "--refresh",
+        action="store_true",
+        help="replace cached kernels with the suites' current ones",
+    )
     run = sub.add_parser("run", help="boot a kernel and run pytest in the guest")
     run.add_argument("kernel", choices=sorted(FLAVORS))
     run.add_argument("--work", type=Path, help="work dir (default: a new temporary dir)")
@@ -678,7 +744,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         work = args.work or Path(tempfile.mkdtemp(prefix=f"vfiogen-rig-{args.kernel}-"))
         result = run_pytest(
             args.kernel, pytest_args or [str(GUEST_TESTS)], work, timeout=args.timeout,
-            cwd=Path.cwd(),
+            cwd=Path.cwd(), prepare=own_bindings,
         )  # fmt: skip
     except RigError as exc:
         print(f"rig: {exc}", file=sys.stderr)

@@ -75,5 +75,5 @@ def rig_host() -> dict:
 
 @pytest.fixture(scope="session")
 def guest_kernel() -> str:
-    """The kernel flavor under test: "6.1", "7.2" (rig.FLAVORS)."""
+    """The kernel flavor under test: "6.1", "7.2", "6.12-iommufd" (rig.FLAVORS)."""
     return os.environ["VFIOGEN_GUEST_KERNEL"]

@@ -2,7 +2,9 @@
 QEMU's edu device, inside the rig's guest.
 
 Everything goes through vfio.api / vfio.requests; the only hand-written
-numbers are edu's own registers (QEMU's docs/specs/edu.rst)."""
+numbers are edu's own registers (QEMU's docs/specs/edu.rst). The edu checks
+(`check_*`) take any opened Device and DMA space, so that the iommufd/cdev
+tests (test_vfio_iommufd.py) run the very same ones."""
 
 from __future__ import annotations
 
@@ -111,7 +113,11 @@ def test_container_group_and_iommu(edu) -> None:
 
 
 def test_device_info_and_regions(stack) -> None:
-    dev = stack[2]
+    check_device_info_and_regions(stack[2])
+
+
+def check_device_info_and_regions(dev: api.Device) -> None:
+    """Device info, BAR0 and config region infos, edu's IDs in config space."""
     info = dev.info
     assert info.flags & abi.VFIO_DEVICE_FLAGS_PCI
     assert info.num_regions >= abi.VFIO_PCI_NUM_REGIONS - 1 and info.num_irqs >= 2
@@ -129,7 +135,12 @@ def test_device_info_and_regions(stack) -> None:
 
 
 def test_edu_registers_through_mmap_and_pread(stack, bar0: Mmio) -> None:
-    dev = stack[2]
+    check_edu_registers(stack[2], bar0)
+
+
+def check_edu_registers(dev: api.Device, bar0: Mmio) -> None:
+    """edu's ID, liveness (inverted echo) and factorial, through both the
+    mmap()ed BAR0 and pread/pwrite on the device fd."""
     assert bar0.r32(EDU_ID) == 0x010000ED
     assert dev.read_int(abi.VFIO_PCI_BAR0_REGION_INDEX, EDU_ID) == 0x010000ED
     bar0.w32(EDU_LIVE, 0x12345678)
@@ -153,11 +164,16 @@ def run_dma(bar: Mmio, src: int, dst: int, count: int, cmd: int) -> None:
 
 
 def test_dma_round_trip(stack, bar0: Mmio) -> None:
-    container, _, dev = stack
+    check_dma_round_trip(stack[2], stack[0], bar0)
+
+
+def check_dma_round_trip(dev: api.Device, space: api.Container | api.Ioas, bar0: Mmio) -> None:
+    """edu DMAs a pattern from a buffer mapped through `space` into itself
+    and back to another page of it; the bytes must match."""
     dev.enable_bus_master()
     assert dev.config_read(0x04, 2) & 0x4
     pattern = bytes((i * 7 + 3) & 0xFF for i in range(DMA_BYTES))
-    with container.dma_buffer(0x2000, IOVA) as buf:
+    with space.dma_buffer(0x2000, IOVA) as buf:
         buf.view[:DMA_BYTES] = pattern
         buf.view[0x1000 : 0x1000 + DMA_BYTES] = bytes(DMA_BYTES)
         run_dma(bar0, IOVA, EDU_DMA_BUF, DMA_BYTES, 0x1)  # RAM -> device
@@ -182,7 +198,12 @@ def test_dma_errors(stack) -> None:
 
 
 def test_msi_and_intx_interrupts(stack, bar0: Mmio) -> None:
-    dev = stack[2]
+    check_msi_and_intx(stack[2], bar0)
+
+
+def check_msi_and_intx(dev: api.Device, bar0: Mmio) -> None:
+    """MSI and INTx into eventfds, fired by edu and by VFIO's trigger; INTx
+    masked and unmasked; disabled interrupts are not delivered."""
     assert dev.irq_info(abi.VFIO_PCI_MSI_IRQ_INDEX).count == 1
     assert dev.irq_info(abi.VFIO_PCI_INTX_IRQ_INDEX).flags & abi.VFIO_IRQ_INFO_EVENTFD
     for index in (abi.VFIO_PCI_MSI_IRQ_INDEX, abi.VFIO_PCI_INTX_IRQ_INDEX):

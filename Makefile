@@ -35,7 +35,7 @@ deb-packages:
 	bash tests/install-chromium.sh
 
 python-packages:
-	$(PYTHON) -m pip install -q -e '.[test,docs]'
+	$(PYTHON) -m pip install -q -e '.[test,docs,fuzz]'
 
 fetch:
 	vfiogen fetch
@@ -48,3 +48,4 @@ bench: setup
 	$(PYTHON) tests/bench/bench_bindings.py
 	$(PYTHON) tests/bench/bench_diff.py
 	$(PYTHON) tests/bench/bench_docs.py
+	$(PYTHON) tests/bench/bench_fuzz.py

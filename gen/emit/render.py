@@ -75,17 +75,18 @@ def render_tree(spec: Spec) -> dict[str, str]:
     for name in PACKAGE_FILES:
         text = env.get_template(name + ".j2").render(context)
         if name.endswith(".py"):
-            text = _black(text)
+            text = black_format(text)
         out[f"vfio/{name}"] = text
     out["spec.json"] = to_json(spec)
     out["report.txt"] = coverage_text(spec)
-    from vfiogen.emit import docs  # the reference docs' sources (docs/)
+    from vfiogen.emit import docs, fuzz  # the docs' sources (docs/), the fuzzers (fuzz/)
 
     out.update(docs.render_docs(spec))
+    out.update(fuzz.render_fuzz(spec))
     return out
 
 
-def _black(text: str) -> str:
+def black_format(text: str) -> str:
     import black  # ~100 ms to import: only `build` needs it
 
     mode = black.Mode(line_length=100, target_versions={black.TargetVersion.PY311})

@@ -48,7 +48,9 @@ def none(fd: Any, number: int, request: str, fd_kind: str) -> int:
 
 def value(fd: Any, number: int, arg: int, request: str, fd_kind: str) -> int:
     fd = check_fd(fd)
-    check_int(arg, f"{request} argument", 0, (1 << 63) - 1)
+    # fcntl.ioctl passes an integer argument as a C int: larger values cannot
+    # reach the kernel at all (OverflowError), so they are refused here
+    check_int(arg, f"{request} argument", 0, INT_MAX)
     try:
         return int(fcntl.ioctl(fd, number, arg))
     except OSError as exc:

@@ -95,7 +95,9 @@ _CODES: dict[Any, str] = {
 class Codec:
     """pack()/unpack() of a struct whose members are all integers, through a
     precompiled struct.Struct with the kernel's padding: the fast path for
-    encoding and decoding, values in field order."""
+    encoding and decoding, values in field order. They are struct's own C
+    methods and check as struct does (struct.error on a short buffer); for
+    checked decoding of untrusted data use vfio.caps.decode()."""
 
     codec_: struct.Struct | None = None
 

@@ -1,0 +1,537 @@
+"""The fuzz harnesses generated from the spec (vfiogen.emit.fuzz, generated/fuzz/).
+
+The committed output is what render_fuzz gives, byte for byte and formatted;
+a short coverage-guided campaign over every decoder target ends without a
+failure; every seed decodes or raises DecodeError as its kind says; the
+hypothesis strategies draw what they claim (valid structs and chains decode
+exactly, broken ones raise DecodeError); the kernel fuzzer builds safe
+arguments for every request and mutation (checked against files that answer
+ENOTTY, no device needed); and vfio.txt is well-formed syzlang.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ctypes
+import os
+import struct
+import random
+import re
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import black
+import pytest
+from hypothesis import HealthCheck, given, settings
+
+from support import release_spec
+from vfiogen.emit import fuzz
+
+ROOT = Path(__file__).parent.parent
+GENERATED = ROOT / "generated"
+sys.path.insert(0, str(GENERATED))
+
+from fuzz import kernel, strategies, targets  # noqa: E402
+from fuzz.facts import RECORDS  # noqa: E402
+from vfio import abi, caps  # noqa: E402
+from vfio import requests as rq  # noqa: E402
+from vfio.errors import DecodeError, VfioError  # noqa: E402
+
+HARNESS = GENERATED / "fuzz" / "harness.py"
+SCOPES = sorted(caps.SCOPES)
+EXAMPLES = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+
+@pytest.fixture(scope="module")
+def tree() -> dict[str, str]:
+    return fuzz.render_fuzz(release_spec("7.2"))
+
+
+# --- the emitter ----------------------------------------------------------------
+
+
+def test_committed_output_is_current(tree: dict[str, str]) -> None:
+    on_disk = {
+        str(p.relative_to(GENERATED)): p.read_text()
+        for p in (GENERATED / "fuzz").rglob("*")
+        if p.is_file() and "__pycache__" not in p.parts
+    }
+    assert sorted(on_disk) == sorted(tree), "generated/fuzz has other files than render_fuzz"
+    stale = [p for p, text in tree.items() if on_disk[p] != text]
+    assert not stale, f"stale (regenerate with `vfiogen build`): {stale}"
+
+
+def test_render_is_reproducible_and_formatted(tree: dict[str, str]) -> None:
+    assert fuzz.render_fuzz(release_spec("7.2")) == tree
+    mode = black.Mode(line_length=100, target_versions={black.TargetVersion.PY311})
+    for path, text in tree.items():
+        if path.endswith(".py"):
+            compile(text, path, "exec")
+            assert black.format_str(text, mode=mode) == text, f"{path} is not black-formatted"
+
+
+def test_every_request_struct_and_scope_has_its_fuzzer(tree: dict[str, str]) -> None:
+    spec = release_spec("7.2")
+    assert {r.name for r in kernel.REQUESTS} == set(spec.requests)
+    names = {t.name for t in targets.TARGETS}
+    assert {f"walk.{s}" for s in spec.scopes} <= names
+    assert len([n for n in names if n.startswith("decode.")]) == len(spec.records)
+    assert len(RECORDS) == len(spec.records)
+    calls = re.findall(r"^ioctl\$(\w+)\(", tree["fuzz/vfio.txt"], re.M)
+    assert set(spec.requests) <= set(calls)
+
+
+# --- the decoder harness --------------------------------------------------------
+
+
+def harness(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, str(HARNESS), *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+def test_bounded_campaign_finds_nothing() -> None:
+    """A few seconds of the documented command: every target kind runs, no
+    input ends in anything but a value or DecodeError (atheris when installed)."""
+    out = harness("--seconds", "4")
+    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
+    summary = out.stdout.strip().splitlines()[-1]
+    assert ", 0 failures" in summary, out.stdout
+    for kind in ("walk", "tail", "negotiate", "decode"):
+        m = re.search(rf"harness: {kind}\s+(\d+) inputs", out.stdout)
+        assert m and int(m.group(1)) > 0, f"no {kind} input ran:\n{out.stdout}"
+
+
+def test_mutate_engine_is_reproducible() -> None:
+    """Without atheris: the same seed and number of inputs, the same counts."""
+    runs = [harness("--engine", "mutate", "--runs", "3000", "--seed", "5") for _ in range(2)]
+    assert all(r.returncode == 0 for r in runs), runs[0].stdout + runs[0].stderr
+    counts = [[line for line in r.stdout.splitlines() if "inputs," in line] for r in runs]
+    assert counts[0] == counts[1] and counts[0]
+
+
+def test_replay_runs_saved_inputs(tmp_path: Path) -> None:
+    """--replay runs an input once through the target its first byte picks."""
+    saved = tmp_path / "input"
+    index = [t.name for t in targets.TARGETS].index("walk.region_info")
+    saved.write_bytes(bytes([index]) + bytes(4))  # shorter than the struct
+    out = harness("--replay", str(saved))
+    assert out.returncode == 0 and "walk.region_info: DecodeError" in out.stdout
+
+
+def broken_decoder(data: bytes) -> None:
+    if len(data) > 2 and data[1] == 0x42:
+        raise KeyError("a decoder bug")
+
+
+def slow_decoder(data: bytes) -> None:
+    time.sleep(3)
+
+
+@pytest.mark.parametrize("run, kind", [(broken_decoder, "crash"), (slow_decoder, "timeout")])
+def test_mutate_engine_reports_and_saves_a_failure(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, run: object, kind: str
+) -> None:
+    """An exception other than DecodeError, or an input over --timeout, ends
+    the campaign with status 1 and the input saved."""
+    from fuzz import harness as h
+
+    monkeypatch.setattr(targets, "TARGETS", (targets.Target("broken", run, 4),))
+    args = argparse.Namespace(seconds=20, runs=0, target=[], seed=1, timeout=1, work=tmp_path)
+    assert h.fuzz_mutate(args, tmp_path) == 1
+    assert [p.name.split("-")[0] for p in (tmp_path / "artifacts").iterdir()] == [kind]
+
+
+def test_unknown_target_is_a_usage_error() -> None:
+    out = harness("--seconds", "1", "--target", "walk.nowhere")
+    assert out.returncode == 2 and "no target walk.nowhere" in out.stderr
+
+
+def seeds() -> Iterator[tuple[str, str, bytes]]:
+    from fuzz import harness  # its seed file reader
+
+    for target, entries in sorted(harness.load_seeds().items()):
+        for what, data in entries:
+            yield target, what, data
+
+
+@pytest.mark.parametrize("target, what, data", list(seeds()))
+def test_seed_outcome(target: str, what: str, data: bytes) -> None:
+    """Crafted valid seeds decode (chains in full), crafted broken ones raise
+    DecodeError, real kernel answers decode."""
+    run = targets.BY_NAME[target].run
+    if "loops" in what or "lies" in what:
+        with pytest.raises(DecodeError):
+            run(data)
+        return
+    result = run(data)
+    if target.startswith("walk.") and "every known capability" in what:
+        scope = target.removeprefix("walk.")
+        bodies = {i for (s, i), ct in caps.CAPABILITIES.items() if s == scope and ct.body}
+        assert {c.id for c in result} == {i for s, i in caps.CAPABILITIES if s == scope} | {0x7FFF}
+        assert all(c.value is not None for c in result if c.id in bodies)
+
+
+def test_negotiation_against_misbehaving_kernels() -> None:
+    """A kernel that asks for more room on every call, or for more than
+    api.MAX_ARGSZ, makes _negotiate give up with DecodeError."""
+    answer = bytearray(ctypes.sizeof(abi.vfio_device_info))
+    answer[0:4] = (len(answer) + 8).to_bytes(4, sys.byteorder)  # 8 more, then 8 more each call
+    with pytest.raises(DecodeError, match="kept growing"):
+        targets.negotiate("VFIO_DEVICE_GET_INFO", bytes([1]) + bytes(answer))
+    answer[0:4] = (1 << 24).to_bytes(4, sys.byteorder)
+    with pytest.raises(DecodeError, match="asks for argsz"):
+        targets.negotiate("VFIO_DEVICE_GET_INFO", bytes([0]) + bytes(answer))
+
+
+def test_unpack_short_buffer() -> None:
+    """unpack is struct's own fast path and raises struct.error, as
+    documented; the checked decoder says DecodeError."""
+    with pytest.raises(struct.error):
+        abi.vfio_region_info.unpack(bytes(4))
+    with pytest.raises(DecodeError):
+        caps.decode(abi.vfio_region_info, bytes(4))
+
+
+def test_value_argument_above_int_max() -> None:
+    fd = os.open(os.devnull, os.O_RDWR)
+    try:
+        with pytest.raises(ValueError, match="out of range"):  # refused before the call
+            rq.vfio_check_extension(fd, 1 << 32)
+    finally:
+        os.close(fd)
+
+
+# --- the hypothesis strategies ----------------------------------------------------
+
+
+@pytest.mark.parametrize("scope", SCOPES)
+@EXAMPLES
+@given(data=strategies.st.data())
+def test_valid_chains_decode_exactly(scope: str, data: strategies.st.DataObject) -> None:
+    chain = data.draw(strategies.chain(scope))
+    result = caps.walk(scope, chain.data, chain.first)
+    assert [(c.id, c.version, c.offset, c.offset + len(c.raw)) for c in result] == list(
+        chain.expected
+    )
+    targets.check_chain(scope, chain.data, chain.first, result)
+
+
+@pytest.mark.parametrize("scope", SCOPES)
+@EXAMPLES
+@given(data=strategies.st.data())
+def test_broken_chains_raise_decode_error(scope: str, data: strategies.st.DataObject) -> None:
+    bad = data.draw(strategies.bad_chain(scope))
+    with pytest.raises(DecodeError):
+        caps.walk(scope, bad.data, bad.first)
+
+
+def test_every_chain_corruption_is_drawn() -> None:
+    """The strategy reaches all its corruptions (with a scope that has tails)."""
+    seen = set()
+
+    @settings(max_examples=400, deadline=None, database=None, derandomize=True)
+    @given(strategies.bad_chain("region_info"))
+    def collect(bad: strategies.BadChain) -> None:
+        seen.add(bad.corruption)
+
+    collect()
+    assert seen == set(strategies.CHAIN_CORRUPTIONS)
+
+
+@pytest.mark.parametrize("cls", list(RECORDS), ids=lambda c: c.__name__)
+@settings(max_examples=15, deadline=None)
+@given(data=strategies.st.data())
+def test_valid_records(cls: type, data: strategies.st.DataObject) -> None:
+    """Drawn structs decode to their bytes, hold only known flag bits and
+    values, their size field is their size and their tail as counted."""
+    raw = data.draw(strategies.record(cls))
+    value = caps.decode(cls, raw)
+    assert bytes(value) == raw[: ctypes.sizeof(cls)]
+    facts = RECORDS[cls]
+    for name, mask in facts.flags.items():
+        assert getattr(value, name) & ~mask == 0
+    for name, known in facts.values.items():
+        assert getattr(value, name) in known
+    if facts.size_field:
+        assert getattr(value, facts.size_field) == len(raw)
+    if cls in caps.COUNTED_TAILS:
+        assert len(caps.counted_tail(value, raw, 0)) == getattr(value, facts.tail[0])
+
+
+BROKEN = [c for c in RECORDS if strategies.record_mutations(c)]
+
+
+@pytest.mark.parametrize("cls", BROKEN, ids=lambda c: c.__name__)
+@settings(max_examples=15, deadline=None)
+@given(data=strategies.st.data())
+def test_broken_records(cls: type, data: strategies.st.DataObject) -> None:
+    """Each broken fact shows: a lying count raises DecodeError, unknown flag
+    bits survive the flag class, the size field disagrees with the size."""
+    bad = data.draw(strategies.bad_record(cls))
+    value = caps.decode(cls, bad.data)
+    facts = RECORDS[cls]
+    if bad.mutation == "count_lies":
+        with pytest.raises(DecodeError):
+            caps.counted_tail(value, bad.data, 0)
+    elif bad.mutation == "unknown_flags":
+        for name, mask in facts.flags.items():
+            flag_class = type(value).FIELD_VALUES.get(name)
+            if getattr(value, name) & ~mask and flag_class is not None:
+                assert int(flag_class(getattr(value, name))) == getattr(value, name)
+    elif bad.mutation == "unknown_value":
+        assert any(getattr(value, n) not in known for n, known in facts.values.items())
+    else:
+        assert getattr(value, facts.size_field or "") != len(bad.data)
+
+
+# --- the kernel fuzzer, without a kernel device ------------------------------------
+
+
+@pytest.fixture()
+def null_rig() -> Iterator[kernel.Rig]:
+    """A Rig whose VFIO fds are /dev/null: every request answers ENOTTY."""
+    fds = {k: os.open(os.devnull, os.O_RDWR) for k in ("container", "group", "device")}
+    rig = kernel.Rig("0000:00:03.0", fds, {e: 0 for e in kernel.EXTENSIONS})
+    yield rig
+    rig.close()
+    for fd in fds.values():
+        os.close(fd)
+
+
+def test_kernel_fuzzer_arguments_are_safe(null_rig: kernel.Rig) -> None:
+    """Every request under every mutation: struct arguments end at the guard
+    page and are too long for fcntl's stack copy, address fields point into
+    the scratch mapping or at the bad addresses, and fd fields hold no fd the
+    process did not mean (no eventfd is shared between two fields)."""
+    fuzzer = kernel.Fuzzer(null_rig, random.Random(3))
+    scratch = range(null_rig.scratch.base, null_rig.scratch.guard)
+    bad = set(kernel.BAD_ADDRESSES) | {null_rig.scratch.guard, null_rig.scratch.guard - 8}
+    for req in kernel.REQUESTS:
+        for mutation in req.mutations:
+            for _ in range(8):
+                arg = fuzzer.argument(req, mutation)
+                if req.cls is None:
+                    continue
+                assert len(arg) >= kernel.MIN_BUFFER
+                assert ctypes.addressof(arg) + len(arg) == null_rig.arena.guard
+                value = req.cls.from_buffer(arg)
+                for name in RECORDS[req.cls].addresses:
+                    address = getattr(value, name)
+                    assert address in scratch or address in bad, (req.name, mutation, name)
+    assert len(set(null_rig.eventfds.values())) == len(null_rig.eventfds)
+
+
+def test_kernel_fuzzer_campaign_without_a_device(null_rig: kernel.Rig) -> None:
+    """A seeded campaign: every request issued, every failure a VfioError (but
+    the known OverflowError of value arguments), no fd left open, and the same
+    seed gives the same calls."""
+    before = kernel.open_fds()
+    first = kernel.fuzz(kernel.Fuzzer(null_rig, random.Random(11)), 800)
+    second = kernel.fuzz(kernel.Fuzzer(null_rig, random.Random(11)), 800)
+    assert first.stats == second.stats
+    assert all(s["calls"] for s in first.stats.values())
+    escaped = {
+        (u["request"], u["traceback"].strip().splitlines()[-1].split(":")[0])
+        for u in first.unexpected
+    }
+    assert escaped <= {
+        ("VFIO_CHECK_EXTENSION", "OverflowError"),
+        ("VFIO_SET_IOMMU", "OverflowError"),
+    }
+    assert kernel.open_fds() - set(null_rig.eventfds.values()) == before
+    per_request, never = first.per_request(set(null_rig.fds), null_rig.extensions)
+    assert len(never) == len(kernel.REQUESTS)  # /dev/null answers ENOTTY to everything
+
+
+@pytest.mark.parametrize("bug", kernel.KERNEL_BUGS, ids=lambda b: b.name)
+def test_known_kernel_bug_is_steered_around(null_rig: kernel.Rig, bug: kernel.KernelBug) -> None:
+    """An argument that would reach a known kernel bug is changed before the
+    call (and counted), unless reproducing."""
+    req = next(r for r in kernel.REQUESTS if r.name == bug.request)
+    data = bytearray(max(bug.need, ctypes.sizeof(bug.cls)))
+    head = bug.cls.from_buffer(data)
+    kernel.put(head, RECORDS[bug.cls].size_field or "", len(data))
+    for member, value in bug.setup:
+        kernel.put(head, member, value)
+    del head
+    data[bug.offset : bug.offset + bug.size] = bug.match.to_bytes(bug.size, sys.byteorder)
+    for reproduce, expected in ((False, bug.fix & bug.mask), (True, bug.match)):
+        fuzzer = kernel.Fuzzer(null_rig, random.Random(0), reproduce=reproduce)
+        view = null_rig.arena.ending_at_guard(bytes(data), kernel.MIN_BUFFER)
+        fuzzer.steer(req.fd, req, view)
+        field = int.from_bytes(bytes(view)[bug.offset : bug.offset + bug.size], sys.byteorder)
+        assert field & bug.mask == expected
+        assert fuzzer.known[bug.name] == 1
+
+
+# --- syzlang ------------------------------------------------------------------------
+
+BUILTIN_TYPES = {"int8", "int16", "int32", "int64", "intptr", "fd", "vma64", "void", "string"}
+TYPE_KEYWORDS = {"const", "flags", "len", "ptr", "ptr64", "array", "in", "out", "inout", "parent"}
+IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+def type_refs(type_text: str) -> list[str]:
+    """The type, flag and resource names a syzlang type mentions (not the
+    field a len[] names, not constants, not string literals)."""
+    text = re.sub(r'"[^"]*"', "", re.sub(r"len\[\w+,", "len[", type_text))
+    words = re.findall(r"[A-Za-z_][A-Za-z0-9_]*", text)
+    return [w for w in words if w not in TYPE_KEYWORDS and not w[0].isupper()]
+
+
+def split_args(args: str) -> list[tuple[str, str]]:
+    """`a ptr[in, x], b int32` -> [("a", "ptr[in, x]"), ("b", "int32")]."""
+    out, depth, start = [], 0, 0
+    for i, ch in enumerate(args + ","):
+        if ch in "[(":
+            depth += 1
+        elif ch in "])":
+            depth -= 1
+        elif ch == "," and depth == 0:
+            name, _, type_text = args[start:i].strip().partition(" ")
+            out.append((name, type_text))
+            start = i + 1
+    return [a for a in out if a[0]]
+
+
+def check_syzlang(text: str) -> list[str]:
+    """Errors syzkaller's compiler would report on our subset: unbalanced
+    brackets, bad identifiers, undefined or unused types, flags and
+    resources, resources no call or output field creates, len targets that
+    are not siblings, variable-length fields before a struct's end."""
+    errors: list[str] = []
+    pairs = {")": "(", "]": "[", "}": "{"}
+    stack: list[tuple[str, int]] = []
+    code_lines = []
+    for n, line in enumerate(text.splitlines(), 1):
+        code = re.sub(r'"[^"]*"', '""', line).split("#", 1)[0].rstrip()
+        code_lines.append(code)
+        for ch in code:
+            if ch in "([{":
+                stack.append((ch, n))
+            elif ch in pairs and (not stack or stack.pop()[0] != pairs[ch]):
+                errors.append(f"line {n}: unbalanced {ch}")
+    errors += [f"line {n}: unclosed {ch}" for ch, n in stack]
+
+    structs: dict[str, list[tuple[str, str, str]]] = {}
+    flags: dict[str, list[str]] = {}
+    resources: set[str] = set()
+    calls: list[tuple[str, list[tuple[str, str]], str]] = []
+    raw = [t for t, c in zip(text.splitlines(), code_lines) if c.strip()]
+    i = 0
+    while i < len(raw):
+        line = raw[i]
+        if line.startswith("include "):
+            i += 1
+        elif m := re.match(r"^resource (\w+)\[(\w+)\]$", line):
+            resources.add(m.group(1))
+            i += 1
+        elif m := re.match(r"^(\w+) ([{\[])$", line):
+            name, body = m.group(1), []
+            i += 1
+            while i < len(raw) and raw[i] not in ("}", "]"):
+                parts = raw[i].strip().split("\t")
+                body.append((parts[0], parts[1] if len(parts) > 1 else "", "".join(parts[2:])))
+                i += 1
+            structs[name] = body
+            i += 1
+        elif m := re.match(r"^(\w+) = (.+)$", line):
+            flags[m.group(1)] = [v.strip() for v in m.group(2).split(",")]
+            i += 1
+        elif m := re.match(r"^(\w+\$\w+)\((.*)\)( \w+)?$", line):
+            calls.append((m.group(1), split_args(m.group(2)), (m.group(3) or "").strip()))
+            i += 1
+        else:
+            errors.append(f"cannot parse: {line!r}")
+            i += 1
+
+    for name in [*structs, *flags, *resources]:
+        if not IDENT.match(name):
+            errors.append(f"bad identifier {name!r}")
+
+    def varlen(type_text: str) -> bool:
+        if re.fullmatch(r"array\[[^,\]]+\]", type_text) or type_text == "string":
+            return True
+        body = structs.get(type_text)
+        return bool(body) and varlen(body[-1][1])  # type: ignore[index]
+
+    used: set[str] = set()
+    for name, body in structs.items():
+        fields = {f for f, _, _ in body}
+        if len(fields) != len(body):
+            errors.append(f"{name}: repeated field names")
+        for k, (field, ftype, attr) in enumerate(body):
+            if not IDENT.match(field):
+                errors.append(f"{name}.{field}: bad field name")
+            if attr not in ("", "(in)", "(out)", "(inout)"):
+                errors.append(f"{name}.{field}: attribute {attr}")
+            if (m := re.match(r"len\[(\w+),", ftype)) and m.group(1) not in fields | {"parent"}:
+                errors.append(f"{name}.{field}: len target {m.group(1)} is not a field")
+            if k < len(body) - 1 and varlen(ftype):
+                errors.append(f"{name}.{field}: variable-length field before the end")
+            used.update(type_refs(ftype))
+    for _, args, ret in calls:
+        for _, type_text in args:
+            used.update(type_refs(type_text))
+        used.update([ret] if ret else [])
+
+    created = {ret for _, _, ret in calls if ret}
+
+    def outputs(type_text: str, seen: set[str]) -> None:
+        """Resources written back: reached through out/inout, not through (in)."""
+        for word in type_refs(type_text):
+            if word in resources:
+                created.add(word)
+            elif word in structs and word not in seen:
+                seen.add(word)
+                for _, ftype, attr in structs[word]:
+                    if attr != "(in)":
+                        outputs(ftype, seen)
+
+    for _, args, _ in calls:
+        for _, type_text in args:
+            for m in re.finditer(r"ptr\[(?:out|inout), (\w+)\]", type_text):
+                outputs(m.group(1), set())
+    defined = set(structs) | set(flags) | resources | BUILTIN_TYPES
+    errors += [f"undefined {w}" for w in sorted(used - defined)]
+    errors += [f"unused {n}" for n in sorted((set(structs) | set(flags) | resources) - used)]
+    errors += [f"resource {n} can't be created" for n in sorted(resources - created)]
+    return errors
+
+
+def test_syzlang_is_well_formed(tree: dict[str, str]) -> None:
+    assert check_syzlang(tree["fuzz/vfio.txt"]) == []
+
+
+@pytest.mark.parametrize(
+    "broken, error",
+    [
+        ("foo {\n\ta\tint32\nioctl$X(arg ptr[in, foo])", "unclosed {"),
+        ("foo {\n\ta\tbar\n}\nioctl$X(arg ptr[in, foo])", "undefined bar"),
+        (
+            "resource r[fd]\nfoo {\n\ta\tint32\n}\nioctl$X(fd r, arg ptr[in, foo])",
+            "can't be created",
+        ),
+        ("foo {\n\tn\tlen[x, int32]\n}\nioctl$X(arg ptr[in, foo])", "len target x"),
+        ("foo {\n\ta\tint32\n}\n", "unused foo"),
+        ("foo {\n\ta\tarray[int8]\n\tb\tint32\n}\nioctl$X(arg ptr[in, foo])", "variable-length"),
+    ],
+)
+def test_syzlang_checker_catches(broken: str, error: str) -> None:
+    assert any(error in e for e in check_syzlang(broken)), check_syzlang(broken)
+
+
+def test_generated_fuzzers_are_typed() -> None:
+    mypy = shutil.which("mypy")
+    if mypy is None:
+        pytest.skip("mypy not installed (pip install '.[test]')")
+    out = subprocess.run([mypy, "--strict", "fuzz"], cwd=GENERATED, capture_output=True, text=True)
+    assert out.returncode == 0, out.stdout

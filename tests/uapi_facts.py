@@ -121,12 +121,10 @@ def require_abigail() -> None:
         pytest.skip("abigail-tools not installed (tests/install-abigail.sh)")
 
 
-@functools.lru_cache(maxsize=None)
-def compile_object(release: str, header: str, abi: str) -> Path:
-    """check-uapi.sh's recipe: the header included into an empty program,
-    compiled with -g -fno-eliminate-unused-debug-types."""
-    out = WORK / f"{release}-{header.replace('/', '_')}-{abi}.o"
-    cmd = [
+def check_uapi_command(release: str, header: str, abi: str, out: Path) -> list[str]:
+    """check-uapi.sh's recipe: the header included into an empty program
+    (given on stdin), compiled with -g -fno-eliminate-unused-debug-types."""
+    return [
         "gcc",
         *_flags(release, abi),
         "-c",
@@ -142,8 +140,17 @@ def compile_object(release: str, header: str, abi: str) -> Path:
         header,
         "-",
     ]
+
+
+@functools.lru_cache(maxsize=None)
+def compile_object(release: str, header: str, abi: str) -> Path:
+    out = WORK / f"{release}-{header.replace('/', '_')}-{abi}.o"
     subprocess.run(
-        cmd, input="int main(void) { return 0; }\n", capture_output=True, text=True, check=True
+        check_uapi_command(release, header, abi, out),
+        input="int main(void) { return 0; }\n",
+        capture_output=True,
+        text=True,
+        check=True,
     )
     return out
 

@@ -18,8 +18,10 @@ import tempfile
 import time
 from pathlib import Path
 
-from vfiogen import releases, sources
-from vfiogen.abi import ABIS
+from vfiogen import releases
+
+sys.path.insert(0, str(Path(__file__).parent.parent))
+from uapi_facts import check_uapi_command  # noqa: E402  (the recipe the tests use)
 
 RUNS = 9
 OLD, NEW = "6.1", "7.2"
@@ -36,30 +38,6 @@ def measure(cmd: list[str], ok: tuple[int, ...] = (0,), runs: int = RUNS, **kw: 
         if out.returncode not in ok:
             raise SystemExit(f"failed ({out.returncode}): {' '.join(cmd)}\n{out.stderr}")
     return statistics.median(times)
-
-
-def gcc_object(release: str, header: str, abi: str, out: Path) -> list[str]:
-    """check-uapi.sh's compile of one header, for this release's include dirs."""
-    src = sources.from_release(release, quiet=True)
-    dirs = src.include_dirs(abi)
-    return [
-        "gcc",
-        *ABIS[abi].gcc_flags,
-        "-nostdinc",
-        *(f"-I{d}" for d in dirs),
-        "-c",
-        "-o",
-        str(out),
-        "-x",
-        "c",
-        "-O0",
-        "-std=c90",
-        "-fno-eliminate-unused-debug-types",
-        "-g",
-        "-include",
-        header,
-        "-",
-    ]
 
 
 def main() -> None:
@@ -91,7 +69,8 @@ def main() -> None:
             objs[rel] = work / f"{rel}.o"
             xmls[rel] = work / f"{rel}.xml"
             t_gcc += measure(
-                gcc_object(rel, header, abi, objs[rel]), input="int main(void) { return 0; }\n"
+                check_uapi_command(rel, header, abi, objs[rel]),
+                input="int main(void) { return 0; }\n",
             )
             t_abidw += measure(
                 ["abidw", "--load-all-types", "--out-file", str(xmls[rel]), str(objs[rel])]

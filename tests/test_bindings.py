@@ -133,11 +133,9 @@ def test_flags_and_enums_are_linked_from_fields() -> None:
     flags = abi.vfio_region_info.FIELD_VALUES["flags"]
     assert issubclass(flags, __import__("enum").IntFlag)
     assert flags.MMAP == abi.VFIO_REGION_INFO_FLAG_MMAP
-    assert (
-        abi.vfio_region_info.FIELD_VALUES["index"].CONFIG_REGION_INDEX == 7
-        if hasattr(abi.vfio_region_info.FIELD_VALUES["index"], "CONFIG_REGION_INDEX")
-        else True
-    )
+    index = abi.vfio_region_info.FIELD_VALUES["index"]
+    assert index.__name__ == "VfioPciRegionIndex"  # the PCI enum, named from its enumerators
+    assert index.CONFIG_REGION_INDEX == abi.VFIO_PCI_CONFIG_REGION_INDEX == 7
     mig = abi.vfio_device_feature_mig_state.FIELD_VALUES["device_state"]
     assert mig(abi.VFIO_DEVICE_STATE_RUNNING).name == "RUNNING"
     # anonymous members are reachable as in C

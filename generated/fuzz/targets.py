@@ -23,7 +23,7 @@ from __future__ import annotations
 import ctypes
 import functools
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, Final, NamedTuple
 
 from vfio import abi as _abi
@@ -188,7 +188,7 @@ def check_chain(scope: str, data: bytes, first: int, chain: list[_caps.Capabilit
     assert expected == 0, "the walk stopped before the end of the chain"
 
 
-def tail(cls: Struct, data: bytes) -> tuple[Any, ...]:
+def tail(cls: Struct, data: bytes) -> Sequence[Any]:
     value = _caps.decode(cls, data)
     items = _caps.counted_tail(value, data, 0)
     assert len(items) == getattr(value, _caps.COUNTED_TAILS[cls].count_field)

@@ -15,6 +15,8 @@ as raw bytes. Registries below come from the spec's semantic overlay.
 from __future__ import annotations
 
 import ctypes
+import functools
+from collections.abc import Sequence
 from typing import Any, Final, NamedTuple
 
 from vfio import abi as _abi
@@ -109,7 +111,7 @@ class Capability(NamedTuple):
     offset: int
     name: str | None
     value: ctypes.Structure | ctypes.Union | None
-    tail: tuple[Any, ...]  # ctypes structs, or ints for integer arrays
+    tail: Sequence[Any]  # a ctypes array (its own copy): structs, or ints for integer arrays
     raw: bytes
 
 
@@ -132,7 +134,7 @@ def counted_tail(
     data: bytes | bytearray | memoryview,
     offset: int,
     end: int | None = None,
-) -> tuple[Any, ...]:
+) -> Sequence[Any]:
     """The elements of a struct's counted trailing array, checked against the
     space there is (`end`, default the end of `data`)."""
     tail = COUNTED_TAILS.get(type(value))
@@ -148,7 +150,13 @@ def counted_tail(
             offset,
             f"{tail.count_field} = {count} elements of {size} bytes do not fit",
         )
-    return tuple((tail.element * count).from_buffer_copy(data, start)) if count else ()
+    return _array(tail.element, count).from_buffer_copy(data, start) if count else ()
+
+
+@functools.lru_cache(maxsize=256)
+def _array(element: Any, count: int) -> Any:
+    """ctypes array types are costly to create (a new class): made once per shape."""
+    return element * count
 
 
 # sizes and offsets computed once, not per decoded capability
@@ -202,7 +210,7 @@ def walk(scope: str, data: bytes | bytearray | memoryview, first: int) -> list[C
             raise DecodeError("capability chain", offset, f"next {nxt} is past the buffer ({size})")
         known = CAPABILITIES.get((scope, cid))
         value = None
-        tail: tuple[Any, ...] = ()
+        tail: Sequence[Any] = ()
         if known is not None and known.body is not None:
             if offset + _SIZE[known.body] > end:
                 raise DecodeError(

@@ -199,7 +199,7 @@ def decode(cls: Struct, data: bytes) -> Any:
     value = _caps.decode(cls, data)
     size = ctypes.sizeof(cls)
     assert bytes(value) == data[:size], "decode() did not copy the struct's bytes"
-    if issubclass(cls, Codec) and cls.codec_ is not None:
+    if issubclass(cls, Codec) and cls.codec() is not None:
         # unpack() is struct.Struct.unpack_from: called only where decode()
         # said the bytes are there (on a short buffer it raises struct.error,
         # see tests/test_fuzz.py::test_unpack_short_buffer).

@@ -95,23 +95,37 @@ _CODES: dict[Any, str] = {
 class Codec:
     """pack()/unpack() of a struct whose members are all integers, through a
     precompiled struct.Struct with the kernel's padding: the fast path for
-    encoding and decoding, values in field order. They are struct's own C
-    methods and check as struct does (struct.error on a short buffer); for
-    checked decoding of untrusted data use vfio.caps.decode()."""
+    encoding and decoding, values in field order. The Struct is built on first
+    use (not at import); from then on pack/unpack are struct's own C methods
+    and check as struct does (struct.error on a short buffer); for checked
+    decoding of untrusted data use vfio.caps.decode()."""
 
-    codec_: struct.Struct | None = None
+    _plan_: tuple[Sequence[tuple[str, Any]], Sequence[int], int, bool] = ((), (), 0, True)
 
     @classmethod
-    def unpack(cls, data: bytes | bytearray | memoryview, offset: int = 0) -> tuple[int, ...]:
-        if cls.codec_ is None:
+    def codec(cls) -> struct.Struct | None:
+        """The struct.Struct of this layout, or None when a member is not an integer."""
+        if "codec_" not in cls.__dict__:
+            built = _codec(*cls._plan_)
+            setattr(cls, "codec_", built)
+            if built is not None:  # later calls go straight to C
+                setattr(cls, "unpack", built.unpack_from)
+                setattr(cls, "pack", built.pack)
+        return cls.__dict__["codec_"]  # type: ignore[no-any-return]
+
+    @classmethod
+    def unpack(cls, data: bytes | bytearray | memoryview, offset: int = 0) -> tuple[Any, ...]:
+        codec = cls.codec()
+        if codec is None:
             raise TypeError(f"{cls.__name__} has non-integer members: use from_buffer_copy()")
-        return cls.codec_.unpack_from(data, offset)
+        return codec.unpack_from(data, offset)
 
     @classmethod
-    def pack(cls, *values: int) -> bytes:
-        if cls.codec_ is None:
+    def pack(cls, *values: Any) -> bytes:
+        codec = cls.codec()
+        if codec is None:
             raise TypeError(f"{cls.__name__} has non-integer members: build it with ctypes")
-        return cls.codec_.pack(*values)
+        return codec.pack(*values)
 
 
 def _codec(
@@ -170,11 +184,7 @@ def layout(
     cls._fields_ = out
     setattr(cls, "_kernel_size_", size)
     setattr(cls, "_kernel_align_", align)
-    codec = _codec(fields, offsets, size, is_union)
-    setattr(cls, "codec_", codec)
-    if codec is not None:  # the Struct's own C methods: no Python frame per call
-        setattr(cls, "unpack", codec.unpack_from)
-        setattr(cls, "pack", codec.pack)
+    setattr(cls, "_plan_", (tuple(fields), tuple(offsets), size, is_union))
     if ctypes.sizeof(cls) != size:
         raise ImportError(
             f"vfio: sizeof({cls.__name__}) is {ctypes.sizeof(cls)}, kernel says {size}"

@@ -14,7 +14,9 @@ from __future__ import annotations
 
 import ctypes
 import enum
-from typing import ClassVar, Final, TypeAlias
+import sys
+from collections.abc import Iterator, Mapping
+from typing import TYPE_CHECKING, Any, ClassVar, Final, TypeAlias
 
 from vfio._layout import (
     ABI,
@@ -521,471 +523,949 @@ IOMMU_HW_QUEUE_ALLOC: Final[int] = _pick(
 )
 
 # --- flag sets, value sets and enums -----------------------------------------
+# Each class is built the first time it is used (PEP 562 module __getattr__):
+# creating all of them costs several ms at import and programs use a few.
+# mypy reads the same classes from the TYPE_CHECKING block.
 
+if TYPE_CHECKING:
+
+    class VfioGroupStatusFlags(enum.IntFlag):
+        """Values of vfio_group_status.flags."""
 
-class VfioGroupStatusFlags(enum.IntFlag):
-    """Values of vfio_group_status.flags."""
+        VIABLE = 1
+        CONTAINER_SET = 2
 
-    VIABLE = 1
-    CONTAINER_SET = 2
+    class VfioDeviceInfoFlags(enum.IntFlag):
+        """Values of vfio_device_info.flags."""
 
+        RESET = 1
+        PCI = 2
+        PLATFORM = 4
+        AMBA = 8
+        CCW = 16
+        AP = 32
+        FSL_MC = 64
+        CAPS = 128
+        CDX = 256
 
-class VfioDeviceInfoFlags(enum.IntFlag):
-    """Values of vfio_device_info.flags."""
+    class VfioDeviceInfoCapPciAtomicCompFlags(enum.IntFlag):
+        """Values of vfio_device_info_cap_pci_atomic_comp.flags."""
 
-    RESET = 1
-    PCI = 2
-    PLATFORM = 4
-    AMBA = 8
-    CCW = 16
-    AP = 32
-    FSL_MC = 64
-    CAPS = 128
-    CDX = 256
+        COMP32 = 1
+        COMP64 = 2
+        COMP128 = 4
 
+    class VfioRegionInfoFlags(enum.IntFlag):
+        """Values of vfio_region_info.flags."""
 
-class VfioDeviceInfoCapPciAtomicCompFlags(enum.IntFlag):
-    """Values of vfio_device_info_cap_pci_atomic_comp.flags."""
+        READ = 1
+        WRITE = 2
+        MMAP = 4
+        CAPS = 8
 
-    COMP32 = 1
-    COMP64 = 2
-    COMP128 = 4
+    class VfioRegionGfxEdidLinkState(enum.IntFlag):
+        """Values of vfio_region_gfx_edid.link_state."""
 
+        UP = 1
+        DOWN = 2
 
-class VfioRegionInfoFlags(enum.IntFlag):
-    """Values of vfio_region_info.flags."""
+    class VfioDeviceMigrationInfoDeviceState(enum.IntEnum):
+        """Values of vfio_device_migration_info.device_state."""
 
-    READ = 1
-    WRITE = 2
-    MMAP = 4
-    CAPS = 8
+        V1_STOP = 0
+        V1_RUNNING = 1
+        V1_SAVING = 2
+        V1_RESUMING = 4
+        MASK = 7
 
+    class VfioIrqInfoFlags(enum.IntFlag):
+        """Values of vfio_irq_info.flags."""
 
-class VfioRegionGfxEdidLinkState(enum.IntFlag):
-    """Values of vfio_region_gfx_edid.link_state."""
+        EVENTFD = 1
+        MASKABLE = 2
+        AUTOMASKED = 4
+        NORESIZE = 8
 
-    UP = 1
-    DOWN = 2
+    class VfioIrqSetFlags(enum.IntFlag):
+        """Values of vfio_irq_set.flags."""
 
+        DATA_NONE = 1
+        DATA_BOOL = 2
+        DATA_EVENTFD = 4
+        ACTION_MASK = 8
+        ACTION_UNMASK = 16
+        ACTION_TRIGGER = 32
+        DATA_TYPE_MASK = 7
+        ACTION_TYPE_MASK = 56
 
-class VfioDeviceMigrationInfoDeviceState(enum.IntEnum):
-    """Values of vfio_device_migration_info.device_state."""
+    class VfioPciDependentDeviceDevid(enum.IntEnum):
+        """Values of vfio_pci_dependent_device.devid."""
 
-    V1_STOP = 0
-    V1_RUNNING = 1
-    V1_SAVING = 2
-    V1_RESUMING = 4
-    MASK = 7
+        OWNED = 0
+        NOT_OWNED = -1
 
+    class VfioPciHotResetInfoFlags(enum.IntFlag):
+        """Values of vfio_pci_hot_reset_info.flags."""
 
-class VfioIrqInfoFlags(enum.IntFlag):
-    """Values of vfio_irq_info.flags."""
+        ID = 1
+        ID_OWNED = 2
 
-    EVENTFD = 1
-    MASKABLE = 2
-    AUTOMASKED = 4
-    NORESIZE = 8
+    class VfioDeviceGfxPlaneInfoFlags(enum.IntFlag):
+        """Values of vfio_device_gfx_plane_info.flags."""
 
+        PROBE = 1
+        DMABUF = 2
+        REGION = 4
 
-class VfioIrqSetFlags(enum.IntFlag):
-    """Values of vfio_irq_set.flags."""
+    class VfioDeviceIoeventfdFlags(enum.IntFlag):
+        """Values of vfio_device_ioeventfd.flags."""
 
-    DATA_NONE = 1
-    DATA_BOOL = 2
-    DATA_EVENTFD = 4
-    ACTION_MASK = 8
-    ACTION_UNMASK = 16
-    ACTION_TRIGGER = 32
-    DATA_TYPE_MASK = 7
-    ACTION_TYPE_MASK = 56
+        VFIO_DEVICE_IOEVENTFD_8 = 1
+        VFIO_DEVICE_IOEVENTFD_16 = 2
+        VFIO_DEVICE_IOEVENTFD_32 = 4
+        VFIO_DEVICE_IOEVENTFD_64 = 8
+        SIZE_MASK = 15
 
+    class VfioDeviceFeatureFlags(enum.IntFlag):
+        """Values of vfio_device_feature.flags."""
 
-class VfioPciDependentDeviceDevid(enum.IntEnum):
-    """Values of vfio_pci_dependent_device.devid."""
+        MASK = 65535
+        GET = 65536
+        SET = 131072
+        PROBE = 262144
 
-    OWNED = 0
-    NOT_OWNED = -1
+    class VfioDeviceBindIommufdFlags(enum.IntFlag):
+        """Values of vfio_device_bind_iommufd.flags."""
 
+        TOKEN = 1
 
-class VfioPciHotResetInfoFlags(enum.IntFlag):
-    """Values of vfio_pci_hot_reset_info.flags."""
+    class VfioDeviceAttachIommufdPtFlags(enum.IntFlag):
+        """Values of vfio_device_attach_iommufd_pt.flags."""
 
-    ID = 1
-    ID_OWNED = 2
+        PASID = 1
 
+    class VfioDeviceDetachIommufdPtFlags(enum.IntFlag):
+        """Values of vfio_device_detach_iommufd_pt.flags."""
 
-class VfioDeviceGfxPlaneInfoFlags(enum.IntFlag):
-    """Values of vfio_device_gfx_plane_info.flags."""
+        PASID = 1
 
-    PROBE = 1
-    DMABUF = 2
-    REGION = 4
+    class VfioDeviceFeatureMigrationFlags(enum.IntFlag):
+        """Values of vfio_device_feature_migration.flags."""
 
+        STOP_COPY = 1
+        P2P = 2
+        PRE_COPY = 4
 
-class VfioDeviceIoeventfdFlags(enum.IntFlag):
-    """Values of vfio_device_ioeventfd.flags."""
+    class VfioPrecopyInfoFlags(enum.IntFlag):
+        """Values of vfio_precopy_info.flags."""
 
-    VFIO_DEVICE_IOEVENTFD_8 = 1
-    VFIO_DEVICE_IOEVENTFD_16 = 2
-    VFIO_DEVICE_IOEVENTFD_32 = 4
-    VFIO_DEVICE_IOEVENTFD_64 = 8
-    SIZE_MASK = 15
+        REINIT = 1
 
+    class VfioDeviceFeatureBusMasterOp(enum.IntEnum):
+        """Values of vfio_device_feature_bus_master.op."""
 
-class VfioDeviceFeatureFlags(enum.IntFlag):
-    """Values of vfio_device_feature.flags."""
+        CLEAR_MASTER = 0
+        SET_MASTER = 1
 
-    MASK = 65535
-    GET = 65536
-    SET = 131072
-    PROBE = 262144
+    class VfioIommuType1InfoFlags(enum.IntFlag):
+        """Values of vfio_iommu_type1_info.flags."""
 
+        PGSIZES = 1
+        CAPS = 2
 
-class VfioDeviceBindIommufdFlags(enum.IntFlag):
-    """Values of vfio_device_bind_iommufd.flags."""
+    class VfioIommuType1DmaMapFlags(enum.IntFlag):
+        """Values of vfio_iommu_type1_dma_map.flags."""
 
-    TOKEN = 1
+        READ = 1
+        WRITE = 2
+        VADDR = 4
 
+    class VfioIommuType1DmaUnmapFlags(enum.IntFlag):
+        """Values of vfio_iommu_type1_dma_unmap.flags."""
 
-class VfioDeviceAttachIommufdPtFlags(enum.IntFlag):
-    """Values of vfio_device_attach_iommufd_pt.flags."""
+        GET_DIRTY_BITMAP = 1
+        ALL = 2
+        VADDR = 4
 
-    PASID = 1
+    class VfioIommuType1DirtyBitmapFlags(enum.IntFlag):
+        """Values of vfio_iommu_type1_dirty_bitmap.flags."""
 
+        START = 1
+        STOP = 2
+        GET_BITMAP = 4
 
-class VfioDeviceDetachIommufdPtFlags(enum.IntFlag):
-    """Values of vfio_device_detach_iommufd_pt.flags."""
+    class VfioIommuSpaprTceInfoFlags(enum.IntFlag):
+        """Values of vfio_iommu_spapr_tce_info.flags."""
 
-    PASID = 1
+        DDW = 1
 
+    class VfioDeviceMigState(enum.IntEnum):
+        """Values of vfio_device_feature_mig_state.device_state."""
 
-class VfioDeviceFeatureMigrationFlags(enum.IntFlag):
-    """Values of vfio_device_feature_migration.flags."""
+        ERROR = 0
+        STOP = 1
+        RUNNING = 2
+        STOP_COPY = 3
+        RESUMING = 4
+        RUNNING_P2P = 5
+        PRE_COPY = 6
+        PRE_COPY_P2P = 7
+        NR = 8
 
-    STOP_COPY = 1
-    P2P = 2
-    PRE_COPY = 4
+    class VfioPciRegionIndex(enum.IntEnum):
+        """Values of vfio_region_info.index."""
 
+        BAR0_REGION_INDEX = 0
+        BAR1_REGION_INDEX = 1
+        BAR2_REGION_INDEX = 2
+        BAR3_REGION_INDEX = 3
+        BAR4_REGION_INDEX = 4
+        BAR5_REGION_INDEX = 5
+        ROM_REGION_INDEX = 6
+        CONFIG_REGION_INDEX = 7
+        VGA_REGION_INDEX = 8
+        NUM_REGIONS = 9
 
-class VfioPrecopyInfoFlags(enum.IntFlag):
-    """Values of vfio_precopy_info.flags."""
+    class VfioCcwConfigRegionIndex(enum.IntEnum):
+        """Values of vfio_region_info.index."""
 
-    REINIT = 1
+        CONFIG_REGION_INDEX = 0
+        NUM_REGIONS = 1
 
+    class VfioPciIrqIndex(enum.IntEnum):
+        """Values of vfio_irq_info.index, vfio_irq_set.index."""
 
-class VfioDeviceFeatureBusMasterOp(enum.IntEnum):
-    """Values of vfio_device_feature_bus_master.op."""
+        INTX_IRQ_INDEX = 0
+        MSI_IRQ_INDEX = 1
+        MSIX_IRQ_INDEX = 2
+        ERR_IRQ_INDEX = 3
+        REQ_IRQ_INDEX = 4
+        NUM_IRQS = 5
 
-    CLEAR_MASTER = 0
-    SET_MASTER = 1
+    class VfioCcwIrqIndex(enum.IntEnum):
+        """Values of vfio_irq_info.index, vfio_irq_set.index."""
 
+        IO_IRQ_INDEX = 0
+        CRW_IRQ_INDEX = 1
+        REQ_IRQ_INDEX = 2
+        NUM_IRQS = 3
 
-class VfioIommuType1InfoFlags(enum.IntFlag):
-    """Values of vfio_iommu_type1_info.flags."""
+    class VfioEehPeOpOp(enum.IntEnum):
+        """Values of vfio_eeh_pe_op.op."""
 
-    PGSIZES = 1
-    CAPS = 2
+        DISABLE = 0
+        ENABLE = 1
+        UNFREEZE_IO = 2
+        UNFREEZE_DMA = 3
+        GET_STATE = 4
+        RESET_DEACTIVATE = 5
+        RESET_HOT = 6
+        RESET_FUNDAMENTAL = 7
+        CONFIGURE = 8
+        INJECT_ERR = 9
 
+    class IommufdIoasMapFlags(enum.IntFlag):
+        """Values of iommu_ioas_map.flags, iommu_ioas_copy.flags, iommu_ioas_map_file.flags."""
 
-class VfioIommuType1DmaMapFlags(enum.IntFlag):
-    """Values of vfio_iommu_type1_dma_map.flags."""
+        FIXED_IOVA = 1
+        WRITEABLE = 2
+        READABLE = 4
 
-    READ = 1
-    WRITE = 2
-    VADDR = 4
+    class IommufdOption(enum.IntEnum):
+        """Values of iommu_option.option_id."""
 
+        RLIMIT_MODE = 0
+        HUGE_PAGES = 1
 
-class VfioIommuType1DmaUnmapFlags(enum.IntFlag):
-    """Values of vfio_iommu_type1_dma_unmap.flags."""
+    class IommufdOptionOps(enum.IntEnum):
+        """Values of iommu_option.op."""
 
-    GET_DIRTY_BITMAP = 1
-    ALL = 2
-    VADDR = 4
+        SET = 0
+        GET = 1
 
+    class IommufdVfioIoasOp(enum.IntEnum):
+        """Values of iommu_vfio_ioas.op."""
 
-class VfioIommuType1DirtyBitmapFlags(enum.IntFlag):
-    """Values of vfio_iommu_type1_dirty_bitmap.flags."""
+        GET = 0
+        SET = 1
+        CLEAR = 2
 
-    START = 1
-    STOP = 2
-    GET_BITMAP = 4
+    class IommufdHwptAllocFlags(enum.IntFlag):
+        """Values of iommu_hwpt_alloc.flags."""
 
+        ALLOC_NEST_PARENT = 1
+        ALLOC_DIRTY_TRACKING = 2
+        FAULT_ID_VALID = 4
+        ALLOC_PASID = 8
 
-class VfioIommuSpaprTceInfoFlags(enum.IntFlag):
-    """Values of vfio_iommu_spapr_tce_info.flags."""
+    class IommuHwptDataType(enum.IntEnum):
+        """Values of iommu_hwpt_alloc.data_type."""
 
-    DDW = 1
+        NONE = 0
+        VTD_S1 = 1
+        ARM_SMMUV3 = 2
+        AMD_GUEST = 3
 
+    class IommuHwptVtdS1Flags(enum.IntFlag):
+        """Values of iommu_hwpt_vtd_s1.flags."""
 
-class VfioDeviceMigState(enum.IntEnum):
-    """Values of vfio_device_feature_mig_state.device_state."""
+        SRE = 1
+        EAFE = 2
+        WPE = 4
 
-    ERROR = 0
-    STOP = 1
-    RUNNING = 2
-    STOP_COPY = 3
-    RESUMING = 4
-    RUNNING_P2P = 5
-    PRE_COPY = 6
-    PRE_COPY_P2P = 7
-    NR = 8
+    class IommufdHwInfoFlags(enum.IntFlag):
+        """Values of iommu_hw_info.flags."""
 
+        TYPE = 1
 
-class VfioPciRegionIndex(enum.IntEnum):
-    """Values of vfio_region_info.index."""
+    class IommuHwInfoType(enum.IntEnum):
+        """Values of iommu_hw_info.in_data_type, iommu_hw_info.out_data_type."""
 
-    BAR0_REGION_INDEX = 0
-    BAR1_REGION_INDEX = 1
-    BAR2_REGION_INDEX = 2
-    BAR3_REGION_INDEX = 3
-    BAR4_REGION_INDEX = 4
-    BAR5_REGION_INDEX = 5
-    ROM_REGION_INDEX = 6
-    CONFIG_REGION_INDEX = 7
-    VGA_REGION_INDEX = 8
-    NUM_REGIONS = 9
+        NONE = 0
+        DEFAULT = 0
+        INTEL_VTD = 1
+        ARM_SMMUV3 = 2
+        TEGRA241_CMDQV = 3
+        AMD = 4
 
+    class IommufdHwCapabilities(enum.IntEnum):
+        """Values of iommu_hw_info.out_capabilities."""
 
-class VfioCcwConfigRegionIndex(enum.IntEnum):
-    """Values of vfio_region_info.index."""
+        DIRTY_TRACKING = 1
+        PCI_PASID_EXEC = 2
+        PCI_PASID_PRIV = 4
+        PCI_ATS_NOT_SUPPORTED = 8
 
-    CONFIG_REGION_INDEX = 0
-    NUM_REGIONS = 1
+    class IommuHwInfoVtdFlags(enum.IntFlag):
+        """Values of iommu_hw_info_vtd.flags."""
 
+        SPR17 = 1
 
-class VfioPciIrqIndex(enum.IntEnum):
-    """Values of vfio_irq_info.index, vfio_irq_set.index."""
+    class IommufdHwptSetDirtyTrackingFlags(enum.IntFlag):
+        """Values of iommu_hwpt_set_dirty_tracking.flags."""
 
-    INTX_IRQ_INDEX = 0
-    MSI_IRQ_INDEX = 1
-    MSIX_IRQ_INDEX = 2
-    ERR_IRQ_INDEX = 3
-    REQ_IRQ_INDEX = 4
-    NUM_IRQS = 5
+        ENABLE = 1
 
+    class IommufdHwptGetDirtyBitmapFlags(enum.IntFlag):
+        """Values of iommu_hwpt_get_dirty_bitmap.flags."""
 
-class VfioCcwIrqIndex(enum.IntEnum):
-    """Values of vfio_irq_info.index, vfio_irq_set.index."""
+        CLEAR = 1
 
-    IO_IRQ_INDEX = 0
-    CRW_IRQ_INDEX = 1
-    REQ_IRQ_INDEX = 2
-    NUM_IRQS = 3
+    class IommuHwptInvalidateDataType(enum.IntEnum):
+        """Values of iommu_hwpt_invalidate.data_type."""
 
+        HWPT_INVALIDATE_DATA_VTD_S1 = 0
+        VIOMMU_INVALIDATE_DATA_ARM_SMMUV3 = 1
 
-class VfioEehPeOpOp(enum.IntEnum):
-    """Values of vfio_eeh_pe_op.op."""
+    class IommuHwptVtdS1InvalidateFlags(enum.IntFlag):
+        """Values of iommu_hwpt_vtd_s1_invalidate.flags."""
 
-    DISABLE = 0
-    ENABLE = 1
-    UNFREEZE_IO = 2
-    UNFREEZE_DMA = 3
-    GET_STATE = 4
-    RESET_DEACTIVATE = 5
-    RESET_HOT = 6
-    RESET_FUNDAMENTAL = 7
-    CONFIGURE = 8
-    INJECT_ERR = 9
+        LEAF = 1
 
+    class IommuHwptPgfaultFlags(enum.IntFlag):
+        """Values of iommu_hwpt_pgfault.flags."""
 
-class IommufdIoasMapFlags(enum.IntFlag):
-    """Values of iommu_ioas_map.flags, iommu_ioas_copy.flags, iommu_ioas_map_file.flags."""
+        PASID_VALID = 1
+        LAST_PAGE = 2
 
-    FIXED_IOVA = 1
-    WRITEABLE = 2
-    READABLE = 4
-
-
-class IommufdOption(enum.IntEnum):
-    """Values of iommu_option.option_id."""
-
-    RLIMIT_MODE = 0
-    HUGE_PAGES = 1
-
-
-class IommufdOptionOps(enum.IntEnum):
-    """Values of iommu_option.op."""
-
-    SET = 0
-    GET = 1
-
-
-class IommufdVfioIoasOp(enum.IntEnum):
-    """Values of iommu_vfio_ioas.op."""
-
-    GET = 0
-    SET = 1
-    CLEAR = 2
-
-
-class IommufdHwptAllocFlags(enum.IntFlag):
-    """Values of iommu_hwpt_alloc.flags."""
-
-    ALLOC_NEST_PARENT = 1
-    ALLOC_DIRTY_TRACKING = 2
-    FAULT_ID_VALID = 4
-    ALLOC_PASID = 8
-
-
-class IommuHwptDataType(enum.IntEnum):
-    """Values of iommu_hwpt_alloc.data_type."""
-
-    NONE = 0
-    VTD_S1 = 1
-    ARM_SMMUV3 = 2
-    AMD_GUEST = 3
-
-
-class IommuHwptVtdS1Flags(enum.IntFlag):
-    """Values of iommu_hwpt_vtd_s1.flags."""
-
-    SRE = 1
-    EAFE = 2
-    WPE = 4
-
-
-class IommufdHwInfoFlags(enum.IntFlag):
-    """Values of iommu_hw_info.flags."""
-
-    TYPE = 1
-
-
-class IommuHwInfoType(enum.IntEnum):
-    """Values of iommu_hw_info.in_data_type, iommu_hw_info.out_data_type."""
-
-    NONE = 0
-    DEFAULT = 0
-    INTEL_VTD = 1
-    ARM_SMMUV3 = 2
-    TEGRA241_CMDQV = 3
-    AMD = 4
-
-
-class IommufdHwCapabilities(enum.IntEnum):
-    """Values of iommu_hw_info.out_capabilities."""
-
-    DIRTY_TRACKING = 1
-    PCI_PASID_EXEC = 2
-    PCI_PASID_PRIV = 4
-    PCI_ATS_NOT_SUPPORTED = 8
-
-
-class IommuHwInfoVtdFlags(enum.IntFlag):
-    """Values of iommu_hw_info_vtd.flags."""
-
-    SPR17 = 1
-
-
-class IommufdHwptSetDirtyTrackingFlags(enum.IntFlag):
-    """Values of iommu_hwpt_set_dirty_tracking.flags."""
-
-    ENABLE = 1
-
-
-class IommufdHwptGetDirtyBitmapFlags(enum.IntFlag):
-    """Values of iommu_hwpt_get_dirty_bitmap.flags."""
-
-    CLEAR = 1
-
-
-class IommuHwptInvalidateDataType(enum.IntEnum):
-    """Values of iommu_hwpt_invalidate.data_type."""
-
-    HWPT_INVALIDATE_DATA_VTD_S1 = 0
-    VIOMMU_INVALIDATE_DATA_ARM_SMMUV3 = 1
-
-
-class IommuHwptVtdS1InvalidateFlags(enum.IntFlag):
-    """Values of iommu_hwpt_vtd_s1_invalidate.flags."""
-
-    LEAF = 1
-
-
-class IommuHwptPgfaultFlags(enum.IntFlag):
-    """Values of iommu_hwpt_pgfault.flags."""
-
-    PASID_VALID = 1
-    LAST_PAGE = 2
-
-
-class IommuHwptPgfaultPerm(enum.IntEnum):
-    """Values of iommu_hwpt_pgfault.perm."""
-
-    READ = 1
-    WRITE = 2
-    EXEC = 4
-    PRIV = 8
-
-
-class IommufdPageResponseCode(enum.IntEnum):
-    """Values of iommu_hwpt_page_response.code."""
-
-    SUCCESS = 0
-    INVALID = 1
-
-
-class IommuViommuType(enum.IntEnum):
-    """Values of iommu_viommu_alloc.type."""
-
-    DEFAULT = 0
-    ARM_SMMUV3 = 1
-    TEGRA241_CMDQV = 2
-
-
-class IommuVeventqFlag(enum.IntFlag):
-    """Values of iommufd_vevent_header.flags."""
-
-    EVENTS = 1
-
-
-class IommuVeventqType(enum.IntEnum):
-    """Values of iommu_veventq_alloc.type."""
-
-    DEFAULT = 0
-    ARM_SMMUV3 = 1
-    TEGRA241_CMDQV = 2
-
-
-class IommuHwQueueType(enum.IntEnum):
-    """Values of iommu_hw_queue_alloc.type."""
-
-    DEFAULT = 0
-    TEGRA241_CMDQV = 1
-
-
-class VfioApReqIrqIndex(enum.IntEnum):
-    """enum anon:VFIO_AP_REQ_IRQ_INDEX"""
-
-    REQ_IRQ_INDEX = 0
-    CFG_CHG_IRQ_INDEX = 1
-    NUM_IRQS = 2
-
-
-class IommufdCmd(enum.IntEnum):
-    """enum anon:IOMMUFD_CMD_BASE"""
-
-    BASE = 128
-    DESTROY = 128
-    IOAS_ALLOC = 129
-    IOAS_ALLOW_IOVAS = 130
-    IOAS_COPY = 131
-    IOAS_IOVA_RANGES = 132
-    IOAS_MAP = 133
-    IOAS_UNMAP = 134
-    OPTION = 135
-    VFIO_IOAS = 136
-    HWPT_ALLOC = 137
-    GET_HW_INFO = 138
-    HWPT_SET_DIRTY_TRACKING = 139
-    HWPT_GET_DIRTY_BITMAP = 140
-    HWPT_INVALIDATE = 141
-    FAULT_QUEUE_ALLOC = 142
-    IOAS_MAP_FILE = 143
-    VIOMMU_ALLOC = 144
-    VDEVICE_ALLOC = 145
-    IOAS_CHANGE_PROCESS = 146
-    VEVENTQ_ALLOC = 147
-    HW_QUEUE_ALLOC = 148
+    class IommuHwptPgfaultPerm(enum.IntEnum):
+        """Values of iommu_hwpt_pgfault.perm."""
+
+        READ = 1
+        WRITE = 2
+        EXEC = 4
+        PRIV = 8
+
+    class IommufdPageResponseCode(enum.IntEnum):
+        """Values of iommu_hwpt_page_response.code."""
+
+        SUCCESS = 0
+        INVALID = 1
+
+    class IommuViommuType(enum.IntEnum):
+        """Values of iommu_viommu_alloc.type."""
+
+        DEFAULT = 0
+        ARM_SMMUV3 = 1
+        TEGRA241_CMDQV = 2
+
+    class IommuVeventqFlag(enum.IntFlag):
+        """Values of iommufd_vevent_header.flags."""
+
+        EVENTS = 1
+
+    class IommuVeventqType(enum.IntEnum):
+        """Values of iommu_veventq_alloc.type."""
+
+        DEFAULT = 0
+        ARM_SMMUV3 = 1
+        TEGRA241_CMDQV = 2
+
+    class IommuHwQueueType(enum.IntEnum):
+        """Values of iommu_hw_queue_alloc.type."""
+
+        DEFAULT = 0
+        TEGRA241_CMDQV = 1
+
+    class VfioApReqIrqIndex(enum.IntEnum):
+        """enum anon:VFIO_AP_REQ_IRQ_INDEX"""
+
+        REQ_IRQ_INDEX = 0
+        CFG_CHG_IRQ_INDEX = 1
+        NUM_IRQS = 2
+
+    class IommufdCmd(enum.IntEnum):
+        """enum anon:IOMMUFD_CMD_BASE"""
+
+        BASE = 128
+        DESTROY = 128
+        IOAS_ALLOC = 129
+        IOAS_ALLOW_IOVAS = 130
+        IOAS_COPY = 131
+        IOAS_IOVA_RANGES = 132
+        IOAS_MAP = 133
+        IOAS_UNMAP = 134
+        OPTION = 135
+        VFIO_IOAS = 136
+        HWPT_ALLOC = 137
+        GET_HW_INFO = 138
+        HWPT_SET_DIRTY_TRACKING = 139
+        HWPT_GET_DIRTY_BITMAP = 140
+        HWPT_INVALIDATE = 141
+        FAULT_QUEUE_ALLOC = 142
+        IOAS_MAP_FILE = 143
+        VIOMMU_ALLOC = 144
+        VDEVICE_ALLOC = 145
+        IOAS_CHANGE_PROCESS = 146
+        VEVENTQ_ALLOC = 147
+        HW_QUEUE_ALLOC = 148
+
+
+_ENUMS: Final[dict[str, tuple[Any, str, tuple[tuple[str, int], ...]]]] = {
+    "VfioGroupStatusFlags": (
+        enum.IntFlag,
+        """Values of vfio_group_status.flags.""",
+        (
+            ("VIABLE", 1),
+            ("CONTAINER_SET", 2),
+        ),
+    ),
+    "VfioDeviceInfoFlags": (
+        enum.IntFlag,
+        """Values of vfio_device_info.flags.""",
+        (
+            ("RESET", 1),
+            ("PCI", 2),
+            ("PLATFORM", 4),
+            ("AMBA", 8),
+            ("CCW", 16),
+            ("AP", 32),
+            ("FSL_MC", 64),
+            ("CAPS", 128),
+            ("CDX", 256),
+        ),
+    ),
+    "VfioDeviceInfoCapPciAtomicCompFlags": (
+        enum.IntFlag,
+        """Values of vfio_device_info_cap_pci_atomic_comp.flags.""",
+        (
+            ("COMP32", 1),
+            ("COMP64", 2),
+            ("COMP128", 4),
+        ),
+    ),
+    "VfioRegionInfoFlags": (
+        enum.IntFlag,
+        """Values of vfio_region_info.flags.""",
+        (
+            ("READ", 1),
+            ("WRITE", 2),
+            ("MMAP", 4),
+            ("CAPS", 8),
+        ),
+    ),
+    "VfioRegionGfxEdidLinkState": (
+        enum.IntFlag,
+        """Values of vfio_region_gfx_edid.link_state.""",
+        (
+            ("UP", 1),
+            ("DOWN", 2),
+        ),
+    ),
+    "VfioDeviceMigrationInfoDeviceState": (
+        enum.IntEnum,
+        """Values of vfio_device_migration_info.device_state.""",
+        (
+            ("V1_STOP", 0),
+            ("V1_RUNNING", 1),
+            ("V1_SAVING", 2),
+            ("V1_RESUMING", 4),
+            ("MASK", 7),
+        ),
+    ),
+    "VfioIrqInfoFlags": (
+        enum.IntFlag,
+        """Values of vfio_irq_info.flags.""",
+        (
+            ("EVENTFD", 1),
+            ("MASKABLE", 2),
+            ("AUTOMASKED", 4),
+            ("NORESIZE", 8),
+        ),
+    ),
+    "VfioIrqSetFlags": (
+        enum.IntFlag,
+        """Values of vfio_irq_set.flags.""",
+        (
+            ("DATA_NONE", 1),
+            ("DATA_BOOL", 2),
+            ("DATA_EVENTFD", 4),
+            ("ACTION_MASK", 8),
+            ("ACTION_UNMASK", 16),
+            ("ACTION_TRIGGER", 32),
+            ("DATA_TYPE_MASK", 7),
+            ("ACTION_TYPE_MASK", 56),
+        ),
+    ),
+    "VfioPciDependentDeviceDevid": (
+        enum.IntEnum,
+        """Values of vfio_pci_dependent_device.devid.""",
+        (
+            ("OWNED", 0),
+            ("NOT_OWNED", -1),
+        ),
+    ),
+    "VfioPciHotResetInfoFlags": (
+        enum.IntFlag,
+        """Values of vfio_pci_hot_reset_info.flags.""",
+        (
+            ("ID", 1),
+            ("ID_OWNED", 2),
+        ),
+    ),
+    "VfioDeviceGfxPlaneInfoFlags": (
+        enum.IntFlag,
+        """Values of vfio_device_gfx_plane_info.flags.""",
+        (
+            ("PROBE", 1),
+            ("DMABUF", 2),
+            ("REGION", 4),
+        ),
+    ),
+    "VfioDeviceIoeventfdFlags": (
+        enum.IntFlag,
+        """Values of vfio_device_ioeventfd.flags.""",
+        (
+            ("VFIO_DEVICE_IOEVENTFD_8", 1),
+            ("VFIO_DEVICE_IOEVENTFD_16", 2),
+            ("VFIO_DEVICE_IOEVENTFD_32", 4),
+            ("VFIO_DEVICE_IOEVENTFD_64", 8),
+            ("SIZE_MASK", 15),
+        ),
+    ),
+    "VfioDeviceFeatureFlags": (
+        enum.IntFlag,
+        """Values of vfio_device_feature.flags.""",
+        (
+            ("MASK", 65535),
+            ("GET", 65536),
+            ("SET", 131072),
+            ("PROBE", 262144),
+        ),
+    ),
+    "VfioDeviceBindIommufdFlags": (
+        enum.IntFlag,
+        """Values of vfio_device_bind_iommufd.flags.""",
+        (("TOKEN", 1),),
+    ),
+    "VfioDeviceAttachIommufdPtFlags": (
+        enum.IntFlag,
+        """Values of vfio_device_attach_iommufd_pt.flags.""",
+        (("PASID", 1),),
+    ),
+    "VfioDeviceDetachIommufdPtFlags": (
+        enum.IntFlag,
+        """Values of vfio_device_detach_iommufd_pt.flags.""",
+        (("PASID", 1),),
+    ),
+    "VfioDeviceFeatureMigrationFlags": (
+        enum.IntFlag,
+        """Values of vfio_device_feature_migration.flags.""",
+        (
+            ("STOP_COPY", 1),
+            ("P2P", 2),
+            ("PRE_COPY", 4),
+        ),
+    ),
+    "VfioPrecopyInfoFlags": (
+        enum.IntFlag,
+        """Values of vfio_precopy_info.flags.""",
+        (("REINIT", 1),),
+    ),
+    "VfioDeviceFeatureBusMasterOp": (
+        enum.IntEnum,
+        """Values of vfio_device_feature_bus_master.op.""",
+        (
+            ("CLEAR_MASTER", 0),
+            ("SET_MASTER", 1),
+        ),
+    ),
+    "VfioIommuType1InfoFlags": (
+        enum.IntFlag,
+        """Values of vfio_iommu_type1_info.flags.""",
+        (
+            ("PGSIZES", 1),
+            ("CAPS", 2),
+        ),
+    ),
+    "VfioIommuType1DmaMapFlags": (
+        enum.IntFlag,
+        """Values of vfio_iommu_type1_dma_map.flags.""",
+        (
+            ("READ", 1),
+            ("WRITE", 2),
+            ("VADDR", 4),
+        ),
+    ),
+    "VfioIommuType1DmaUnmapFlags": (
+        enum.IntFlag,
+        """Values of vfio_iommu_type1_dma_unmap.flags.""",
+        (
+            ("GET_DIRTY_BITMAP", 1),
+            ("ALL", 2),
+            ("VADDR", 4),
+        ),
+    ),
+    "VfioIommuType1DirtyBitmapFlags": (
+        enum.IntFlag,
+        """Values of vfio_iommu_type1_dirty_bitmap.flags.""",
+        (
+            ("START", 1),
+            ("STOP", 2),
+            ("GET_BITMAP", 4),
+        ),
+    ),
+    "VfioIommuSpaprTceInfoFlags": (
+        enum.IntFlag,
+        """Values of vfio_iommu_spapr_tce_info.flags.""",
+        (("DDW", 1),),
+    ),
+    "VfioDeviceMigState": (
+        enum.IntEnum,
+        """Values of vfio_device_feature_mig_state.device_state.""",
+        (
+            ("ERROR", 0),
+            ("STOP", 1),
+            ("RUNNING", 2),
+            ("STOP_COPY", 3),
+            ("RESUMING", 4),
+            ("RUNNING_P2P", 5),
+            ("PRE_COPY", 6),
+            ("PRE_COPY_P2P", 7),
+            ("NR", 8),
+        ),
+    ),
+    "VfioPciRegionIndex": (
+        enum.IntEnum,
+        """Values of vfio_region_info.index.""",
+        (
+            ("BAR0_REGION_INDEX", 0),
+            ("BAR1_REGION_INDEX", 1),
+            ("BAR2_REGION_INDEX", 2),
+            ("BAR3_REGION_INDEX", 3),
+            ("BAR4_REGION_INDEX", 4),
+            ("BAR5_REGION_INDEX", 5),
+            ("ROM_REGION_INDEX", 6),
+            ("CONFIG_REGION_INDEX", 7),
+            ("VGA_REGION_INDEX", 8),
+            ("NUM_REGIONS", 9),
+        ),
+    ),
+    "VfioCcwConfigRegionIndex": (
+        enum.IntEnum,
+        """Values of vfio_region_info.index.""",
+        (
+            ("CONFIG_REGION_INDEX", 0),
+            ("NUM_REGIONS", 1),
+        ),
+    ),
+    "VfioPciIrqIndex": (
+        enum.IntEnum,
+        """Values of vfio_irq_info.index, vfio_irq_set.index.""",
+        (
+            ("INTX_IRQ_INDEX", 0),
+            ("MSI_IRQ_INDEX", 1),
+            ("MSIX_IRQ_INDEX", 2),
+            ("ERR_IRQ_INDEX", 3),
+            ("REQ_IRQ_INDEX", 4),
+            ("NUM_IRQS", 5),
+        ),
+    ),
+    "VfioCcwIrqIndex": (
+        enum.IntEnum,
+        """Values of vfio_irq_info.index, vfio_irq_set.index.""",
+        (
+            ("IO_IRQ_INDEX", 0),
+            ("CRW_IRQ_INDEX", 1),
+            ("REQ_IRQ_INDEX", 2),
+            ("NUM_IRQS", 3),
+        ),
+    ),
+    "VfioEehPeOpOp": (
+        enum.IntEnum,
+        """Values of vfio_eeh_pe_op.op.""",
+        (
+            ("DISABLE", 0),
+            ("ENABLE", 1),
+            ("UNFREEZE_IO", 2),
+            ("UNFREEZE_DMA", 3),
+            ("GET_STATE", 4),
+            ("RESET_DEACTIVATE", 5),
+            ("RESET_HOT", 6),
+            ("RESET_FUNDAMENTAL", 7),
+            ("CONFIGURE", 8),
+            ("INJECT_ERR", 9),
+        ),
+    ),
+    "IommufdIoasMapFlags": (
+        enum.IntFlag,
+        """Values of iommu_ioas_map.flags, iommu_ioas_copy.flags, iommu_ioas_map_file.flags.""",
+        (
+            ("FIXED_IOVA", 1),
+            ("WRITEABLE", 2),
+            ("READABLE", 4),
+        ),
+    ),
+    "IommufdOption": (
+        enum.IntEnum,
+        """Values of iommu_option.option_id.""",
+        (
+            ("RLIMIT_MODE", 0),
+            ("HUGE_PAGES", 1),
+        ),
+    ),
+    "IommufdOptionOps": (
+        enum.IntEnum,
+        """Values of iommu_option.op.""",
+        (
+            ("SET", 0),
+            ("GET", 1),
+        ),
+    ),
+    "IommufdVfioIoasOp": (
+        enum.IntEnum,
+        """Values of iommu_vfio_ioas.op.""",
+        (
+            ("GET", 0),
+            ("SET", 1),
+            ("CLEAR", 2),
+        ),
+    ),
+    "IommufdHwptAllocFlags": (
+        enum.IntFlag,
+        """Values of iommu_hwpt_alloc.flags.""",
+        (
+            ("ALLOC_NEST_PARENT", 1),
+            ("ALLOC_DIRTY_TRACKING", 2),
+            ("FAULT_ID_VALID", 4),
+            ("ALLOC_PASID", 8),
+        ),
+    ),
+    "IommuHwptDataType": (
+        enum.IntEnum,
+        """Values of iommu_hwpt_alloc.data_type.""",
+        (
+            ("NONE", 0),
+            ("VTD_S1", 1),
+            ("ARM_SMMUV3", 2),
+            ("AMD_GUEST", 3),
+        ),
+    ),
+    "IommuHwptVtdS1Flags": (
+        enum.IntFlag,
+        """Values of iommu_hwpt_vtd_s1.flags.""",
+        (
+            ("SRE", 1),
+            ("EAFE", 2),
+            ("WPE", 4),
+        ),
+    ),
+    "IommufdHwInfoFlags": (enum.IntFlag, """Values of iommu_hw_info.flags.""", (("TYPE", 1),)),
+    "IommuHwInfoType": (
+        enum.IntEnum,
+        """Values of iommu_hw_info.in_data_type, iommu_hw_info.out_data_type.""",
+        (
+            ("NONE", 0),
+            ("DEFAULT", 0),
+            ("INTEL_VTD", 1),
+            ("ARM_SMMUV3", 2),
+            ("TEGRA241_CMDQV", 3),
+            ("AMD", 4),
+        ),
+    ),
+    "IommufdHwCapabilities": (
+        enum.IntEnum,
+        """Values of iommu_hw_info.out_capabilities.""",
+        (
+            ("DIRTY_TRACKING", 1),
+            ("PCI_PASID_EXEC", 2),
+            ("PCI_PASID_PRIV", 4),
+            ("PCI_ATS_NOT_SUPPORTED", 8),
+        ),
+    ),
+    "IommuHwInfoVtdFlags": (
+        enum.IntFlag,
+        """Values of iommu_hw_info_vtd.flags.""",
+        (("SPR17", 1),),
+    ),
+    "IommufdHwptSetDirtyTrackingFlags": (
+        enum.IntFlag,
+        """Values of iommu_hwpt_set_dirty_tracking.flags.""",
+        (("ENABLE", 1),),
+    ),
+    "IommufdHwptGetDirtyBitmapFlags": (
+        enum.IntFlag,
+        """Values of iommu_hwpt_get_dirty_bitmap.flags.""",
+        (("CLEAR", 1),),
+    ),
+    "IommuHwptInvalidateDataType": (
+        enum.IntEnum,
+        """Values of iommu_hwpt_invalidate.data_type.""",
+        (
+            ("HWPT_INVALIDATE_DATA_VTD_S1", 0),
+            ("VIOMMU_INVALIDATE_DATA_ARM_SMMUV3", 1),
+        ),
+    ),
+    "IommuHwptVtdS1InvalidateFlags": (
+        enum.IntFlag,
+        """Values of iommu_hwpt_vtd_s1_invalidate.flags.""",
+        (("LEAF", 1),),
+    ),
+    "IommuHwptPgfaultFlags": (
+        enum.IntFlag,
+        """Values of iommu_hwpt_pgfault.flags.""",
+        (
+            ("PASID_VALID", 1),
+            ("LAST_PAGE", 2),
+        ),
+    ),
+    "IommuHwptPgfaultPerm": (
+        enum.IntEnum,
+        """Values of iommu_hwpt_pgfault.perm.""",
+        (
+            ("READ", 1),
+            ("WRITE", 2),
+            ("EXEC", 4),
+            ("PRIV", 8),
+        ),
+    ),
+    "IommufdPageResponseCode": (
+        enum.IntEnum,
+        """Values of iommu_hwpt_page_response.code.""",
+        (
+            ("SUCCESS", 0),
+            ("INVALID", 1),
+        ),
+    ),
+    "IommuViommuType": (
+        enum.IntEnum,
+        """Values of iommu_viommu_alloc.type.""",
+        (
+            ("DEFAULT", 0),
+            ("ARM_SMMUV3", 1),
+            ("TEGRA241_CMDQV", 2),
+        ),
+    ),
+    "IommuVeventqFlag": (
+        enum.IntFlag,
+        """Values of iommufd_vevent_header.flags.""",
+        (("EVENTS", 1),),
+    ),
+    "IommuVeventqType": (
+        enum.IntEnum,
+        """Values of iommu_veventq_alloc.type.""",
+        (
+            ("DEFAULT", 0),
+            ("ARM_SMMUV3", 1),
+            ("TEGRA241_CMDQV", 2),
+        ),
+    ),
+    "IommuHwQueueType": (
+        enum.IntEnum,
+        """Values of iommu_hw_queue_alloc.type.""",
+        (
+            ("DEFAULT", 0),
+            ("TEGRA241_CMDQV", 1),
+        ),
+    ),
+    "VfioApReqIrqIndex": (
+        enum.IntEnum,
+        """enum anon:VFIO_AP_REQ_IRQ_INDEX""",
+        (
+            ("REQ_IRQ_INDEX", 0),
+            ("CFG_CHG_IRQ_INDEX", 1),
+            ("NUM_IRQS", 2),
+        ),
+    ),
+    "IommufdCmd": (
+        enum.IntEnum,
+        """enum anon:IOMMUFD_CMD_BASE""",
+        (
+            ("BASE", 128),
+            ("DESTROY", 128),
+            ("IOAS_ALLOC", 129),
+            ("IOAS_ALLOW_IOVAS", 130),
+            ("IOAS_COPY", 131),
+            ("IOAS_IOVA_RANGES", 132),
+            ("IOAS_MAP", 133),
+            ("IOAS_UNMAP", 134),
+            ("OPTION", 135),
+            ("VFIO_IOAS", 136),
+            ("HWPT_ALLOC", 137),
+            ("GET_HW_INFO", 138),
+            ("HWPT_SET_DIRTY_TRACKING", 139),
+            ("HWPT_GET_DIRTY_BITMAP", 140),
+            ("HWPT_INVALIDATE", 141),
+            ("FAULT_QUEUE_ALLOC", 142),
+            ("IOAS_MAP_FILE", 143),
+            ("VIOMMU_ALLOC", 144),
+            ("VDEVICE_ALLOC", 145),
+            ("IOAS_CHANGE_PROCESS", 146),
+            ("VEVENTQ_ALLOC", 147),
+            ("HW_QUEUE_ALLOC", 148),
+        ),
+    ),
+}
+
+
+def __getattr__(name: str) -> Any:
+    """Build an enum or flag class on its first use."""
+    entry = _ENUMS.get(name)
+    if entry is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    base, doc, members = entry
+    cls = base(name, members, module=__name__)
+    cls.__doc__ = doc
+    globals()[name] = cls
+    return cls
+
+
+class _Values(Mapping[str, Any]):
+    """A struct's FIELD_VALUES: field -> its enum/flag class, built on access."""
+
+    __slots__ = ("_names",)
+
+    def __init__(self, names: dict[str, str]) -> None:
+        self._names = names
+
+    def __getitem__(self, field: str) -> Any:
+        return getattr(sys.modules[__name__], self._names[field])
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._names)
+
+    def __len__(self) -> int:
+        return len(self._names)
 
 
 # --- structs and unions --------------------------------------------------------
@@ -997,7 +1477,7 @@ class vfio_info_cap_header(Codec, ctypes.Structure):
     id: int
     version: int
     next: int
-    FIELD_VALUES: ClassVar[dict[str, ValueClass]] = {}
+    FIELD_VALUES: ClassVar[Mapping[str, ValueClass]] = _Values({})
     FLEXIBLE: ClassVar[str | None] = None
 
 
@@ -1019,9 +1499,11 @@ class vfio_group_status(Codec, ctypes.Structure):
 
     argsz: int
     flags: int
-    FIELD_VALUES: ClassVar[dict[str, ValueClass]] = {
-        "flags": VfioGroupStatusFlags,
-    }
+    FIELD_VALUES: ClassVar[Mapping[str, ValueClass]] = _Values(
+        {
+            "flags": "VfioGroupStatusFlags",
+        }
+    )
     FLEXIBLE: ClassVar[str | None] = None
 
 
@@ -1046,9 +1528,11 @@ class vfio_device_info(Codec, ctypes.Structure):
     num_irqs: int
     cap_offset: int
     pad: int
-    FIELD_VALUES: ClassVar[dict[str, ValueClass]] = {
-        "flags": VfioDeviceInfoFlags,
-    }
+    FIELD_VALUES: ClassVar[Mapping[str, ValueClass]] = _Values(
+        {
+            "flags": "VfioDeviceInfoFlags",
+        }
+    )
     FLEXIBLE: ClassVar[str | None] = None
 
 
@@ -1074,9 +1558,11 @@ class vfio_device_info_cap_pci_atomic_comp(Codec, ctypes.Structure):
     header: vfio_info_cap_header
     flags: int
     reserved: int
-    FIELD_VALUES: ClassVar[dict[str, ValueClass]] = {
-        "flags": VfioDeviceInfoCapPciAtomicCompFlags,
-    }
+    FIELD_VALUES: ClassVar[Mapping[str, ValueClass]] = _Values(
+        {
+            "flags": "VfioDeviceInfoCapPciAtomicCompFlags",
+        }
+    )
     FLEXIBLE: ClassVar[str | None] = None
 
 
@@ -1102,10 +1588,12 @@ class vfio_region_info(Codec, ctypes.Structure):
     cap_offset: int
     size: int
     offset: int
-    FIELD_VALUES: ClassVar[dict[str, ValueClass]] = {
-        "flags": VfioRegionInfoFlags,
-        "index": VfioPciRegionIndex,
-    }
+    FIELD_VALUES: ClassVar[Mapping[str, ValueClass]] = _Values(
+        {
+            "flags": "VfioRegionInfoFlags",
+            "index": "VfioPciRegionIndex",
+        }
+    )
     FLEXIBLE: ClassVar[str | None] = None
 
 
@@ -1130,7 +1618,7 @@ class vfio_region_sparse_mmap_area(Codec, ctypes.Structure):
 
     offset: int
     size: int
-    FIELD_VALUES: ClassVar[dict[str, ValueClass]] = {}
+    FIELD_VALUES: ClassVar[Mapping[str, ValueClass]] = _Values({})
     FLEXIBLE: ClassVar[str | None] = None
 
 
@@ -1153,7 +1641,7 @@ class vfio_region_info_cap_sparse_mmap(Codec, ctypes.Structure):
     nr_areas: int
     reserved: int
     areas: ctypes.Array[vfio_region_sparse_mmap_area]
-    FIELD_VALUES: ClassVar[dict[str, ValueClass]] = {}
+    FIELD_VALUES: ClassVar[Mapping[str, ValueClass]] = _Values({})
     FLEXIBLE: ClassVar[str | None] = "areas"
 
 
@@ -1177,7 +1665,7 @@ class vfio_region_info_cap_type(Codec, ctypes.Structure):
     header: vfio_info_cap_header
     type: int
     subtype: int
-    FIELD_VALUES: ClassVar[dict[str, ValueClass]] = {}
+    FIELD_VALUES: ClassVar[Mapping[str, ValueClass]] = _Values({})
     FLEXIBLE: ClassVar[str | None] = None
 
 
@@ -1226,9 +1714,11 @@ class vfio_region_gfx_edid(Codec, ctypes.Structure):
     max_xres: int
     max_yres: int
     link_state: int
-    FIELD_VALUES: ClassVar[dict[str, ValueClass]] = {
-        "link_state": VfioRegionGfxEdidLinkState,
-    }
+    FIELD_VALUES: ClassVar[Mapping[str, ValueClass]] = _Values(
+        {
+            "link_state": "VfioRegionGfxEdidLinkState",
+        }
+    )
     FLEXIBLE: ClassVar[str | None] = None
 
 
@@ -1256,9 +1746,11 @@ class vfio_device_migration_info(Codec, ctypes.Structure):
     pending_bytes: int
     data_offset: int
     data_size: int
-    FIELD_VALUES: ClassVar[dict[str, ValueClass]] = {
-        "device_state": VfioDeviceMigrationInfoDeviceState,
-    }
+    FIELD_VALUES: ClassVar[Mapping[str, ValueClass]] = _Values(
+        {
+            "device_state": "VfioDeviceMigrationInfoDeviceState",
+        }
+    )
     FLEXIBLE: ClassVar[str | None] = None
 
 
@@ -1282,7 +1774,7 @@ class vfio_region_info_cap_nvlink2_ssatgt(Codec, ctypes.Structure):
 
     header: vfio_info_cap_header
     tgt: int
-    FIELD_VALUES: ClassVar[dict[str, ValueClass]] = {}
+    FIELD_VALUES: ClassVar[Mapping[str, ValueClass]] = _Values({})
     FLEXIBLE: ClassVar[str | None] = None
 
 
@@ -1304,7 +1796,7 @@ class vfio_region_info_cap_nvlink2_lnkspd(Codec, ctypes.Structure):
     header: vfio_info_cap_header
     link_speed: int
     __pad: int
-    FIELD_VALUES: ClassVar[dict[str, ValueClass]] = {}
+    FIELD_VALUES: ClassVar[Mapping[str, ValueClass]] = _Values({})
     FLEXIBLE: ClassVar[str | None] = None
 
 
@@ -1328,10 +1820,12 @@ class vfio_irq_info(Codec, ctypes.Structure):
     flags: int
     index: int
     count: int
-    FIELD_VALUES: ClassVar[dict[str, ValueClass]] = {
-        "flags": VfioIrqInfoFlags,
-        "index": VfioPciIrqIndex,
-    }
+    FIELD_VALUES: ClassVar[Mapping[str, ValueClass]] = _Values(
+        {
+            "flags": "VfioIrqInfoFlags",
+            "index": "VfioPciIrqIndex",
+        }
+    )
     FLEXIBLE: ClassVar[str | None] = None
 
 
@@ -1358,10 +1852,12 @@ class vfio_irq_set(Codec, ctypes.Structure):
     start: int
     count: int
     data: ctypes.Array[ctypes.c_uint8]
-    FIELD_VALUES: ClassVar[dict[str, ValueClass]] = {
-        "flags": VfioIrqSetFlags,
-        "index": VfioPciIrqIndex,
-    }
+    FIELD_VALUES: ClassVar[Mapping[str, ValueClass]] = _Values(
+        {
+            "flags": "VfioIrqSetFlags",
+            "index": "VfioPciIrqIndex",
+        }
+    )
     FLEXIBLE: ClassVar[str | None] = "data"
 
 
@@ -1386,7 +1882,7 @@ class _vfio_pci_dependent_device__anon0(Codec, ctypes.Union):
 
     group_id: int
     devid: int
-    FIELD_VALUES: ClassVar[dict[str, ValueClass]] = {}
+    FIELD_VALUES: ClassVar[Mapping[str, ValueClass]] = _Values({})
     FLEXIBLE: ClassVar[str | None] = None
 
 
@@ -1411,7 +1907,7 @@ class vfio_pci_dependent_device(Codec, ctypes.Structure):
     devfn: int
     group_id: int
     devid: int
-    FIELD_VALUES: ClassVar[dict[str, ValueClass]] = {}
+    FIELD_VALUES: ClassVar[Mapping[str, ValueClass]] = _Values({})
     FLEXIBLE: ClassVar[str | None] = None
 
 
@@ -1437,9 +1933,11 @@ class vfio_pci_hot_reset_info(Codec, ctypes.Structure):
     flags: int
     count: int
     devices: ctypes.Array[vfio_pci_dependent_device]
-    FIELD_VALUES: ClassVar[dict[str, ValueClass]] = {
-        "flags": VfioPciHotResetInfoFlags,
-    }
+    FIELD_VALUES: ClassVar[Mapping[str, ValueClass]] = _Values(
+        {
+            "flags": "VfioPciHotResetInfoFlags",
+        }
+    )
     FLEXIBLE: ClassVar[str | None] = "devices"
 
 
@@ -1464,7 +1962,7 @@ class vfio_pci_hot_reset(Codec, ctypes.Structure):
     flags: int
     count: int
     group_fds: ctypes.Array[ctypes.c_int32]
-    FIELD_VALUES: ClassVar[dict[str, ValueClass]] = {}
+    FIELD_VALUES: ClassVar[Mapping[str, ValueClass]] = _Values({})
     FLEXIBLE: ClassVar[str | None] = "group_fds"
 
 
@@ -1487,7 +1985,7 @@ class _vfio_device_gfx_plane_info__anon0(Codec, ctypes.Union):
 
     region_index: int
     dmabuf_id: int
-    FIELD_VALUES: ClassVar[dict[str, ValueClass]] = {}
+    FIELD_VALUES: ClassVar[Mapping[str, ValueClass]] = _Values({})
     FLEXIBLE: ClassVar[str | None] = None
 
 
@@ -1523,9 +2021,11 @@ class vfio_device_gfx_plane_info(Codec, ctypes.Structure):
     reserved: int
     region_index: int
     dmabuf_id: int
-    FIELD_VALUES: ClassVar[dict[str, ValueClass]] = {
-        "flags": VfioDeviceGfxPlaneInfoFlags,
-    }
+    FIELD_VALUES: ClassVar[Mapping[str, ValueClass]] = _Values(
+        {
+            "flags": "VfioDeviceGfxPlaneInfoFlags",
+        }
+    )
     FLEXIBLE: ClassVar[str | None] = None
 
 
@@ -1569,9 +2069,11 @@ class vfio_device_ioeventfd(Codec, ctypes.Structure):
     data: int
     fd: int
     reserved: int
-    FIELD_VALUES: ClassVar[dict[str, ValueClass]] = {
-        "flags": VfioDeviceIoeventfdFlags,
-    }
+    FIELD_VALUES: ClassVar[Mapping[str, ValueClass]] = _Values(
+        {
+            "flags": "VfioDeviceIoeventfdFlags",
+        }
+    )
     FLEXIBLE: ClassVar[str | None] = None
 
 
@@ -1597,9 +2099,11 @@ class vfio_device_feature(Codec, ctypes.Structure):
     argsz: int
     flags: int
     data: ctypes.Array[ctypes.c_uint8]
-    FIELD_VALUES: ClassVar[dict[str, ValueClass]] = {
-        "flags": VfioDeviceFeatureFlags,
-    }
+    FIELD_VALUES: ClassVar[Mapping[str, ValueClass]] = _Values(
+        {
+            "flags": "VfioDeviceFeatureFlags",
+        }
+    )
     FLEXIBLE: ClassVar[str | None] = "data"
 
 
@@ -1624,9 +2128,11 @@ class vfio_device_bind_iommufd(Codec, ctypes.Structure):
     iommufd: int
     out_devid: int
     token_uuid_ptr: int
-    FIELD_VALUES: ClassVar[dict[str, ValueClass]] = {
-        "flags": VfioDeviceBindIommufdFlags,
-    }
+    FIELD_VALUES: ClassVar[Mapping[str, ValueClass]] = _Values(
+        {
+            "flags": "VfioDeviceBindIommufdFlags",
+        }
+    )
     FLEXIBLE: ClassVar[str | None] = None
 
 
@@ -1652,9 +2158,11 @@ class vfio_device_attach_iommufd_pt(Codec, ctypes.Structure):
     flags: int
     pt_id: int
     pasid: int
-    FIELD_VALUES: ClassVar[dict[str, ValueClass]] = {
-        "flags": VfioDeviceAttachIommufdPtFlags,
-    }
+    FIELD_VALUES: ClassVar[Mapping[str, ValueClass]] = _Values(
+        {
+            "flags": "VfioDeviceAttachIommufdPtFlags",
+        }
+    )
     FLEXIBLE: ClassVar[str | None] = None
 
 
@@ -1678,9 +2186,11 @@ class vfio_device_detach_iommufd_pt(Codec, ctypes.Structure):
     argsz: int
     flags: int
     pasid: int
-    FIELD_VALUES: ClassVar[dict[str, ValueClass]] = {
-        "flags": VfioDeviceDetachIommufdPtFlags,
-    }
+    FIELD_VALUES: ClassVar[Mapping[str, ValueClass]] = _Values(
+        {
+            "flags": "VfioDeviceDetachIommufdPtFlags",
+        }
+    )
     FLEXIBLE: ClassVar[str | None] = None
 
 
@@ -1701,9 +2211,11 @@ class vfio_device_feature_migration(Codec, ctypes.Structure):
     """struct vfio_device_feature_migration (linux/vfio.h:1036)."""
 
     flags: int
-    FIELD_VALUES: ClassVar[dict[str, ValueClass]] = {
-        "flags": VfioDeviceFeatureMigrationFlags,
-    }
+    FIELD_VALUES: ClassVar[Mapping[str, ValueClass]] = _Values(
+        {
+            "flags": "VfioDeviceFeatureMigrationFlags",
+        }
+    )
     FLEXIBLE: ClassVar[str | None] = None
 
 
@@ -1723,9 +2235,11 @@ class vfio_device_feature_mig_state(Codec, ctypes.Structure):
 
     device_state: int
     data_fd: int
-    FIELD_VALUES: ClassVar[dict[str, ValueClass]] = {
-        "device_state": VfioDeviceMigState,
-    }
+    FIELD_VALUES: ClassVar[Mapping[str, ValueClass]] = _Values(
+        {
+            "device_state": "VfioDeviceMigState",
+        }
+    )
     FLEXIBLE: ClassVar[str | None] = None
 
 
@@ -1748,9 +2262,11 @@ class vfio_precopy_info(Codec, ctypes.Structure):
     flags: int
     initial_bytes: int
     dirty_bytes: int
-    FIELD_VALUES: ClassVar[dict[str, ValueClass]] = {
-        "flags": VfioPrecopyInfoFlags,
-    }
+    FIELD_VALUES: ClassVar[Mapping[str, ValueClass]] = _Values(
+        {
+            "flags": "VfioPrecopyInfoFlags",
+        }
+    )
     FLEXIBLE: ClassVar[str | None] = None
 
 
@@ -1773,7 +2289,7 @@ class vfio_device_low_power_entry_with_wakeup(Codec, ctypes.Structure):
 
     wakeup_eventfd: int
     reserved: int
-    FIELD_VALUES: ClassVar[dict[str, ValueClass]] = {}
+    FIELD_VALUES: ClassVar[Mapping[str, ValueClass]] = _Values({})
     FLEXIBLE: ClassVar[str | None] = None
 
 
@@ -1796,7 +2312,7 @@ class vfio_device_feature_dma_logging_control(Codec, ctypes.Structure):
     num_ranges: int
     __reserved: int
     ranges: int
-    FIELD_VALUES: ClassVar[dict[str, ValueClass]] = {}
+    FIELD_VALUES: ClassVar[Mapping[str, ValueClass]] = _Values({})
     FLEXIBLE: ClassVar[str | None] = None
 
 
@@ -1819,7 +2335,7 @@ class vfio_device_feature_dma_logging_range(Codec, ctypes.Structure):
 
     iova: int
     length: int
-    FIELD_VALUES: ClassVar[dict[str, ValueClass]] = {}
+    FIELD_VALUES: ClassVar[Mapping[str, ValueClass]] = _Values({})
     FLEXIBLE: ClassVar[str | None] = None
 
 
@@ -1842,7 +2358,7 @@ class vfio_device_feature_dma_logging_report(Codec, ctypes.Structure):
     length: int
     page_size: int
     bitmap: int
-    FIELD_VALUES: ClassVar[dict[str, ValueClass]] = {}
+    FIELD_VALUES: ClassVar[Mapping[str, ValueClass]] = _Values({})
     FLEXIBLE: ClassVar[str | None] = None
 
 
@@ -1864,7 +2380,7 @@ class vfio_device_feature_mig_data_size(Codec, ctypes.Structure):
     """struct vfio_device_feature_mig_data_size (linux/vfio.h:1473)."""
 
     stop_copy_length: int
-    FIELD_VALUES: ClassVar[dict[str, ValueClass]] = {}
+    FIELD_VALUES: ClassVar[Mapping[str, ValueClass]] = _Values({})
     FLEXIBLE: ClassVar[str | None] = None
 
 
@@ -1883,9 +2399,11 @@ class vfio_device_feature_bus_master(Codec, ctypes.Structure):
     """struct vfio_device_feature_bus_master (linux/vfio.h:1493)."""
 
     op: int
-    FIELD_VALUES: ClassVar[dict[str, ValueClass]] = {
-        "op": VfioDeviceFeatureBusMasterOp,
-    }
+    FIELD_VALUES: ClassVar[Mapping[str, ValueClass]] = _Values(
+        {
+            "op": "VfioDeviceFeatureBusMasterOp",
+        }
+    )
     FLEXIBLE: ClassVar[str | None] = None
 
 
@@ -1905,7 +2423,7 @@ class vfio_region_dma_range(Codec, ctypes.Structure):
 
     offset: int
     length: int
-    FIELD_VALUES: ClassVar[dict[str, ValueClass]] = {}
+    FIELD_VALUES: ClassVar[Mapping[str, ValueClass]] = _Values({})
     FLEXIBLE: ClassVar[str | None] = None
 
 
@@ -1930,7 +2448,7 @@ class vfio_device_feature_dma_buf(Codec, ctypes.Structure):
     flags: int
     nr_ranges: int
     dma_ranges: ctypes.Array[vfio_region_dma_range]
-    FIELD_VALUES: ClassVar[dict[str, ValueClass]] = {}
+    FIELD_VALUES: ClassVar[Mapping[str, ValueClass]] = _Values({})
     FLEXIBLE: ClassVar[str | None] = "dma_ranges"
 
 
@@ -1958,9 +2476,11 @@ class vfio_iommu_type1_info(Codec, ctypes.Structure):
     iova_pgsizes: int
     cap_offset: int
     pad: int
-    FIELD_VALUES: ClassVar[dict[str, ValueClass]] = {
-        "flags": VfioIommuType1InfoFlags,
-    }
+    FIELD_VALUES: ClassVar[Mapping[str, ValueClass]] = _Values(
+        {
+            "flags": "VfioIommuType1InfoFlags",
+        }
+    )
     FLEXIBLE: ClassVar[str | None] = None
 
 
@@ -1984,7 +2504,7 @@ class vfio_iova_range(Codec, ctypes.Structure):
 
     start: int
     end: int
-    FIELD_VALUES: ClassVar[dict[str, ValueClass]] = {}
+    FIELD_VALUES: ClassVar[Mapping[str, ValueClass]] = _Values({})
     FLEXIBLE: ClassVar[str | None] = None
 
 
@@ -2008,7 +2528,7 @@ class vfio_iommu_type1_info_cap_iova_range(Codec, ctypes.Structure):
     nr_iovas: int
     reserved: int
     iova_ranges: ctypes.Array[vfio_iova_range]
-    FIELD_VALUES: ClassVar[dict[str, ValueClass]] = {}
+    FIELD_VALUES: ClassVar[Mapping[str, ValueClass]] = _Values({})
     FLEXIBLE: ClassVar[str | None] = "iova_ranges"
 
 
@@ -2034,7 +2554,7 @@ class vfio_iommu_type1_info_cap_migration(Codec, ctypes.Structure):
     flags: int
     pgsize_bitmap: int
     max_dirty_bitmap_size: int
-    FIELD_VALUES: ClassVar[dict[str, ValueClass]] = {}
+    FIELD_VALUES: ClassVar[Mapping[str, ValueClass]] = _Values({})
     FLEXIBLE: ClassVar[str | None] = None
 
 
@@ -2058,7 +2578,7 @@ class vfio_iommu_type1_info_dma_avail(Codec, ctypes.Structure):
 
     header: vfio_info_cap_header
     avail: int
-    FIELD_VALUES: ClassVar[dict[str, ValueClass]] = {}
+    FIELD_VALUES: ClassVar[Mapping[str, ValueClass]] = _Values({})
     FLEXIBLE: ClassVar[str | None] = None
 
 
@@ -2082,9 +2602,11 @@ class vfio_iommu_type1_dma_map(Codec, ctypes.Structure):
     vaddr: int
     iova: int
     size: int
-    FIELD_VALUES: ClassVar[dict[str, ValueClass]] = {
-        "flags": VfioIommuType1DmaMapFlags,
-    }
+    FIELD_VALUES: ClassVar[Mapping[str, ValueClass]] = _Values(
+        {
+            "flags": "VfioIommuType1DmaMapFlags",
+        }
+    )
     FLEXIBLE: ClassVar[str | None] = None
 
 
@@ -2110,7 +2632,7 @@ class vfio_bitmap(Codec, ctypes.Structure):
     pgsize: int
     size: int
     data: int
-    FIELD_VALUES: ClassVar[dict[str, ValueClass]] = {}
+    FIELD_VALUES: ClassVar[Mapping[str, ValueClass]] = _Values({})
     FLEXIBLE: ClassVar[str | None] = None
 
 
@@ -2136,9 +2658,11 @@ class vfio_iommu_type1_dma_unmap(Codec, ctypes.Structure):
     iova: int
     size: int
     data: ctypes.Array[ctypes.c_uint8]
-    FIELD_VALUES: ClassVar[dict[str, ValueClass]] = {
-        "flags": VfioIommuType1DmaUnmapFlags,
-    }
+    FIELD_VALUES: ClassVar[Mapping[str, ValueClass]] = _Values(
+        {
+            "flags": "VfioIommuType1DmaUnmapFlags",
+        }
+    )
     FLEXIBLE: ClassVar[str | None] = "data"
 
 
@@ -2164,9 +2688,11 @@ class vfio_iommu_type1_dirty_bitmap(Codec, ctypes.Structure):
     argsz: int
     flags: int
     data: ctypes.Array[ctypes.c_uint8]
-    FIELD_VALUES: ClassVar[dict[str, ValueClass]] = {
-        "flags": VfioIommuType1DirtyBitmapFlags,
-    }
+    FIELD_VALUES: ClassVar[Mapping[str, ValueClass]] = _Values(
+        {
+            "flags": "VfioIommuType1DirtyBitmapFlags",
+        }
+    )
     FLEXIBLE: ClassVar[str | None] = "data"
 
 
@@ -2189,7 +2715,7 @@ class vfio_iommu_type1_dirty_bitmap_get(Codec, ctypes.Structure):
     iova: int
     size: int
     bitmap: vfio_bitmap
-    FIELD_VALUES: ClassVar[dict[str, ValueClass]] = {}
+    FIELD_VALUES: ClassVar[Mapping[str, ValueClass]] = _Values({})
     FLEXIBLE: ClassVar[str | None] = None
 
 
@@ -2213,7 +2739,7 @@ class vfio_iommu_spapr_tce_ddw_info(Codec, ctypes.Structure):
     pgsizes: int
     max_dynamic_windows_supported: int
     levels: int
-    FIELD_VALUES: ClassVar[dict[str, ValueClass]] = {}
+    FIELD_VALUES: ClassVar[Mapping[str, ValueClass]] = _Values({})
     FLEXIBLE: ClassVar[str | None] = None
 
 
@@ -2239,9 +2765,11 @@ class vfio_iommu_spapr_tce_info(Codec, ctypes.Structure):
     dma32_window_start: int
     dma32_window_size: int
     ddw: vfio_iommu_spapr_tce_ddw_info
-    FIELD_VALUES: ClassVar[dict[str, ValueClass]] = {
-        "flags": VfioIommuSpaprTceInfoFlags,
-    }
+    FIELD_VALUES: ClassVar[Mapping[str, ValueClass]] = _Values(
+        {
+            "flags": "VfioIommuSpaprTceInfoFlags",
+        }
+    )
     FLEXIBLE: ClassVar[str | None] = None
 
 
@@ -2268,7 +2796,7 @@ class vfio_eeh_pe_err(Codec, ctypes.Structure):
     func: int
     addr: int
     mask: int
-    FIELD_VALUES: ClassVar[dict[str, ValueClass]] = {}
+    FIELD_VALUES: ClassVar[Mapping[str, ValueClass]] = _Values({})
     FLEXIBLE: ClassVar[str | None] = None
 
 
@@ -2291,7 +2819,7 @@ class _vfio_eeh_pe_op__anon0(Codec, ctypes.Union):
     """union vfio_eeh_pe_op::anon0 (linux/vfio.h:1815)."""
 
     err: vfio_eeh_pe_err
-    FIELD_VALUES: ClassVar[dict[str, ValueClass]] = {}
+    FIELD_VALUES: ClassVar[Mapping[str, ValueClass]] = _Values({})
     FLEXIBLE: ClassVar[str | None] = None
 
 
@@ -2315,9 +2843,11 @@ class vfio_eeh_pe_op(Codec, ctypes.Structure):
     op: int
     _anon0: _vfio_eeh_pe_op__anon0
     err: vfio_eeh_pe_err
-    FIELD_VALUES: ClassVar[dict[str, ValueClass]] = {
-        "op": VfioEehPeOpOp,
-    }
+    FIELD_VALUES: ClassVar[Mapping[str, ValueClass]] = _Values(
+        {
+            "op": "VfioEehPeOpOp",
+        }
+    )
     FLEXIBLE: ClassVar[str | None] = None
 
 
@@ -2344,7 +2874,7 @@ class vfio_iommu_spapr_register_memory(Codec, ctypes.Structure):
     flags: int
     vaddr: int
     size: int
-    FIELD_VALUES: ClassVar[dict[str, ValueClass]] = {}
+    FIELD_VALUES: ClassVar[Mapping[str, ValueClass]] = _Values({})
     FLEXIBLE: ClassVar[str | None] = None
 
 
@@ -2374,7 +2904,7 @@ class vfio_iommu_spapr_tce_create(Codec, ctypes.Structure):
     levels: int
     __resv2: int
     start_addr: int
-    FIELD_VALUES: ClassVar[dict[str, ValueClass]] = {}
+    FIELD_VALUES: ClassVar[Mapping[str, ValueClass]] = _Values({})
     FLEXIBLE: ClassVar[str | None] = None
 
 
@@ -2403,7 +2933,7 @@ class vfio_iommu_spapr_tce_remove(Codec, ctypes.Structure):
     argsz: int
     flags: int
     start_addr: int
-    FIELD_VALUES: ClassVar[dict[str, ValueClass]] = {}
+    FIELD_VALUES: ClassVar[Mapping[str, ValueClass]] = _Values({})
     FLEXIBLE: ClassVar[str | None] = None
 
 
@@ -2426,7 +2956,7 @@ class iommu_destroy(Codec, ctypes.Structure):
 
     size: int
     id: int
-    FIELD_VALUES: ClassVar[dict[str, ValueClass]] = {}
+    FIELD_VALUES: ClassVar[Mapping[str, ValueClass]] = _Values({})
     FLEXIBLE: ClassVar[str | None] = None
 
 
@@ -2451,7 +2981,7 @@ class iommu_ioas_alloc(Codec, ctypes.Structure):
     size: int
     flags: int
     out_ioas_id: int
-    FIELD_VALUES: ClassVar[dict[str, ValueClass]] = {}
+    FIELD_VALUES: ClassVar[Mapping[str, ValueClass]] = _Values({})
     FLEXIBLE: ClassVar[str | None] = None
 
 
@@ -2473,7 +3003,7 @@ class iommu_iova_range(Codec, ctypes.Structure):
 
     start: int
     last: int
-    FIELD_VALUES: ClassVar[dict[str, ValueClass]] = {}
+    FIELD_VALUES: ClassVar[Mapping[str, ValueClass]] = _Values({})
     FLEXIBLE: ClassVar[str | None] = None
 
 
@@ -2523,7 +3053,7 @@ class iommu_ioas_iova_ranges(Codec, ctypes.Structure):
     __reserved: int
     allowed_iovas: int
     out_iova_alignment: int
-    FIELD_VALUES: ClassVar[dict[str, ValueClass]] = {}
+    FIELD_VALUES: ClassVar[Mapping[str, ValueClass]] = _Values({})
     FLEXIBLE: ClassVar[str | None] = None
 
 
@@ -2566,7 +3096,7 @@ class iommu_ioas_allow_iovas(Codec, ctypes.Structure):
     num_iovas: int
     __reserved: int
     allowed_iovas: int
-    FIELD_VALUES: ClassVar[dict[str, ValueClass]] = {}
+    FIELD_VALUES: ClassVar[Mapping[str, ValueClass]] = _Values({})
     FLEXIBLE: ClassVar[str | None] = None
 
 
@@ -2603,9 +3133,11 @@ class iommu_ioas_map(Codec, ctypes.Structure):
     user_va: int
     length: int
     iova: int
-    FIELD_VALUES: ClassVar[dict[str, ValueClass]] = {
-        "flags": IommufdIoasMapFlags,
-    }
+    FIELD_VALUES: ClassVar[Mapping[str, ValueClass]] = _Values(
+        {
+            "flags": "IommufdIoasMapFlags",
+        }
+    )
     FLEXIBLE: ClassVar[str | None] = None
 
 
@@ -2643,9 +3175,11 @@ class iommu_ioas_map_file(Codec, ctypes.Structure):
     start: int
     length: int
     iova: int
-    FIELD_VALUES: ClassVar[dict[str, ValueClass]] = {
-        "flags": IommufdIoasMapFlags,
-    }
+    FIELD_VALUES: ClassVar[Mapping[str, ValueClass]] = _Values(
+        {
+            "flags": "IommufdIoasMapFlags",
+        }
+    )
     FLEXIBLE: ClassVar[str | None] = None
 
 
@@ -2685,9 +3219,11 @@ class iommu_ioas_copy(Codec, ctypes.Structure):
     length: int
     dst_iova: int
     src_iova: int
-    FIELD_VALUES: ClassVar[dict[str, ValueClass]] = {
-        "flags": IommufdIoasMapFlags,
-    }
+    FIELD_VALUES: ClassVar[Mapping[str, ValueClass]] = _Values(
+        {
+            "flags": "IommufdIoasMapFlags",
+        }
+    )
     FLEXIBLE: ClassVar[str | None] = None
 
 
@@ -2720,7 +3256,7 @@ class iommu_ioas_unmap(Codec, ctypes.Structure):
     ioas_id: int
     iova: int
     length: int
-    FIELD_VALUES: ClassVar[dict[str, ValueClass]] = {}
+    FIELD_VALUES: ClassVar[Mapping[str, ValueClass]] = _Values({})
     FLEXIBLE: ClassVar[str | None] = None
 
 
@@ -2751,10 +3287,12 @@ class iommu_option(Codec, ctypes.Structure):
     __reserved: int
     object_id: int
     val64: int
-    FIELD_VALUES: ClassVar[dict[str, ValueClass]] = {
-        "option_id": IommufdOption,
-        "op": IommufdOptionOps,
-    }
+    FIELD_VALUES: ClassVar[Mapping[str, ValueClass]] = _Values(
+        {
+            "option_id": "IommufdOption",
+            "op": "IommufdOptionOps",
+        }
+    )
     FLEXIBLE: ClassVar[str | None] = None
 
 
@@ -2788,9 +3326,11 @@ class iommu_vfio_ioas(Codec, ctypes.Structure):
     ioas_id: int
     op: int
     __reserved: int
-    FIELD_VALUES: ClassVar[dict[str, ValueClass]] = {
-        "op": IommufdVfioIoasOp,
-    }
+    FIELD_VALUES: ClassVar[Mapping[str, ValueClass]] = _Values(
+        {
+            "op": "IommufdVfioIoasOp",
+        }
+    )
     FLEXIBLE: ClassVar[str | None] = None
 
 
@@ -2817,9 +3357,11 @@ class iommu_hwpt_vtd_s1(Codec, ctypes.Structure):
     pgtbl_addr: int
     addr_width: int
     __reserved: int
-    FIELD_VALUES: ClassVar[dict[str, ValueClass]] = {
-        "flags": IommuHwptVtdS1Flags,
-    }
+    FIELD_VALUES: ClassVar[Mapping[str, ValueClass]] = _Values(
+        {
+            "flags": "IommuHwptVtdS1Flags",
+        }
+    )
     FLEXIBLE: ClassVar[str | None] = None
 
 
@@ -2859,7 +3401,7 @@ class iommu_hwpt_arm_smmuv3(Codec, ctypes.Structure):
       report events to the VM. E.g. F_TRANSLATION when guest STE.Cfg=abort."""
 
     ste: ctypes.Array[ctypes.c_uint64]
-    FIELD_VALUES: ClassVar[dict[str, ValueClass]] = {}
+    FIELD_VALUES: ClassVar[Mapping[str, ValueClass]] = _Values({})
     FLEXIBLE: ClassVar[str | None] = None
 
 
@@ -2880,7 +3422,7 @@ class iommu_hwpt_amd_guest(Codec, ctypes.Structure):
     (IOMMU_HWPT_DATA_AMD_GUEST)"""
 
     dte: ctypes.Array[ctypes.c_uint64]
-    FIELD_VALUES: ClassVar[dict[str, ValueClass]] = {}
+    FIELD_VALUES: ClassVar[Mapping[str, ValueClass]] = _Values({})
     FLEXIBLE: ClassVar[str | None] = None
 
 
@@ -2930,10 +3472,12 @@ class iommu_hwpt_alloc(Codec, ctypes.Structure):
     data_uptr: int
     fault_id: int
     __reserved2: int
-    FIELD_VALUES: ClassVar[dict[str, ValueClass]] = {
-        "flags": IommufdHwptAllocFlags,
-        "data_type": IommuHwptDataType,
-    }
+    FIELD_VALUES: ClassVar[Mapping[str, ValueClass]] = _Values(
+        {
+            "flags": "IommufdHwptAllocFlags",
+            "data_type": "IommuHwptDataType",
+        }
+    )
     FLEXIBLE: ClassVar[str | None] = None
 
 
@@ -2973,9 +3517,11 @@ class iommu_hw_info_vtd(Codec, ctypes.Structure):
     __reserved: int
     cap_reg: int
     ecap_reg: int
-    FIELD_VALUES: ClassVar[dict[str, ValueClass]] = {
-        "flags": IommuHwInfoVtdFlags,
-    }
+    FIELD_VALUES: ClassVar[Mapping[str, ValueClass]] = _Values(
+        {
+            "flags": "IommuHwInfoVtdFlags",
+        }
+    )
     FLEXIBLE: ClassVar[str | None] = None
 
 
@@ -3026,7 +3572,7 @@ class iommu_hw_info_arm_smmuv3(Codec, ctypes.Structure):
     idr: ctypes.Array[ctypes.c_uint32]
     iidr: int
     aidr: int
-    FIELD_VALUES: ClassVar[dict[str, ValueClass]] = {}
+    FIELD_VALUES: ClassVar[Mapping[str, ValueClass]] = _Values({})
     FLEXIBLE: ClassVar[str | None] = None
 
 
@@ -3059,7 +3605,7 @@ class iommu_hw_info_tegra241_cmdqv(Codec, ctypes.Structure):
     log2vcmdqs: int
     log2vsids: int
     __reserved: int
-    FIELD_VALUES: ClassVar[dict[str, ValueClass]] = {}
+    FIELD_VALUES: ClassVar[Mapping[str, ValueClass]] = _Values({})
     FLEXIBLE: ClassVar[str | None] = None
 
 
@@ -3093,7 +3639,7 @@ class iommu_hw_info_amd(Codec, ctypes.Structure):
 
     efr: int
     efr2: int
-    FIELD_VALUES: ClassVar[dict[str, ValueClass]] = {}
+    FIELD_VALUES: ClassVar[Mapping[str, ValueClass]] = _Values({})
     FLEXIBLE: ClassVar[str | None] = None
 
 
@@ -3114,7 +3660,7 @@ class _iommu_hw_info__anon0(Codec, ctypes.Union):
 
     in_data_type: int
     out_data_type: int
-    FIELD_VALUES: ClassVar[dict[str, ValueClass]] = {}
+    FIELD_VALUES: ClassVar[Mapping[str, ValueClass]] = _Values({})
     FLEXIBLE: ClassVar[str | None] = None
 
 
@@ -3158,10 +3704,12 @@ class iommu_hw_info(Codec, ctypes.Structure):
     out_capabilities: int
     in_data_type: int
     out_data_type: int
-    FIELD_VALUES: ClassVar[dict[str, ValueClass]] = {
-        "flags": IommufdHwInfoFlags,
-        "out_capabilities": IommufdHwCapabilities,
-    }
+    FIELD_VALUES: ClassVar[Mapping[str, ValueClass]] = _Values(
+        {
+            "flags": "IommufdHwInfoFlags",
+            "out_capabilities": "IommufdHwCapabilities",
+        }
+    )
     FLEXIBLE: ClassVar[str | None] = None
 
 
@@ -3192,9 +3740,11 @@ class iommu_hwpt_set_dirty_tracking(Codec, ctypes.Structure):
     flags: int
     hwpt_id: int
     __reserved: int
-    FIELD_VALUES: ClassVar[dict[str, ValueClass]] = {
-        "flags": IommufdHwptSetDirtyTrackingFlags,
-    }
+    FIELD_VALUES: ClassVar[Mapping[str, ValueClass]] = _Values(
+        {
+            "flags": "IommufdHwptSetDirtyTrackingFlags",
+        }
+    )
     FLEXIBLE: ClassVar[str | None] = None
 
 
@@ -3231,9 +3781,11 @@ class iommu_hwpt_get_dirty_bitmap(Codec, ctypes.Structure):
     length: int
     page_size: int
     data: int
-    FIELD_VALUES: ClassVar[dict[str, ValueClass]] = {
-        "flags": IommufdHwptGetDirtyBitmapFlags,
-    }
+    FIELD_VALUES: ClassVar[Mapping[str, ValueClass]] = _Values(
+        {
+            "flags": "IommufdHwptGetDirtyBitmapFlags",
+        }
+    )
     FLEXIBLE: ClassVar[str | None] = None
 
 
@@ -3273,9 +3825,11 @@ class iommu_hwpt_vtd_s1_invalidate(Codec, ctypes.Structure):
     npages: int
     flags: int
     __reserved: int
-    FIELD_VALUES: ClassVar[dict[str, ValueClass]] = {
-        "flags": IommuHwptVtdS1InvalidateFlags,
-    }
+    FIELD_VALUES: ClassVar[Mapping[str, ValueClass]] = _Values(
+        {
+            "flags": "IommuHwptVtdS1InvalidateFlags",
+        }
+    )
     FLEXIBLE: ClassVar[str | None] = None
 
 
@@ -3311,7 +3865,7 @@ class iommu_viommu_arm_smmuv3_invalidate(Codec, ctypes.Structure):
     -EIO will be returned if the command is not supported."""
 
     cmd: ctypes.Array[ctypes.c_uint64]
-    FIELD_VALUES: ClassVar[dict[str, ValueClass]] = {}
+    FIELD_VALUES: ClassVar[Mapping[str, ValueClass]] = _Values({})
     FLEXIBLE: ClassVar[str | None] = None
 
 
@@ -3348,9 +3902,11 @@ class iommu_hwpt_invalidate(Codec, ctypes.Structure):
     entry_len: int
     entry_num: int
     __reserved: int
-    FIELD_VALUES: ClassVar[dict[str, ValueClass]] = {
-        "data_type": IommuHwptInvalidateDataType,
-    }
+    FIELD_VALUES: ClassVar[Mapping[str, ValueClass]] = _Values(
+        {
+            "data_type": "IommuHwptInvalidateDataType",
+        }
+    )
     FLEXIBLE: ClassVar[str | None] = None
 
 
@@ -3383,10 +3939,12 @@ class iommu_hwpt_pgfault(Codec, ctypes.Structure):
     addr: int
     length: int
     cookie: int
-    FIELD_VALUES: ClassVar[dict[str, ValueClass]] = {
-        "flags": IommuHwptPgfaultFlags,
-        "perm": IommuHwptPgfaultPerm,
-    }
+    FIELD_VALUES: ClassVar[Mapping[str, ValueClass]] = _Values(
+        {
+            "flags": "IommuHwptPgfaultFlags",
+            "perm": "IommuHwptPgfaultPerm",
+        }
+    )
     FLEXIBLE: ClassVar[str | None] = None
 
 
@@ -3414,9 +3972,11 @@ class iommu_hwpt_page_response(Codec, ctypes.Structure):
 
     cookie: int
     code: int
-    FIELD_VALUES: ClassVar[dict[str, ValueClass]] = {
-        "code": IommufdPageResponseCode,
-    }
+    FIELD_VALUES: ClassVar[Mapping[str, ValueClass]] = _Values(
+        {
+            "code": "IommufdPageResponseCode",
+        }
+    )
     FLEXIBLE: ClassVar[str | None] = None
 
 
@@ -3439,7 +3999,7 @@ class iommu_fault_alloc(Codec, ctypes.Structure):
     flags: int
     out_fault_id: int
     out_fault_fd: int
-    FIELD_VALUES: ClassVar[dict[str, ValueClass]] = {}
+    FIELD_VALUES: ClassVar[Mapping[str, ValueClass]] = _Values({})
     FLEXIBLE: ClassVar[str | None] = None
 
 
@@ -3469,7 +4029,7 @@ class iommu_viommu_tegra241_cmdqv(Codec, ctypes.Structure):
 
     out_vintf_mmap_offset: int
     out_vintf_mmap_length: int
-    FIELD_VALUES: ClassVar[dict[str, ValueClass]] = {}
+    FIELD_VALUES: ClassVar[Mapping[str, ValueClass]] = _Values({})
     FLEXIBLE: ClassVar[str | None] = None
 
 
@@ -3509,9 +4069,11 @@ class iommu_viommu_alloc(Codec, ctypes.Structure):
     data_len: int
     __reserved: int
     data_uptr: int
-    FIELD_VALUES: ClassVar[dict[str, ValueClass]] = {
-        "type": IommuViommuType,
-    }
+    FIELD_VALUES: ClassVar[Mapping[str, ValueClass]] = _Values(
+        {
+            "type": "IommuViommuType",
+        }
+    )
     FLEXIBLE: ClassVar[str | None] = None
 
 
@@ -3550,7 +4112,7 @@ class iommu_vdevice_alloc(Codec, ctypes.Structure):
     dev_id: int
     out_vdevice_id: int
     virt_id: int
-    FIELD_VALUES: ClassVar[dict[str, ValueClass]] = {}
+    FIELD_VALUES: ClassVar[Mapping[str, ValueClass]] = _Values({})
     FLEXIBLE: ClassVar[str | None] = None
 
 
@@ -3582,7 +4144,7 @@ class iommu_ioas_change_process(Codec, ctypes.Structure):
 
     size: int
     __reserved: int
-    FIELD_VALUES: ClassVar[dict[str, ValueClass]] = {}
+    FIELD_VALUES: ClassVar[Mapping[str, ValueClass]] = _Values({})
     FLEXIBLE: ClassVar[str | None] = None
 
 
@@ -3625,9 +4187,11 @@ class iommufd_vevent_header(Codec, ctypes.Structure):
 
     flags: int
     sequence: int
-    FIELD_VALUES: ClassVar[dict[str, ValueClass]] = {
-        "flags": IommuVeventqFlag,
-    }
+    FIELD_VALUES: ClassVar[Mapping[str, ValueClass]] = _Values(
+        {
+            "flags": "IommuVeventqFlag",
+        }
+    )
     FLEXIBLE: ClassVar[str | None] = None
 
 
@@ -3652,7 +4216,7 @@ class iommu_vevent_arm_smmuv3(Codec, ctypes.Structure):
     device, a vDEVICE must be allocated via IOMMU_VDEVICE_ALLOC."""
 
     evt: ctypes.Array[ctypes.c_uint64]
-    FIELD_VALUES: ClassVar[dict[str, ValueClass]] = {}
+    FIELD_VALUES: ClassVar[Mapping[str, ValueClass]] = _Values({})
     FLEXIBLE: ClassVar[str | None] = None
 
 
@@ -3676,7 +4240,7 @@ class iommu_vevent_tegra241_cmdqv(Codec, ctypes.Structure):
     Virtual Interface represented by a vIOMMU object. Read and report directly."""
 
     lvcmdq_err_map: ctypes.Array[ctypes.c_uint64]
-    FIELD_VALUES: ClassVar[dict[str, ValueClass]] = {}
+    FIELD_VALUES: ClassVar[Mapping[str, ValueClass]] = _Values({})
     FLEXIBLE: ClassVar[str | None] = None
 
 
@@ -3718,9 +4282,11 @@ class iommu_veventq_alloc(Codec, ctypes.Structure):
     out_veventq_id: int
     out_veventq_fd: int
     __reserved: int
-    FIELD_VALUES: ClassVar[dict[str, ValueClass]] = {
-        "type": IommuVeventqType,
-    }
+    FIELD_VALUES: ClassVar[Mapping[str, ValueClass]] = _Values(
+        {
+            "type": "IommuVeventqType",
+        }
+    )
     FLEXIBLE: ClassVar[str | None] = None
 
 
@@ -3762,9 +4328,11 @@ class iommu_hw_queue_alloc(Codec, ctypes.Structure):
     out_hw_queue_id: int
     nesting_parent_iova: int
     length: int
-    FIELD_VALUES: ClassVar[dict[str, ValueClass]] = {
-        "type": IommuHwQueueType,
-    }
+    FIELD_VALUES: ClassVar[Mapping[str, ValueClass]] = _Values(
+        {
+            "type": "IommuHwQueueType",
+        }
+    )
     FLEXIBLE: ClassVar[str | None] = None
 
 

@@ -14,8 +14,8 @@ import shutil
 import subprocess
 from pathlib import Path
 
-from vfiogen.abi import ABIS
-from vfiogen.sources import HeaderSource
+from vfiogen.ir.abi import ABIS
+from vfiogen.inputs.sources import HeaderSource
 
 
 def compiler_for(abi: str) -> str | None:

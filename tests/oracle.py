@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import gccprobe
-from vfiogen import inspect
-from vfiogen.sources import HeaderSource
-from vfiogen.spec import Spec
+from vfiogen.emit.reports import inspect
+from vfiogen.inputs.sources import HeaderSource
+from vfiogen.ir.model import Spec
 
 
 def mismatches(spec: Spec, source: HeaderSource, abi: str) -> tuple[int, list[str]]:

@@ -14,9 +14,11 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from vfiogen import compiler, releases, sources  # noqa: E402
-from vfiogen.abi import ABIS  # noqa: E402
-from vfiogen.spec import Spec  # noqa: E402
+from vfiogen import pipeline as compiler
+from vfiogen.inputs import releases
+from vfiogen.inputs import sources  # noqa: E402
+from vfiogen.ir.abi import ABIS  # noqa: E402
+from vfiogen.ir.model import Spec  # noqa: E402
 
 HERE = Path(__file__).parent
 C_FILES = HERE / "c_files"

@@ -21,8 +21,8 @@ import pytest
 
 import gccprobe
 from support import RELEASES, release_source, release_spec, require_compiler
-from vfiogen import inspect
-from vfiogen.emit import render
+from vfiogen.emit.reports import inspect
+from vfiogen.emit import tree as render
 
 ROOT = Path(__file__).parent.parent
 GENERATED = ROOT / "generated"

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from support import release_source
-from vfiogen import releases
+from vfiogen.inputs import releases
 
 ROOT = Path(__file__).parent.parent
 

@@ -14,10 +14,12 @@ import pytest
 import uapi_facts
 from uapi_facts import HEADERS, require_abigail
 from support import RELEASES, release_spec
-from vfiogen import diff, diff_render
-from vfiogen.cli import main
-from vfiogen.diff import CHANGES, ENTITIES, SEVERITIES, Change, Report
-from vfiogen.spec import Field, FieldLayout, RecordLayout, TypeRef, to_json
+from vfiogen.analyses import diff
+from vfiogen.emit.reports import diff as diff_render
+from vfiogen.cli.main import main
+from vfiogen.analyses.diff import CHANGES, ENTITIES, SEVERITIES, Change, Report
+from vfiogen.ir.model import Field, FieldLayout, RecordLayout, TypeRef
+from vfiogen.ir.codec import to_json
 
 PAIRS = list(zip(RELEASES, RELEASES[1:]))
 FACT_ABIS = ("x86_64", "i386")

@@ -30,11 +30,12 @@ from urllib.parse import unquote, urlsplit
 import pytest
 
 from support import IN_CI, RELEASES, release_spec
-from vfiogen import docs_cli
-from vfiogen.emit import docs, render
-from vfiogen.emit.docs_names import release_text
+from vfiogen.cli import docs as docs_cli
+from vfiogen.emit.docs import build as docs
+from vfiogen.emit import tree as render
+from vfiogen.emit.docs.names import release_text
 from vfiogen.errors import DocsError
-from vfiogen.spec import Record, Spec
+from vfiogen.ir.model import Record, Spec
 
 ROOT = Path(__file__).parent.parent
 NEWEST = RELEASES[-1]

@@ -7,8 +7,8 @@ from __future__ import annotations
 import functools
 
 from support import release_spec, synthetic_source
-from vfiogen import compiler
-from vfiogen.spec import Spec
+from vfiogen import pipeline as compiler
+from vfiogen.ir.model import Spec
 
 
 @functools.lru_cache(maxsize=None)

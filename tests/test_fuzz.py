@@ -29,7 +29,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 
 from support import release_spec
-from vfiogen.emit import fuzz
+from vfiogen.emit.fuzz import build as fuzz
 
 ROOT = Path(__file__).parent.parent
 GENERATED = ROOT / "generated"

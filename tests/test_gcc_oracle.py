@@ -9,8 +9,8 @@ import pytest
 
 from support import RELEASES, release_source, release_spec, require_compiler, synthetic_source
 from oracle import mismatches
-from vfiogen import compiler
-from vfiogen.abi import DEFAULT_ABIS
+from vfiogen import pipeline as compiler
+from vfiogen.ir.abi import DEFAULT_ABIS
 
 
 @pytest.mark.gcc

@@ -16,12 +16,13 @@ import pytest
 import uapi_facts
 from support import RELEASES, release_spec
 from uapi_facts import HEADERS, require_abigail
-from vfiogen import diff_render, history
-from vfiogen.cli import main
-from vfiogen.entities import members
-from vfiogen.spec import from_json, to_json
+from vfiogen.emit.reports import diff as diff_render
+from vfiogen.analyses import history
+from vfiogen.cli.main import main
+from vfiogen.ir.query import members
+from vfiogen.ir.codec import from_json, to_json
 
-SCHEMA_FILE = Path(__file__).parent.parent / "gen/schema/spec.schema.json"
+SCHEMA_FILE = Path(__file__).parent.parent / "gen/vfiogen/ir/spec.schema.json"
 
 
 @functools.lru_cache(maxsize=None)

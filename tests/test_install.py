@@ -28,7 +28,7 @@ def test_pip_install_non_editable(tmp_path: Path) -> None:
         capture_output=True,
     )
     assert (target / "vfiogen/headers/vfio.toml").is_file()
-    assert (target / "vfiogen/schema/spec.schema.json").is_file()
+    assert (target / "vfiogen/ir/spec.schema.json").is_file()
     env = {**os.environ, "PYTHONPATH": str(target)}
     out = subprocess.run(
         [sys.executable, "-m", "vfiogen", "report", "7.2", "-q"],

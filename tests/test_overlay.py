@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from support import RELEASES, release_source, release_spec
-from vfiogen import compiler
+from vfiogen import pipeline as compiler
 from vfiogen.errors import OverlayError
 
 

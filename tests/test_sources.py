@@ -14,7 +14,10 @@ from pathlib import Path
 import pytest
 
 from support import release_spec
-from vfiogen import compiler, inspect, releases, sources
+from vfiogen import pipeline as compiler
+from vfiogen.emit.reports import inspect
+from vfiogen.inputs import releases
+from vfiogen.inputs import sources
 
 
 def _kernel_tree(root: Path) -> Path:

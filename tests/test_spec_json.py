@@ -9,15 +9,15 @@ import jsonschema
 import pytest
 
 from support import RELEASES, release_spec
-from vfiogen import schema
+from vfiogen.ir import schema
 from vfiogen.errors import SpecFormatError
-from vfiogen.spec import from_json, to_json
+from vfiogen.ir.codec import from_json, to_json
 
-SCHEMA_FILE = Path(__file__).parent.parent / "gen/schema/spec.schema.json"
+SCHEMA_FILE = Path(__file__).parent.parent / "gen/vfiogen/ir/spec.schema.json"
 
 
 def test_committed_schema_is_derived_from_the_ir() -> None:
-    assert SCHEMA_FILE.read_text() == schema.schema_text(), "regenerate gen/schema/spec.schema.json"
+    assert SCHEMA_FILE.read_text() == schema.schema_text(), "regenerate gen/vfiogen/ir/spec.schema.json"
 
 
 @pytest.mark.parametrize("release", RELEASES)

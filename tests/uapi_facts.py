@@ -26,7 +26,7 @@ import pytest
 
 import gccprobe
 from support import IN_CI, release_source
-from vfiogen.abi import ABIS
+from vfiogen.ir.abi import ABIS
 
 HEADERS = ("linux/vfio.h", "linux/iommufd.h")
 WORK = Path(tempfile.mkdtemp(prefix="vfiogen-uapi-facts-"))

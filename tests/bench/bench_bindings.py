@@ -58,7 +58,7 @@ def main() -> None:
     )
     ctg = shutil.which("ctypesgen")
     if ctg:
-        from vfiogen import releases
+        from vfiogen.inputs import releases
 
         tree = releases.fetch(releases.get_release("7.2"), quiet=True)
         tmp = Path(tempfile.mkdtemp())

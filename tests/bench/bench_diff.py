@@ -18,7 +18,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from vfiogen import releases
+from vfiogen.inputs import releases
 
 sys.path.insert(0, str(Path(__file__).parent.parent))
 from uapi_facts import check_uapi_command  # noqa: E402  (the recipe the tests use)

@@ -16,9 +16,11 @@ import tempfile
 import time
 from pathlib import Path
 
-from vfiogen import compiler, releases, sources
-from vfiogen.docs_cli import sphinx_command
-from vfiogen.emit import docs
+from vfiogen import pipeline as compiler
+from vfiogen.inputs import releases
+from vfiogen.inputs import sources
+from vfiogen.cli.docs import sphinx_command
+from vfiogen.emit.docs import build as docs
 
 RUNS = 5
 HTML_RUNS = 3

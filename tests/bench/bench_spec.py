@@ -16,7 +16,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from vfiogen import releases
+from vfiogen.inputs import releases
 
 RUNS = 9
 
@@ -44,8 +44,9 @@ def measure(cmd: list[str]) -> tuple[float, int]:
 
 def in_process(header: Path, tree: Path) -> float:
     """Median seconds of the compilation alone, inside this process."""
-    from vfiogen import compiler, sources
-    from vfiogen.spec import to_json
+    from vfiogen import pipeline as compiler
+    from vfiogen.inputs import sources
+    from vfiogen.ir.codec import to_json
 
     times = []
     for _ in range(RUNS):

@@ -36,7 +36,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from vfiogen import debian
+from vfiogen.inputs import debian
 from vfiogen.errors import SourceError
 
 HERE = Path(__file__).resolve().parent

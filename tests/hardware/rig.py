@@ -51,7 +51,8 @@ from functools import lru_cache
 from pathlib import Path
 
 import kbuild
-from vfiogen import debian, releases
+from vfiogen.inputs import debian
+from vfiogen.inputs import releases
 from vfiogen.errors import SourceError
 
 HERE = Path(__file__).resolve().parent
@@ -513,8 +514,9 @@ def own_bindings(kernel: Kernel, work: Path) -> None:
     newest pinned release not newer than its series) into the work dir, for
     the guest's compatibility-matrix test (guest/test_compat_matrix.py). The
     tier and `rig.py run` both pass it as `prepare`."""
-    from vfiogen import compiler, sources
-    from vfiogen.emit import render
+    from vfiogen import pipeline as compiler
+    from vfiogen.inputs import sources
+    from vfiogen.emit import tree as render
 
     flavor = FLAVORS.get(kernel.name)
     key = releases.version_key(flavor.series if flavor else kernel.name)  # 6.12-iommufd: 6.12

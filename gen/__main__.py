@@ -1,7 +1,0 @@
-"""`python -m vfiogen`: the same as the `vfiogen` console script."""
-
-import sys
-
-from vfiogen.cli import main
-
-sys.exit(main())

@@ -1,0 +1,447 @@
+"""The reference docs of a spec: the pages, and every decision they print.
+
+Builder: Sphinx with MyST Markdown and Sphinx's own alabaster theme.
+Sphinx because the kernel documents itself with it and its C domain is the
+index VFIO needs: each request, struct, member and constant is declared as
+a C object (`c:macro`, `c:struct`, `c:member`, ...), so the builder's own
+search finds it by name, its roles make every cross-link, and nitpicky mode
+fails the build on a link that does not resolve. MyST because pipe tables
+and fenced code keep the generated pages readable in review. alabaster
+because it needs no other package and builds ~160 pages in a third of
+furo's time (furo re-parses the whole navigation tree for every page).
+mkdocs-material has no object index (search would be full text only, links
+plain URLs) and is in maintenance mode.
+
+`build(spec)` decides the pages: which exist, in which order a program
+calls the requests of each fd kind (docs_facts), each request's facts and
+example, with structs (docs_types) and registries (docs_registry) built
+beside it; `render_docs(spec)` fills templates/docs/ with that model:
+{"docs/<page>": text}, the Sphinx project including its conf.py.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from vfiogen.ir.abi import ABIS
+from vfiogen.emit import templating
+from vfiogen.emit.docs.facts import ARG_TEXT, ARGSZ_TEXT, EXAMPLE_CALLS, EXAMPLE_FIELDS, EXAMPLE_SETUP, EXAMPLE_TYPES, EXAMPLE_VALUES, FD_KINDS, OTHER_PHASE, RESULT_TEXT, SIZE_FIELDS, SUMMARY_CHARS, UNKNOWN_FD
+from vfiogen.emit.docs.names import Names, loc_text, release_text, stamp
+from vfiogen.emit.docs.registry import changelog, constant_groups, errata_views, registries
+from vfiogen.emit.docs.types import layouts, member_views, tails, type_page, uses, value_sets_of
+from vfiogen.emit.docs.view import DocsModel, ErratumView, Fact, FdPage, NumberRow, PageRef, Phase, RequestPage, RequestRow
+from vfiogen.emit.docs.myst import code, linked, prose, role, slug, text
+from vfiogen.emit.naming import function_name
+from vfiogen.ir.query import Member, members
+from vfiogen.errors import DocsError
+from vfiogen.ir.model import Record, Request, Spec, TypeRef
+
+ROOT = "docs"
+
+
+def build(spec: Spec) -> DocsModel:
+    names = Names(spec)
+    model = DocsModel(
+        stamp=stamp(spec),
+        title=f"VFIO and iommufd reference (Linux {spec.release or spec.kernel_version or '?'})",
+        source=spec.source,
+        release=spec.release,
+        kernel_version=spec.kernel_version,
+        headers=[(h.name, h.sha256) for h in spec.headers],
+        abis=[(a, ABIS[a].ioc.name if a in ABIS else "?") for a in spec.abis],
+        counts=[
+            Fact("requests", str(len(spec.requests))),
+            Fact("structs and unions", str(sum(not r.anonymous for r in spec.records.values()))),
+            Fact("constants", str(len(spec.constants))),
+            Fact("capabilities", str(len(spec.capabilities))),
+            Fact("device features", str(len(spec.features))),
+            Fact("errata", str(len(spec.errata))),
+        ],
+        history=list(spec.history),
+        ignore_identifiers=_scalar_typedefs(spec),
+    )
+    errata = errata_views(spec, names)
+    model.errata = [e for _, e in errata]
+    users = uses(spec, names)
+    model.requests = [_request_page(spec, names, r, errata) for r in _ordered_requests(spec)]
+    model.fd_pages = _fd_pages(spec, names)
+    model.all_requests = sorted(
+        (row for page in model.fd_pages for ph in page.phases for row in ph.requests),
+        key=lambda r: r.name,
+    )
+    model.types = [
+        type_page(spec, names, rec, users.get(rec.name, []), errata)
+        for rec in spec.records.values()
+        if not rec.anonymous
+    ]
+    model.constants = constant_groups(spec, names)
+    model.scopes, model.features, model.feature_types = registries(spec, names)
+    model.changelog, model.changelog_note = changelog(spec, names)
+    model.pages = [PageRef(p.docname, p.title) for p in model.fd_pages] + [
+        PageRef("types/index", "Structs and unions"),
+        PageRef("constants", "Constants, flags and enums"),
+        PageRef("capabilities", "Capability chains"),
+        PageRef("features", "Device features"),
+        PageRef("errata", "Header errata"),
+        PageRef("changelog", "Changelog"),
+    ]
+    _check_unique(model)
+    return model
+
+
+def _scalar_typedefs(spec: Spec) -> list[str]:
+    out: set[str] = set()
+
+    def walk(t: TypeRef | None) -> None:
+        if t is None:
+            return
+        if t.kind == "int" and t.name not in ("char", "int", "long", "short", "unsigned"):
+            out.add(t.name)
+        walk(t.of)
+
+    for rec in spec.records.values():
+        for f in rec.fields:
+            walk(f.type)
+    return sorted(x for x in out if " " not in x)
+
+
+def _check_unique(model: DocsModel) -> None:
+    """Each C object is declared on exactly one page (Sphinx would warn)."""
+    seen: dict[str, str] = {}
+    decls = [(c.target, "constants") for g in model.constants for c in g.constants]
+    decls += [(p.name, p.docname) for p in model.requests]
+    decls += [(p.name, p.docname) for p in model.types]
+    for name, where in decls:
+        if name in seen:
+            raise DocsError(None, f"{name} is declared on {seen[name]} and {where}")
+        seen[name] = where
+
+
+# --- requests and fd kinds ------------------------------------------------------
+
+
+def _ordered_requests(spec: Spec) -> list[Request]:
+    """Requests in the order their fd pages list them."""
+    out: list[Request] = []
+    for kind in _fd_kinds(spec):
+        out += [r for _, rs in _phases(spec, kind) for r in rs]
+    return out
+
+
+def _fd_kinds(spec: Spec) -> list[str]:
+    """fd kinds that have requests or are returned by one, in FD_KINDS order."""
+    used = {r.fd or "unknown" for r in spec.requests.values()}
+    used |= {r.result_fd for r in spec.requests.values() if r.result_fd}
+    used |= {f.result_fd for f in spec.features.values() if f.result_fd}
+    return [k for k in [*FD_KINDS, "unknown"] if k in used]
+
+
+def _phases(spec: Spec, kind: str) -> list[tuple[str, list[Request]]]:
+    mine = [r for r in spec.requests.values() if (r.fd or "unknown") == kind]
+    listed: set[str] = set()
+    out: list[tuple[str, list[Request]]] = []
+    for title, order in FD_KINDS.get(kind, UNKNOWN_FD).phases:
+        rs = [spec.requests[n] for n in order if n in spec.requests and spec.requests[n] in mine]
+        listed.update(r.name for r in rs)
+        if rs:
+            out.append((title, rs))
+    rest = [r for r in mine if r.name not in listed]  # newer than this table: header order
+    if rest:
+        out.append((OTHER_PHASE, rest))
+    return out
+
+
+def _request_row(spec: Spec, names: Names, r: Request) -> RequestRow:
+    summary = r.doc.summary if r.doc is not None and r.doc.summary else _short(r.note)
+    arg = code(r.arg or "?")
+    if r.arg == "struct" and r.arg_type:
+        arg = names.record(r.arg_type)
+    elif r.arg_type:
+        arg = f"{code(r.arg or '?')} {code(r.arg_type)}"
+    result = code(r.result or "status")
+    if r.result_fd:
+        result += " " + names.fd(r.result_fd)
+    return RequestRow(
+        r.name,
+        names.request(r.name),
+        linked(summary, names.link),
+        arg,
+        result,
+        release_text(spec, r.since, r.until),
+    )
+
+
+def _short(note: str) -> str:
+    """The overlay's note cut to a table cell, for a request without kernel-doc."""
+    first = note.split(";")[0].strip()
+    if len(first) <= SUMMARY_CHARS:
+        return first
+    return first[:SUMMARY_CHARS].rsplit(" ", 1)[0] + " ..."
+
+
+def _fd_pages(spec: Spec, names: Names) -> list[FdPage]:
+    pages = []
+    for kind in _fd_kinds(spec):
+        fk = FD_KINDS.get(kind, UNKNOWN_FD)
+        opened = [fk.opened]  # our own markup: code spans kept
+        for r in spec.requests.values():
+            if r.result_fd == kind:
+                opened.append(f"returned by {names.request(r.name)} (on a {names.fd(r.fd)})")
+        for f in spec.features.values():
+            if f.result_fd == kind:
+                opened.append(
+                    f"returned by device feature {names.constant(f.name)} "
+                    f"({role('doc', '/features', 'device features')})"
+                )
+        phases = [
+            Phase(title, [_request_row(spec, names, r) for r in rs])
+            for title, rs in _phases(spec, kind)
+        ]
+        pages.append(
+            FdPage(
+                kind,
+                f"fd/{kind}",
+                fk.title,
+                opened,
+                phases,
+                [f"/requests/{row.name}" for ph in phases for row in ph.requests],
+            )
+        )
+    return pages
+
+
+def _numbers(spec: Spec, r: Request) -> list[NumberRow]:
+    from vfiogen.ir.abi import ABIS
+
+    groups: dict[int, list[str]] = {}
+    for abi in spec.abis:
+        groups.setdefault(r.numbers[abi], []).append(abi)
+    first = next(iter(groups), None)
+    return [
+        NumberRow(
+            abis,
+            ", ".join(sorted({ABIS[a].ioc.name for a in abis if a in ABIS})),
+            f"0x{n:08x}",
+            n != first,
+        )
+        for n, abis in groups.items()
+    ]
+
+
+def _request_page(
+    spec: Spec, names: Names, r: Request, errata: list[tuple[str, ErratumView]]
+) -> RequestPage:
+    rec = spec.records.get(r.arg_type or "") if r.arg == "struct" else None
+    facts = [Fact("fd", names.fd(r.fd))]
+    if r.arg == "struct" and r.arg_type:
+        facts.append(Fact("argument", f"{ARG_TEXT['struct']} {names.record(r.arg_type)}"))
+    else:
+        arg = ARG_TEXT.get(r.arg or "", "unknown")
+        if r.arg_type:
+            arg += f" ({code(r.arg_type)})"
+        facts.append(Fact("argument", arg))
+    result = RESULT_TEXT.get(r.result or "status", code(r.result or "?"))
+    if r.result_fd:
+        result += f": a {names.fd(r.result_fd)}"
+    facts.append(Fact("result", result))
+    if r.argsz:
+        facts.append(Fact("argsz negotiation", f"{code(r.argsz)}: {ARGSZ_TEXT.get(r.argsz, '')}"))
+    if r.minsz and rec is not None:
+        facts.append(Fact("minimum size", _minsz(spec, rec, r.minsz, names)))
+    if r.count:
+        facts.append(Fact("count field", names.member(r.arg_type or "", r.count)))
+    if r.caps and r.caps in spec.scopes:
+        sc = spec.scopes[r.caps]
+        n = sum(c.scope == sc.name for c in spec.capabilities.values())
+        facts.append(
+            Fact(
+                "capability chain",
+                f"{role('ref', 'caps-' + slug(sc.name), sc.name)} ({n} capabilities), "
+                f"present when {names.constant(sc.flag)} is set; first at "
+                f"{names.member(r.arg_type or '', sc.offset)}",
+            )
+        )
+    if rec is not None and any(
+        t.record == rec.name and t.selector == "feature" for t in spec.tails.values()
+    ):
+        facts.append(
+            Fact(
+                "device features",
+                f"{role('doc', '/features', 'the feature registry')} "
+                f"({len(spec.features)} features)",
+            )
+        )
+    if r.extension:
+        facts.append(
+            Fact(
+                "gating extension",
+                f"{names.constant(r.extension)}: usable when {names.request('VFIO_CHECK_EXTENSION')}"
+                " says so",
+            )
+        )
+    for flag, ext in r.flag_gates.items():
+        facts.append(
+            Fact("gated flag", f"{names.constant(flag)} needs extension {names.constant(ext)}")
+        )
+    if r.precondition:
+        facts.append(Fact("precondition", linked(r.precondition, names.link)))
+    if r.note:
+        facts.append(Fact("note", linked(r.note, names.link)))
+    facts.append(Fact("since", text(release_text(spec, r.since))))
+    if r.until:
+        facts.append(Fact("until", text(r.until)))
+    facts.append(Fact("header", code(loc_text(r.loc)) + f" (section {text(r.section or '-')})"))
+    if r.source:
+        facts.append(Fact("kernel source", code(r.source)))
+    if r.overlay_loc is not None:
+        facts.append(Fact("overlay", code(loc_text(r.overlay_loc))))
+    doc = r.doc
+    summary = doc.summary if doc is not None and doc.summary else r.note or ""
+    blocks = prose(doc.description, names.link) if doc is not None and doc.description else []
+    if blocks and doc is not None and blocks[0].body == linked(doc.summary, names.link):
+        blocks = blocks[1:]  # the description repeats the summary
+    tables = layouts(spec, rec, names, r.directions, "args-" + slug(r.name)) if rec else []
+    mems = member_views(spec, rec, names, r.directions) if rec else []
+    return RequestPage(
+        name=r.name,
+        docname=f"requests/{r.name}",
+        summary=linked(summary, names.link),
+        numbers=_numbers(spec, r),
+        facts=facts,
+        arg_type=names.record(rec.name) if rec else None,
+        layouts=tables,
+        members=mems,
+        tails=tails(spec, rec, names) if rec else [],
+        doc=blocks,
+        doc_sections=[
+            Fact(k, linked(v, names.link)) for k, v in (doc.sections if doc else {}).items()
+        ],
+        signature=code(doc.signature) if doc is not None and doc.signature else "",
+        errata=[e for subj, e in errata if subj == r.name],
+        example=_example(spec, r, rec),
+    )
+
+
+def _minsz(spec: Spec, rec: Record, name: str, names: Names) -> str:
+    ms = members(rec, spec.records, spec.abis)
+    m = ms.get(name)
+    if m is None:
+        return names.member(rec.name, name)
+    ends: dict[int, list[str]] = {}
+    for abi in spec.abis:
+        off, size = m.layout[abi]
+        ends.setdefault(off + size, []).append(abi)
+    sizes = "; ".join(f"{n} bytes ({', '.join(a)})" for n, a in ends.items())
+    return f"up to and including {names.member(rec.name, name)}: {sizes}"
+
+
+def _example(spec: Spec, r: Request, rec: Record | None) -> list[str]:
+    """A short program calling the request through the generated bindings."""
+    fk = FD_KINDS.get(r.fd or "unknown", UNKNOWN_FD)
+    fn = function_name(r.name)
+    setup = list(EXAMPLE_SETUP.get(r.name, []))
+    body: list[str] = []
+    uses_ctypes = uses_abi = False
+    if r.arg == "struct" and rec is not None:
+        uses_abi = True
+        ms = members(rec, spec.records, spec.abis)
+        body.append(f"arg = abi.{_py_class(rec.name)}()")
+        size_field = next((f for f in SIZE_FIELDS if f in ms and f in r.directions), None)
+        if size_field:
+            body.append(f"arg.{size_field} = ctypes.sizeof(arg)")
+            uses_ctypes = True
+        ins = [
+            m
+            for n, m in ms.items()
+            if r.directions.get(n) in ("in", "inout") and n != size_field and _settable(m)
+        ]
+        for m in ins[:EXAMPLE_FIELDS]:
+            body.append(f"arg.{m.name} = {_example_value(spec, rec, m)}")
+        ret = "new_fd = " if r.result == "fd" else "ret = " if r.result == "value" else ""
+        body.append(f"{ret}{fn}(fd, arg)")
+        outs = [
+            n
+            for n, m in ms.items()
+            if r.directions.get(n) in ("out", "inout") and n != size_field and _settable(m)
+        ]
+        if outs:
+            body.append(f"print({', '.join('arg.' + n for n in outs[:EXAMPLE_FIELDS])})")
+    else:
+        arg = ""
+        if r.arg in ("value", "int_ptr"):
+            value = EXAMPLE_VALUES.get(r.name, "0")
+            if value.startswith("abi.") and value[4:] not in spec.constants:
+                value = "0"
+            uses_abi = value.startswith("abi.")
+            arg = f", {value}"
+        elif r.arg == "string":
+            arg = ", " + EXAMPLE_VALUES.get(r.name, '"name"')
+        call = f"{fn}(fd{arg})"
+        if r.result == "fd":
+            body.append(f"new_fd = {call}")
+        elif r.result == "value":
+            body.append(f"print({call})")
+        else:
+            body.append(call)
+    package, _, module = EXAMPLE_TYPES.rpartition(".")
+    head = ["import ctypes"] if uses_ctypes else []
+    head += ["import os", ""]
+    if uses_abi:
+        head.append(f"from {package} import {module}")
+    head += [f"from {EXAMPLE_CALLS} import {fn}", "", f"fd = {fk.example}", *setup]
+    return head + body
+
+
+def _py_class(cname: str) -> str:
+    return "_" + cname.replace("::", "__") if "::" in cname else cname
+
+
+def _settable(m: Member) -> bool:
+    """A field an example should show: a scalar that is not padding."""
+    t = m.field.type
+    return (
+        t.kind in ("int", "enum")
+        and not m.name.startswith("__")
+        and m.name not in ("pad", "reserved", "padding")
+    )
+
+
+def _example_value(spec: Spec, rec: Record, m: Member) -> str:
+    for vs in value_sets_of(spec, rec.name, m):
+        if vs.kind in ("enum", "values"):
+            for name in vs.members:
+                c = spec.constants.get(name)
+                if c is not None and isinstance(c.value, int):
+                    return f"abi.{name}"
+    return "0"
+
+
+# --- rendering ------------------------------------------------------------------------
+
+
+def render_docs(spec: Spec) -> dict[str, str]:
+    """{"docs/<page>": source}: the Sphinx project of the reference docs."""
+    model = build(spec)
+
+    def page(template: str, **context: Any) -> str:
+        return templating.render(f"docs/{template}", site=model, **context)
+
+    out = {
+        "conf.py": page("conf.py.j2"),
+        "_static/favicon.svg": page("favicon.svg.j2"),
+        "_static/custom.css": page("custom.css.j2"),
+        "index.md": page("index.md.j2"),
+        "types/index.md": page("types_index.md.j2"),
+        "constants.md": page("constants.md.j2"),
+        "capabilities.md": page("capabilities.md.j2"),
+        "features.md": page("features.md.j2"),
+        "errata.md": page("errata.md.j2"),
+        "changelog.md": page("changelog.md.j2"),
+    }
+    for fd in model.fd_pages:
+        out[f"{fd.docname}.md"] = page("fd.md.j2", page=fd)
+    for r in model.requests:
+        out[f"{r.docname}.md"] = page("request.md.j2", page=r)
+    for t in model.types:
+        out[f"{t.docname}.md"] = page("type.md.j2", page=t)
+    return {f"{ROOT}/{path}": body for path, body in out.items()}

@@ -1,0 +1,267 @@
+"""Front end: preprocessed header -> records, enums, typedefs, constants.
+
+pycparser parses the declarations; `cpp.Macro`s and the raw header's
+comments supply what the AST lacks. Records and enums are taken from the
+main headers (and from anywhere else they are needed); typedefs from every
+file, since `__u32` lives in asm-generic/int-ll64.h. Knows nothing of the
+overlay, of layout numbers or of templates.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from pycparser import c_ast, c_generator
+from pycparser.c_parser import CParser
+
+from vfiogen.ir.abi import ABIS
+from vfiogen.frontend.cexpr import TYPE_WORDS, EvalError, Evaluator, Parser, canonical_scalar, tokenize
+from vfiogen.frontend.kerneldoc import Comment, scan
+from vfiogen.frontend.cpp import Preprocessed
+from vfiogen.errors import Loc, ParseError
+from vfiogen.ir.model import Enum, Field, Record, TypeRef
+
+
+@dataclass(slots=True)
+class Enumerator:
+    name: str
+    loc: Loc
+    expr: str | None  # C text of the value, None for "previous + 1"
+    enum: str
+
+
+@dataclass(slots=True)
+class Declarations:
+    """What the AST says, before layout and evaluation."""
+
+    records: dict[str, Record] = field(default_factory=dict)
+    enums: dict[str, Enum] = field(default_factory=dict)
+    enumerators: list[Enumerator] = field(default_factory=list)
+    typedefs: dict[str, TypeRef] = field(default_factory=dict)
+    comments: dict[str, list[Comment]] = field(default_factory=dict)  # per main header
+    raw: dict[str, list[str]] = field(default_factory=dict)  # raw lines per main header
+
+
+def parse(pp: Preprocessed, main: list[str]) -> Declarations:
+    try:
+        ast = CParser().parse(pp.text, filename="<preprocessed>")
+    except Exception as exc:  # pycparser raises ParseError or bare AssertionError
+        raise _unknown_type(pp.text) or _parse_error(exc, main) from None
+    decls = Declarations()
+    for name in main:
+        text = pp.files[name].read_text(errors="replace")
+        decls.comments[name] = scan(text)
+        decls.raw[name] = text.split("\n")
+    _Walker(decls).visit(ast)
+    _recover_annotations(decls)
+    return decls
+
+
+_COUNTED_BY = re.compile(r"\b(\w+)\s*\[[^\]]*\]\s*__counted_by\((\w+)\)")
+
+
+def _recover_annotations(decls: Declarations) -> None:
+    """`__counted_by(n)` expands to nothing; read it back from the raw line."""
+    for rec in decls.records.values():
+        lines = decls.raw.get(rec.loc.file)
+        if not lines:
+            continue
+        for f in rec.fields:
+            line = lines[f.loc.line - 1] if f.name and 0 < f.loc.line <= len(lines) else ""
+            if "__counted_by" in line:
+                m = _COUNTED_BY.search(line)
+                if m and m.group(1) == f.name:
+                    f.counted_by = m.group(2)
+
+
+def _parse_error(exc: Exception, main: list[str]) -> ParseError:
+    m = re.match(r"^(.*?):(\d+):(\d+): (.*)$", str(exc))
+    if m:
+        msg = m.group(4)
+        if msg.startswith("before: "):
+            msg = f"syntax error before '{msg[8:]}' (expected a declaration)"
+        return ParseError(Loc(m.group(1), int(m.group(2)), int(m.group(3))), msg)
+    return ParseError(Loc(main[0] if main else "<input>"), f"cannot parse: {exc}")
+
+
+_C_WORDS = TYPE_WORDS | {"typedef", "void", "_Alignas", "float", "double"}
+
+
+def _unknown_type(text: str) -> ParseError | None:
+    """pycparser cannot tell an unknown type name from a syntax error; a
+    member declared with an identifier that no typedef defines is the usual
+    cause, so name it."""
+    typedefs = set(re.findall(r"\btypedef\b[^;]*?\b(\w+)\s*(?:\[[^\]]*\])?\s*;", text))
+    file, line = "<input>", 0
+    for raw in text.split("\n"):
+        marker = re.match(r'^# (\d+) "([^"]*)"', raw)
+        if marker:
+            file, line = marker.group(2), int(marker.group(1))
+            continue
+        m = re.match(r"^\s*([A-Za-z_]\w*)\s+\**\s*[A-Za-z_]\w*\s*[;\[]", raw)
+        if m and m.group(1) not in typedefs and m.group(1) not in _C_WORDS:
+            return ParseError(
+                Loc(file, line), f"unknown type '{m.group(1)}' (expected a type name)"
+            )
+        line += 1
+    return None
+
+
+def loc_of(node: c_ast.Node) -> Loc:
+    c = node.coord
+    if c is None:
+        return Loc("<unknown>")
+    return Loc(str(c.file), int(c.line or 0))
+
+
+class _Walker:
+    """Visits top-level declarations; nested records are named and hoisted."""
+
+    def __init__(self, decls: Declarations) -> None:
+        self.d = decls
+        self.gen = c_generator.CGenerator()
+
+    def visit(self, ast: c_ast.FileAST) -> None:
+        for node in ast.ext:
+            if isinstance(node, c_ast.Typedef):
+                self.d.typedefs[node.name] = self.typeref(node.type, node.name, node.name)
+            elif isinstance(node, c_ast.Decl):
+                if isinstance(node.type, (c_ast.Struct, c_ast.Union, c_ast.Enum)):
+                    self.define(node.type)
+                else:
+                    raise ParseError(
+                        loc_of(node),
+                        f"unexpected declaration of '{node.name}' "
+                        "(a UAPI header declares only types)",
+                    )
+            elif isinstance(node, c_ast.Pragma):
+                continue
+            else:
+                raise ParseError(loc_of(node), f"unsupported top-level {type(node).__name__}")
+
+    # --- types ------------------------------------------------------------------
+
+    def define(self, node: c_ast.Node, anon_name: str | None = None) -> str | None:
+        """Register a struct/union/enum definition; returns its (record) name."""
+        if isinstance(node, c_ast.Enum):
+            if node.values is not None:
+                self.enum(node)
+            return node.name
+        if node.decls is None:
+            return node.name  # a reference, or a forward declaration
+        name = node.name or anon_name
+        if name is None:
+            raise ParseError(loc_of(node), "anonymous record at file scope")
+        kind = "struct" if isinstance(node, c_ast.Struct) else "union"
+        rec = Record(name, kind, loc_of(node), anonymous=node.name is None)
+        # Placeholder first, so a self-referencing pointer resolves.
+        self.d.records[name] = rec
+        anon_count = 0
+        for member in node.decls:
+            if member.bitsize is not None:
+                raise ParseError(loc_of(member), f"bit-field '{member.name}' is not supported")
+            inner = member.type.type if isinstance(member.type, c_ast.TypeDecl) else None
+            anon_tag = None
+            if member.name is None and isinstance(member.type, (c_ast.Struct, c_ast.Union)):
+                anon_tag = f"{name}::anon{anon_count}"
+                anon_count += 1
+                self.define(member.type, anon_tag)
+                ftype = TypeRef(
+                    "record",
+                    anon_tag,
+                    "struct" if isinstance(member.type, c_ast.Struct) else "union",
+                )
+            else:
+                if (
+                    isinstance(inner, (c_ast.Struct, c_ast.Union))
+                    and inner.decls is not None
+                    and inner.name is None
+                ):
+                    anon_tag = f"{name}::{member.name}"
+                ftype = self.typeref(member.type, member.name, anon_tag)
+            align = None
+            for a in member.align or []:
+                align = max(align or 0, self.int_literal(a.alignment, loc_of(member)))
+            rec.fields.append(Field(member.name or "", ftype, loc_of(member), align=align))
+        # Re-insert so definition order is source order of the closing brace:
+        # a nested record precedes the one that contains it.
+        del self.d.records[name]
+        self.d.records[name] = rec
+        return name
+
+    def enum(self, node: c_ast.Enum) -> None:
+        first = node.values.enumerators[0].name if node.values.enumerators else "empty"
+        key = node.name or f"anon:{first}"
+        en = Enum(key, loc_of(node), tag=node.name)
+        for e in node.values.enumerators:
+            en.enumerators.append(e.name)
+            expr = self.gen.visit(e.value) if e.value is not None else None
+            self.d.enumerators.append(Enumerator(e.name, loc_of(e), expr, key))
+        self.d.enums[key] = en
+
+    def typeref(self, node: c_ast.Node, name: str | None, anon_tag: str | None = None) -> TypeRef:
+        if isinstance(node, c_ast.TypeDecl):
+            return self.typeref(node.type, name, anon_tag)
+        if isinstance(node, c_ast.PtrDecl):
+            if isinstance(node.type, c_ast.FuncDecl):
+                return TypeRef("pointer", of=TypeRef("int", "void (*)(void)", "void"))
+            return TypeRef("pointer", of=self.typeref(node.type, name))
+        if isinstance(node, c_ast.ArrayDecl):
+            count, count_expr = None, None
+            if node.dim is not None:
+                text = self.gen.visit(node.dim)
+                if "sizeof" in text:
+                    count_expr = text  # evaluated per ABI by the layout engine
+                else:
+                    count = self.int_literal(node.dim, loc_of(node))
+            return TypeRef(
+                "array",
+                of=self.typeref(node.type, name, anon_tag),
+                count=count,
+                count_expr=count_expr,
+            )
+        if isinstance(node, (c_ast.Struct, c_ast.Union)):
+            tag = self.define(node, anon_tag) if node.decls is not None else node.name
+            kind = "struct" if isinstance(node, c_ast.Struct) else "union"
+            if tag is None:
+                raise ParseError(loc_of(node), "anonymous record without a name")
+            return TypeRef("record", tag, kind)
+        if isinstance(node, c_ast.Enum):
+            self.define(node)
+            key = node.name or f"anon:{node.values.enumerators[0].name}"
+            return TypeRef("enum", key)
+        if isinstance(node, c_ast.IdentifierType):
+            words = list(node.names)
+            if len(words) == 1 and words[0] in self.d.typedefs:
+                target = self.d.typedefs[words[0]]
+                if target.kind == "int":
+                    return TypeRef("int", words[0], target.base)
+                return target
+            if words == ["void"]:
+                return TypeRef("int", "void", "void")  # only ever behind a pointer
+            base = canonical_scalar(words)
+            if base is None:
+                raise ParseError(loc_of(node), f"unknown type '{' '.join(words)}'")
+            return TypeRef("int", base, base)
+        if isinstance(node, c_ast.FuncDecl):
+            raise ParseError(loc_of(node), f"function type of '{name}' is not supported")
+        raise ParseError(loc_of(node), f"unsupported type node {type(node).__name__}")
+
+    def int_literal(self, node: c_ast.Node, loc: Loc) -> int:
+        """Array sizes and alignments: after preprocessing, integer constant
+        expressions of literals (those with sizeof are left to the layout)."""
+        text = self.gen.visit(node)
+        try:
+            value = Evaluator(ABIS["x86_64"], lambda _: None, _no_sizeof, lambda _: None).value(
+                Parser(tokenize(text), lambda _: False).parse()
+            )
+        except EvalError as exc:
+            raise ParseError(loc, f"'{text}' is not an integer constant: {exc}") from None
+        if value < 0:
+            raise ParseError(loc, f"'{text}' is negative")
+        return value
+
+
+def _no_sizeof(name: str) -> int:
+    raise EvalError(f"sizeof({name}) in an array size is not supported")

@@ -1,0 +1,338 @@
+"""The spec (IR): plain typed data that every emitter reads.
+
+The front end and the overlay fill it in; layout, request numbers and
+constant values are stored per ABI. Nothing here knows about C text or
+templates. `vfiogen.ir.codec` gives the versioned JSON form
+(`spec.schema.json` beside it describes it); every element carries `loc`.
+"""
+
+from __future__ import annotations
+
+import typing
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from vfiogen.errors import Loc
+
+SCHEMA_VERSION = 1
+
+FdKind = Literal[
+    "container", "group", "device", "iommufd", "mig_data", "dmabuf", "fault", "veventq"
+]
+ArgKind = Literal["none", "value", "int_ptr", "string", "struct"]
+ResultKind = Literal["status", "value", "fd"]
+Direction = Literal["in", "out", "inout"]
+ArgszStyle = Literal["none", "minsz", "grow", "enospc", "emsgsize", "size"]
+
+FD_KINDS = typing.get_args(FdKind)
+ARG_KINDS = typing.get_args(ArgKind)
+RESULT_KINDS = typing.get_args(ResultKind)
+DIRECTIONS = typing.get_args(Direction)
+ARGSZ_STYLES = typing.get_args(ArgszStyle)
+
+
+@dataclass
+class DocBlock:
+    """A kernel-doc comment, split into its parts."""
+
+    loc: Loc
+    name: str  # what the comment documents: "VFIO_X", "struct x", "enum y"
+    signature: str = ""  # the pseudo-signature after " - " on the first line
+    summary: str = ""
+    description: str = ""
+    params: dict[str, str] = field(default_factory=dict)  # @field docs
+    sections: dict[str, str] = field(default_factory=dict)  # Return:, Availability:
+
+
+@dataclass
+class TypeRef:
+    """A C type as a field or argument uses it.
+
+    kind: "int" (name = spelled type, base = canonical scalar), "record"
+    (name = tag, or the synthetic name of an anonymous record), "enum",
+    "pointer" (of = pointee), "array" (of = element, count None = flexible).
+    """
+
+    kind: Literal["int", "record", "enum", "pointer", "array"]
+    name: str = ""
+    base: str = ""
+    of: TypeRef | None = None
+    count: int | None = None
+    count_expr: str | None = None  # an ABI-dependent size: sizeof(long) ...
+
+    def c(self) -> str:
+        """The type as C spells it (arrays as `T[n]`)."""
+        if self.kind == "array":
+            assert self.of is not None
+            n = self.count_expr or ("" if self.count is None else str(self.count))
+            return f"{self.of.c()}[{n}]"
+        if self.kind == "pointer":
+            assert self.of is not None
+            return f"{self.of.c()} *"
+        if self.kind == "enum":
+            return f"enum {self.name}"
+        if self.kind == "record":
+            return self.name if "::" in self.name else f"{self.base} {self.name}"
+        return self.name
+
+
+@dataclass
+class FieldLayout:
+    offset: int
+    size: int
+
+
+@dataclass
+class RecordLayout:
+    size: int
+    align: int
+
+
+@dataclass
+class Field:
+    """A member of a struct or union. `name` is "" for an anonymous member,
+    whose `type` then names an anonymous record (tag `parent::anonN`)."""
+
+    name: str
+    type: TypeRef
+    loc: Loc
+    align: int | None = None  # explicit alignment (__aligned_u64, _Alignas)
+    counted_by: str | None = None  # __counted_by(x) in the header
+    doc: str = ""
+    values: str | None = None  # id of the ValueSet bound to this field
+    layout: dict[str, FieldLayout] = field(default_factory=dict)
+    since: str | None = None  # release history (vfiogen history), as on Record
+    until: str | None = None
+
+
+@dataclass
+class Record:
+    name: str
+    kind: Literal["struct", "union"]
+    loc: Loc
+    fields: list[Field] = field(default_factory=list)
+    anonymous: bool = False
+    doc: DocBlock | None = None
+    layout: dict[str, RecordLayout] = field(default_factory=dict)
+    end_line: int = 0
+    since: str | None = None
+    until: str | None = None
+
+
+@dataclass
+class Enum:
+    key: str  # the tag, or "anon:FIRST_ENUMERATOR"
+    loc: Loc
+    tag: str | None = None
+    enumerators: list[str] = field(default_factory=list)
+    doc: DocBlock | None = None
+    values: str | None = None  # the ValueSet that mirrors it
+    since: str | None = None  # tagged enums only
+    until: str | None = None
+
+
+@dataclass
+class Constant:
+    """An object-like macro with an integer or string value, or an enumerator."""
+
+    name: str
+    loc: Loc
+    kind: Literal["macro", "enumerator"]
+    value: int | str
+    per_abi: dict[str, int] | None = None  # only when the value differs by ABI
+    expr: str = ""
+    enum: str | None = None
+    doc: str = ""
+    values: str | None = None  # the ValueSet it is a member of
+    since: str | None = None
+    until: str | None = None
+
+
+@dataclass
+class FunctionMacro:
+    name: str
+    loc: Loc
+    params: list[str]
+    body: str
+    doc: str = ""
+
+
+@dataclass
+class Unevaluated:
+    """An object-like macro whose value could not be computed, and why."""
+
+    name: str
+    loc: Loc
+    expr: str
+    reason: str
+
+
+@dataclass
+class ValueSet:
+    """Constants that belong to one field: flag bits, masks, or plain values.
+
+    kind "flags" when every member is a bit or a mask, else "values"; an enum
+    linked to a field is a ValueSet of kind "enum".
+    """
+
+    id: str
+    loc: Loc
+    kind: Literal["flags", "values", "enum"]
+    members: list[str] = field(default_factory=list)
+    fields: list[str] = field(default_factory=list)  # "record.field"
+    origin: Literal["proximity", "overlay", "enum"] = "proximity"
+    since: str | None = None  # when the set first had a member (its members: Constant.since)
+    until: str | None = None
+
+
+@dataclass
+class Section:
+    """A banner comment that opens a part of the header (fd kind hint)."""
+
+    title: str
+    loc: Loc
+    fd_hint: str | None
+
+
+@dataclass
+class Ioc:
+    """How the request number is built: `_IOR(type, nr, size_type)`."""
+
+    macro: str
+    type: int
+    nr: int
+    size_type: str | None
+    dir: Literal["none", "read", "write", "readwrite"]
+
+
+@dataclass
+class Request:
+    name: str
+    loc: Loc
+    ioc: Ioc
+    numbers: dict[str, int]
+    section: str | None = None
+    fd_hint: str | None = None
+    doc: DocBlock | None = None
+    # From the overlay (None when unannotated).
+    annotated: bool = False
+    overlay_loc: Loc | None = None
+    fd: str | None = None
+    arg: str | None = None
+    arg_type: str | None = None
+    result: str | None = None
+    result_fd: str | None = None
+    argsz: str | None = None
+    minsz: str | None = None
+    count: str | None = None
+    caps: str | None = None
+    extension: str | None = None
+    flag_gates: dict[str, str] = field(default_factory=dict)
+    directions: dict[str, str] = field(default_factory=dict)
+    precondition: str = ""
+    note: str = ""
+    source: str = ""
+    since: str | None = None
+    until: str | None = None
+
+
+@dataclass
+class CapabilityScope:
+    name: str
+    loc: Loc
+    request: str
+    header: str
+    offset: str
+    flag: str
+
+
+@dataclass
+class Capability:
+    name: str
+    loc: Loc
+    id: int
+    scope: str
+    version: int
+    type: str | None
+    since: str | None = None
+    until: str | None = None
+
+
+@dataclass
+class Feature:
+    name: str
+    loc: Loc
+    index: int
+    type: str | None
+    ops: list[str]
+    result_fd: str | None = None
+    since: str | None = None
+    until: str | None = None
+
+
+@dataclass
+class Tail:
+    """A variable-length trailing member and how its length is known."""
+
+    record: str
+    field: str
+    loc: Loc
+    count: str | None = None  # counted array: element count field
+    selector: str | None = None  # "flags"-style field, or "feature"
+    cases: dict[str, str] = field(default_factory=dict)  # flag -> element type
+
+
+@dataclass
+class Erratum:
+    """A place where the header's comments disagree with the truth."""
+
+    subject: str
+    loc: Loc
+    kind: Literal["struct-name", "direction", "missing-doc", "prose"]
+    claim: str
+    truth: str
+
+
+@dataclass
+class HeaderFile:
+    name: str  # include-relative path: "linux/vfio.h"
+    sha256: str
+
+
+@dataclass
+class Coverage:
+    requests: int = 0
+    annotated: int = 0
+    unannotated_requests: list[str] = field(default_factory=list)
+    undirected_fields: list[str] = field(default_factory=list)  # "REQ: field"
+    uncovered_capabilities: list[str] = field(default_factory=list)
+    untyped_tails: list[str] = field(default_factory=list)
+    not_applicable: list[str] = field(default_factory=list)  # overlay entries
+
+
+@dataclass
+class Spec:
+    schema_version: int
+    generator: str
+    source: str  # "release 7.2", "header /path", "git REF"
+    release: str | None
+    kernel_version: str | None
+    headers: list[HeaderFile]
+    abis: list[str]
+    records: dict[str, Record] = field(default_factory=dict)
+    enums: dict[str, Enum] = field(default_factory=dict)
+    constants: dict[str, Constant] = field(default_factory=dict)
+    function_macros: dict[str, FunctionMacro] = field(default_factory=dict)
+    unevaluated: list[Unevaluated] = field(default_factory=list)
+    value_sets: dict[str, ValueSet] = field(default_factory=dict)
+    sections: list[Section] = field(default_factory=list)
+    requests: dict[str, Request] = field(default_factory=dict)
+    scopes: dict[str, CapabilityScope] = field(default_factory=dict)
+    capabilities: dict[str, Capability] = field(default_factory=dict)
+    features: dict[str, Feature] = field(default_factory=dict)
+    tails: dict[str, Tail] = field(default_factory=dict)
+    errata: list[Erratum] = field(default_factory=list)
+    coverage: Coverage = field(default_factory=Coverage)
+    # The releases `since`/`until` were computed over, oldest first (empty
+    # when they were not): `since` equal to the first means "at or before".
+    history: list[str] = field(default_factory=list)

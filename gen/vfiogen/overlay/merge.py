@@ -1,0 +1,515 @@
+"""The semantic overlay: load, validate strictly against the header, merge.
+
+Format: headers/OVERLAY.md. Every key is checked (unknown keys and values
+outside the vocabulary are errors with file:line); every name must exist in
+the header unless the entry's `since`/`until` say this release lacks it.
+Where the header's kernel-doc contradicts the overlay (a struct that does not
+exist, a direction the kernel does not follow) an Erratum is recorded.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from pathlib import Path
+from typing import Any
+
+from vfiogen.data import data_dir
+from vfiogen.errors import Loc, OverlayError
+from vfiogen.semantics.layout import flatten
+from vfiogen.inputs.releases import version_key
+from vfiogen.ir.model import ARG_KINDS, ARGSZ_STYLES, DIRECTIONS, FD_KINDS, RESULT_KINDS, Capability, CapabilityScope, Erratum, Feature, Record, Request, Spec, Tail, ValueSet
+
+REQUEST_KEYS = {
+    "fd",
+    "arg",
+    "type",
+    "result",
+    "result_fd",
+    "argsz",
+    "minsz",
+    "count",
+    "caps",
+    "extension",
+    "flag_gates",
+    "fields",
+    "precondition",
+    "note",
+    "source",
+    "since",
+    "until",
+}
+TOP_KEYS = {"requests", "capabilities", "scopes", "features", "tails", "links", "schema", "header"}
+VERSIONED = {"since", "until"}
+DOC_DIRECTION = {"_IOR": {"out"}, "_IOW": {"in"}, "_IOWR": {"in", "out", "inout"}}
+
+
+def default_files(main: list[str]) -> dict[str, Path]:
+    """The shipped overlay for each main header: linux/vfio.h -> vfio.toml."""
+    out = {}
+    pkg = data_dir("headers")
+    for name in main:
+        candidate = pkg.joinpath(Path(name).stem + ".toml")
+        if candidate.is_file():
+            out[name] = candidate
+    return out
+
+
+_KEY = re.compile(r'"([^"]*)"|([\w-]+)')
+
+
+def _display_name(path: Path) -> Path:
+    """Shipped overlays are named as in the repository (headers/vfio.toml), so
+    specs are the same bytes wherever vfiogen is installed; others as given."""
+    shipped = data_dir("headers")
+    try:
+        return Path("headers") / path.resolve().relative_to(shipped.resolve())
+    except ValueError:
+        return path
+
+
+class _Lines:
+    """file:line of every table header and key, for error positions."""
+
+    def __init__(self, path: Path, text: str) -> None:
+        self.path = str(path)
+        self.where: dict[tuple[str, ...], int] = {}
+        table: tuple[str, ...] = ()
+        for n, line in enumerate(text.split("\n"), 1):
+            s = line.strip()
+            if s.startswith("[") and not s.startswith("[["):
+                table = self._path(s[1 : s.find("]", s.rfind('"') + 1 if '"' in s else 0)])
+                self.where.setdefault(table, n)
+            elif re.match(r'^("[^"]*"|[\w.-]+)\s*=', s):
+                self.where.setdefault(table + self._path(s.split("=", 1)[0]), n)
+
+    @staticmethod
+    def _path(dotted: str) -> tuple[str, ...]:
+        """'requests."a.b".fields' -> ('requests', 'a.b', 'fields')."""
+        return tuple(q or bare for q, bare in _KEY.findall(dotted))
+
+    def loc(self, *path: str) -> Loc:
+        for n in range(len(path), 0, -1):
+            if path[:n] in self.where:
+                return Loc(self.path, self.where[path[:n]])
+        return Loc(self.path, 1)
+
+
+def apply(spec: Spec, files: dict[str, Path]) -> None:
+    for _header, path in files.items():
+        try:
+            text = path.read_text()
+            data = tomllib.loads(text)
+        except OSError as exc:
+            raise OverlayError(Loc(str(path)), f"cannot read overlay: {exc.strerror}") from None
+        except tomllib.TOMLDecodeError as exc:
+            m = re.search(r"line (\d+)", str(exc))
+            raise OverlayError(
+                Loc(str(path), int(m.group(1)) if m else 1), f"not TOML: {exc}"
+            ) from None
+        _Merger(spec, data, _Lines(_display_name(path), text)).run()
+    _coverage(spec)
+
+
+class _Merger:
+    def __init__(self, spec: Spec, data: dict[str, Any], lines: _Lines) -> None:
+        self.spec = spec
+        self.data = data
+        self.lines = lines
+
+    # --- helpers ----------------------------------------------------------------
+
+    def fail(self, path: tuple[str, ...], msg: str) -> OverlayError:
+        return OverlayError(self.lines.loc(*path), msg)
+
+    def check_keys(self, entry: Any, allowed: set[str], path: tuple[str, ...]) -> dict[str, Any]:
+        if not isinstance(entry, dict):
+            raise self.fail(path, f"expected a table for {'.'.join(path)}")
+        unknown = sorted(set(entry) - allowed)
+        if unknown:
+            raise self.fail(
+                path + (unknown[0],),
+                f"unknown key '{unknown[0]}' in "
+                f"{'.'.join(path)}; expected one of {', '.join(sorted(allowed))}",
+            )
+        return entry
+
+    def choice(
+        self, entry: dict[str, Any], key: str, allowed: tuple[str, ...], path: tuple[str, ...]
+    ) -> str | None:
+        v = entry.get(key)
+        if v is not None and v not in allowed:
+            raise self.fail(path + (key,), f"{key} = {v!r}; expected one of {', '.join(allowed)}")
+        return v
+
+    def versioned_absent(self, entry: Any, path: tuple[str, ...], what: str) -> None:
+        """A name the header lacks: fine if since/until explain it, else an error."""
+        if isinstance(entry, dict) and (entry.keys() & VERSIONED) and not self.applies(entry):
+            self.spec.coverage.not_applicable.append(".".join(path))
+            return
+        if (
+            isinstance(entry, dict)
+            and (entry.keys() & VERSIONED)
+            and self.spec.kernel_version is None
+        ):
+            self.spec.coverage.not_applicable.append(".".join(path))
+            return
+        raise self.fail(
+            path,
+            f"{what} does not exist in {self.spec.source}"
+            + (
+                ""
+                if isinstance(entry, dict) and entry.keys() & VERSIONED
+                else " (add since/until if it is release-specific)"
+            ),
+        )
+
+    def applies(self, entry: dict[str, Any]) -> bool:
+        kv = self.spec.kernel_version
+        if kv is None:
+            return True
+        k = version_key(kv)
+        since, until = entry.get("since"), entry.get("until")
+        return (since is None or k >= version_key(str(since))) and (
+            until is None or k < version_key(str(until))
+        )
+
+    def field_names(self, rec: Record) -> set[str]:
+        abi = self.spec.abis[0]
+        return {n for n, _, _ in flatten(rec, self.spec.records, abi)}
+
+    # --- sections -----------------------------------------------------------------
+
+    def run(self) -> None:
+        self.check_keys(self.data, TOP_KEYS, ())
+        for name, entry in self.data.get("scopes", {}).items():
+            self.scope(name, entry)
+        for name, entry in self.data.get("requests", {}).items():
+            self.request(name, entry)
+        for name, entry in self.data.get("capabilities", {}).items():
+            self.capability(name, entry)
+        for name, entry in self.data.get("features", {}).items():
+            self.feature(name, entry)
+        for name, entry in self.data.get("tails", {}).items():
+            self.tail(name, entry)
+        for name, entry in self.data.get("links", {}).items():
+            self.link(name, entry)
+
+    def request(self, name: str, entry: Any) -> None:
+        path = ("requests", name)
+        e = self.check_keys(entry, REQUEST_KEYS, path)
+        req = self.spec.requests.get(name)
+        if req is None:
+            self.versioned_absent(e, path, f"request {name}")
+            return
+        req.annotated = True
+        req.overlay_loc = self.lines.loc(*path)
+        req.fd = self.choice(e, "fd", FD_KINDS, path)
+        req.arg = self.choice(e, "arg", ARG_KINDS, path)
+        req.result = self.choice(e, "result", RESULT_KINDS, path)
+        req.result_fd = self.choice(e, "result_fd", FD_KINDS, path)
+        req.argsz = self.choice(e, "argsz", ARGSZ_STYLES, path)
+        for key in ("fd", "arg", "result"):
+            if e.get(key) is None:
+                raise self.fail(path, f"request {name} needs '{key}'")
+        req.arg_type = e.get("type")
+        req.precondition = e.get("precondition", "")
+        req.note = e.get("note", "")
+        req.source = e.get("source", "")
+        req.since, req.until = e.get("since"), e.get("until")
+        rec = None
+        if req.arg == "struct":
+            if req.arg_type not in self.spec.records:
+                raise self.fail(
+                    path + ("type",),
+                    f"request {name}: type {req.arg_type!r} is not a struct or union of the header",
+                )
+            rec = self.spec.records[req.arg_type]
+        elif req.arg_type is not None and not self.is_scalar_type(req.arg_type):
+            raise self.fail(
+                path + ("type",), f"request {name}: {req.arg_type!r} is not a C integer type"
+            )
+        fields = self.field_names(rec) if rec else set()
+        for key in ("minsz", "count"):
+            v = e.get(key)
+            if v is not None and v not in fields:
+                raise self.fail(
+                    path + (key,),
+                    f"request {name}: {key} names '{v}', not a field of {req.arg_type}",
+                )
+            setattr(req, key, v)
+        if req.argsz in ("enospc", "emsgsize") and not req.count:
+            raise self.fail(path, f"request {name}: argsz = {req.argsz!r} needs 'count'")
+        caps = e.get("caps")
+        if caps is not None and caps not in self.spec.scopes:
+            raise self.fail(
+                path + ("caps",), f"request {name}: caps scope {caps!r} is not declared in [scopes]"
+            )
+        req.caps = caps
+        ext = e.get("extension")
+        if ext is not None and ext not in self.spec.constants:
+            raise self.fail(
+                path + ("extension",),
+                f"request {name}: extension {ext} is not a constant of the header",
+            )
+        req.extension = ext
+        for flag, gate in (e.get("flag_gates") or {}).items():
+            if flag in self.spec.constants and gate in self.spec.constants:
+                req.flag_gates[flag] = gate
+            else:
+                self.spec.coverage.not_applicable.append(f"requests.{name}.flag_gates.{flag}")
+        for fname, spec_dir in (e.get("fields") or {}).items():
+            fpath = path + ("fields", fname)
+            d = spec_dir if isinstance(spec_dir, dict) else {"dir": spec_dir}
+            self.check_keys(d, {"dir"} | VERSIONED, fpath)
+            if d.get("dir") not in DIRECTIONS:
+                raise self.fail(
+                    fpath, f"direction {d.get('dir')!r}; expected one of {', '.join(DIRECTIONS)}"
+                )
+            if fname not in fields:
+                self.versioned_absent(d, fpath, f"field {req.arg_type}.{fname}")
+                continue
+            req.directions[fname] = d["dir"]
+        self.errata(req)
+
+    def is_scalar_type(self, name: str) -> bool:
+        from vfiogen.frontend.cexpr import canonical_scalar
+
+        return (
+            canonical_scalar(name.split()) is not None
+            or re.fullmatch(r"__[us](8|16|32|64)", name) is not None
+        )
+
+    def errata(self, req: Request) -> None:
+        """Compare the kernel-doc pseudo-signature with the overlay's truth."""
+        doc = req.doc
+        if doc is None or not doc.signature:
+            return
+        m = re.match(r"(_IO[RW]*)\s*\((.*)\)$", doc.signature)
+        if not m:
+            return
+        macro, args = m.group(1), [a.strip() for a in m.group(2).split(",")]
+        claimed = args[2] if len(args) > 2 else None
+        if claimed and claimed.startswith(("struct ", "union ")):
+            tag = claimed.split()[1]
+            if tag != req.arg_type:
+                exists = "" if tag in self.spec.records else " (no such struct)"
+                self.spec.errata.append(
+                    Erratum(
+                        req.name,
+                        doc.loc,
+                        "struct-name",
+                        f"{doc.signature}{exists}",
+                        f"argument is {req.arg or 'none'} {req.arg_type or ''}".strip(),
+                    )
+                )
+        if macro in DOC_DIRECTION and req.directions:
+            allowed = DOC_DIRECTION[macro]
+            wrong = sorted(
+                f
+                for f, d in req.directions.items()
+                if d not in allowed and d != "inout" or (macro != "_IOWR" and d == "inout")
+            )
+            if wrong:
+                said = {"_IOR": "kernel -> user only", "_IOW": "user -> kernel only"}[macro]
+                self.spec.errata.append(
+                    Erratum(
+                        req.name,
+                        doc.loc,
+                        "direction",
+                        f"{macro}: {said}",
+                        "; ".join(f"{f} is {req.directions[f]}" for f in wrong),
+                    )
+                )
+
+    def scope(self, name: str, entry: Any) -> None:
+        path = ("scopes", name)
+        e = self.check_keys(entry, {"request", "header", "offset", "flag"} | VERSIONED, path)
+        for key in ("request", "header", "offset", "flag"):
+            if key not in e:
+                raise self.fail(path, f"scope {name} needs '{key}'")
+        if e["request"] not in self.spec.requests:
+            self.versioned_absent(e, path + ("request",), f"request {e['request']}")
+            return
+        if e["header"] not in self.spec.records:
+            raise self.fail(
+                path + ("header",), f"scope {name}: {e['header']} is not a struct of the header"
+            )
+        self.spec.scopes[name] = CapabilityScope(
+            name, self.lines.loc(*path), e["request"], e["header"], e["offset"], e["flag"]
+        )
+
+    def capability(self, name: str, entry: Any) -> None:
+        path = ("capabilities", name)
+        e = self.check_keys(entry, {"scope", "version", "type"} | VERSIONED, path)
+        const = self.spec.constants.get(name)
+        if const is None or not isinstance(const.value, int):
+            self.versioned_absent(e, path, f"capability id {name}")
+            return
+        if e.get("scope") not in self.spec.scopes:
+            if e.get("scope") in (self.data.get("scopes") or {}):
+                self.spec.coverage.not_applicable.append(".".join(path))
+                return
+            raise self.fail(
+                path + ("scope",), f"capability {name}: scope {e.get('scope')!r} is not declared"
+            )
+        t = e.get("type")
+        if t is not None and t not in self.spec.records:
+            raise self.fail(
+                path + ("type",), f"capability {name}: {t} is not a struct of the header"
+            )
+        if not isinstance(e.get("version"), int):
+            raise self.fail(path, f"capability {name} needs an integer 'version'")
+        self.spec.capabilities[name] = Capability(
+            name, self.lines.loc(*path), const.value, e["scope"], e["version"], t
+        )
+
+    def feature(self, name: str, entry: Any) -> None:
+        path = ("features", name)
+        e = self.check_keys(entry, {"type", "ops", "result_fd", "note"} | VERSIONED, path)
+        const = self.spec.constants.get(name)
+        if const is None or not isinstance(const.value, int):
+            self.versioned_absent(e, path, f"device feature {name}")
+            return
+        t = e.get("type")
+        if t is not None and t not in self.spec.records:
+            raise self.fail(path + ("type",), f"feature {name}: {t} is not a struct of the header")
+        ops = e.get("ops", [])
+        if not isinstance(ops, list) or set(ops) - {"get", "set"}:
+            raise self.fail(path + ("ops",), f"feature {name}: ops must be a list of get, set")
+        self.spec.features[name] = Feature(
+            name,
+            self.lines.loc(*path),
+            const.value,
+            t,
+            ops,
+            self.choice(e, "result_fd", FD_KINDS, path),
+        )
+
+    def tail(self, key: str, entry: Any) -> None:
+        path = ("tails", key)
+        e = self.check_keys(entry, {"count", "selector", "cases"} | VERSIONED, path)
+        rec_name, _, fname = key.partition(".")
+        rec = self.spec.records.get(rec_name)
+        if rec is None or fname not in self.field_names(rec):
+            self.versioned_absent(e, path, f"field {key}")
+            return
+        fld = next((f for f in rec.fields if f.name == fname), None)
+        if fld is None or fld.type.kind != "array" or fld.type.count is None and False:
+            raise self.fail(path, f"tail {key} is not a direct array member")
+        fields = self.field_names(rec)
+        count, selector = e.get("count"), e.get("selector")
+        if count is not None and count not in fields:
+            raise self.fail(
+                path + ("count",), f"tail {key}: count field '{count}' is not in {rec_name}"
+            )
+        if selector is not None and selector != "feature" and selector not in fields:
+            raise self.fail(
+                path + ("selector",), f"tail {key}: selector '{selector}' is not in {rec_name}"
+            )
+        cases = e.get("cases") or {}
+        for flag in cases:
+            if flag not in self.spec.constants:
+                raise self.fail(path + ("cases", flag), f"tail {key}: {flag} is not a constant")
+        self.spec.tails[key] = Tail(
+            rec_name, fname, self.lines.loc(*path), count, selector, dict(cases)
+        )
+
+    def link(self, key: str, target: Any) -> None:
+        path = ("links", key)
+        versioned = isinstance(target, dict)
+        if versioned:
+            self.check_keys(target, {"to"} | VERSIONED, path)
+            entry, target = target, target.get("to")
+        else:
+            entry = {}
+        rec_name, _, fname = key.partition(".")
+        rec = self.spec.records.get(rec_name)
+        if rec is None or fname not in self.field_names(rec):
+            self.versioned_absent(entry, path, f"field {key}")
+            return
+        if isinstance(target, str) and target.startswith("enum "):
+            tag = target[5:]
+            if tag not in self.spec.enums:
+                self.versioned_absent(entry, path, f"enum {tag}")
+                return
+            self.bind_enum(tag, key)
+            return
+        if not isinstance(target, list):
+            raise self.fail(path, f"link {key}: expected 'enum TAG' or a list of constants")
+        for name in target:
+            const = self.spec.constants.get(name)
+            if const is None:
+                self.versioned_absent(entry, path, f"constant {name}")
+                continue
+            if const.enum:
+                self.bind_enum(const.enum, key)
+                continue
+            vs = self.spec.value_sets.get(key)
+            if vs is None:
+                vs = self.spec.value_sets[key] = ValueSet(
+                    key, self.lines.loc(*path), "flags", [], [key], "overlay"
+                )
+                self.set_field_values(rec_name, fname, key)
+            if name not in vs.members:
+                vs.members.append(name)
+            if const.values is None:
+                const.values = key
+            if not (
+                isinstance(const.value, int)
+                and const.value > 0
+                and (const.value & (const.value - 1) == 0 or "MASK" in name)
+            ):
+                vs.kind = "values"
+
+    def bind_enum(self, key: str, field_path: str) -> None:
+        set_id = f"enum {key}"
+        en = self.spec.enums[key]
+        vs = self.spec.value_sets.get(set_id)
+        if vs is None:
+            vs = self.spec.value_sets[set_id] = ValueSet(
+                set_id, en.loc, "enum", list(en.enumerators), [], "enum"
+            )
+            en.values = set_id
+        if field_path not in vs.fields:
+            vs.fields.append(field_path)
+        rec_name, _, fname = field_path.partition(".")
+        self.set_field_values(rec_name, fname, set_id)
+
+    def set_field_values(self, rec_name: str, fname: str, set_id: str) -> None:
+        def visit(rec: Record) -> None:
+            for f in rec.fields:
+                if f.name == fname:
+                    f.values = set_id
+                elif not f.name and f.type.kind == "record":
+                    visit(self.spec.records[f.type.name])
+
+        visit(self.spec.records[rec_name])
+
+
+def _coverage(spec: Spec) -> None:
+    cov = spec.coverage
+    cov.requests = len(spec.requests)
+    cov.annotated = sum(r.annotated for r in spec.requests.values())
+    cov.unannotated_requests = [n for n, r in spec.requests.items() if not r.annotated]
+    abi = spec.abis[0]
+    for req in spec.requests.values():
+        if req.annotated and req.arg == "struct" and req.arg_type in spec.records:
+            for fname, _, _ in flatten(spec.records[req.arg_type], spec.records, abi):
+                if fname not in req.directions:
+                    cov.undirected_fields.append(f"{req.name}: {fname}")
+    caps = re.compile(r"_CAP_[A-Z0-9_]+$")
+    for name, c in spec.constants.items():
+        if (
+            caps.search(name)
+            and not name.endswith(("_VERSION", "_MASK"))
+            and name not in spec.capabilities
+        ):
+            if isinstance(c.value, int) and c.kind == "macro" and c.values is None:
+                cov.uncovered_capabilities.append(name)
+    for rec in spec.records.values():
+        for f in rec.fields:
+            if f.type.kind == "array" and f.type.count in (None, 0) and f.name:
+                key = f"{rec.name}.{f.name}"
+                if key not in spec.tails and not f.name.startswith("__empty"):
+                    cov.untyped_tails.append(key)

@@ -127,9 +127,11 @@ def test_every_field_since_matches_presence() -> None:
                 assert r in entry("field", f"{name}.{m}").present
 
 
-def test_annotate_writes_since_and_until() -> None:
-    spec = copy.deepcopy(release_spec("7.2"))
-    assert history.annotate(spec, hist()) == []
+def test_dated_copy_has_since_and_until() -> None:
+    compiled = release_spec("7.2")
+    spec, conflicts = history.dated(compiled, hist())
+    assert conflicts == []
+    assert compiled.history == [] and compiled.requests["IOMMU_IOAS_ALLOC"].since is None
     assert spec.history == RELEASES
     assert all(r.since for r in spec.requests.values())
     assert all(r.until is None for r in spec.requests.values())
@@ -141,14 +143,12 @@ def test_annotate_writes_since_and_until() -> None:
     assert spec.requests["IOMMU_IOAS_ALLOC"].since == "6.3"  # no overlay version: the pin
     assert spec.enums["vfio_device_mig_state"].since == "6.1"
     assert spec.value_sets["vfio_device_info.flags"].since == "4.19"
-    old = copy.deepcopy(release_spec("6.1"))
-    history.annotate(old, hist())
+    old, _ = history.dated(release_spec("6.1"), hist())
     assert old.constants["VFIO_TYPE1_NESTING_IOMMU"].until == "6.13"
 
 
 def test_annotated_spec_round_trips_and_validates() -> None:
-    spec = copy.deepcopy(release_spec("6.13"))
-    history.annotate(spec, hist())
+    spec, _ = history.dated(release_spec("6.13"), hist())
     text = to_json(spec)
     again = from_json(text)
     assert again.records["vfio_iommu_type1_info"].fields[-1].since == "6.13"
@@ -159,7 +159,7 @@ def test_annotated_spec_round_trips_and_validates() -> None:
 def test_overlay_version_outside_the_observed_range_is_a_conflict() -> None:
     spec = copy.deepcopy(release_spec("7.2"))
     spec.requests["IOMMU_IOAS_ALLOC"].since = "6.8"  # after 6.3, where it already exists
-    conflicts = history.annotate(spec, hist())
+    spec, conflicts = history.dated(spec, hist())
     assert conflicts and "IOMMU_IOAS_ALLOC" in conflicts[0]
     assert spec.requests["IOMMU_IOAS_ALLOC"].since == "6.3"
 

@@ -17,7 +17,9 @@ SCHEMA_FILE = Path(__file__).parent.parent / "gen/vfiogen/ir/spec.schema.json"
 
 
 def test_committed_schema_is_derived_from_the_ir() -> None:
-    assert SCHEMA_FILE.read_text() == schema.schema_text(), "regenerate gen/vfiogen/ir/spec.schema.json"
+    assert (
+        SCHEMA_FILE.read_text() == schema.schema_text()
+    ), "regenerate gen/vfiogen/ir/spec.schema.json"
 
 
 @pytest.mark.parametrize("release", RELEASES)

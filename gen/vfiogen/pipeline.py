@@ -18,12 +18,38 @@ from vfiogen.frontend import cpp
 from vfiogen.frontend import parse as frontend
 from vfiogen.overlay import merge as overlay
 from vfiogen.ir.abi import ABIS, DEFAULT_ABIS
-from vfiogen.frontend.cexpr import INT, LLONG, CType, EvalError, Evaluator, Node, Parser, Value, expand, tokenize
+from vfiogen.frontend.cexpr import (
+    INT,
+    LLONG,
+    CType,
+    EvalError,
+    Evaluator,
+    Node,
+    Parser,
+    Value,
+    expand,
+    tokenize,
+)
 from vfiogen.errors import Loc, MacroError
 from vfiogen.frontend.parse import Declarations
 from vfiogen.semantics.layout import LayoutEngine
 from vfiogen.inputs.sources import HeaderSource
-from vfiogen.ir.model import SCHEMA_VERSION, Constant, DocBlock, Erratum, Field, FunctionMacro, HeaderFile, Ioc, Record, Request, Section, Spec, Unevaluated, ValueSet
+from vfiogen.ir.model import (
+    SCHEMA_VERSION,
+    Constant,
+    DocBlock,
+    Erratum,
+    Field,
+    FunctionMacro,
+    HeaderFile,
+    Ioc,
+    Record,
+    Request,
+    Section,
+    Spec,
+    Unevaluated,
+    ValueSet,
+)
 
 _STRING = re.compile(r'^(L?"(?:[^"\\]|\\.)*"\s*)+$')
 

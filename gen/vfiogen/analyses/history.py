@@ -7,10 +7,12 @@ Pinned releases sample the kernel's history, so `since` is "at or before"
 that release: equal to the oldest pin it means "at or before 4.19", and
 where the overlay names the exact kernel version of a request (a version
 between the previous pin and this one) that more precise value is kept.
-`annotate` writes the result into a Spec so bindings and docs can show it.
+`dated` gives a copy of a spec with the result, so bindings and docs can show it.
 """
 
 from __future__ import annotations
+
+import copy
 
 from dataclasses import dataclass, field
 from typing import Iterable
@@ -126,9 +128,11 @@ def for_pins(quiet: bool = True) -> tuple[History, dict[str, Spec]]:
     return compute(specs), dict(specs)
 
 
-def annotate(spec: Spec, history: History) -> list[str]:
-    """Write since/until into `spec`. Returns the conflicts between the
-    overlay's versions and the observed history (then history wins)."""
+def dated(compiled: Spec, history: History) -> tuple[Spec, list[str]]:
+    """A copy of `compiled` with since/until from `history`, and the conflicts
+    between the overlay's versions and the observed history (history wins).
+    The compiled spec itself is left as it is."""
+    spec = copy.deepcopy(compiled)
     conflicts: list[str] = []
     spec.history = list(history.releases)
 
@@ -157,7 +161,7 @@ def annotate(spec: Spec, history: History) -> list[str]:
         cap.since, cap.until = span("capability", name)
     for name, feat in spec.features.items():
         feat.since, feat.until = span("capability", name)
-    return conflicts
+    return spec, conflicts
 
 
 def _precise(

@@ -17,44 +17,36 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Any
 
+from vfiogen.cli.common import add_source_args, compile_from_args
+from vfiogen.emit.docs import build as docs
+from vfiogen.emit.tree import write_tree
 from vfiogen.errors import DocsError, Loc
 
 BUILDER_MODULES = ("sphinx", "myst_parser")
 
 
-def register(subparsers: Any) -> None:
-    """Add the `docs` subcommand to the CLI's subparsers."""
-    from vfiogen.cli.main import add_source_args  # cli imports this module: import late
+HELP = "write the reference docs' sources into --out (and build HTML with --html)"
+DESCRIPTION = (
+    "Render the reference docs (one page per request, struct, fd kind, registry) "
+    "from the spec into OUT/docs; with --html, build them with Sphinx."
+)
 
-    p = subparsers.add_parser(
-        "docs",
-        help="write the reference docs' sources into --out (and build HTML with --html)",
-        description=(
-            "Render the reference docs (one page per request, struct, fd kind, registry) "
-            "from the spec into OUT/docs; with --html, build them with Sphinx."
-        ),
-    )
+
+def arguments(p: argparse.ArgumentParser) -> None:
     add_source_args(p)
     p.add_argument("--out", default="generated", help="output directory (default: %(default)s)")
     p.add_argument("--html", type=Path, metavar="HTMLDIR", help="also build the HTML into HTMLDIR")
     p.add_argument(
         "-j", "--jobs", default="1", help="Sphinx parallel jobs (default: %(default)s; or auto)"
     )
-    p.set_defaults(fn=cmd_docs)
 
 
-def cmd_docs(a: argparse.Namespace) -> int:
-    from vfiogen.emit.docs import build as docs
-    from vfiogen.emit import tree as render  # Jinja and the doc model: only here
-
-    from vfiogen.cli.main import compile_from_args
-
+def run(a: argparse.Namespace) -> int:
     start = time.perf_counter()
     tree = docs.render_docs(compile_from_args(a, with_history=True))
     out = Path(a.out)
-    render.write_tree(tree, out)
+    write_tree(tree, out)
     took = time.perf_counter() - start
     if not a.quiet:
         print(

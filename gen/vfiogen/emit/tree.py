@@ -20,6 +20,7 @@ from vfiogen.emit.reports.coverage import coverage_text
 from vfiogen.ir.codec import to_json
 from vfiogen.ir.model import Spec
 
+
 def render_tree(spec: Spec) -> dict[str, str]:
     """{relative path: text} of everything `vfiogen build` writes."""
     out = render_bindings(spec)

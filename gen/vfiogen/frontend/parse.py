@@ -16,7 +16,14 @@ from pycparser import c_ast, c_generator
 from pycparser.c_parser import CParser
 
 from vfiogen.ir.abi import ABIS
-from vfiogen.frontend.cexpr import TYPE_WORDS, EvalError, Evaluator, Parser, canonical_scalar, tokenize
+from vfiogen.frontend.cexpr import (
+    TYPE_WORDS,
+    EvalError,
+    Evaluator,
+    Parser,
+    canonical_scalar,
+    tokenize,
+)
 from vfiogen.frontend.kerneldoc import Comment, scan
 from vfiogen.frontend.cpp import Preprocessed
 from vfiogen.errors import Loc, ParseError

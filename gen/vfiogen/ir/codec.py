@@ -12,8 +12,6 @@ from typing import Any
 from vfiogen.errors import Loc, SpecFormatError
 from vfiogen.ir.model import SCHEMA_VERSION, Spec
 
-
-
 _FIELDS: dict[type, list[tuple[str, Any]]] = {}
 _MISSING = object()
 

@@ -18,7 +18,22 @@ from vfiogen.data import data_dir
 from vfiogen.errors import Loc, OverlayError
 from vfiogen.semantics.layout import flatten
 from vfiogen.inputs.releases import version_key
-from vfiogen.ir.model import ARG_KINDS, ARGSZ_STYLES, DIRECTIONS, FD_KINDS, RESULT_KINDS, Capability, CapabilityScope, Erratum, Feature, Record, Request, Spec, Tail, ValueSet
+from vfiogen.ir.model import (
+    ARG_KINDS,
+    ARGSZ_STYLES,
+    DIRECTIONS,
+    FD_KINDS,
+    RESULT_KINDS,
+    Capability,
+    CapabilityScope,
+    Erratum,
+    Feature,
+    Record,
+    Request,
+    Spec,
+    Tail,
+    ValueSet,
+)
 
 REQUEST_KEYS = {
     "fd",

@@ -10,7 +10,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from vfiogen.emit.naming import anonymous_enum_name, camel, common_prefix, function_name, member_name
+from vfiogen.emit.naming import (
+    anonymous_enum_name,
+    camel,
+    common_prefix,
+    function_name,
+    member_name,
+)
 from vfiogen.ir.model import Field, Record, Spec, TypeRef
 
 # canonical C scalar -> (ctypes alias in vfio._layout, ctypes class for annotations)

@@ -25,11 +25,35 @@ from typing import TYPE_CHECKING, Any
 
 from vfiogen.ir.abi import ABIS
 from vfiogen.emit import templating
-from vfiogen.emit.docs.facts import ARG_TEXT, ARGSZ_TEXT, EXAMPLE_CALLS, EXAMPLE_FIELDS, EXAMPLE_SETUP, EXAMPLE_TYPES, EXAMPLE_VALUES, FD_KINDS, OTHER_PHASE, RESULT_TEXT, SIZE_FIELDS, SUMMARY_CHARS, UNKNOWN_FD
+from vfiogen.emit.docs.facts import (
+    ARG_TEXT,
+    ARGSZ_TEXT,
+    EXAMPLE_CALLS,
+    EXAMPLE_FIELDS,
+    EXAMPLE_SETUP,
+    EXAMPLE_TYPES,
+    EXAMPLE_VALUES,
+    FD_KINDS,
+    OTHER_PHASE,
+    RESULT_TEXT,
+    SIZE_FIELDS,
+    SUMMARY_CHARS,
+    UNKNOWN_FD,
+)
 from vfiogen.emit.docs.names import Names, loc_text, release_text, stamp
 from vfiogen.emit.docs.registry import changelog, constant_groups, errata_views, registries
 from vfiogen.emit.docs.types import layouts, member_views, tails, type_page, uses, value_sets_of
-from vfiogen.emit.docs.view import DocsModel, ErratumView, Fact, FdPage, NumberRow, PageRef, Phase, RequestPage, RequestRow
+from vfiogen.emit.docs.view import (
+    DocsModel,
+    ErratumView,
+    Fact,
+    FdPage,
+    NumberRow,
+    PageRef,
+    Phase,
+    RequestPage,
+    RequestRow,
+)
 from vfiogen.emit.docs.myst import code, linked, prose, role, slug, text
 from vfiogen.emit.naming import function_name
 from vfiogen.ir.query import Member, members

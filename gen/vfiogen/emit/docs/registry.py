@@ -7,7 +7,14 @@ from __future__ import annotations
 
 from vfiogen.emit.docs.names import Names, loc_text, release_text, value_text
 from vfiogen.emit.docs.types import anon_enum_title, type_word
-from vfiogen.emit.docs.view import ChangeGroup, ConstantGroup, ConstantView, ErratumView, ReleaseChanges, ScopeView
+from vfiogen.emit.docs.view import (
+    ChangeGroup,
+    ConstantGroup,
+    ConstantView,
+    ErratumView,
+    ReleaseChanges,
+    ScopeView,
+)
 from vfiogen.emit.docs.myst import code, linked, slug, text
 from vfiogen.ir.query import members
 from vfiogen.inputs.releases import version_key

@@ -9,7 +9,16 @@ from typing import Any
 
 from vfiogen.emit.docs.facts import DIRECTION_TEXT
 from vfiogen.emit.docs.names import Names, loc_text, release_text, value_text
-from vfiogen.emit.docs.view import Cell, ErratumView, Fact, FieldValues, LayoutRow, LayoutTable, MemberView, TypePage
+from vfiogen.emit.docs.view import (
+    Cell,
+    ErratumView,
+    Fact,
+    FieldValues,
+    LayoutRow,
+    LayoutTable,
+    MemberView,
+    TypePage,
+)
 from vfiogen.emit.docs.myst import code, linked, prose, role, slug, text
 from vfiogen.ir.query import Member, members
 from vfiogen.ir.model import Record, Spec, TypeRef, ValueSet

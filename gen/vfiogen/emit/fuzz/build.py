@@ -415,8 +415,6 @@ def render_fuzz(spec: Spec) -> dict[str, str]:
         out[name] = black_format(render("fuzz/" + name + ".j2", m=model))
     out["README.md"] = render("fuzz/README.md.j2", m=model)
     for kind, seeds in model.seeds.items():
-        out[f"seeds/{kind}.txt"] = render("fuzz/seeds.txt.j2", 
-            m=model, kind=kind, seeds=seeds
-        )
+        out[f"seeds/{kind}.txt"] = render("fuzz/seeds.txt.j2", m=model, kind=kind, seeds=seeds)
     out["vfio.txt"] = render("fuzz/vfio.txt.j2", m=model, syz=model.syz)
     return {f"{ROOT}/{path}": text for path, text in out.items()}

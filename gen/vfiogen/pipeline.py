@@ -34,6 +34,7 @@ from vfiogen.errors import Loc, MacroError
 from vfiogen.frontend.parse import Declarations
 from vfiogen.semantics.layout import LayoutEngine
 from vfiogen.inputs.sources import HeaderSource
+from vfiogen.ir.query import is_flag_member, named_fields
 from vfiogen.ir.model import (
     SCHEMA_VERSION,
     Constant,
@@ -326,7 +327,7 @@ def _bind_value_sets(spec: Spec, decls: Declarations, main: list[str]) -> None:
     for rec in spec.records.values():
         if rec.anonymous or rec.loc.file not in main:
             continue
-        fields = _source_fields(rec, spec.records)
+        fields = list(named_fields(rec, spec.records))
         for const in spec.constants.values():
             if const.kind != "macro" or const.loc.file != rec.loc.file:
                 continue
@@ -346,22 +347,5 @@ def _bind_value_sets(spec: Spec, decls: Declarations, main: list[str]) -> None:
             vs.members.append(const.name)
             const.values = set_id
     for vs in spec.value_sets.values():
-        if not all(_is_flag(n, spec.constants[n].value) for n in vs.members):
+        if not all(is_flag_member(n, spec.constants[n].value) for n in vs.members):
             vs.kind = "values"
-
-
-def _is_flag(name: str, value: int | str) -> bool:
-    if not isinstance(value, int) or value <= 0:
-        return False
-    return value & (value - 1) == 0 or "MASK" in name
-
-
-def _source_fields(rec: Record, records: dict[str, Record]) -> list[Field]:
-    """Named fields in source order, those of anonymous members included."""
-    out: list[Field] = []
-    for f in rec.fields:
-        if not f.name and f.type.kind == "record" and f.type.name in records:
-            out += _source_fields(records[f.type.name], records)
-        else:
-            out.append(f)
-    return out

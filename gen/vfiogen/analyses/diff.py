@@ -26,7 +26,7 @@ from typing import Any, Callable, Iterable, Literal
 
 from vfiogen.ir.abi import ABIS
 from vfiogen.errors import DiffError, Loc, SpecFormatError
-from vfiogen.ir.query import Member, entity_of, is_flag_value, members
+from vfiogen.ir.query import Member, entity_of, is_flag_bit, members
 from vfiogen.ir.model import Constant, DocBlock, Field, Record, Request, Spec
 
 Entity = Literal["request", "type", "field", "constant", "enumerator", "flag", "capability", "doc"]
@@ -981,7 +981,7 @@ class _Differ:
                     continue
                 s = similar(x, y)
                 home = (ox.values and ox.values == ny.values) or (ox.enum and ox.enum == ny.enum)
-                if home and not is_flag_value(vx[0]) and s < RENAME_SIMILARITY:
+                if home and not is_flag_bit(vx[0]) and s < RENAME_SIMILARITY:
                     continue  # plain values collide too easily: need a name match
                 if home:
                     s += 1.0
@@ -1023,7 +1023,7 @@ class _Differ:
     def bit_taken(self, c: Constant) -> str | None:
         """An OLD member of the same flag set with the same single bit."""
         old_set = self.old.value_sets.get(c.values or "")
-        if old_set is None or not is_flag_value(c.value):
+        if old_set is None or not is_flag_bit(c.value):
             return None
         for m in old_set.members:
             oc = self.old.constants.get(m)

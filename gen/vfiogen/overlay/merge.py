@@ -16,7 +16,7 @@ from typing import Any
 
 from vfiogen.data import data_dir
 from vfiogen.errors import Loc, OverlayError
-from vfiogen.semantics.layout import flatten
+from vfiogen.ir.query import is_flag_member, named_fields
 from vfiogen.inputs.releases import version_key
 from vfiogen.ir.model import (
     ARG_KINDS,
@@ -191,7 +191,7 @@ class _Merger:
 
     def field_names(self, rec: Record) -> set[str]:
         abi = self.spec.abis[0]
-        return {n for n, _, _ in flatten(rec, self.spec.records, abi)}
+        return {f.name for f in named_fields(rec, self.spec.records)}
 
     # --- sections -----------------------------------------------------------------
 
@@ -470,11 +470,7 @@ class _Merger:
                 vs.members.append(name)
             if const.values is None:
                 const.values = key
-            if not (
-                isinstance(const.value, int)
-                and const.value > 0
-                and (const.value & (const.value - 1) == 0 or "MASK" in name)
-            ):
+            if not is_flag_member(name, const.value):
                 vs.kind = "values"
 
     def bind_enum(self, key: str, field_path: str) -> None:
@@ -492,14 +488,9 @@ class _Merger:
         self.set_field_values(rec_name, fname, set_id)
 
     def set_field_values(self, rec_name: str, fname: str, set_id: str) -> None:
-        def visit(rec: Record) -> None:
-            for f in rec.fields:
-                if f.name == fname:
-                    f.values = set_id
-                elif not f.name and f.type.kind == "record":
-                    visit(self.spec.records[f.type.name])
-
-        visit(self.spec.records[rec_name])
+        for f in named_fields(self.spec.records[rec_name], self.spec.records):
+            if f.name == fname:
+                f.values = set_id
 
 
 def _coverage(spec: Spec) -> None:
@@ -510,7 +501,7 @@ def _coverage(spec: Spec) -> None:
     abi = spec.abis[0]
     for req in spec.requests.values():
         if req.annotated and req.arg == "struct" and req.arg_type in spec.records:
-            for fname, _, _ in flatten(spec.records[req.arg_type], spec.records, abi):
+            for fname in (f.name for f in named_fields(spec.records[req.arg_type], spec.records)):
                 if fname not in req.directions:
                     cov.undirected_fields.append(f"{req.name}: {fname}")
     caps = re.compile(r"_CAP_[A-Z0-9_]+$")

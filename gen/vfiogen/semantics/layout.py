@@ -113,18 +113,3 @@ class LayoutEngine:
         if t is not None:
             return t.base if t.kind == "int" else None
         return canonical_scalar(typename.split())
-
-
-def flatten(
-    rec: Record, records: dict[str, Record], abi: str, base: int = 0
-) -> list[tuple[str, int, int]]:
-    """(name, offset, size) of every member as C code reaches it: members of
-    anonymous structs/unions appear directly, at their absolute offset."""
-    out = []
-    for f in rec.fields:
-        lay = f.layout[abi]
-        if not f.name and f.type.kind == "record":
-            out += flatten(records[f.type.name], records, abi, base + lay.offset)
-        else:
-            out.append((f.name, base + lay.offset, lay.size))
-    return out

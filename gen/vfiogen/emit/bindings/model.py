@@ -17,6 +17,7 @@ from vfiogen.emit.naming import (
     function_name,
     member_name,
 )
+from vfiogen.ir.query import is_flag_member
 from vfiogen.ir.model import Field, Record, Spec, TypeRef
 
 # canonical C scalar -> (ctypes alias in vfio._layout, ctypes class for annotations)
@@ -413,8 +414,10 @@ def _enums(spec: Spec, m: PyModel) -> dict[str, str]:
 
 
 def _is_bit(spec: Spec, name: str) -> bool:
+    """May `name` be a member of an IntFlag class: a flag-set member, or zero
+    (IntFlag's empty set)."""
     v = spec.constants[name].value
-    return isinstance(v, int) and v >= 0 and (v & (v - 1) == 0 or "MASK" in name)
+    return v == 0 or is_flag_member(name, v)
 
 
 def _enum(

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from vfiogen.emit.fuzz import facts
 from vfiogen.emit.naming import common_prefix
 from vfiogen.errors import FuzzError
+from vfiogen.ir.query import is_flag_bit
 from vfiogen.ir.model import Field, Record, Request, Spec, TypeRef
 
 # fd kind -> (resource, how a program gets one without a request)
@@ -260,9 +261,7 @@ class _Builder:
                 bit = _value(self.spec, flag)
                 group = _mask_of(self.spec, members, bit)
                 others = [
-                    v
-                    for n in members
-                    if (v := _value(self.spec, n)) and v & (v - 1) == 0 and not v & group
+                    v for n in members if is_flag_bit(v := _value(self.spec, n)) and not v & group
                 ]
                 values = sorted({bit} | {bit | o for o in others})
                 elem = None

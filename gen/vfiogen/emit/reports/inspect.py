@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from vfiogen.errors import VfiogenError
-from vfiogen.semantics.layout import flatten
+from vfiogen.ir.query import members
 from vfiogen.ir.model import Spec
 
 
@@ -26,7 +26,10 @@ def view(spec: Spec, abi: str) -> dict[str, Any]:
             "kind": rec.kind,
             "size": lay.size,
             "align": lay.align,
-            "fields": {n: {"offset": o, "size": s} for n, o, s in flatten(rec, spec.records, abi)},
+            "fields": {
+                n: {"offset": m.layout[abi][0], "size": m.layout[abi][1]}
+                for n, m in members(rec, spec.records, [abi]).items()
+            },
         }
     constants: dict[str, int] = {}
     for name, c in spec.constants.items():

@@ -205,8 +205,8 @@ class _Constants:
         if not m.body:
             return  # an include guard or a marker: no value to record
         if _STRING.match(m.body):
-            value = "".join(re.findall(r'"((?:[^"\\]|\\.)*)"', m.body))
-            self.spec.constants[m.name] = Constant(m.name, m.loc, "macro", value, expr=m.body)
+            text = "".join(re.findall(r'"((?:[^"\\]|\\.)*)"', m.body))
+            self.spec.constants[m.name] = Constant(m.name, m.loc, "macro", text, expr=m.body)
             return
         try:
             node = Parser(
@@ -273,9 +273,9 @@ def _bind_docs(spec: Spec, decls: Declarations, main: list[str]) -> None:
                 for f in rec.fields:
                     f.doc = _field_doc(f, rec, by_line)
         for const in spec.constants.values():
-            c = by_line.get(const.loc.line)
-            if const.loc.file == file and c is not None and c.trailing:
-                const.doc = c.text
+            trailing = by_line.get(const.loc.line)
+            if const.loc.file == file and trailing is not None and trailing.trailing:
+                const.doc = trailing.text
     for req in spec.requests.values():
         if req.doc is None:
             spec.errata.append(

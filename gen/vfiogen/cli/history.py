@@ -59,7 +59,7 @@ def run(a: argparse.Namespace) -> int:
         name: r.since
         for s in (newest, spec)
         for name, r in s.requests.items()
-        if r.since and h.get("request", name) and r.since != h.get("request", name).since
+        if r.since and (e := h.get("request", name)) is not None and r.since != e.since
     }
     if a.write_spec:
         write_atomic(a.write_spec, to_json(spec))

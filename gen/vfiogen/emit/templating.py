@@ -55,6 +55,7 @@ def stamp(spec: Spec) -> str:
 def black_format(text: str) -> str:
     """`text` as black formats it (the project's line length)."""
     import black  # ~100 ms to import: only `build` needs it
+    from black.mode import TargetVersion
 
-    mode = black.Mode(line_length=100, target_versions={black.TargetVersion.PY311})
+    mode = black.Mode(line_length=100, target_versions={TargetVersion.PY311})
     return black.format_str(text, mode=mode)

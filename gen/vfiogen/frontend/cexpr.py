@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Callable, Union
+from typing import Any, Callable, Union
 
 from vfiogen.ir.abi import Abi
 from vfiogen.frontend.cpp import Macro
@@ -129,7 +129,7 @@ def _collect_args(toks: list[Tok], i: int) -> tuple[list[list[Tok]], int]:
 # ("bin", op, a, b), ("cond", c, a, b), ("cast", ctype, x),
 # ("sizeof", typename), ("ioc", macro, [args], typename|None), ("iocdir", name)
 
-Node = tuple
+Node = tuple[Any, ...]  # ("op", operands...): the parsed expression tree
 
 
 @dataclass(frozen=True, slots=True)

@@ -127,10 +127,10 @@ def from_git(repo: Path, ref: str) -> HeaderSource:
     for item in listing.split(b"\0"):
         if not item:
             continue
-        meta, _, path = item.partition(b"\t")
+        meta, _, name = item.partition(b"\t")
         mode, kind, sha = meta.split()
         if kind == b"blob":
-            entries.append((sha.decode(), path.decode()))
+            entries.append((sha.decode(), name.decode()))
     tmp = tempfile.TemporaryDirectory(prefix="vfiogen-git-")
     root = Path(tmp.name)
     blobs = subprocess.run(

@@ -96,7 +96,7 @@ def _decode(tp: Any, value: Any, where: str) -> Any:
     if origin is dict:
         _, item = typing.get_args(tp)
         return {k: _decode(item, v, f"{where}.{k}") for k, v in value.items()}
-    if dataclasses.is_dataclass(tp):
+    if isinstance(tp, type) and dataclasses.is_dataclass(tp):
         if not isinstance(value, dict):
             raise SpecFormatError(where, f"expected an object for {tp.__name__}")
         hints = _hints(tp)

@@ -8,6 +8,7 @@ templates. `vfiogen.ir.codec` gives the versioned JSON form
 
 from __future__ import annotations
 
+import dataclasses
 import typing
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -217,18 +218,18 @@ class Request:
     # From the overlay (None when unannotated).
     annotated: bool = False
     overlay_loc: Loc | None = None
-    fd: str | None = None
-    arg: str | None = None
+    fd: FdKind | None = None
+    arg: ArgKind | None = None
     arg_type: str | None = None
-    result: str | None = None
-    result_fd: str | None = None
-    argsz: str | None = None
+    result: ResultKind | None = None
+    result_fd: FdKind | None = None
+    argsz: ArgszStyle | None = None
     minsz: str | None = None
     count: str | None = None
     caps: str | None = None
     extension: str | None = None
     flag_gates: dict[str, str] = field(default_factory=dict)
-    directions: dict[str, str] = field(default_factory=dict)
+    directions: dict[str, Direction] = field(default_factory=dict)
     precondition: str = ""
     note: str = ""
     source: str = ""
@@ -265,7 +266,7 @@ class Feature:
     index: int
     type: str | None
     ops: list[str]
-    result_fd: str | None = None
+    result_fd: FdKind | None = None
     since: str | None = None
     until: str | None = None
 
@@ -279,7 +280,8 @@ class Tail:
     loc: Loc
     count: str | None = None  # counted array: element count field
     selector: str | None = None  # "flags"-style field, or "feature"
-    cases: dict[str, str] = field(default_factory=dict)  # flag -> element type
+    # flag -> element type (`field` is a member name here: the function by its module)
+    cases: dict[str, str] = dataclasses.field(default_factory=dict)
 
 
 @dataclass

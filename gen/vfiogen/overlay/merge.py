@@ -12,10 +12,11 @@ from __future__ import annotations
 import re
 import tomllib
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from vfiogen.data import data_dir
 from vfiogen.errors import Loc, OverlayError
+from vfiogen.frontend.cexpr import canonical_scalar
 from vfiogen.ir.query import is_flag_member, named_fields
 from vfiogen.inputs.releases import version_key
 from vfiogen.ir.model import (
@@ -54,6 +55,7 @@ REQUEST_KEYS = {
     "since",
     "until",
 }
+_Word = TypeVar("_Word", bound=str)
 TOP_KEYS = {"requests", "capabilities", "scopes", "features", "tails", "links", "schema", "header"}
 VERSIONED = {"since", "until"}
 DOC_DIRECTION = {"_IOR": {"out"}, "_IOW": {"in"}, "_IOWR": {"in", "out", "inout"}}
@@ -150,12 +152,15 @@ class _Merger:
         return entry
 
     def choice(
-        self, entry: dict[str, Any], key: str, allowed: tuple[str, ...], path: tuple[str, ...]
-    ) -> str | None:
+        self, entry: dict[str, Any], key: str, allowed: tuple[_Word, ...], path: tuple[str, ...]
+    ) -> _Word | None:
+        """entry[key], which must be one of `allowed` (a Literal's values)."""
         v = entry.get(key)
-        if v is not None and v not in allowed:
+        if v is None:
+            return None
+        if v not in allowed:
             raise self.fail(path + (key,), f"{key} = {v!r}; expected one of {', '.join(allowed)}")
-        return v
+        return allowed[allowed.index(v)]
 
     def versioned_absent(self, entry: Any, path: tuple[str, ...], what: str) -> None:
         """A name the header lacks: fine if since/until explain it, else an error."""
@@ -288,8 +293,6 @@ class _Merger:
         self.errata(req)
 
     def is_scalar_type(self, name: str) -> bool:
-        from vfiogen.frontend.cexpr import canonical_scalar
-
         return (
             canonical_scalar(name.split()) is not None
             or re.fullmatch(r"__[us](8|16|32|64)", name) is not None

@@ -235,8 +235,6 @@ def _fd_pages(spec: Spec, names: Names) -> list[FdPage]:
 
 
 def _numbers(spec: Spec, r: Request) -> list[NumberRow]:
-    from vfiogen.ir.abi import ABIS
-
     groups: dict[int, list[str]] = {}
     for abi in spec.abis:
         groups.setdefault(r.numbers[abi], []).append(abi)

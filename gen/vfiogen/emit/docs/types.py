@@ -5,6 +5,8 @@ tails, and who uses each type (the way back of every link to it).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from typing import Any
 
 from vfiogen.emit.docs.facts import DIRECTION_TEXT
@@ -83,7 +85,7 @@ def layouts(
     spec: Spec,
     rec: Record,
     names: Names,
-    directions: dict[str, str] | None,
+    directions: Mapping[str, str] | None,
     label: str,
 ) -> list[LayoutTable]:
     """One table per group of ABIs that lay the record out alike; cells of
@@ -137,7 +139,7 @@ def layouts(
 
 
 def member_views(
-    spec: Spec, rec: Record, names: Names, directions: dict[str, str] | None
+    spec: Spec, rec: Record, names: Names, directions: Mapping[str, str] | None
 ) -> list[MemberView]:
     doc = rec.doc.params if rec.doc is not None else {}
     out = []

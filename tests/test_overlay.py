@@ -54,6 +54,18 @@ REQ = '[requests.VFIO_DEVICE_RESET]\nfd = "device"\narg = "none"\nresult = "stat
             "count field 'cnt' is not in vfio_irq_set",
         ),
         ("[requests\n", 1, "not TOML"),
+        (
+            REQ + '\n[fd_kinds.device]\ntitle = "Device fd"\nopened = "x"\nexample = "..."\n'
+            'phases = [{ title = "reset", requests = ["VFIO_DEVICE_RESTE"] }]\n',
+            10,
+            "phase 'reset' names 'VFIO_DEVICE_RESTE', not a request here",
+        ),
+        (
+            '[fd_kinds.socket]\ntitle = "S"\nopened = "x"\nexample = "..."\n',
+            1,
+            "kind = 'socket'; expected one of container",
+        ),
+        ('[fd_kinds.device]\ntitle = "Device fd"\nopened = "x"\n', 1, "needs a string 'example'"),
     ],
 )
 def test_bad_overlay(tmp_path: Path, text: str, line: int, message: str) -> None:
@@ -126,3 +138,16 @@ def test_semantics_of_argument_and_result_kinds() -> None:
         == "vfio_region_info_cap_sparse_mmap"
     )
     assert spec.tails["vfio_irq_set.data"].selector == "flags"
+
+
+def test_fd_kind_phases_reach_the_spec_in_call_order() -> None:
+    device = release_spec("7.2").fd_kinds["device"]
+    assert device.loc.file == "headers/vfio.toml"
+    assert device.phases[0].requests == [
+        "VFIO_DEVICE_BIND_IOMMUFD",
+        "VFIO_DEVICE_ATTACH_IOMMUFD_PT",
+    ]
+    # a release without the cdev requests keeps the phase, without them
+    old = release_spec("4.19").fd_kinds["device"]
+    assert old.phases[0].requests == []
+    assert "VFIO_DEVICE_RESET" in old.phases[3].requests

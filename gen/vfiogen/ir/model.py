@@ -285,6 +285,27 @@ class Tail:
 
 
 @dataclass
+class CallPhase:
+    """A step of using an fd: the requests a program calls in it, in order."""
+
+    title: str
+    requests: list[str]
+
+
+@dataclass
+class FdKindInfo:
+    """How a program meets an fd kind (overlay [fd_kinds]): where the fd comes
+    from, a Python expression giving one, and the call order of its requests."""
+
+    name: FdKind
+    loc: Loc
+    title: str
+    opened: str  # markup
+    example: str
+    phases: list[CallPhase] = field(default_factory=list)
+
+
+@dataclass
 class Erratum:
     """A place where the header's comments disagree with the truth."""
 
@@ -333,6 +354,7 @@ class Spec:
     capabilities: dict[str, Capability] = field(default_factory=dict)
     features: dict[str, Feature] = field(default_factory=dict)
     tails: dict[str, Tail] = field(default_factory=dict)
+    fd_kinds: dict[str, FdKindInfo] = field(default_factory=dict)
     errata: list[Erratum] = field(default_factory=list)
     coverage: Coverage = field(default_factory=Coverage)
     # The releases `since`/`until` were computed over, oldest first (empty

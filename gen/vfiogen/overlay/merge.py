@@ -25,9 +25,11 @@ from vfiogen.ir.model import (
     DIRECTIONS,
     FD_KINDS,
     RESULT_KINDS,
+    CallPhase,
     Capability,
     CapabilityScope,
     Erratum,
+    FdKindInfo,
     Feature,
     Record,
     Request,
@@ -56,7 +58,19 @@ REQUEST_KEYS = {
     "until",
 }
 _Word = TypeVar("_Word", bound=str)
-TOP_KEYS = {"requests", "capabilities", "scopes", "features", "tails", "links", "schema", "header"}
+TOP_KEYS = {
+    "requests",
+    "capabilities",
+    "scopes",
+    "features",
+    "tails",
+    "links",
+    "fd_kinds",
+    "schema",
+    "header",
+}
+FD_KIND_KEYS = {"title", "opened", "example", "phases", "since", "until"}
+PHASE_KEYS = {"title", "requests"}
 VERSIONED = {"since", "until"}
 DOC_DIRECTION = {"_IOR": {"out"}, "_IOW": {"in"}, "_IOWR": {"in", "out", "inout"}}
 
@@ -214,6 +228,8 @@ class _Merger:
             self.tail(name, entry)
         for name, entry in self.data.get("links", {}).items():
             self.link(name, entry)
+        for name, entry in self.data.get("fd_kinds", {}).items():
+            self.fd_kind(name, entry)
 
     def request(self, name: str, entry: Any) -> None:
         path = ("requests", name)
@@ -431,6 +447,36 @@ class _Merger:
                 raise self.fail(path + ("cases", flag), f"tail {key}: {flag} is not a constant")
         self.spec.tails[key] = Tail(
             rec_name, fname, self.lines.loc(*path), count, selector, dict(cases)
+        )
+
+    def fd_kind(self, name: str, entry: Any) -> None:
+        """[fd_kinds.NAME]: a phase may name only requests of this overlay;
+        those the header lacks (since/until) are left out."""
+        path = ("fd_kinds", name)
+        e = self.check_keys(entry, FD_KIND_KEYS, path)
+        kind = self.choice({"kind": name}, "kind", FD_KINDS, path)
+        if kind is None or not self.applies(e):
+            return
+        texts = {}
+        for key in ("title", "opened", "example"):
+            if not isinstance(e.get(key), str):
+                raise self.fail(path + (key,), f"fd kind {name} needs a string '{key}'")
+            texts[key] = e[key]
+        phases = []
+        for i, phase in enumerate(e.get("phases", [])):
+            p = self.check_keys(phase, PHASE_KEYS, path + ("phases",))
+            if not isinstance(p.get("title"), str) or not isinstance(p.get("requests"), list):
+                raise self.fail(path + ("phases",), f"phase {i} needs a title and a request list")
+            for req in p["requests"]:
+                if req not in self.data.get("requests", {}):
+                    raise self.fail(
+                        path + ("phases",),
+                        f"phase {p['title']!r} names {req!r}, not a request here",
+                    )
+            present = [r for r in p["requests"] if r in self.spec.requests]
+            phases.append(CallPhase(p["title"], present))
+        self.spec.fd_kinds[kind] = FdKindInfo(
+            kind, self.lines.loc(*path), texts["title"], texts["opened"], texts["example"], phases
         )
 
     def link(self, key: str, target: Any) -> None:

@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 from vfiogen.ir.abi import ABIS
 from vfiogen.emit import templating
 from vfiogen.emit.docs.facts import (
+    fd_kind,
     ARG_TEXT,
     ARGSZ_TEXT,
     EXAMPLE_CALLS,
@@ -33,12 +34,10 @@ from vfiogen.emit.docs.facts import (
     EXAMPLE_SETUP,
     EXAMPLE_TYPES,
     EXAMPLE_VALUES,
-    FD_KINDS,
     OTHER_PHASE,
     RESULT_TEXT,
     SIZE_FIELDS,
     SUMMARY_CHARS,
-    UNKNOWN_FD,
 )
 from vfiogen.emit.docs.names import Names, loc_text, release_text, stamp
 from vfiogen.emit.docs.registry import changelog, constant_groups, errata_views, registries
@@ -58,7 +57,7 @@ from vfiogen.emit.docs.myst import code, linked, prose, role, slug, text
 from vfiogen.emit.naming import function_name
 from vfiogen.ir.query import Member, members
 from vfiogen.errors import DocsError
-from vfiogen.ir.model import Record, Request, Spec, TypeRef
+from vfiogen.ir.model import FD_KINDS, Record, Request, Spec, TypeRef
 
 ROOT = "docs"
 
@@ -157,14 +156,14 @@ def _fd_kinds(spec: Spec) -> list[str]:
     used = {r.fd or "unknown" for r in spec.requests.values()}
     used |= {r.result_fd for r in spec.requests.values() if r.result_fd}
     used |= {f.result_fd for f in spec.features.values() if f.result_fd}
-    return [k for k in [*FD_KINDS, "unknown"] if k in used]
+    return [k for k in [*FD_KINDS, "unknown"] if k in used]  # the IR's order
 
 
 def _phases(spec: Spec, kind: str) -> list[tuple[str, list[Request]]]:
     mine = [r for r in spec.requests.values() if (r.fd or "unknown") == kind]
     listed: set[str] = set()
     out: list[tuple[str, list[Request]]] = []
-    for title, order in FD_KINDS.get(kind, UNKNOWN_FD).phases:
+    for title, order in fd_kind(spec, kind).phases:
         rs = [spec.requests[n] for n in order if n in spec.requests and spec.requests[n] in mine]
         listed.update(r.name for r in rs)
         if rs:
@@ -206,7 +205,7 @@ def _short(note: str) -> str:
 def _fd_pages(spec: Spec, names: Names) -> list[FdPage]:
     pages = []
     for kind in _fd_kinds(spec):
-        fk = FD_KINDS.get(kind, UNKNOWN_FD)
+        fk = fd_kind(spec, kind)
         opened = [fk.opened]  # our own markup: code spans kept
         for r in spec.requests.values():
             if r.result_fd == kind:
@@ -359,7 +358,7 @@ def _minsz(spec: Spec, rec: Record, name: str, names: Names) -> str:
 
 def _example(spec: Spec, r: Request, rec: Record | None) -> list[str]:
     """A short program calling the request through the generated bindings."""
-    fk = FD_KINDS.get(r.fd or "unknown", UNKNOWN_FD)
+    fk = fd_kind(spec, r.fd)
     fn = function_name(r.name)
     setup = list(EXAMPLE_SETUP.get(r.name, []))
     body: list[str] = []

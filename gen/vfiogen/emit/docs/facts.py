@@ -1,12 +1,14 @@
-"""What the reference docs say that the spec does not: how a program meets
-each fd kind and in which order it calls the requests, and the wording of
-the spec's enumerations (argument kinds, results, argsz styles). One table
-per fact, so a new request or style is one entry here.
+"""The wording of the reference docs: how the spec's enumerations (argument
+kinds, results, argsz styles, directions) read, and the fd-kind view the
+pages use. Facts about the headers (where an fd comes from, the call order
+of its requests) live in the overlay and reach the docs through the spec.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+
+from vfiogen.ir.model import Spec
 
 
 @dataclass(frozen=True, slots=True)
@@ -17,151 +19,18 @@ class FdKind:
     phases: tuple[tuple[str, tuple[str, ...]], ...]  # call order, grouped
 
 
-FD_KINDS: dict[str, FdKind] = {
-    "container": FdKind(
-        "Container fd",
-        "open `/dev/vfio/vfio`; groups are attached to it, then an IOMMU model is chosen.",
-        'os.open("/dev/vfio/vfio", os.O_RDWR)',
-        (
-            ("negotiate", ("VFIO_GET_API_VERSION", "VFIO_CHECK_EXTENSION")),
-            ("choose the IOMMU model, after VFIO_GROUP_SET_CONTAINER", ("VFIO_SET_IOMMU",)),
-            (
-                "type1 IOMMU",
-                (
-                    "VFIO_IOMMU_GET_INFO",
-                    "VFIO_IOMMU_MAP_DMA",
-                    "VFIO_IOMMU_DIRTY_PAGES",
-                    "VFIO_IOMMU_UNMAP_DMA",
-                ),
-            ),
-            (
-                "sPAPR TCE IOMMU",
-                (
-                    "VFIO_IOMMU_SPAPR_TCE_GET_INFO",
-                    "VFIO_IOMMU_SPAPR_REGISTER_MEMORY",
-                    "VFIO_IOMMU_SPAPR_TCE_CREATE",
-                    "VFIO_IOMMU_ENABLE",
-                    "VFIO_EEH_PE_OP",
-                    "VFIO_IOMMU_DISABLE",
-                    "VFIO_IOMMU_SPAPR_TCE_REMOVE",
-                    "VFIO_IOMMU_SPAPR_UNREGISTER_MEMORY",
-                ),
-            ),
-        ),
-    ),
-    "group": FdKind(
-        "Group fd",
-        "open `/dev/vfio/$GROUP`, the IOMMU group's number.",
-        'os.open("/dev/vfio/26", os.O_RDWR)  # the IOMMU group of the device',
-        (
-            ("check the group is viable", ("VFIO_GROUP_GET_STATUS",)),
-            ("attach it to a container", ("VFIO_GROUP_SET_CONTAINER",)),
-            ("open its devices", ("VFIO_GROUP_GET_DEVICE_FD",)),
-            ("detach", ("VFIO_GROUP_UNSET_CONTAINER",)),
-        ),
-    ),
-    "device": FdKind(
-        "Device fd",
-        "open the device's cdev `/dev/vfio/devices/vfioN` (then bind it to an iommufd "
-        "first), or ask its group.",
-        'os.open("/dev/vfio/devices/vfio0", os.O_RDWR)  # or from VFIO_GROUP_GET_DEVICE_FD',
-        (
-            (
-                "bind (device cdev only)",
-                ("VFIO_DEVICE_BIND_IOMMUFD", "VFIO_DEVICE_ATTACH_IOMMUFD_PT"),
-            ),
-            (
-                "discover",
-                ("VFIO_DEVICE_GET_INFO", "VFIO_DEVICE_GET_REGION_INFO", "VFIO_DEVICE_GET_IRQ_INFO"),
-            ),
-            (
-                "use",
-                (
-                    "VFIO_DEVICE_SET_IRQS",
-                    "VFIO_DEVICE_IOEVENTFD",
-                    "VFIO_DEVICE_FEATURE",
-                    "VFIO_DEVICE_QUERY_GFX_PLANE",
-                    "VFIO_DEVICE_GET_GFX_DMABUF",
-                ),
-            ),
-            (
-                "reset",
-                (
-                    "VFIO_DEVICE_RESET",
-                    "VFIO_DEVICE_GET_PCI_HOT_RESET_INFO",
-                    "VFIO_DEVICE_PCI_HOT_RESET",
-                ),
-            ),
-            ("unbind", ("VFIO_DEVICE_DETACH_IOMMUFD_PT",)),
-        ),
-    ),
-    "iommufd": FdKind(
-        "iommufd",
-        "open `/dev/iommu`; objects made through it are named by ids, not fds.",
-        'os.open("/dev/iommu", os.O_RDWR)',
-        (
-            (
-                "address space",
-                (
-                    "IOMMU_IOAS_ALLOC",
-                    "IOMMU_OPTION",
-                    "IOMMU_IOAS_IOVA_RANGES",
-                    "IOMMU_IOAS_ALLOW_IOVAS",
-                ),
-            ),
-            ("map", ("IOMMU_IOAS_MAP", "IOMMU_IOAS_MAP_FILE", "IOMMU_IOAS_COPY")),
-            ("VFIO container compatibility", ("IOMMU_VFIO_IOAS",)),
-            (
-                "hardware page tables",
-                (
-                    "IOMMU_GET_HW_INFO",
-                    "IOMMU_FAULT_QUEUE_ALLOC",
-                    "IOMMU_HWPT_ALLOC",
-                    "IOMMU_HWPT_SET_DIRTY_TRACKING",
-                    "IOMMU_HWPT_GET_DIRTY_BITMAP",
-                    "IOMMU_HWPT_INVALIDATE",
-                ),
-            ),
-            (
-                "virtual IOMMU",
-                (
-                    "IOMMU_VIOMMU_ALLOC",
-                    "IOMMU_VDEVICE_ALLOC",
-                    "IOMMU_VEVENTQ_ALLOC",
-                    "IOMMU_HW_QUEUE_ALLOC",
-                ),
-            ),
-            ("hand over to another process", ("IOMMU_IOAS_CHANGE_PROCESS",)),
-            ("tear down", ("IOMMU_IOAS_UNMAP", "IOMMU_DESTROY")),
-        ),
-    ),
-    "mig_data": FdKind(
-        "Migration data fd",
-        "returned when the device enters a migration state that moves data; "
-        "`read()` or `write()` the device state through it.",
-        "...  # the data fd VFIO_DEVICE_FEATURE_MIG_DEVICE_STATE returned",
-        (("pre-copy", ("VFIO_MIG_GET_PRECOPY_INFO",)),),
-    ),
-    "dmabuf": FdKind(
-        "DMA-BUF fd",
-        "a Linux dma-buf exporting device memory; it has no VFIO requests.",
-        "...  # a dma-buf fd",
-        (),
-    ),
-    "fault": FdKind(
-        "Fault queue fd",
-        "`read()` page faults (`struct iommu_hwpt_pgfault`) and `write()` responses.",
-        "...  # the fd IOMMU_FAULT_QUEUE_ALLOC returned",
-        (),
-    ),
-    "veventq": FdKind(
-        "vEVENTQ fd",
-        "`read()` virtual IOMMU events, each behind a `struct iommufd_vevent_header`.",
-        "...  # the fd IOMMU_VEVENTQ_ALLOC returned",
-        (),
-    ),
-}
 UNKNOWN_FD = FdKind("Requests of unknown fd kind", "the overlay does not say.", "...", ())
+
+
+def fd_kind(spec: Spec, kind: str | None) -> FdKind:
+    """What the docs say of an fd kind: the overlay's [fd_kinds] entry."""
+    info = spec.fd_kinds.get(kind or "unknown")
+    if info is None:
+        return UNKNOWN_FD
+    phases = tuple((p.title, tuple(p.requests)) for p in info.phases)
+    return FdKind(info.title, info.opened, info.example, phases)
+
+
 OTHER_PHASE = "other"
 SUMMARY_CHARS = 80  # a request's note in a table, at most
 

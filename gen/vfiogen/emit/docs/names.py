@@ -5,7 +5,7 @@ release, a position or a value is written: the links every page makes.
 from __future__ import annotations
 
 from vfiogen import __version__
-from vfiogen.emit.docs.facts import FD_KINDS, UNKNOWN_FD
+from vfiogen.emit.docs.facts import fd_kind
 from vfiogen.emit.docs.myst import code, role, slug
 from vfiogen.ir.query import members
 from vfiogen.errors import Loc
@@ -47,7 +47,7 @@ class Names:
 
     def fd(self, kind: str | None) -> str:
         k = kind or "unknown"
-        title = FD_KINDS.get(k, UNKNOWN_FD).title
+        title = fd_kind(self.spec, k).title
         return role("doc", f"/fd/{k}", title)
 
     def link(self, keyword: str, ident: str) -> str | None:

@@ -76,3 +76,7 @@ class DocsError(VfiogenError):
 class FuzzError(VfiogenError):
     """The fuzz harnesses cannot be rendered (a recorded kernel answer is
     malformed, two generated syzlang names collide)."""
+
+
+class ProofError(VfiogenError):
+    """A hardware proof file (build/hardware/proof.json) of the wrong shape."""

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from vfiogen.cli.common import add_source_args, compile_from_args
 from vfiogen.emit import tree
+from vfiogen.inputs import proof
 
 HELP = "write the vfio package, spec and report into --out"
 
@@ -23,7 +24,7 @@ def arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(a: argparse.Namespace) -> int:
-    files = tree.render_tree(compile_from_args(a, with_history=True))
+    files = tree.render_tree(compile_from_args(a, with_history=True), proof.snapshot())
     out = Path(a.out)
     if a.check:
         bad = tree.stale(files, out)

@@ -21,6 +21,7 @@ from pathlib import Path
 from vfiogen.cli.common import add_source_args, compile_from_args
 from vfiogen.emit.docs import build as docs
 from vfiogen.emit.tree import write_tree
+from vfiogen.inputs import proof
 from vfiogen.errors import DocsError, Loc
 
 BUILDER_MODULES = ("sphinx", "myst_parser")
@@ -44,7 +45,7 @@ def arguments(p: argparse.ArgumentParser) -> None:
 
 def run(a: argparse.Namespace) -> int:
     start = time.perf_counter()
-    tree = docs.render_docs(compile_from_args(a, with_history=True))
+    tree = docs.render_docs(compile_from_args(a, with_history=True), proof.snapshot())
     out = Path(a.out)
     write_tree(tree, out)
     took = time.perf_counter() - start

@@ -17,16 +17,18 @@ from vfiogen.emit.bindings.build import render_bindings
 from vfiogen.emit.docs.build import render_docs
 from vfiogen.emit.fuzz.build import render_fuzz
 from vfiogen.emit.reports.coverage import coverage_text
+from vfiogen.inputs.proof import Proof
 from vfiogen.ir.codec import to_json
 from vfiogen.ir.model import Spec
 
 
-def render_tree(spec: Spec) -> dict[str, str]:
-    """{relative path: text} of everything `vfiogen build` writes."""
+def render_tree(spec: Spec, proof: Proof | None = None) -> dict[str, str]:
+    """{relative path: text} of everything `vfiogen build` writes; the docs
+    cite the hardware tier's `proof` when given."""
     out = render_bindings(spec)
     out["spec.json"] = to_json(spec)
     out["report.txt"] = coverage_text(spec)
-    out.update(render_docs(spec))
+    out.update(render_docs(spec, proof))
     out.update(render_fuzz(spec))
     return out
 

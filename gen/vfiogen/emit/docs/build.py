@@ -39,6 +39,7 @@ from vfiogen.emit.docs.facts import (
     SIZE_FIELDS,
     SUMMARY_CHARS,
 )
+from vfiogen.emit.docs.proof import proof_page, request_facts
 from vfiogen.emit.docs.names import Names, loc_text, release_text, stamp
 from vfiogen.emit.docs.registry import changelog, constant_groups, errata_views, registries
 from vfiogen.emit.docs.types import layouts, member_views, tails, type_page, uses, value_sets_of
@@ -57,12 +58,13 @@ from vfiogen.emit.docs.myst import code, linked, prose, role, slug, text
 from vfiogen.emit.naming import function_name
 from vfiogen.ir.query import Member, members
 from vfiogen.errors import DocsError
+from vfiogen.inputs.proof import Proof
 from vfiogen.ir.model import FD_KINDS, Record, Request, Spec, TypeRef
 
 ROOT = "docs"
 
 
-def build(spec: Spec) -> DocsModel:
+def build(spec: Spec, proof: Proof | None = None) -> DocsModel:
     names = Names(spec)
     model = DocsModel(
         stamp=stamp(spec),
@@ -87,6 +89,8 @@ def build(spec: Spec) -> DocsModel:
     model.errata = [e for _, e in errata]
     users = uses(spec, names)
     model.requests = [_request_page(spec, names, r, errata) for r in _ordered_requests(spec)]
+    for page in model.requests:
+        page.proof = request_facts(proof, page.name)
     model.fd_pages = _fd_pages(spec, names)
     model.all_requests = sorted(
         (row for page in model.fd_pages for ph in page.phases for row in ph.requests),
@@ -108,6 +112,9 @@ def build(spec: Spec) -> DocsModel:
         PageRef("errata", "Header errata"),
         PageRef("changelog", "Changelog"),
     ]
+    if proof is not None:
+        model.proof = proof_page(spec, names, proof)
+        model.pages.append(PageRef("proof", "Proven on real kernels"))
     _check_unique(model)
     return model
 
@@ -440,9 +447,10 @@ def _example_value(spec: Spec, rec: Record, m: Member) -> str:
 # --- rendering ------------------------------------------------------------------------
 
 
-def render_docs(spec: Spec) -> dict[str, str]:
-    """{"docs/<page>": source}: the Sphinx project of the reference docs."""
-    model = build(spec)
+def render_docs(spec: Spec, proof: Proof | None = None) -> dict[str, str]:
+    """{"docs/<page>": source}: the Sphinx project of the reference docs; with
+    the hardware tier's `proof`, where each request was proven."""
+    model = build(spec, proof)
 
     def page(template: str, **context: Any) -> str:
         return templating.render(f"docs/{template}", site=model, **context)
@@ -459,6 +467,8 @@ def render_docs(spec: Spec) -> dict[str, str]:
         "errata.md": page("errata.md.j2"),
         "changelog.md": page("changelog.md.j2"),
     }
+    if model.proof is not None:
+        out["proof.md"] = page("proof.md.j2", page=model.proof)
     for fd in model.fd_pages:
         out[f"{fd.docname}.md"] = page("fd.md.j2", page=fd)
     for r in model.requests:

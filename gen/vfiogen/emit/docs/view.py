@@ -118,6 +118,7 @@ class RequestPage:
     signature: str  # markup: the header's pseudo-signature
     errata: list[ErratumView]
     example: list[str]
+    proof: list[Fact] = field(default_factory=list)  # "<flavor>/<mode>" -> outcome
 
 
 @dataclass(slots=True)
@@ -188,6 +189,17 @@ class PageRef:
 
 
 @dataclass(slots=True)
+class ProofPage:
+    """Every request against every kernel flavor / IOMMU mode the tier ran."""
+
+    source: str
+    runs: list[str]
+    rows: list[list[str]]  # markup: the request, then one cell per run
+    proven: int
+    total: int
+
+
+@dataclass(slots=True)
 class DocsModel:
     stamp: str
     title: str
@@ -211,3 +223,4 @@ class DocsModel:
     changelog_note: str = ""
     all_requests: list[RequestRow] = field(default_factory=list)
     pages: list[PageRef] = field(default_factory=list)  # the top toctree
+    proof: ProofPage | None = None

@@ -1,0 +1,40 @@
+"""What the docs say of the hardware proof: on which kernel flavor and IOMMU
+mode each request returned success through the generated runtime, and which
+errnos the tier saw (from its tests and its kernel fuzzer)."""
+
+from __future__ import annotations
+
+from vfiogen.emit.docs.names import Names
+from vfiogen.emit.docs.view import Fact, ProofPage
+from vfiogen.inputs.proof import Proof, RequestProof
+from vfiogen.ir.model import Spec
+
+OK = "success"
+NOT_RUN = "·"
+
+
+def outcome(seen: RequestProof, run: str) -> str:
+    """One cell: success and/or the errnos seen on that run."""
+    errnos = sorted(e for e, where in seen.errnos.items() if run in where)
+    parts = ([OK] if run in seen.ok else []) + errnos
+    return ", ".join(parts) if parts else NOT_RUN
+
+
+def request_facts(proof: Proof | None, request: str) -> list[Fact]:
+    """A request page's rows: every run where the request was seen."""
+    if proof is None or request not in proof.requests:
+        return []
+    seen = proof.requests[request]
+    return [Fact(run, outcome(seen, run)) for run in proof.runs() if outcome(seen, run) != NOT_RUN]
+
+
+def proof_page(spec: Spec, names: Names, proof: Proof) -> ProofPage:
+    """The matrix: every request of the spec against every run of the tier."""
+    runs = proof.runs()
+    rows = []
+    proven = 0
+    for name in sorted(spec.requests):
+        seen = proof.requests.get(name, RequestProof())
+        proven += bool(seen.ok)
+        rows.append([names.request(name)] + [outcome(seen, run) for run in runs])
+    return ProofPage(proof.source, runs, rows, proven, len(spec.requests))

@@ -45,8 +45,8 @@ CONVERSIONS = {
     "PROMOTE_NOT_UCHAR": "(~(unsigned char)0)",
     # literal types (6.4.4.1): decimal takes the first signed type that holds it,
     # hex/octal may take unsigned ones
-    "LIT_DEC_2P31": "(2147483648 - 1 < 0)",
-    "LIT_HEX_2P31": "(0x80000000 - 1 < 0)",
+    "LIT_DEC_2P31": "(2147483648 > -1)",
+    "LIT_HEX_2P31": "(0x80000000 > -1)",
     "LIT_DEC_2P32": "(4294967296 > 0)",
     "LIT_UL_SUFFIX": "(0xffffffffUL + 1)",
     "LIT_OCTAL": "(0777 + 0x10 + 0b101)",

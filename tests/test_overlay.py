@@ -151,3 +151,43 @@ def test_fd_kind_phases_reach_the_spec_in_call_order() -> None:
     old = release_spec("4.19").fd_kinds["device"]
     assert old.phases[0].requests == []
     assert "VFIO_DEVICE_RESET" in old.phases[3].requests
+
+
+GET_INFO = (
+    '[requests.VFIO_DEVICE_GET_INFO]\nfd = "device"\narg = "struct"\n'
+    'type = "vfio_device_info"\nresult = "status"\n[requests.VFIO_DEVICE_GET_INFO.fields]\n'
+)
+
+
+@pytest.mark.parametrize("direction", ["sideways", "IN", "", "read"])
+def test_field_direction_must_be_one_of_in_out_inout(tmp_path: Path, direction: str) -> None:
+    """Rule: a field's direction is in, out or inout (OVERLAY.md); anything
+    else is refused at its line, in both spellings of a field entry."""
+    for entry in (f'flags = "{direction}"\n', f'flags = {{ dir = "{direction}" }}\n'):
+        with pytest.raises(OverlayError) as err:
+            compile_with(tmp_path, GET_INFO + 'argsz = "inout"\n' + entry)
+        assert str(err.value.loc) == f"{tmp_path / 'o.toml'}:8"
+        assert err.value.message == f"direction '{direction}'; expected one of in, out, inout"
+
+
+@pytest.mark.parametrize("direction", ["in", "out", "inout"])
+def test_every_valid_direction_is_kept(tmp_path: Path, direction: str) -> None:
+    spec = compile_with(tmp_path, GET_INFO + f'flags = "{direction}"\n')
+    assert spec.requests["VFIO_DEVICE_GET_INFO"].directions == {"flags": direction}
+
+
+def test_fields_without_a_direction_are_reported(tmp_path: Path) -> None:
+    """Rule: every member of an annotated struct request has a direction;
+    coverage lists each one that has none (and only those)."""
+    spec = compile_with(tmp_path, GET_INFO + 'argsz = "inout"\nflags = "out"\n')
+    assert spec.coverage.undirected_fields == [
+        "VFIO_DEVICE_GET_INFO: num_regions",
+        "VFIO_DEVICE_GET_INFO: num_irqs",
+        "VFIO_DEVICE_GET_INFO: cap_offset",
+        "VFIO_DEVICE_GET_INFO: pad",
+    ]
+    full = "".join(
+        f'{f} = "out"\n' for f in ("flags", "num_regions", "num_irqs", "cap_offset", "pad")
+    )
+    spec = compile_with(tmp_path, GET_INFO + 'argsz = "inout"\n' + full)
+    assert spec.coverage.undirected_fields == []

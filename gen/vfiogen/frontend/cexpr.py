@@ -125,7 +125,7 @@ def _collect_args(toks: list[Tok], i: int) -> tuple[list[list[Tok]], int]:
 
 
 # --- parsing -----------------------------------------------------------------
-# Nodes are tuples: ("num", value, CType), ("id", name), ("un", op, x),
+# Nodes are tuples: ("num", value, CType[, literal]), ("id", name), ("un", op, x),
 # ("bin", op, a, b), ("cond", c, a, b), ("cast", ctype, x),
 # ("sizeof", typename), ("ioc", macro, [args], typename|None), ("iocdir", name)
 
@@ -299,7 +299,7 @@ class Parser:
             self.take(")")
             return node
         if t.kind == "num":
-            return ("num", *parse_int(t.text))
+            return ("num", *parse_int(t.text), t.text)
         if t.kind == "chr":
             return ("num", parse_char(t.text), INT)
         if t.kind == "id":
@@ -338,8 +338,10 @@ class Parser:
 _INT_RE = re.compile(r"^(0[xX][0-9a-fA-F]+|0[bB][01]+|0[0-7]*|[1-9]\d*)([uUlL]*)$")
 
 
-def parse_int(text: str) -> tuple[int, CType]:
-    """A C integer literal and its type (C11 6.4.4.1)."""
+def parse_int(text: str, long_bits: int = 64) -> tuple[int, CType]:
+    """A C integer literal and its type (C11 6.4.4.1) where `long` has
+    `long_bits` (a literal's type depends on the ABI: 4294967296 is a long
+    on x86_64, a long long on i386)."""
     m = _INT_RE.match(text)
     if not m:
         raise EvalError(f"not an integer literal: {text}")
@@ -358,10 +360,10 @@ def parse_int(text: str) -> tuple[int, CType]:
     cands = [t for t in order if t.rank >= max(1, longs + 1) and (t.signed is False or not u)]
     if decimal and not u:
         cands = [t for t in cands if t.signed]
-    # The literal's type is the first that holds it; widths use the 64-bit
-    # long of the parse ABI, and evaluation re-wraps per ABI.
+    # The literal's type is the first that holds it; the parser types it
+    # with a 64-bit long, the evaluator again for an ABI with a 32-bit one.
     for t in cands:
-        bits = 32 if t.rank == 1 else 64
+        bits = 32 if t.rank == 1 else long_bits if t.rank == 2 else 64
         limit = 1 << (bits - 1 if t.signed else bits)
         if value < limit:
             return value, t
@@ -458,7 +460,10 @@ class Evaluator:
     def eval(self, node: Node) -> Value:
         kind = node[0]
         if kind == "num":
-            return self.wrap(node[1], node[2]), node[2]
+            v, t = node[1], node[2]
+            if len(node) > 3 and self.abi.long * 8 != 64:
+                v, t = parse_int(node[3], self.abi.long * 8)
+            return self.wrap(v, t), t
         if kind == "id":
             v = self.ident(node[1])
             if v is None:

@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 
 from vfiogen import __version__
+from vfiogen import spec_cache
 from vfiogen.frontend import kerneldoc as comments
 from vfiogen.frontend import cpp
 from vfiogen.frontend import parse as frontend
@@ -61,6 +62,24 @@ def compile_spec(
     overlay_files: dict[str, Path] | None = None,
     warn: bool = True,
 ) -> Spec:
+    main = [name for name, _ in source.headers]
+    files = overlay_files if overlay_files is not None else overlay.default_files(main)
+    cached = spec_cache.key(source, abis, files)
+    spec = spec_cache.load(cached) if cached else None
+    if spec is None:
+        spec = _compile(source, abis, files)
+        if cached:
+            spec_cache.store(cached, spec)
+    if warn:
+        for u in spec.unevaluated:
+            print(
+                f"vfiogen: {u.loc}: warning: macro {u.name} not evaluated: {u.reason}",
+                file=sys.stderr,
+            )
+    return spec
+
+
+def _compile(source: HeaderSource, abis: tuple[str, ...], overlay_files: dict[str, Path]) -> Spec:
     pp = cpp.preprocess(source)
     main = [name for name, _ in source.headers]
     decls = frontend.parse(pp, main)
@@ -81,13 +100,7 @@ def compile_spec(
     _Constants(spec, decls, pp.macros, engines, main).run()
     _bind_docs(spec, decls, main)
     _bind_value_sets(spec, decls, main)
-    overlay.apply(spec, overlay_files if overlay_files is not None else overlay.default_files(main))
-    if warn:
-        for u in spec.unevaluated:
-            print(
-                f"vfiogen: {u.loc}: warning: macro {u.name} not evaluated: {u.reason}",
-                file=sys.stderr,
-            )
+    overlay.apply(spec, overlay_files)
     return spec
 
 

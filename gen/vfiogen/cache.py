@@ -41,15 +41,16 @@ def digest(*parts: str | bytes) -> str:
     return h.hexdigest()
 
 
-def fingerprint(root: Path = PACKAGE) -> str:
-    """The generator's identity: its version and the content of every Python
-    source file of the package, so entries written by another version or by
-    an edited checkout are never read."""
-    return _fingerprint(root.resolve())
-
-
 @functools.cache
-def _fingerprint(root: Path) -> str:
+def fingerprint() -> str:
+    """The running generator's identity (`source_digest` of this package),
+    computed once per process."""
+    return source_digest(PACKAGE)
+
+
+def source_digest(root: Path) -> str:
+    """The version and the content of every Python source file under `root`:
+    entries written by another version or by an edited checkout are never read."""
     parts: list[str | bytes] = [__version__]
     for path in sorted(root.rglob("*.py")):
         parts += [str(path.relative_to(root)), path.read_bytes()]

@@ -62,8 +62,7 @@ def compile_spec(
     overlay_files: dict[str, Path] | None = None,
     warn: bool = True,
 ) -> Spec:
-    main = [name for name, _ in source.headers]
-    files = overlay_files if overlay_files is not None else overlay.default_files(main)
+    files = _overlays(source, overlay_files)
     cached = spec_cache.key(source, abis, files)
     spec = spec_cache.load(cached) if cached else None
     if spec is None:
@@ -77,6 +76,20 @@ def compile_spec(
                 file=sys.stderr,
             )
     return spec
+
+
+def cache_key(
+    source: HeaderSource,
+    abis: tuple[str, ...] = DEFAULT_ABIS,
+    overlay_files: dict[str, Path] | None = None,
+) -> str | None:
+    """The key `compile_spec` stores this compilation under (None: not cached)."""
+    return spec_cache.key(source, abis, _overlays(source, overlay_files))
+
+
+def _overlays(source: HeaderSource, files: dict[str, Path] | None) -> dict[str, Path]:
+    """The overlay files given, or else the shipped ones for the main headers."""
+    return files if files is not None else overlay.default_files([n for n, _ in source.headers])
 
 
 def _compile(source: HeaderSource, abis: tuple[str, ...], overlay_files: dict[str, Path]) -> Spec:

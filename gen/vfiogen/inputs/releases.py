@@ -8,6 +8,7 @@ place only once every pinned checksum has matched.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import shutil
 import subprocess
@@ -50,7 +51,12 @@ def version_key(version: str) -> tuple[int, ...]:
 
 def load_pins() -> dict[str, Release]:
     """Every pinned release, oldest first."""
-    text = (data_dir("headers") / PINS_FILE).read_text()
+    return dict(_parse_pins((data_dir("headers") / PINS_FILE).read_text()))
+
+
+@functools.lru_cache(maxsize=4)
+def _parse_pins(text: str) -> dict[str, Release]:
+    """The pins in `text`, parsed once per content (commands ask many times)."""
     data = tomllib.loads(text)
     lines = text.splitlines()
     pins = {}

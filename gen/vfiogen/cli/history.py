@@ -35,14 +35,14 @@ def arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(a: argparse.Namespace) -> int:
-    h, specs = history.for_pins(quiet=a.quiet)
+    h = history.of_pins(quiet=a.quiet)
     target = a.release or h.releases[-1]
-    if target not in specs:
+    if target not in h.releases:
         raise SourceError(
             Loc("--release"), f"unknown release {target!r}; pinned: {', '.join(h.releases)}"
         )
-    spec, conflicts = history.dated(specs[target], h)
-    newest, _ = history.dated(specs[h.releases[-1]], h)
+    spec, conflicts = history.dated(history.compile_pin(target, a.quiet), h)
+    newest, _ = history.dated(history.compile_pin(h.releases[-1], a.quiet), h)
     if not a.quiet:
         for c in conflicts:
             print(f"vfiogen: warning: {c}", file=sys.stderr)

@@ -8,8 +8,8 @@ place only once every pinned checksum has matched.
 
 from __future__ import annotations
 
+import functools
 import hashlib
-import os
 import shutil
 import subprocess
 import sys
@@ -19,6 +19,7 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from vfiogen.cache import cache_dir as cache_dir  # where callers have always asked for it
 from vfiogen.data import data_dir
 from vfiogen.inputs import debian
 from vfiogen.errors import Loc, SourceError
@@ -50,7 +51,12 @@ def version_key(version: str) -> tuple[int, ...]:
 
 def load_pins() -> dict[str, Release]:
     """Every pinned release, oldest first."""
-    text = (data_dir("headers") / PINS_FILE).read_text()
+    return dict(_parse_pins((data_dir("headers") / PINS_FILE).read_text()))
+
+
+@functools.lru_cache(maxsize=4)
+def _parse_pins(text: str) -> dict[str, Release]:
+    """The pins in `text`, parsed once per content (commands ask many times)."""
     data = tomllib.loads(text)
     lines = text.splitlines()
     pins = {}
@@ -59,14 +65,6 @@ def load_pins() -> dict[str, Release]:
         line = next((i + 1 for i, l in enumerate(lines) if l.strip() == header), 0)
         pins[name] = Release(name=name, loc=Loc(PINS_FILE, line), **entry)
     return dict(sorted(pins.items(), key=lambda kv: version_key(kv[0])))
-
-
-def cache_dir() -> Path:
-    env = os.environ.get("VFIOGEN_CACHE")
-    if env:
-        return Path(env)
-    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(base) / "vfiogen"
 
 
 def tree_dir(release: Release) -> Path:

@@ -1,0 +1,207 @@
+"""The user cache: compiled specs, the pins' history and black's output are
+reused only while every input is unchanged; a corrupt, stale or unreadable
+entry is ignored and rebuilt, and a cold cache gives the same bytes.
+
+Each test runs on its own cache directory ($VFIOGEN_CACHE) whose `trees`
+links to the real cache's fetched releases, so nothing is downloaded."""
+
+from __future__ import annotations
+
+import os
+import pickle
+import shutil
+from pathlib import Path
+from typing import Any
+
+import black
+import pytest
+from black.mode import Mode, TargetVersion
+
+from support import release_source
+from vfiogen import cache, pipeline, spec_cache
+from vfiogen.analyses import history
+from vfiogen.data import PACKAGE
+from vfiogen.emit import templating
+from vfiogen.inputs import releases, sources
+from vfiogen.ir.codec import to_json
+
+RELEASE = "6.1"
+
+
+@pytest.fixture()
+def own_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """An empty cache directory sharing the fetched release trees."""
+    trees = releases.cache_dir() / "trees"
+    for name in releases.load_pins():
+        release_source(name)  # fetched into the real cache first
+    monkeypatch.setenv("VFIOGEN_CACHE", str(tmp_path))
+    (tmp_path / "trees").symlink_to(trees)
+    return tmp_path
+
+
+def compile_counting(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Record each real compilation (cache misses) by source description."""
+    real = pipeline._compile
+    calls: list[str] = []
+
+    def counting(source: sources.HeaderSource, *args: Any) -> Any:
+        calls.append(source.description)
+        return real(source, *args)
+
+    monkeypatch.setattr(pipeline, "_compile", counting)
+    return calls
+
+
+def spec_entry(name: str) -> Path:
+    key = pipeline.cache_key(sources.from_release(name, quiet=True))
+    assert key is not None
+    return cache.entry_path(spec_cache.KIND, key)
+
+
+def test_spec_is_compiled_once_then_read(own_cache: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    calls = compile_counting(monkeypatch)
+    cold = pipeline.compile_spec(sources.from_release(RELEASE, quiet=True), warn=False)
+    assert spec_entry(RELEASE).is_file()
+    warm = pipeline.compile_spec(sources.from_release(RELEASE, quiet=True), warn=False)
+    assert calls == [f"release {RELEASE}"]
+    assert warm is not cold and to_json(warm) == to_json(cold)
+
+
+def test_other_abis_or_overlay_are_other_entries(
+    own_cache: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    src = sources.from_release(RELEASE, quiet=True)
+    calls = compile_counting(monkeypatch)
+    pipeline.compile_spec(src, warn=False)
+    pipeline.compile_spec(src, ("x86_64",), warn=False)
+    pipeline.compile_spec(src, overlay_files={}, warn=False)
+    overlay = tmp_path / "vfio.toml"
+    shutil.copy(PACKAGE.parent.parent / "headers/vfio.toml", overlay)
+    pipeline.compile_spec(src, overlay_files={"linux/vfio.h": overlay}, warn=False)
+    overlay.write_text(overlay.read_text() + "\n# edited\n")
+    pipeline.compile_spec(src, overlay_files={"linux/vfio.h": overlay}, warn=False)
+    assert len(calls) == 5
+
+
+def test_header_files_are_not_cached(own_cache: Path) -> None:
+    tree = releases.tree_dir(releases.get_release(RELEASE))
+    src = sources.from_header(tree / "linux/vfio.h", [tree])
+    assert pipeline.cache_key(src) is None
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [
+        lambda data: data[:-100],  # truncated
+        lambda data: data[:-1] + bytes([data[-1] ^ 1]),  # one bit flipped
+        lambda data: b"",  # empty
+        lambda data: data.replace(b"vfiogen-cache-1", b"vfiogen-cache-0", 1),  # old format
+    ],
+    ids=["truncated", "bit-flip", "empty", "old-format"],
+)
+def test_corrupt_spec_entry_is_rebuilt(
+    own_cache: Path, monkeypatch: pytest.MonkeyPatch, damage: Any
+) -> None:
+    good = to_json(pipeline.compile_spec(sources.from_release(RELEASE, quiet=True), warn=False))
+    entry = spec_entry(RELEASE)
+    entry.write_bytes(damage(entry.read_bytes()))
+    calls = compile_counting(monkeypatch)
+    again = pipeline.compile_spec(sources.from_release(RELEASE, quiet=True), warn=False)
+    assert calls == [f"release {RELEASE}"] and to_json(again) == good
+    payload = cache.read(spec_cache.KIND, entry.name)
+    assert payload is not None and to_json(pickle.loads(payload)) == good  # rewritten whole
+
+
+def test_checksummed_entry_that_is_not_a_spec_is_rebuilt(
+    own_cache: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    entry = spec_entry(RELEASE)
+    cache.write(spec_cache.KIND, entry.name, b"not a pickle")
+    assert spec_cache.load(entry.name) is None
+    cache.write(spec_cache.KIND, entry.name, pickle.dumps({"a": "dict"}))
+    assert spec_cache.load(entry.name) is None
+    calls = compile_counting(monkeypatch)
+    pipeline.compile_spec(sources.from_release(RELEASE, quiet=True), warn=False)
+    assert calls == [f"release {RELEASE}"]
+
+
+def test_an_edited_generator_has_another_fingerprint(tmp_path: Path) -> None:
+    copy = tmp_path / "vfiogen"
+    shutil.copytree(PACKAGE, copy, ignore=shutil.ignore_patterns("__pycache__"))
+    assert cache.source_digest(copy) == cache.fingerprint()
+    layout = copy / "semantics/layout.py"
+    layout.write_text(layout.read_text() + "\n# an edit\n")
+    assert cache.source_digest(copy) != cache.fingerprint()
+
+
+def test_stale_entry_is_not_read(own_cache: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An entry written by another generator (another fingerprint) is never
+    found: the key changes, the compiler runs."""
+    pipeline.compile_spec(sources.from_release(RELEASE, quiet=True), warn=False)
+    old_key = spec_entry(RELEASE).name
+    monkeypatch.setattr(cache, "fingerprint", lambda: "another generator")
+    assert spec_entry(RELEASE).name != old_key
+    calls = compile_counting(monkeypatch)
+    pipeline.compile_spec(sources.from_release(RELEASE, quiet=True), warn=False)
+    assert calls == [f"release {RELEASE}"]
+
+
+def test_refetched_tree_is_another_entry(
+    own_cache: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A release fetched again (Debian replaced the package) is a new tree:
+    the key follows the tree's .verified marker, not just its path."""
+    real = releases.tree_dir(releases.get_release(RELEASE))
+    tree = tmp_path / "tree"
+    tree.mkdir()
+    for child in real.iterdir():
+        if child.name != ".verified":
+            (tree / child.name).symlink_to(child)
+    (tree / ".verified").write_text(RELEASE + "\n")
+    monkeypatch.setattr(releases, "tree_dir", lambda release: tree)
+    key = spec_entry(RELEASE).name
+    (tree / ".verified").unlink()
+    (tree / ".verified").write_text(RELEASE + "\n")  # what a refetch leaves
+    os.utime(tree / ".verified", ns=(1, 1))
+    assert spec_entry(RELEASE).name != key
+
+
+def test_history_is_cached_and_rebuilt_when_corrupt(
+    own_cache: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    expected = history.compute(history.compile_pins())
+    first = history.of_pins()
+    assert first.releases == expected.releases and first.entries == expected.entries
+    entries = list((own_cache / history.HISTORY_CACHE).rglob("*"))
+    files = [p for p in entries if p.is_file()]
+    assert len(files) == 1
+    calls = compile_counting(monkeypatch)
+    assert history.of_pins().entries == expected.entries and calls == []  # one read
+    files[0].write_bytes(files[0].read_bytes()[:50])
+    assert history.of_pins().entries == expected.entries  # rebuilt from the cached specs
+    assert cache.read(history.HISTORY_CACHE, files[0].name) is not None
+
+
+def test_black_cache_gives_black_s_bytes(own_cache: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    text = "x = {  'a':1,\n 'b' : [1,2,\n3]}\ndef f( a ):\n  return a\n"
+    mode = Mode(line_length=100, target_versions={TargetVersion.PY311})
+    want = black.format_str(text, mode=mode)
+    cold = templating.black_format(text)
+    assert cold == want
+    entries = [p for p in (own_cache / templating.BLACK_CACHE).rglob("*") if p.is_file()]
+    assert len(entries) == 1
+    monkeypatch.setattr(black, "format_str", lambda *a, **k: pytest.fail("black ran"))
+    assert templating.black_format(text) == want  # warm: read, black not run
+    entries[0].write_bytes(entries[0].read_bytes().replace(b"return", b"retorn"))
+    monkeypatch.undo()
+    monkeypatch.setenv("VFIOGEN_CACHE", str(own_cache))
+    assert templating.black_format(text) == want  # the corrupt entry is ignored
+
+
+def test_unwritable_cache_still_compiles(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    blocked = tmp_path / "file"
+    blocked.write_text("a file where the cache directory would be")
+    monkeypatch.setenv("VFIOGEN_CACHE", str(blocked))
+    cache.write("specs", "ab" * 32, b"payload")  # no error
+    assert cache.read("specs", "ab" * 32) is None
+    assert templating.black_format("x=1\n") == "x = 1\n"

@@ -4,12 +4,14 @@
 #   make test   the whole test suite
 #   make docs   the reference docs as HTML in build/docs-html
 # `setup` installs the toolchain (gcc, the cross gccs that are the layout
-# oracle for aarch64 and powerpc64), the Python package, and fetches every
+# oracle for aarch64, powerpc64, arm, riscv64, s390x and mips64el), the Python
+# package, and fetches every
 # pinned release into the cache (~/.cache/vfiogen).
 
 PYTHON ?= python3
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
-DEB_PACKAGES := gcc gcc-aarch64-linux-gnu gcc-powerpc64-linux-gnu
+DEB_PACKAGES := gcc gcc-aarch64-linux-gnu gcc-powerpc64-linux-gnu gcc-arm-linux-gnueabihf \
+	gcc-riscv64-linux-gnu gcc-s390x-linux-gnu gcc-mips64el-linux-gnuabi64
 NEWEST := $(shell sed -n 's/^\[releases\."\(.*\)"\]/\1/p' headers/releases.toml | tail -n 1)
 
 .PHONY: all generate test setup deb-packages python-packages fetch bench docs

@@ -22,12 +22,18 @@ def compiler_for(abi: str) -> str | None:
     return shutil.which(ABIS[abi].gcc)
 
 
-def probe_source(source: HeaderSource, view: dict, values: bool = True) -> str:
+# The asm operand modifier that prints an immediate bare ("%c0"); RISC-V's
+# and mips64el gcc have no %c, s390x's %c is a signed byte; both print immediates bare.
+BARE_OPERAND = {"riscv64": "", "s390x": "", "mips64el": ""}
+
+
+def probe_source(source: HeaderSource, view: dict, values: bool = True, abi: str = "") -> str:
+    c = BARE_OPERAND.get(abi, "c")
     lines = [f"#include <{name}>" for name, _ in source.headers]
     # Four 16-bit chunks: a 64-bit value is not a valid immediate on every target.
     lines.append('#define C(v, k) "i"((int)(((unsigned long long)(v) >> (16 * k)) & 0xffff))')
     lines.append(
-        '#define P(name, val) __asm__ volatile("\\n.ascii \\"->" name " %c0 %c1 %c2 %c3\\"" '
+        f'#define P(name, val) __asm__ volatile("\\n.ascii \\"->" name " %{c}0 %{c}1 %{c}2 %{c}3\\"" '
         ":: C(val, 0), C(val, 1), C(val, 2), C(val, 3))"
     )
     lines.append("void vfiogen_probe(void) {")
@@ -55,7 +61,7 @@ def run(
 ) -> dict[str, int]:
     cc = compiler_for(abi)
     assert cc is not None, f"no compiler for {abi}"
-    text = probe_source(source, view, values)
+    text = probe_source(source, view, values, abi)
     flags = list(ABIS[abi].gcc_flags)
     arch_dirs = source.arch.get(abi)
     if arch_dirs:

@@ -39,6 +39,7 @@ class IocEncoding:
 
 GENERIC_IOC = IocEncoding("generic", 8, 8, 14, 2, none=0, read=2, write=1)
 POWERPC_IOC = IocEncoding("powerpc", 8, 8, 13, 3, none=1, read=2, write=4)
+MIPS_IOC = IocEncoding("mips", 8, 8, 13, 3, none=1, read=2, write=4)
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,6 +59,24 @@ class Abi:
     gcc: str  # the gcc driver that is the layout oracle for this target
     gcc_flags: tuple[str, ...] = ()
     zig_arch_dirs: tuple[str, ...] = ()  # arch include dirs in zig's tree
+
+    def numbering(self) -> tuple[int, ...]:
+        """What request numbers and constant values depend on: the scalar
+        table and the _IOC bit layout (not byte order, not the encoding's name).
+        Two ABIs with the same numbering give the same numbers."""
+        ioc = self.ioc
+        return (
+            self.pointer,
+            self.long,
+            self.llong_align,
+            ioc.nrbits,
+            ioc.typebits,
+            ioc.sizebits,
+            ioc.dirbits,
+            ioc.none,
+            ioc.read,
+            ioc.write,
+        )
 
     def scalar(self, name: str) -> tuple[int, int]:
         """(size, align) of a canonical C scalar type name."""
@@ -123,7 +142,58 @@ ABIS: dict[str, Abi] = {
             (),
             ("powerpc-linux-any", "powerpc64-linux-any"),
         ),
+        # Not in DEFAULT_ABIS: checked against gcc (tests/test_gcc_oracle.py) so
+        # that the syzkaller .const file can give their numbers.
+        Abi("arm", 4, 4, 8, False, GENERIC_IOC, "arm-linux-gnueabihf-gcc", (), ("arm-linux-any",)),
+        Abi(
+            "riscv64",
+            8,
+            8,
+            8,
+            False,
+            GENERIC_IOC,
+            "riscv64-linux-gnu-gcc",
+            (),
+            ("riscv-linux-any",),
+        ),
+        Abi("s390x", 8, 8, 8, True, GENERIC_IOC, "s390x-linux-gnu-gcc", (), ("s390x-linux-any",)),
+        Abi(
+            "mips64el",
+            8,
+            8,
+            8,
+            False,
+            MIPS_IOC,
+            "mips64el-linux-gnuabi64-gcc",
+            ("-mabi=64",),
+            ("mips-linux-any",),
+        ),
     )
 }
 
 DEFAULT_ABIS: tuple[str, ...] = ("x86_64", "i386", "aarch64", "powerpc64")
+EXTRA_ABIS: tuple[str, ...] = tuple(a for a in ABIS if a not in DEFAULT_ABIS)
+
+# syzkaller's Linux arches (the `arches =` line of its .const files) -> the
+# ABI whose numbers they use. ppc64le is powerpc64: numbers do not depend on
+# byte order. An arch mapped to None has no ABI here, for the reason given.
+SYZKALLER_ARCHES: dict[str, str | None] = {
+    "386": "i386",
+    "amd64": "x86_64",
+    "arm": "arm",
+    "arm64": "aarch64",
+    "loong64": None,
+    "mips64le": "mips64el",
+    "ppc64le": "powerpc64",
+    "riscv64": "riscv64",
+    "s390x": "s390x",
+}
+NO_ABI_REASON = {
+    "loong64": "no ABI for LoongArch: Debian bookworm has no cross gcc to check its layout against"
+}
+
+
+def same_numbering(abi: str, among: list[str]) -> str | None:
+    """The first of `among` that gives `abi`'s request numbers and values."""
+    want = ABIS[abi].numbering()
+    return next((a for a in among if a in ABIS and ABIS[a].numbering() == want), None)

@@ -1,11 +1,12 @@
-"""Build the rig's own kernel: iommufd and the VFIO cdev, everything built in.
+"""Build the rig's own kernels: the whole VFIO + iommufd ABI, everything built in.
 
-No Debian kernel enables CONFIG_IOMMUFD or CONFIG_VFIO_DEVICE_CDEV, so the
-iommufd/cdev path can only be tested on a kernel built here. Debian's own
-source package (linux-source-6.12 from bookworm-backports, downloaded with
-the private apt configuration of vfiogen.debian) is configured with
-`make ARCH=x86_64 tinyconfig` plus kbuild.fragment (every line must survive
-olddefconfig) and built with `make bzImage`: about 4 minutes on 2 cores.
+No Debian kernel enables CONFIG_IOMMUFD or CONFIG_VFIO_DEVICE_CDEV (nor
+IOMMUFD_TEST or the mdev samples), so those paths can only be tested on a
+kernel built here. A Debian source package (for the 7.2-full flavor: sid's
+linux-source-7.2, downloaded with the private apt configuration of
+vfiogen.debian) is configured with `make ARCH=x86_64 tinyconfig` plus the
+flavor's fragment (kbuild-7.2-full.fragment; every line must survive
+olddefconfig) and built with `make bzImage`: 12-25 minutes on 2 cores.
 There are no modules; the initramfs carries none.
 
 The result is cached in <cache>/kernels/<flavor> in the layout rig.py reads
@@ -14,12 +15,12 @@ by a hash of the fragment, the source package version and RECIPE. A build
 of the current fragment is used as is (offline, like a downloaded kernel);
 a changed fragment rebuilds, and so does a new source version once
 `refresh` (rig.py fetch --refresh) has read the suite's lists again. The
-unpacked source and the object dir stay in <cache>/kbuild, so a fragment
-change rebuilds incrementally.
+unpacked source and the object dir stay in <cache>/kbuild/<flavor>, so a
+fragment change rebuilds incrementally.
 
-This module does not import rig (rig.py also runs as a script, and a second
-copy of its exception classes would not match); rig.fetch_kernel calls
-`ensure_kernel` and turns KbuildError / MissingTool into its own errors.
+This module does not import the rig (rig.py also runs as a script);
+rig_kernels.fetch_kernel calls `ensure_kernel` and turns KbuildError /
+MissingTool into the rig's own errors.
 """
 
 from __future__ import annotations
@@ -40,11 +41,10 @@ from vfiogen.inputs import debian
 from vfiogen.errors import SourceError
 
 HERE = Path(__file__).resolve().parent
-FRAGMENT = HERE / "kbuild.fragment"
 ARCH = "x86_64"  # plain tinyconfig would switch 64BIT off (an i386 kernel)
 BASE_CONFIG = "tinyconfig"
 # Bump when the build steps change in a way the fragment's hash does not show.
-RECIPE = 1
+RECIPE = 2  # 2: the self-test header is kept next to the kernel
 # Host tools of the build (install-deps.sh installs them), and why each.
 BUILD_TOOLS = {
     "make": "build-essential",
@@ -58,6 +58,7 @@ BUILD_TOOLS = {
     "dpkg-deb": "dpkg",
 }
 LIBELF_HEADER = Path("/usr/include/gelf.h")  # objtool needs libelf-dev
+TEST_HEADER_IN_TREE = Path("drivers/iommu/iommufd/iommufd_test.h")
 FRAGMENT_LINE = re.compile(r"^(CONFIG_\w+)=(.*)$|^# (CONFIG_\w+) is not set$")
 
 
@@ -79,6 +80,7 @@ class Source:
 
     suite: str
     package: str
+    fragment: Path  # the options on top of tinyconfig (one file per flavor)
 
 
 def ensure_kernel(
@@ -96,8 +98,8 @@ def ensure_kernel(
     kernel, a cached build is used as is (no apt call, works offline);
     `refresh` re-reads the suite's package lists first and rebuilds when the
     source package has a new version."""
-    fragment_text = FRAGMENT.read_text()
-    wanted = read_fragment(FRAGMENT)
+    fragment_text = source.fragment.read_text()
+    wanted = read_fragment(source.fragment)
     cached = _cached_info(dest)
     if cached and not refresh:
         if cached.get("key") == build_key(source, cached.get("version", ""), fragment_text):
@@ -119,9 +121,9 @@ def ensure_kernel(
         _log(f"{source.package} {version} is gone from the mirror: reading its lists again")
         return ensure_kernel(name, source, dest, work, apt_root, refresh=True, jobs=jobs)
     obj = work / f"obj-{_safe(version)}"
-    configure(src, obj, wanted, key)
+    configure(src, obj, wanted, key, source.fragment)
     build_seconds = make_bzimage(src, obj, jobs)
-    info = install(name, source, version, key, obj, dest)
+    info = install(name, source, version, key, src, obj, dest)
     info["build_seconds"] = round(build_seconds, 1)
     info["total_seconds"] = round(time.monotonic() - start, 1)
     (dest / "kernel.json").write_text(json.dumps(info, indent=2) + "\n")
@@ -222,7 +224,9 @@ def unpack_source(source: Source, version: str, work: Path, apt_root: Path) -> P
     return src
 
 
-def configure(src: Path, obj: Path, wanted: dict[str, str], key: str) -> None:
+def configure(
+    src: Path, obj: Path, wanted: dict[str, str], key: str, fragment: Path
+) -> None:
     """tinyconfig, the fragment on top, olddefconfig; then every fragment line
     must have survived (a dependency the fragment lacks silently drops an
     option: better to stop here than to boot a kernel without it)."""
@@ -230,7 +234,7 @@ def configure(src: Path, obj: Path, wanted: dict[str, str], key: str) -> None:
     if stamp.exists() and stamp.read_text().strip() == key:
         return
     obj.mkdir(parents=True, exist_ok=True)
-    _log(f"configuring {obj} ({BASE_CONFIG} + {FRAGMENT.name})")
+    _log(f"configuring {obj} ({BASE_CONFIG} + {fragment.name})")
     _make(src, obj, [BASE_CONFIG])
     config = obj / ".config"
     fragment_names = set(wanted)
@@ -250,7 +254,7 @@ def configure(src: Path, obj: Path, wanted: dict[str, str], key: str) -> None:
     ]
     if lost:
         raise KbuildError(
-            f"{FRAGMENT}: olddefconfig dropped {len(lost)} option(s) (missing "
+            f"{fragment}: olddefconfig dropped {len(lost)} option(s) (missing "
             f"dependencies?): {'; '.join(lost)}"
         )
     stamp.write_text(key + "\n")
@@ -259,15 +263,19 @@ def configure(src: Path, obj: Path, wanted: dict[str, str], key: str) -> None:
 def make_bzimage(src: Path, obj: Path, jobs: int | None) -> float:
     """`make bzImage`, incremental; its seconds. Output goes to obj/build.log."""
     jobs = jobs or len(os.sched_getaffinity(0))
-    _log(f"make -j{jobs} bzImage in {obj} (~4 min on 2 cores from scratch; log: build.log)")
+    _log(f"make -j{jobs} bzImage in {obj} (12-25 min on 2 cores from scratch; log: build.log)")
     start = time.monotonic()
     _make(src, obj, [f"-j{jobs}", "bzImage"], log=obj / "build.log")
     return time.monotonic() - start
 
 
-def install(name: str, source: Source, version: str, key: str, obj: Path, dest: Path) -> dict:
+def install(
+    name: str, source: Source, version: str, key: str, src: Path, obj: Path, dest: Path
+) -> dict:
     """Copy the bzImage, .config and the list of built-in modules into `dest`
-    (atomically replaced) in rig.py's kernel layout; returns the kernel.json."""
+    (atomically replaced) in rig.py's kernel layout; returns the kernel.json.
+    A kernel with CONFIG_IOMMUFD_TEST also gets src/iommufd_test.h, the
+    (non-UAPI) header of IOMMU_TEST_CMD, which the rig compiles with vfiogen."""
     release = (obj / "include" / "config" / "kernel.release").read_text().strip()
     dest.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{name}-", dir=dest.parent))
@@ -279,6 +287,9 @@ def install(name: str, source: Source, version: str, key: str, obj: Path, dest: 
         moddir.mkdir(parents=True)
         shutil.copyfile(obj / "arch" / "x86" / "boot" / "bzImage", boot / f"vmlinuz-{release}")
         shutil.copyfile(obj / ".config", boot / f"config-{release}")
+        if parse_config((obj / ".config").read_text()).get("CONFIG_IOMMUFD_TEST") == "y":
+            (staging / "src").mkdir()
+            shutil.copyfile(src / TEST_HEADER_IN_TREE, staging / "src" / "iommufd_test.h")
         (moddir / "modules.builtin").write_text(
             "".join(f"kernel/{m}.ko\n" for m in builtin_modules(obj))
         )
@@ -292,7 +303,7 @@ def install(name: str, source: Source, version: str, key: str, obj: Path, dest: 
             "moddir": f"lib/modules/{release}",
             "built": True,
             "key": key,
-            "fragment": str(FRAGMENT),
+            "fragment": str(source.fragment),
         }
         (staging / "kernel.json").write_text(json.dumps(info, indent=2) + "\n")
         if dest.exists():

@@ -1,4 +1,4 @@
-"""The iommufd kernel's build logic (kbuild.py) and the rig's handling of a
+"""The full-ABI kernel's build logic (kbuild.py) and the rig's handling of a
 kernel without modules, checked on the host without building or booting."""
 
 from __future__ import annotations
@@ -12,11 +12,12 @@ import kbuild
 import pytest
 import rig
 
-SOURCE = kbuild.Source("bookworm-backports", "linux-source-6.12")
+SOURCE = rig.FLAVORS["7.2-full"].source
+assert SOURCE is not None
 
 
 def test_the_fragment_has_what_the_rig_and_the_tests_need() -> None:
-    wanted = kbuild.read_fragment(kbuild.FRAGMENT)
+    wanted = kbuild.read_fragment(SOURCE.fragment)
     for option in (
         "CONFIG_IOMMUFD",
         "CONFIG_VFIO_DEVICE_CDEV",
@@ -28,6 +29,12 @@ def test_the_fragment_has_what_the_rig_and_the_tests_need() -> None:
         "CONFIG_NET_9P_VIRTIO",
         "CONFIG_EVENTFD",
         "CONFIG_ACPI",  # poweroff
+        "CONFIG_VFIO_NOIOMMU",
+        "CONFIG_IOMMUFD_TEST",  # IOMMU_TEST_CMD: mock domains, HWPT, dirty bits, faults
+        "CONFIG_SAMPLE_VFIO_MDEV_MTTY",  # migration v2 with PRE_COPY
+        "CONFIG_SAMPLE_VFIO_MDEV_MBOCHS",  # GFX plane + dma-buf
+        "CONFIG_PCI_IOV",  # SR-IOV VFs of the nvme PF, the VF token
+        "CONFIG_BLK_DEV_NVME",
     ):
         assert wanted.get(option) == "y", option
     assert wanted["CONFIG_IOMMUFD_VFIO_CONTAINER"] == "n"
@@ -88,7 +95,7 @@ def test_cached_build_is_reused_without_building(
     dest = tmp_path / "kernel"
     (dest / "boot").mkdir(parents=True)
     (dest / "boot" / "vmlinuz-x").write_bytes(b"")
-    key = kbuild.build_key(SOURCE, version, kbuild.FRAGMENT.read_text())
+    key = kbuild.build_key(SOURCE, version, SOURCE.fragment.read_text())
     info = {"key": key, "version": version, "vmlinuz": "boot/vmlinuz-x"}
     (dest / "kernel.json").write_text(json.dumps(info))
 
@@ -96,7 +103,7 @@ def test_cached_build_is_reused_without_building(
     assert asked == []  # offline
     assert kbuild.ensure_kernel("k", SOURCE, dest, tmp_path, tmp_path, refresh=True) == info
     assert asked == [True]  # same version: no rebuild
-    version = "6.12.96-1~bpo12+1"
+    version = "7.2.14-1"
     with pytest.raises(AssertionError, match="rebuilt"):
         kbuild.ensure_kernel("k", SOURCE, dest, tmp_path, tmp_path, refresh=True)
     (dest / "kernel.json").write_text(json.dumps({**info, "key": "another fragment"}))
@@ -120,7 +127,7 @@ def test_initramfs_of_a_kernel_without_modules(tmp_path: Path) -> None:
     builtin = ["9p", "9pnet", "9pnet_virtio", "iommufd", "vfio", "vfio_iommu_type1", "vfio_pci"]
     builtin += ["vfio_pci_core", "virtio_pci"]
     (moddir / "modules.builtin").write_text("".join(f"kernel/{m}.ko\n" for m in builtin))
-    kernel = rig.Kernel("6.12-iommufd", "bookworm-backports", "v", "r", tmp_path, moddir)
+    kernel = rig.Kernel("7.2-full", "sid", "v", "r", tmp_path, moddir)
     out = tmp_path / "initrd.cpio.gz"
     assert rig.build_initramfs(kernel, out) == []
     listing = subprocess.run(
@@ -132,8 +139,8 @@ def test_initramfs_of_a_kernel_without_modules(tmp_path: Path) -> None:
         rig.build_initramfs(kernel, out)
 
 
-def test_iommufd_flavor_is_tested_by_default(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_full_flavor_is_tested_by_default(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("VFIOGEN_RIG_KERNELS", raising=False)
-    assert "6.12-iommufd" in rig.kernels_under_test()
-    flavor = rig.FLAVORS["6.12-iommufd"]
-    assert flavor.source == SOURCE and flavor.series == "6.12"
+    assert "7.2-full" in rig.kernels_under_test()
+    flavor = rig.FLAVORS["7.2-full"]
+    assert flavor.source == SOURCE and flavor.series == "7.2"

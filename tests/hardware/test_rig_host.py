@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 import rig
+import rig_qemu
 
 HERE = Path(__file__).parent
 
@@ -114,8 +115,8 @@ def test_guest_failures_are_reported(
     qemu.write_text(FAKE_QEMU.format(how=how, action=action))
     qemu.chmod(0o755)
     monkeypatch.setenv("PATH", f"{bindir}:{os.environ['PATH']}")
-    monkeypatch.setattr(rig, "find_busybox", lambda: Path("/bin/busybox"))
-    monkeypatch.setattr(rig, "build_initramfs", lambda kernel, out: out.write_bytes(b""))
+    monkeypatch.setattr(rig_qemu, "find_busybox", lambda: Path("/bin/busybox"))
+    monkeypatch.setattr(rig_qemu, "build_initramfs", lambda kernel, out: out.write_bytes(b""))
     rig.find_qemu.cache_clear()
     kernel = rig.Kernel("7.2", "sid", "7.2.13-1", "7.2.13+deb14-amd64", tmp_path, tmp_path)
     try:
@@ -129,7 +130,7 @@ def test_guest_failures_are_reported(
 
 def test_unknown_kernel() -> None:
     with pytest.raises(
-        rig.RigError, match="unknown kernel '5.4'; known: 6.1, 6.12, 7.2, 6.12-iommufd"
+        rig.RigError, match="unknown kernel '5.4'; known: 6.1, 6.12, 7.2, 7.2-full"
     ):
         rig.fetch_kernel("5.4")
 

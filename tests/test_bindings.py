@@ -23,13 +23,17 @@ import gccprobe
 from support import RELEASES, release_source, release_spec, require_compiler
 from vfiogen.emit.reports import inspect
 from vfiogen.emit import tree as render
+from vfiogen.emit.bindings import runtime
+from vfiogen.errors import VfiogenError
 
 ROOT = Path(__file__).parent.parent
 GENERATED = ROOT / "generated"
 sys.path.insert(0, str(GENERATED))
 
 import vfio  # noqa: E402
-from vfio import abi, requests  # noqa: E402
+import vfio._base  # noqa: E402
+from vfio import _device as runtime_device  # noqa: E402
+from vfio import abi, api, requests  # noqa: E402
 from vfio.errors import VfioError  # noqa: E402
 
 DUMP = r"""
@@ -95,19 +99,58 @@ def test_ctypes_layout_equals_gcc(
     assert checked > 100
 
 
-def test_generated_package_is_typed_and_formatted() -> None:
+@pytest.mark.parametrize("release", ["7.2", "4.19"])  # the most and the fewest runtime parts
+def test_generated_package_is_typed_and_formatted(
+    release: str, tmp_path_factory: pytest.TempPathFactory
+) -> None:
     mypy = shutil.which("mypy")
     if mypy is None:
         pytest.skip("mypy not installed (pip install '.[test]')")
-    out = subprocess.run([mypy, "--strict", "vfio"], cwd=GENERATED, capture_output=True, text=True)
+    root = GENERATED if release == "7.2" else bindings(release, str(tmp_path_factory.getbasetemp()))
+    out = subprocess.run([mypy, "--strict", "vfio"], cwd=root, capture_output=True, text=True)
     assert out.returncode == 0, out.stdout
     out = subprocess.run(
         [sys.executable, "-m", "black", "--check", "-q", "-l", "100", "vfio"],
-        cwd=GENERATED,
+        cwd=root,
         capture_output=True,
         text=True,
     )
     assert out.returncode == 0, out.stderr
+
+
+def test_runtime_ships_verbatim_and_only_what_the_headers_have() -> None:
+    modules = {m.module: m for m in runtime.load_runtime()}
+    for m in modules.values():  # byte for byte what is in templates/vfio/
+        assert (GENERATED / "vfio" / m.file).read_bytes() == (
+            runtime.runtime_dir() / m.file
+        ).read_bytes()
+    newest = runtime.defined_names(release_spec("7.2"))
+    for m in modules.values():  # a misspelt requirement would silently drop its module
+        assert set(m.requires) <= newest, m.file
+    old = {m.module for m in runtime.shipped(release_spec("4.19"), list(modules.values()))}
+    assert {"_device", "_legacy", "_dma"} <= old
+    assert not old & {"_features", "_migration", "_iommufd"}  # 4.19 has none of their requests
+    # vfio.api combines every part 7.2 has, and a group opens that Device
+    assert {"feature", "migration_flags", "open_cdev", "irq_info"} <= set(dir(api.Device))
+    assert api.Group.device_class is api.Device
+    assert api.Device.__mro__[-3:] == (runtime_device.Device, vfio._base.Owned, object)
+
+
+def test_runtime_declarations_are_checked(tmp_path: Path) -> None:
+    (tmp_path / "_a.py").write_text(runtime.HEADER + "\nfrom vfio._b import X\n")
+    (tmp_path / "_b.py").write_text(runtime.HEADER + "\nfrom vfio._a import Y\n")
+    with pytest.raises(VfiogenError, match="import cycle _a -> _b -> _a"):
+        runtime.load_runtime(tmp_path)
+    (tmp_path / "_b.py").write_text(runtime.HEADER + "\n__requires__ = (1,)\n")
+    with pytest.raises(VfiogenError, match=r"_b.py:1: __requires__ must be a tuple"):
+        runtime.load_runtime(tmp_path)
+    (tmp_path / "_b.py").write_text("import os\n")
+    with pytest.raises(VfiogenError, match="_b.py:1: expected the runtime header line"):
+        runtime.load_runtime(tmp_path)
+    (tmp_path / "_b.py").write_text(runtime.HEADER + "\n__requires__ = ('NOT_A_NAME',)\n")
+    order = runtime.load_runtime(tmp_path)
+    assert [m.module for m in order] == ["_b", "_a"]  # imports first
+    assert runtime.shipped(release_spec("7.2"), order) == []  # _b unmet, so _a (needs _b) too
 
 
 def test_stamped_with_its_source() -> None:

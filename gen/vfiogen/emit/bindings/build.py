@@ -1,27 +1,25 @@
-"""The bindings emitter: the `vfio` package of one spec."""
+"""The bindings emitter: the `vfio` package of one spec.
+
+Rendered from templates: what depends on the spec (abi, requests, caps, the
+package's identity, and vfio.api, which only combines the runtime parts this
+release ships). Copied as is: the hand-written runtime (runtime.py decides
+which of its modules the release gets).
+"""
 
 from __future__ import annotations
 
 from vfiogen.emit.bindings.model import build
+from vfiogen.emit.bindings.runtime import RuntimeModule, load_runtime, shipped
 from vfiogen.emit.templating import black_format, render, stamp
 from vfiogen.ir.model import Spec
 
-PACKAGE_FILES = (
-    "__init__.py",
-    "abi.py",
-    "requests.py",
-    "caps.py",
-    "api.py",
-    "_layout.py",
-    "_ioctl.py",
-    "errors.py",
-    "py.typed",
-)
+RENDERED = ("__init__.py", "abi.py", "requests.py", "caps.py", "api.py")
 
 
 def render_bindings(spec: Spec) -> dict[str, str]:
     """{"vfio/<file>": text}: the package, black-formatted."""
     model = build(spec)
+    runtime = shipped(spec, load_runtime())
     context = {
         "stamp": stamp(spec),
         "source": spec.source,
@@ -36,21 +34,25 @@ def render_bindings(spec: Spec) -> dict[str, str]:
         "scopes": model.scopes,
         "capabilities": model.capabilities,
         "tails": model.tails,
-        "have": {r.name for r in model.requests},
-        "constants_by_name": {c.name for c in model.constants},
-        "iommufd": all(
-            any(r.name == n for r in model.requests)
-            for n in (
-                "IOMMU_IOAS_ALLOC",
-                "VFIO_DEVICE_BIND_IOMMUFD",
-                "VFIO_DEVICE_ATTACH_IOMMUFD_PT",
-            )
-        ),
+        **api_context(runtime),
     }
     out: dict[str, str] = {}
-    for name in PACKAGE_FILES:
-        text = render(f"vfio/{name}.j2", **context)
-        if name.endswith(".py"):
-            text = black_format(text)
-        out[f"vfio/{name}"] = text
+    for name in RENDERED:
+        out[f"vfio/{name}"] = black_format(render(f"vfio/{name}.j2", **context))
+    for module in runtime:
+        out[f"vfio/{module.file}"] = module.text
     return out
+
+
+def api_context(runtime: list[RuntimeModule]) -> dict[str, object]:
+    """What vfio.api re-exports and how its Device is composed: the device
+    parts subclasses first (reverse dependency order), the core Device last."""
+    imports = [(m.module, m.exports) for m in runtime if m.exports]
+    parts = [(m.module, m.device_part) for m in reversed(runtime) if m.device_part]
+    exported = {name for m in runtime if m.module != "_base" for name in m.exports}
+    return {
+        "api_imports": imports,
+        "device_parts": parts,
+        "api_all": sorted(exported | {"Device", "Group", "DecodeError", "VfioError"}),
+        "iommufd": any(m.module == "_iommufd" for m in runtime),
+    }

@@ -1,4 +1,4 @@
-{{ stamp }}
+# The vfio runtime, not generated: vfiogen copies this file as is from its templates/vfio/.
 """The system calls behind every request function, one per argument kind.
 
 Arguments are checked before the call (TypeError / ValueError, no syscall);
@@ -88,11 +88,15 @@ def struct(fd: Any, number: int, arg: Any, cls: type, request: str, fd_kind: str
         if isinstance(arg, memoryview) and arg.readonly:
             raise TypeError(f"{request}: the buffer must be writable")
         if len(memoryview(arg).cast("B")) < ctypes.sizeof(cls):
-            raise ValueError(f"{request}: buffer of {len(memoryview(arg).cast('B'))} bytes is smaller "
-                             f"than struct {cls.__name__} ({ctypes.sizeof(cls)})")
+            raise ValueError(
+                f"{request}: buffer of {len(memoryview(arg).cast('B'))} bytes is smaller "
+                f"than struct {cls.__name__} ({ctypes.sizeof(cls)})"
+            )
     else:
-        raise TypeError(f"{request} takes struct {cls.__name__} or a writable buffer, "
-                        f"not {type(arg).__name__}")
+        raise TypeError(
+            f"{request} takes struct {cls.__name__} or a writable buffer, "
+            f"not {type(arg).__name__}"
+        )
     try:
         return int(fcntl.ioctl(fd, number, arg, True))
     except OSError as exc:

@@ -1,4 +1,4 @@
-{{ stamp }}
+# The vfio runtime, not generated: vfiogen copies this file as is from its templates/vfio/.
 """The exceptions of the vfio package.
 
 Every failed request raises `VfioError`, an OSError that names the request,

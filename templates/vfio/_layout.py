@@ -1,4 +1,4 @@
-{{ stamp }}
+# The vfio runtime, not generated: vfiogen copies this file as is from its templates/vfio/.
 """Exact kernel layouts with ctypes, on every ABI the spec knows.
 
 ctypes' natural layout is not always the kernel's: `__aligned_u64` is
@@ -22,9 +22,16 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 _MACHINES = {
-    "x86_64": "x86_64", "amd64": "x86_64", "i386": "i386", "i486": "i386",
-    "i586": "i386", "i686": "i386", "x86": "i386", "aarch64": "aarch64",
-    "arm64": "aarch64", "ppc64": "powerpc64",
+    "x86_64": "x86_64",
+    "amd64": "x86_64",
+    "i386": "i386",
+    "i486": "i386",
+    "i586": "i386",
+    "i686": "i386",
+    "x86": "i386",
+    "aarch64": "aarch64",
+    "arm64": "aarch64",
+    "ppc64": "powerpc64",
 }
 
 
@@ -62,7 +69,9 @@ def pick(values: Mapping[str, Any]) -> Any:
     try:
         return values[ABI]
     except KeyError:
-        raise ImportError(f"vfio: generated without ABI {ABI!r} (has {', '.join(values)})") from None
+        raise ImportError(
+            f"vfio: generated without ABI {ABI!r} (has {', '.join(values)})"
+        ) from None
 
 
 Layout = tuple[tuple[str, ...], int, int, tuple[int, ...]]
@@ -70,8 +79,14 @@ Layout = tuple[tuple[str, ...], int, int, tuple[int, ...]]
 # struct-module codes of the fixed-width ctypes types ("=": standard sizes,
 # native byte order; padding is explicit)
 _CODES: dict[Any, str] = {
-    ctypes.c_int8: "b", ctypes.c_uint8: "B", ctypes.c_int16: "h", ctypes.c_uint16: "H",
-    ctypes.c_int32: "i", ctypes.c_uint32: "I", ctypes.c_int64: "q", ctypes.c_uint64: "Q",
+    ctypes.c_int8: "b",
+    ctypes.c_uint8: "B",
+    ctypes.c_int16: "h",
+    ctypes.c_uint16: "H",
+    ctypes.c_int32: "i",
+    ctypes.c_uint32: "I",
+    ctypes.c_int64: "q",
+    ctypes.c_uint64: "Q",
     ctypes.c_bool: "?",
 }
 
@@ -112,7 +127,9 @@ class Codec:
         return codec.pack(*values)
 
 
-def _codec(fields: Sequence[tuple[str, Any]], offsets: Sequence[int], size: int, is_union: bool) -> struct.Struct | None:
+def _codec(
+    fields: Sequence[tuple[str, Any]], offsets: Sequence[int], size: int, is_union: bool
+) -> struct.Struct | None:
     if is_union:
         return None
     fmt, pos = "=", 0
@@ -168,7 +185,11 @@ def layout(
     setattr(cls, "_kernel_align_", align)
     setattr(cls, "_plan_", (tuple(fields), tuple(offsets), size, is_union))
     if ctypes.sizeof(cls) != size:
-        raise ImportError(f"vfio: sizeof({cls.__name__}) is {ctypes.sizeof(cls)}, kernel says {size}")
+        raise ImportError(
+            f"vfio: sizeof({cls.__name__}) is {ctypes.sizeof(cls)}, kernel says {size}"
+        )
     for (name, _), offset in zip(fields, offsets):
         if getattr(cls, name).offset != offset:
-            raise ImportError(f"vfio: {cls.__name__}.{name} at {getattr(cls, name).offset}, kernel says {offset}")
+            raise ImportError(
+                f"vfio: {cls.__name__}.{name} at {getattr(cls, name).offset}, kernel says {offset}"
+            )

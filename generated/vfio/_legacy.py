@@ -1,0 +1,162 @@
+# The vfio runtime, not generated: vfiogen copies this file as is from its templates/vfio/.
+"""The legacy VFIO model: a container (/dev/vfio/vfio) with its type1 IOMMU,
+and the IOMMU groups (/dev/vfio/$GROUP) attached to it. A Group is generic
+in the device class it opens: vfio.api binds it to the Device that has every
+part this release's headers allow."""
+
+from __future__ import annotations
+
+import ctypes
+import os
+from pathlib import Path
+from typing import Generic, NamedTuple, TypeVar
+
+from vfio import abi, caps
+from vfio import requests as rq
+from vfio._base import Owned, chain, find, negotiate, open_rw, page_aligned, scope_flag, uint
+from vfio._device import Device
+from vfio._dma import DmaBuffer
+from vfio.errors import VfioError
+
+__all__ = ["Container", "GroupStatus", "IommuInfo"]
+
+_D = TypeVar("_D", bound=Device)
+
+
+class IommuInfo(NamedTuple):
+    """VFIO_IOMMU_GET_INFO, with its capabilities decoded."""
+
+    flags: abi.VfioIommuType1InfoFlags
+    iova_pgsizes: int
+    iova_ranges: list[tuple[int, int]]  # (start, end) inclusive
+    dma_avail: int | None
+    migration: ctypes.Structure | ctypes.Union | None
+    capabilities: list[caps.Capability]
+
+
+class Container(Owned):
+    """/dev/vfio/vfio: the legacy container of groups and their IOMMU."""
+
+    kind = "container"
+
+    def __init__(self, path: str | Path = "/dev/vfio/vfio") -> None:
+        super().__init__(open_rw(path))
+
+    @property
+    def api_version(self) -> int:
+        return rq.vfio_get_api_version(self.fd)
+
+    def check_extension(self, extension: int) -> int:
+        """0 when unsupported, > 0 when supported (VFIO_TYPE1v2_IOMMU, VFIO_UNMAP_ALL...)."""
+        return rq.vfio_check_extension(self.fd, uint(extension, "extension"))
+
+    def supported_iommus(self) -> list[int]:
+        kinds = [abi.VFIO_TYPE1_IOMMU, abi.VFIO_TYPE1v2_IOMMU, abi.VFIO_NOIOMMU_IOMMU]
+        return [k for k in kinds if self.check_extension(k)]
+
+    def set_iommu(self, iommu: int | None = None) -> int:
+        """Set the IOMMU model (default: type1v2 if supported, else type1);
+        needs at least one group attached. Returns the model set."""
+        if iommu is None:
+            preferred = (abi.VFIO_TYPE1v2_IOMMU, abi.VFIO_TYPE1_IOMMU)
+            iommu = next((k for k in preferred if self.check_extension(k)), None)
+            if iommu is None:
+                raise VfioError(
+                    95, "VFIO_SET_IOMMU", self.kind, "neither type1 nor type1v2 is supported"
+                )
+        rq.vfio_set_iommu(self.fd, uint(iommu, "iommu"))
+        return iommu
+
+    def iommu_info(self) -> IommuInfo:
+        info, whole = negotiate(
+            lambda b: rq.vfio_iommu_get_info(self.fd, b), abi.vfio_iommu_type1_info
+        )
+        capabilities = chain("iommu_type1_info", info, whole, scope_flag("iommu_type1_info"))
+        ranges = find(capabilities, "VFIO_IOMMU_TYPE1_INFO_CAP_IOVA_RANGE")
+        avail = find(capabilities, "VFIO_IOMMU_TYPE1_INFO_DMA_AVAIL")
+        mig = find(capabilities, "VFIO_IOMMU_TYPE1_INFO_CAP_MIGRATION")
+        return IommuInfo(
+            abi.VfioIommuType1InfoFlags(info.flags),
+            int(info.iova_pgsizes),
+            [(int(r.start), int(r.end)) for r in ranges.tail] if ranges else [],
+            int(avail.value.avail) if avail and avail.value is not None else None,
+            mig.value if mig else None,
+            capabilities,
+        )
+
+    def map_dma(
+        self, iova: int, size: int, vaddr: int, *, readable: bool = True, writable: bool = True
+    ) -> None:
+        """Map `size` bytes at user address `vaddr` to device address `iova`.
+        The memory must stay allocated while mapped: prefer dma_buffer()."""
+        m = abi.vfio_iommu_type1_dma_map()
+        m.argsz = ctypes.sizeof(m)
+        m.flags = (abi.VFIO_DMA_MAP_FLAG_READ if readable else 0) | (
+            abi.VFIO_DMA_MAP_FLAG_WRITE if writable else 0
+        )
+        m.vaddr = uint(vaddr, "vaddr", 64)
+        m.iova = page_aligned(iova, "iova")
+        m.size = page_aligned(size, "size")
+        rq.vfio_iommu_map_dma(self.fd, m)
+
+    def unmap_dma(self, iova: int, size: int, flags: int = 0) -> int:
+        """Unmap; returns the number of bytes the kernel unmapped."""
+        u = abi.vfio_iommu_type1_dma_unmap()
+        u.argsz = ctypes.sizeof(u)
+        u.flags = uint(flags, "flags")
+        u.iova = uint(iova, "iova", 64)
+        u.size = uint(size, "size", 64)
+        rq.vfio_iommu_unmap_dma(self.fd, u)
+        return int(u.size)
+
+    def dma_buffer(
+        self, size: int, iova: int, *, readable: bool = True, writable: bool = True
+    ) -> DmaBuffer:
+        return DmaBuffer(self, size, iova, readable=readable, writable=writable)
+
+
+class GroupStatus(NamedTuple):
+    flags: abi.VfioGroupStatusFlags
+
+    @property
+    def viable(self) -> bool:
+        return bool(self.flags & abi.VFIO_GROUP_FLAGS_VIABLE)
+
+    @property
+    def container_set(self) -> bool:
+        return bool(self.flags & abi.VFIO_GROUP_FLAGS_CONTAINER_SET)
+
+
+class Group(Owned, Generic[_D]):
+    """/dev/vfio/$GROUP: the devices behind one IOMMU group."""
+
+    kind = "group"
+    device_class: type[_D]
+
+    def __init__(self, group: int | str | Path) -> None:
+        path = f"/dev/vfio/{group}" if isinstance(group, int) else group
+        super().__init__(open_rw(path))
+
+    @staticmethod
+    def number_of(device: str, sysfs: str | Path = "/sys/bus/pci/devices") -> int:
+        """The IOMMU group number of a PCI device ("0000:00:03.0")."""
+        return int(os.path.basename(os.readlink(Path(sysfs) / device / "iommu_group")))
+
+    @property
+    def status(self) -> GroupStatus:
+        st = abi.vfio_group_status()
+        st.argsz = ctypes.sizeof(st)
+        rq.vfio_group_get_status(self.fd, st)
+        return GroupStatus(abi.VfioGroupStatusFlags(st.flags))
+
+    def set_container(self, container: Container) -> None:
+        if not isinstance(container, Container):
+            raise TypeError(f"set_container takes a Container, not {type(container).__name__}")
+        rq.vfio_group_set_container(self.fd, container.fd)
+
+    def unset_container(self) -> None:
+        """Only after every device fd of the group is closed."""
+        rq.vfio_group_unset_container(self.fd)
+
+    def open_device(self, name: str) -> _D:
+        return self.device_class(rq.vfio_group_get_device_fd(self.fd, name), name)

@@ -1,0 +1,145 @@
+# The vfio runtime, not generated: vfiogen copies this file as is from its templates/vfio/.
+"""What every object of vfio.api shares: argument checks, the owned file
+descriptor, argsz negotiation and the capability chain of an INFO struct."""
+
+from __future__ import annotations
+
+import ctypes
+import mmap
+import os
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from types import TracebackType
+from typing import Self, TypeVar
+
+from vfio import caps
+from vfio.errors import DecodeError
+
+__all__ = ["MAX_ARGSZ", "PAGE_SIZE"]
+
+PAGE_SIZE = mmap.PAGESIZE
+MAX_ARGSZ = 1 << 20  # a kernel asking for more than this for an INFO struct is broken
+_S = TypeVar("_S", bound=ctypes.Structure)
+
+
+def uint(value: object, what: str, bits: int = 32) -> int:
+    """An unsigned integer argument, checked before it reaches a C field."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"{what} must be an int, not {type(value).__name__}")
+    if not 0 <= value < (1 << bits):
+        raise ValueError(f"{what} {value} is out of range for a {bits}-bit field")
+    return value
+
+
+def page_aligned(value: int, what: str) -> int:
+    """A 64-bit argument that must be a multiple of the page size."""
+    uint(value, what, 64)
+    if value % PAGE_SIZE:
+        raise ValueError(f"{what} {value:#x} is not a multiple of the page size ({PAGE_SIZE:#x})")
+    return value
+
+
+class Owned:
+    """Owns one file descriptor and closes it exactly once."""
+
+    kind = "fd"
+
+    def __init__(self, fd: int) -> None:
+        self._fd = fd
+
+    @property
+    def fd(self) -> int:
+        if self._fd < 0:
+            raise ValueError(f"this {self.kind} is closed")
+        return self._fd
+
+    def fileno(self) -> int:
+        return self.fd
+
+    @property
+    def closed(self) -> bool:
+        return self._fd < 0
+
+    def close(self) -> None:
+        if self._fd >= 0:
+            fd, self._fd = self._fd, -1
+            os.close(fd)
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self, et: type[BaseException] | None, ev: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+    def __del__(self) -> None:
+        if getattr(self, "_fd", -1) >= 0:
+            self.close()
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} fd={self._fd}>"
+
+
+def open_rw(path: str | Path) -> int:
+    """A device node opened as every VFIO fd is: read-write, close-on-exec."""
+    return os.open(path, os.O_RDWR | os.O_CLOEXEC)
+
+
+def negotiate(
+    call: Callable[[bytearray], object], cls: type[_S], prepare: Callable[[_S], None] | None = None
+) -> tuple[_S, bytes]:
+    """argsz "grow": call with the struct's size; while the kernel answers
+    with a larger argsz (a capability chain did not fit), call again with a
+    buffer that big. Returns the fixed struct and the whole buffer."""
+    size = ctypes.sizeof(cls)
+    for _ in range(8):
+        buf = bytearray(size)
+        head = cls.from_buffer(buf)
+        head.argsz = size
+        if prepare is not None:
+            prepare(head)
+        del head
+        call(buf)
+        wanted = int(cls.from_buffer(buf).argsz)
+        if wanted <= size:
+            return cls.from_buffer_copy(bytes(buf[: ctypes.sizeof(cls)])), bytes(buf)
+        if wanted > MAX_ARGSZ:
+            raise DecodeError(cls.__name__, 0, f"the kernel asks for argsz {wanted}")
+        size = wanted
+    raise DecodeError(cls.__name__, 0, "argsz kept growing")
+
+
+def chain(scope: str, info: ctypes.Structure, whole: bytes, flag: int) -> list[caps.Capability]:
+    """The capabilities of an INFO buffer, when its flags say it has some."""
+    if not int(info.flags) & flag:
+        return []
+    return caps.walk(scope, whole, int(info.cap_offset))
+
+
+def scope_flag(scope: str) -> int:
+    """The flag that says an INFO struct carries a chain (0: this release's
+    headers have no chain there)."""
+    known = caps.SCOPES.get(scope)
+    return known.flag if known is not None else 0
+
+
+def find(capabilities: Sequence[caps.Capability], name: str) -> caps.Capability | None:
+    return next((c for c in capabilities if c.name == name), None)
+
+
+class Record:
+    """Plain immutable-by-convention records (tuples have .index and .count)."""
+
+    __slots__: tuple[str, ...] = ()
+
+    def __repr__(self) -> str:
+        fields = ", ".join(f"{k}={getattr(self, k)!r}" for k in self.__slots__)
+        return f"{type(self).__name__}({fields})"
+
+    def __eq__(self, other: object) -> bool:
+        return type(self) is type(other) and all(
+            getattr(self, k) == getattr(other, k) for k in self.__slots__
+        )
+
+    __hash__ = None  # type: ignore[assignment]

@@ -1,0 +1,278 @@
+# The vfio runtime, not generated: vfiogen copies this file as is from its templates/vfio/.
+"""A device fd: info, regions, PCI config space, interrupts, reset. The
+parts only some releases have (device features, migration, the VFIO cdev)
+extend this class in their own modules; vfio.api.Device combines them."""
+
+from __future__ import annotations
+
+import ctypes
+import mmap
+import os
+from collections.abc import Iterator, Sequence
+from typing import NamedTuple
+
+from vfio import abi, caps
+from vfio import requests as rq
+from vfio._base import (
+    MAX_ARGSZ,
+    Owned,
+    Record,
+    chain,
+    find,
+    negotiate,
+    page_aligned,
+    scope_flag,
+    uint,
+)
+from vfio.errors import DecodeError, VfioError
+
+__all__ = ["DeviceInfo", "IrqInfo", "RegionInfo"]
+
+
+class DeviceInfo(NamedTuple):
+    flags: abi.VfioDeviceInfoFlags
+    num_regions: int
+    num_irqs: int
+    capabilities: list[caps.Capability]
+
+
+class RegionInfo(Record):
+    """One region: `offset` is where it starts in the device fd."""
+
+    __slots__ = ("index", "flags", "size", "offset", "capabilities")
+
+    def __init__(
+        self,
+        index: int,
+        flags: abi.VfioRegionInfoFlags,
+        size: int,
+        offset: int,
+        capabilities: list[caps.Capability],
+    ) -> None:
+        self.index = index
+        self.flags = flags
+        self.size = size
+        self.offset = offset
+        self.capabilities = capabilities
+
+    @property
+    def sparse_areas(self) -> list[tuple[int, int]]:
+        """(offset, size) of the mmap-able areas, when the region says so."""
+        cap = find(self.capabilities, "VFIO_REGION_INFO_CAP_SPARSE_MMAP")
+        return [(int(a.offset), int(a.size)) for a in cap.tail] if cap else []
+
+    @property
+    def type(self) -> tuple[int, int] | None:
+        cap = find(self.capabilities, "VFIO_REGION_INFO_CAP_TYPE")
+        if cap is None or cap.value is None:
+            return None
+        return (int(cap.value.type), int(cap.value.subtype))
+
+    @property
+    def msix_mappable(self) -> bool:
+        return find(self.capabilities, "VFIO_REGION_INFO_CAP_MSIX_MAPPABLE") is not None
+
+
+class IrqInfo(Record):
+    __slots__ = ("index", "flags", "count")
+
+    def __init__(self, index: int, flags: abi.VfioIrqInfoFlags, count: int) -> None:
+        self.index = index
+        self.flags = flags
+        self.count = count
+
+
+def _width(width: int) -> int:
+    if width not in (1, 2, 4, 8):
+        raise ValueError(f"width must be 1, 2, 4 or 8, not {width}")
+    return width
+
+
+class Device(Owned):
+    """A device fd (from a group, or a VFIO cdev): regions, interrupts, reset."""
+
+    kind = "device"
+
+    def __init__(self, fd: int, name: str = "") -> None:
+        super().__init__(fd)
+        self.name = name
+
+    # info, regions
+
+    @property
+    def info(self) -> DeviceInfo:
+        info, whole = negotiate(lambda b: rq.vfio_device_get_info(self.fd, b), abi.vfio_device_info)
+        capabilities = chain("device_info", info, whole, scope_flag("device_info"))
+        return DeviceInfo(
+            abi.VfioDeviceInfoFlags(info.flags),
+            int(info.num_regions),
+            int(info.num_irqs),
+            capabilities,
+        )
+
+    def region_info(self, index: int) -> RegionInfo:
+        uint(index, "region index")
+
+        def prepare(r: abi.vfio_region_info) -> None:
+            r.index = index
+
+        info, whole = negotiate(
+            lambda b: rq.vfio_device_get_region_info(self.fd, b), abi.vfio_region_info, prepare
+        )
+        capabilities = chain("region_info", info, whole, abi.VFIO_REGION_INFO_FLAG_CAPS)
+        return RegionInfo(
+            index,
+            abi.VfioRegionInfoFlags(info.flags),
+            int(info.size),
+            int(info.offset),
+            capabilities,
+        )
+
+    def regions(self) -> Iterator[RegionInfo]:
+        """Every region the device has (indexes the driver rejects are skipped)."""
+        for index in range(self.info.num_regions):
+            try:
+                yield self.region_info(index)
+            except VfioError as exc:
+                if exc.errno != 22:  # EINVAL: no such region on this device
+                    raise
+
+    def _span(self, index: int, offset: int, size: int) -> RegionInfo:
+        region = self.region_info(index)
+        uint(offset, "offset", 64)
+        if size < 0 or offset + size > region.size:
+            raise ValueError(
+                f"[{offset:#x}, {offset + size:#x}) is outside region {index}"
+                f" of size {region.size:#x}"
+            )
+        return region
+
+    def read(self, index: int, offset: int, size: int) -> bytes:
+        region = self._span(index, offset, size)
+        return os.pread(self.fd, size, region.offset + offset)
+
+    def write(self, index: int, offset: int, data: bytes) -> None:
+        region = self._span(index, offset, len(data))
+        written = os.pwrite(self.fd, data, region.offset + offset)
+        if written != len(data):
+            raise OSError(5, f"short write to region {index}: {written} of {len(data)} bytes")
+
+    def read_int(self, index: int, offset: int, width: int = 4) -> int:
+        """One access of exactly `width` bytes (1, 2, 4, 8), little-endian as PCI is."""
+        return int.from_bytes(self.read(index, offset, _width(width)), "little")
+
+    def write_int(self, index: int, offset: int, value: int, width: int = 4) -> None:
+        _width(width)
+        self.write(index, offset, uint(value, "value", width * 8).to_bytes(width, "little"))
+
+    def mmap(self, index: int, offset: int = 0, length: int | None = None) -> mmap.mmap:
+        """Map (part of) a region that allows it; the mmap keeps working
+        after the device object is closed, as mmaps do."""
+        region = self.region_info(index)
+        if not region.flags & abi.VFIO_REGION_INFO_FLAG_MMAP:
+            raise ValueError(f"region {index} cannot be mmap()ed (flags {region.flags!r})")
+        if length is None:
+            length = region.size - offset
+        page_aligned(offset, "offset")
+        self._span(index, offset, length)
+        prot = mmap.PROT_READ | mmap.PROT_WRITE
+        return mmap.mmap(self.fd, length, mmap.MAP_SHARED, prot, offset=region.offset + offset)
+
+    # PCI config space
+
+    def config_read(self, offset: int, width: int = 4) -> int:
+        return self.read_int(abi.VFIO_PCI_CONFIG_REGION_INDEX, offset, width)
+
+    def config_write(self, offset: int, value: int, width: int = 4) -> None:
+        self.write_int(abi.VFIO_PCI_CONFIG_REGION_INDEX, offset, value, width)
+
+    def enable_bus_master(self) -> None:
+        """Set the Bus Master bit of the PCI command register (before DMA)."""
+        self.config_write(0x04, self.config_read(0x04, 2) | 0x4, 2)
+
+    # interrupts
+
+    def irq_info(self, index: int) -> IrqInfo:
+        info = abi.vfio_irq_info()
+        info.argsz = ctypes.sizeof(info)
+        info.index = uint(index, "irq index")
+        rq.vfio_device_get_irq_info(self.fd, info)
+        return IrqInfo(index, abi.VfioIrqInfoFlags(info.flags), int(info.count))
+
+    def set_irqs(self, index: int, flags: int, start: int, count: int, data: bytes = b"") -> None:
+        """VFIO_DEVICE_SET_IRQS with exactly one DATA_* and one ACTION_* flag."""
+        dtype = flags & abi.VFIO_IRQ_SET_DATA_TYPE_MASK
+        action = flags & abi.VFIO_IRQ_SET_ACTION_TYPE_MASK
+        if bin(dtype).count("1") != 1 or bin(action).count("1") != 1:
+            raise ValueError(f"flags {flags:#x} need exactly one DATA_* and one ACTION_* bit")
+        per = {
+            abi.VFIO_IRQ_SET_DATA_NONE: 0,
+            abi.VFIO_IRQ_SET_DATA_BOOL: 1,
+            abi.VFIO_IRQ_SET_DATA_EVENTFD: 4,
+        }[dtype]
+        if len(data) != per * count:
+            raise ValueError(f"{count} entries need {per * count} bytes of data, got {len(data)}")
+        head = ctypes.sizeof(abi.vfio_irq_set)
+        buf = bytearray(head + len(data))
+        s = abi.vfio_irq_set.from_buffer(buf)
+        s.argsz, s.flags = len(buf), flags
+        s.index, s.start = uint(index, "irq index"), uint(start, "start")
+        s.count = uint(count, "count")
+        del s
+        buf[head:] = data
+        rq.vfio_device_set_irqs(self.fd, buf)
+
+    def enable_irq(self, index: int, eventfds: Sequence[int], start: int = 0) -> None:
+        """Route vectors start.. of `index` to the eventfds (-1 leaves one unset)."""
+        data = b"".join(int(fd).to_bytes(4, "little", signed=True) for fd in eventfds)
+        flags = abi.VFIO_IRQ_SET_DATA_EVENTFD | abi.VFIO_IRQ_SET_ACTION_TRIGGER
+        self.set_irqs(index, flags, start, len(eventfds), data)
+
+    def trigger_irq(self, index: int, start: int = 0, count: int = 1) -> None:
+        """Fire the interrupts from software (loopback through VFIO)."""
+        flags = abi.VFIO_IRQ_SET_DATA_NONE | abi.VFIO_IRQ_SET_ACTION_TRIGGER
+        self.set_irqs(index, flags, start, count)
+
+    def mask_irq(self, index: int, start: int = 0, count: int = 1) -> None:
+        self.set_irqs(
+            index, abi.VFIO_IRQ_SET_DATA_NONE | abi.VFIO_IRQ_SET_ACTION_MASK, start, count
+        )
+
+    def unmask_irq(self, index: int, start: int = 0, count: int = 1) -> None:
+        self.set_irqs(
+            index, abi.VFIO_IRQ_SET_DATA_NONE | abi.VFIO_IRQ_SET_ACTION_UNMASK, start, count
+        )
+
+    def disable_irq(self, index: int) -> None:
+        self.set_irqs(index, abi.VFIO_IRQ_SET_DATA_NONE | abi.VFIO_IRQ_SET_ACTION_TRIGGER, 0, 0)
+
+    # reset, hot reset
+
+    def reset(self) -> None:
+        rq.vfio_device_reset(self.fd)
+
+    def hot_reset_info(self) -> list[abi.vfio_pci_dependent_device]:
+        """The devices a bus reset would affect (ENOSPC negotiation of count)."""
+        count = 0
+        head = ctypes.sizeof(abi.vfio_pci_hot_reset_info)
+        elem = ctypes.sizeof(abi.vfio_pci_dependent_device)
+        for _ in range(8):
+            buf = bytearray(head + count * elem)
+            h = abi.vfio_pci_hot_reset_info.from_buffer(buf)
+            h.argsz = len(buf)
+            del h
+            try:
+                rq.vfio_device_get_pci_hot_reset_info(self.fd, buf)
+            except VfioError as exc:
+                if exc.errno != 28:  # ENOSPC: count now says how many
+                    raise
+                wanted = int(abi.vfio_pci_hot_reset_info.from_buffer(buf).count)
+                if wanted <= count or wanted * elem > MAX_ARGSZ:
+                    raise DecodeError(
+                        "vfio_pci_hot_reset_info", 0, f"count {wanted} after ENOSPC"
+                    ) from None
+                count = wanted
+                continue
+            info = abi.vfio_pci_hot_reset_info.from_buffer_copy(bytes(buf[:head]))
+            return [d for d in caps.counted_tail(info, buf, 0)]
+        raise DecodeError("vfio_pci_hot_reset_info", 0, "count kept growing")

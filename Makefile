@@ -1,6 +1,7 @@
-# The two commands of the README. Both run `setup` first, so a fresh
+# The commands of the README. `make` and `make test` run `setup` first, so a fresh
 # Debian/Ubuntu machine needs nothing else:
 #   make        compile the newest pinned release into generated/ (the main job)
+#               and its wheel into dist/ (pip install dist/vfio-*.whl)
 #   make test   the whole test suite
 #   make docs   the reference docs as HTML in build/docs-html
 # `setup` installs the toolchain (gcc, the cross gccs that are the layout
@@ -20,6 +21,8 @@ all: generate
 
 generate: setup
 	vfiogen build --release $(NEWEST) --out generated
+	rm -f dist/vfio-*.whl
+	vfiogen wheel --release $(NEWEST) --out dist
 
 test: setup
 	$(PYTHON) -m pytest -q
@@ -42,7 +45,8 @@ python-packages:
 fetch:
 	vfiogen fetch
 
-docs: setup
+# only the docs: `make` (or `make setup`) has installed the tools
+docs:
 	vfiogen docs --release $(NEWEST) --out build/docs-src --html build/docs-html
 
 bench: setup

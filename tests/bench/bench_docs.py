@@ -50,10 +50,10 @@ def main() -> None:
     render = statistics.median(times)
     out = Path(tempfile.mkdtemp())
     cli = median_seconds(
-        [sys.executable, "-m", "vfiogen", "docs", newest, "-q", "--out", str(out)], RUNS
+        [sys.executable, "-m", "vfiogen", "docs", newest, "-q", "--out", str(out / "src")], RUNS
     )
     html = median_seconds(
-        sphinx_command(out / docs.ROOT, out / "html"), HTML_RUNS, before=out / "html"
+        sphinx_command(out / "src", out / "html"), HTML_RUNS, before=out / "html"
     )
     pages = sum(p.endswith(".md") for p in tree)
     print(f"reference docs of {newest}: {pages} pages; median wall time, cache warm")

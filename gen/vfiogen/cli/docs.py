@@ -1,7 +1,7 @@
 """`vfiogen docs`: the reference docs' sources, and their HTML.
 
-`vfiogen docs SOURCE --out DIR` writes DIR/docs/, the same pages `vfiogen
-build` writes beside the bindings; `--html HTMLDIR` then builds them with
+`vfiogen docs SOURCE --out DIR` writes the pages into DIR (the same pages
+`vfiogen build` writes into generated/docs/); `--html HTMLDIR` then builds them with
 Sphinx, nitpicky and with warnings as errors, so a broken cross-reference
 fails the build. The committed generated/docs/ builds with the same command
 line that `sphinx_command` returns (no recompile):
@@ -30,13 +30,15 @@ BUILDER_MODULES = ("sphinx", "myst_parser")
 HELP = "write the reference docs' sources into --out (and build HTML with --html)"
 DESCRIPTION = (
     "Render the reference docs (one page per request, struct, fd kind, registry) "
-    "from the spec into OUT/docs; with --html, build them with Sphinx."
+    "from the spec into OUT; with --html, build them with Sphinx."
 )
 
 
 def arguments(p: argparse.ArgumentParser) -> None:
     add_source_args(p)
-    p.add_argument("--out", default="generated", help="output directory (default: %(default)s)")
+    p.add_argument(
+        "--out", default=f"generated/{docs.ROOT}", help="output directory (default: %(default)s)"
+    )
     p.add_argument("--html", type=Path, metavar="HTMLDIR", help="also build the HTML into HTMLDIR")
     p.add_argument(
         "-j", "--jobs", default="1", help="Sphinx parallel jobs (default: %(default)s; or auto)"
@@ -45,18 +47,19 @@ def arguments(p: argparse.ArgumentParser) -> None:
 
 def run(a: argparse.Namespace) -> int:
     start = time.perf_counter()
-    tree = docs.render_docs(compile_from_args(a, with_history=True), proof.snapshot())
+    rendered = docs.render_docs(compile_from_args(a, with_history=True), proof.snapshot())
+    tree = {path.removeprefix(f"{docs.ROOT}/"): text for path, text in rendered.items()}
     out = Path(a.out)
     write_tree(tree, out)
     took = time.perf_counter() - start
     if not a.quiet:
         print(
-            f"vfiogen: wrote {len(tree)} doc sources to {out / docs.ROOT} ({took:.1f} s)",
+            f"vfiogen: wrote {len(tree)} doc sources to {out} ({took:.1f} s)",
             file=sys.stderr,
         )
     if a.html is not None:
         start = time.perf_counter()
-        build_html(out / docs.ROOT, a.html, jobs=a.jobs, quiet=a.quiet)
+        build_html(out, a.html, jobs=a.jobs, quiet=a.quiet)
         if not a.quiet:
             took = time.perf_counter() - start
             print(f"vfiogen: built HTML into {a.html} ({took:.1f} s)", file=sys.stderr)

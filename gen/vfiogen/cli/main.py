@@ -29,6 +29,7 @@ COMMANDS = (
     "diff",
     "history",
     "docs",
+    "wheel",
 )
 
 

@@ -104,7 +104,8 @@ def ask_gcc(tree: Path, header: str, abi: str, facts: list[str]) -> dict[str, in
         if not pending:
             break
         body = [f'P("{i}", {probe_expr(f)});' for i, f in enumerate(pending)]
-        head = f"#include <{header}>\n{_PROBE_HEAD}void vfiogen_probe(void) {{\n"
+        # _IO* requests of a header that leaves including linux/ioctl.h to its user
+        head = f"#include <linux/ioctl.h>\n#include <{header}>\n{_PROBE_HEAD}void vfiogen_probe(void) {{\n"
         first = head.count("\n") + 1
         proc = _gcc(abi, tree, head + "\n".join(body) + "\n}\n", "-S")
         if proc.returncode == 0:

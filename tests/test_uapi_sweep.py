@@ -20,6 +20,10 @@ def test_uapi_headers_match_gcc() -> None:
     for abi, vs in verdicts.items():
         assert len(vs) > 400, f"{abi}: only {len(vs)} checkable headers"
         same = sum(v.identical for v in vs)
-        assert same >= 0.95 * len(vs), uapi_sweep.figure(verdicts) + "\n" + "\n".join(
-            f"{v.header}: {v.refused or '; '.join(v.bad[:2])}" for v in vs if not v.identical
+        assert same >= 0.95 * len(vs), (
+            uapi_sweep.figure(verdicts)
+            + "\n"
+            + "\n".join(
+                f"{v.header}: {v.refused or '; '.join(v.bad[:2])}" for v in vs if not v.identical
+            )
         )

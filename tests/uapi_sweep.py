@@ -238,7 +238,7 @@ def compile_views(tree: Path, header: str, abis: tuple[str, ...]) -> dict[str, d
     return {abi: inspect.view(spec, abi) for abi in abis}
 
 
-def compare(tree: Path, header: str, abi: str, view: dict) -> Verdict:
+def compare(tree: Path, header: str, abi: str, view: dict, cache: bool = True) -> Verdict:
     v = Verdict(header, abi)
     tags, macros = header_names(tree, header)
     kinds = {f"{t['kind']} {tag}" for tag, t in view["types"].items()}
@@ -253,7 +253,7 @@ def compare(tree: Path, header: str, abi: str, view: dict) -> Verdict:
                 facts.append(f"bitfield:{ref}.{fname}")
             else:
                 facts += [f"offset:{ref}.{fname}", f"fsize:{ref}.{fname}"]
-    gcc = gcc_facts(tree, header, abi, facts)
+    gcc = gcc_facts(tree, header, abi, facts) if cache else ask_gcc(tree, header, abi, facts)
     for tag, t in view["types"].items():
         ref = f"{t['kind']} {tag}"
         ours = {f"size:{ref}": t["size"], f"align:{ref}": t["align"]}

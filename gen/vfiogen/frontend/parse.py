@@ -133,6 +133,7 @@ class _Walker:
         self.d = decls
         self.gen = c_generator.CGenerator()
         self.enum_values: dict[str, int] = {}
+        self.pack: list[int | None] = [None]  # `#pragma pack` stack, top last
 
     def visit(self, ast: c_ast.FileAST) -> None:
         for node in ast.ext:
@@ -157,7 +158,7 @@ class _Walker:
                         "(a UAPI header declares only types)",
                     )
             elif isinstance(node, c_ast.Pragma):
-                continue
+                self.pragma(node)
             else:
                 raise ParseError(loc_of(node), f"unsupported top-level {type(node).__name__}")
 
@@ -175,7 +176,7 @@ class _Walker:
         if name is None:
             raise ParseError(loc_of(node), "anonymous record at file scope")
         kind = "struct" if isinstance(node, c_ast.Struct) else "union"
-        rec = Record(name, kind, loc_of(node), anonymous=node.name is None)
+        rec = Record(name, kind, loc_of(node), anonymous=node.name is None, pack=self.pack[-1])
         # Placeholder first, so a self-referencing pointer resolves.
         self.d.records[name] = rec
         anon_count = 0
@@ -213,6 +214,23 @@ class _Walker:
         del self.d.records[name]
         self.d.records[name] = rec
         return name
+
+    def pragma(self, node: c_ast.Pragma) -> None:
+        """`#pragma pack(N)`, `pack()`, `pack(push, N)`, `pack(pop)`."""
+        m = re.fullmatch(
+            r"\s*pack\s*\(\s*(push)?\s*,?\s*(\d*)\s*\)\s*|\s*pack\s*\(\s*pop\s*\)\s*", node.string
+        )
+        if m is None:
+            return
+        if "pop" in node.string:
+            if len(self.pack) > 1:
+                self.pack.pop()
+            return
+        value = int(m.group(2)) if m.group(2) else None
+        if m.group(1):
+            self.pack.append(value or self.pack[-1])
+        else:
+            self.pack[-1] = value
 
     def marker(self, member: c_ast.Decl, rec: Record) -> bool:
         """An attribute marker left by cpp: applies it, says it was one."""

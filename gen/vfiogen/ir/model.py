@@ -124,6 +124,7 @@ class Record:
     end_line: int = 0
     packed: bool = False  # __attribute__((packed)) / __packed on the type
     align: int | None = None  # __attribute__((aligned(N))) on the type
+    pack: int | None = None  # `#pragma pack(N)` in force: member alignment capped at N
     since: str | None = None
     until: str | None = None
 

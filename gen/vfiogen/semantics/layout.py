@@ -89,9 +89,11 @@ class LayoutEngine:
             flexible = f.type.kind == "array" and f.type.count is None and f.type.count_expr is None
             if flexible and i != len(rec.fields) - 1:
                 raise LayoutError(f.loc, f"flexible array '{f.name}' is not the last member")
-            packed = rec.packed or f.packed
-            if packed:
+            packed = rec.packed or f.packed or rec.pack is not None
+            if rec.packed or f.packed:
                 falign = 1
+            elif rec.pack is not None:
+                falign = min(falign, rec.pack)
             if f.align:
                 falign = max(falign, f.align)
             start = 0 if rec.kind == "union" else bitpos

@@ -43,11 +43,25 @@ def generic_tree() -> Path:
 
 @functools.lru_cache(maxsize=None)
 def gcc_version() -> str:
-    return subprocess.run(["gcc", "-dumpfullversion"], capture_output=True, text=True).stdout.strip()
+    return subprocess.run(
+        ["gcc", "-dumpfullversion"], capture_output=True, text=True
+    ).stdout.strip()
 
 
 def _gcc(abi: str, tree: Path, text: str, stage: str) -> subprocess.CompletedProcess[str]:
-    cmd = ["gcc", *ABIS[abi].gcc_flags, "-nostdinc", "-ftrack-macro-expansion=0", f"-I{tree}", stage, "-o", "-", "-x", "c", "-"]
+    cmd = [
+        "gcc",
+        *ABIS[abi].gcc_flags,
+        "-nostdinc",
+        "-ftrack-macro-expansion=0",
+        f"-I{tree}",
+        stage,
+        "-o",
+        "-",
+        "-x",
+        "c",
+        "-",
+    ]
     return subprocess.run(cmd, input=text, capture_output=True, text=True)
 
 
@@ -95,16 +109,66 @@ def probe_expr(fact: str) -> str:
     }[what]
 
 
+_DATA = re.compile(r"^\s*\.(byte|value|short|long|quad|zero|string|ascii)\s+(.*)$")
+_WIDTH = {"byte": 1, "value": 2, "short": 2, "long": 4, "quad": 8}
+
+
+def _object_bytes(asm: str, label: str) -> bytes:
+    """The bytes gcc emits for a static object (little-endian targets)."""
+    out = bytearray()
+    lines = asm.split("\n")
+    start = lines.index(f"{label}:") + 1
+    for line in lines[start:]:
+        m = _DATA.match(line)
+        if m is None:
+            if out or line.strip().startswith(".") is False:
+                break
+            continue
+        kind, arg = m.groups()
+        if kind == "zero":
+            out += bytes(int(arg))
+        elif kind in _WIDTH:
+            out += (int(arg, 0) % (1 << 8 * _WIDTH[kind])).to_bytes(_WIDTH[kind], "little")
+        else:
+            out += arg.strip('"').encode().decode("unicode_escape").encode("latin-1")
+            out += b"\0" if kind == "string" else b""
+    return bytes(out)
+
+
+def ask_bitfields(tree: Path, header: str, abi: str, facts: list[str]) -> dict[str, int | None]:
+    """`bitfield:struct T.f` -> first bit * 256 + width, read from the bytes of
+    a static `struct T` whose only nonzero member is f = -1 (offsetof and
+    sizeof do not apply to bit-fields)."""
+    text = f"#include <{header}>\n"
+    for i, f in enumerate(facts):
+        ref, _, member = f.partition(":")[2].partition(".")
+        text += (
+            f"const union {{ {ref} s; unsigned char b[sizeof({ref})]; }} "
+            f"vfiogen_bf{i} = {{ .s.{member} = -1 }};\n"
+        )
+    proc = _gcc(abi, tree, text, "-S")
+    if proc.returncode:
+        return {f: None for f in facts}
+    answers: dict[str, int | None] = {}
+    for i, f in enumerate(facts):
+        data = int.from_bytes(_object_bytes(proc.stdout, f"vfiogen_bf{i}"), "little")
+        first = (data & -data).bit_length() - 1
+        answers[f] = first * 256 + bin(data).count("1") if data else None
+    return answers
+
+
 def ask_gcc(tree: Path, header: str, abi: str, facts: list[str]) -> dict[str, int | None]:
     """gcc's value of each fact (None: gcc does not accept the expression).
     Lines gcc rejects are dropped and the rest asked again."""
-    pending = list(facts)
-    answers: dict[str, int | None] = {}
+    bitfield = [f for f in facts if f.startswith("bitfield:")]
+    pending = [f for f in facts if not f.startswith("bitfield:")]
+    answers: dict[str, int | None] = ask_bitfields(tree, header, abi, bitfield) if bitfield else {}
     for _ in range(50):
         if not pending:
             break
         body = [f'P("{i}", {probe_expr(f)});' for i, f in enumerate(pending)]
-        head = f"#include <{header}>\n{_PROBE_HEAD}void vfiogen_probe(void) {{\n"
+        # _IO* requests of a header that leaves including linux/ioctl.h to its user
+        head = f"#include <linux/ioctl.h>\n#include <{header}>\n{_PROBE_HEAD}void vfiogen_probe(void) {{\n"
         first = head.count("\n") + 1
         proc = _gcc(abi, tree, head + "\n".join(body) + "\n}\n", "-S")
         if proc.returncode == 0:
@@ -174,21 +238,29 @@ def compile_views(tree: Path, header: str, abis: tuple[str, ...]) -> dict[str, d
     return {abi: inspect.view(spec, abi) for abi in abis}
 
 
-def compare(tree: Path, header: str, abi: str, view: dict) -> Verdict:
+def compare(tree: Path, header: str, abi: str, view: dict, cache: bool = True) -> Verdict:
     v = Verdict(header, abi)
     tags, macros = header_names(tree, header)
     kinds = {f"{t['kind']} {tag}" for tag, t in view["types"].items()}
-    facts = [f"size:{k}" for k in tags | kinds] + [f"value:{m}" for m in macros | set(view["constants"])]
+    facts = [f"size:{k}" for k in tags | kinds] + [
+        f"value:{m}" for m in macros | set(view["constants"])
+    ]
     for tag, t in view["types"].items():
         ref = f"{t['kind']} {tag}"
         facts.append(f"align:{ref}")
-        for fname in t["fields"]:
-            facts += [f"offset:{ref}.{fname}", f"fsize:{ref}.{fname}"]
-    gcc = gcc_facts(tree, header, abi, facts)
+        for fname, f in t["fields"].items():
+            if "bits" in f:
+                facts.append(f"bitfield:{ref}.{fname}")
+            else:
+                facts += [f"offset:{ref}.{fname}", f"fsize:{ref}.{fname}"]
+    gcc = gcc_facts(tree, header, abi, facts) if cache else ask_gcc(tree, header, abi, facts)
     for tag, t in view["types"].items():
         ref = f"{t['kind']} {tag}"
         ours = {f"size:{ref}": t["size"], f"align:{ref}": t["align"]}
         for fname, f in t["fields"].items():
+            if "bits" in f:
+                ours[f"bitfield:{ref}.{fname}"] = f["bit_offset"] * 256 + f["bits"]
+                continue
             ours[f"offset:{ref}.{fname}"] = f["offset"]
             if f["size"] or gcc.get(f"fsize:{ref}.{fname}") is not None:
                 ours[f"fsize:{ref}.{fname}"] = f["size"]

@@ -33,7 +33,7 @@ from vfiogen.frontend.cexpr import (
 )
 from vfiogen.errors import Loc, MacroError
 from vfiogen.frontend.parse import Declarations
-from vfiogen.semantics.layout import LayoutEngine
+from vfiogen.semantics.layout import LayoutEngine, copy_layouts
 from vfiogen.inputs.sources import HeaderSource
 from vfiogen.ir.query import is_flag_member, named_fields
 from vfiogen.ir.model import (
@@ -93,9 +93,11 @@ def _overlays(source: HeaderSource, files: dict[str, Path] | None) -> dict[str, 
 
 
 def _compile(source: HeaderSource, abis: tuple[str, ...], overlay_files: dict[str, Path]) -> Spec:
-    pp = cpp.preprocess(source)
+    pps = cpp.preprocess_all(source, abis)
+    pp = pps[abis[0]]
     main = [name for name, _ in source.headers]
     decls = frontend.parse(pp, main)
+    own = {id(p): frontend.parse(p, main) for p in pps.values() if p is not pp}
     spec = Spec(
         schema_version=SCHEMA_VERSION,
         generator=f"vfiogen {__version__}",
@@ -106,10 +108,15 @@ def _compile(source: HeaderSource, abis: tuple[str, ...], overlay_files: dict[st
         abis=list(abis),
     )
     _take_types(spec, decls, main)
-    engines = {a: LayoutEngine(ABIS[a], decls.records, decls.typedefs) for a in abis}
-    for engine in engines.values():
+    spec.skipped = [s for s in decls.skipped if s.loc.file in main]
+    engines = {}
+    for a in abis:
+        d = own.get(id(pps[a]), decls)  # an ABI whose preprocessing differs: its own records
+        engines[a] = engine = LayoutEngine(ABIS[a], d.records, d.typedefs)
         for name in spec.records:
             engine.record(name, spec.records[name].loc)
+        if d is not decls:
+            copy_layouts(a, spec.records, d.records, list(spec.records))
     _Constants(spec, decls, pp.macros, engines, main).run()
     _bind_docs(spec, decls, main)
     _bind_value_sets(spec, decls, main)

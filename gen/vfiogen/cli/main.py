@@ -14,6 +14,8 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
+from pathlib import Path
+import traceback
 from types import ModuleType
 
 from vfiogen import __version__
@@ -57,7 +59,8 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     first = next((w for w in argv if not w.startswith("-")), None)
     parser = build_parser(first if first in COMMANDS else None)
-    args = parser.parse_args(argv)
+    debug = "--debug" in argv
+    args = parser.parse_args([w for w in argv if w != "--debug"])
     try:
         return int(args.run(args))
     except VfiogenError as exc:
@@ -65,3 +68,15 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     except BrokenPipeError:
         return 0
+    except Exception as exc:  # an internal error: one line unless --debug
+        if debug:
+            raise
+        frame = traceback.extract_tb(exc.__traceback__)[-1]
+        stage = Path(frame.filename).stem
+        source = getattr(args, "header", None) or getattr(args, "source", None) or "the input"
+        print(
+            f"vfiogen: {source}: internal error in {stage} ({type(exc).__name__}: {exc}); "
+            "rerun with --debug for the traceback",
+            file=sys.stderr,
+        )
+        return 2

@@ -82,8 +82,6 @@ def expand(
             continue
         args, i = _collect_args(toks, i + 2)
         body = tokenize(m.body)
-        if any(b.text in ("#", "##") for b in body):
-            raise EvalError(f"macro {m.name} uses # or ##")
         params = list(m.params)
         variadic = bool(params) and params[-1].endswith("...")
         if variadic:
@@ -96,11 +94,40 @@ def expand(
                 args = args[: len(params) - 1] + [joined]
         if len(args) != len(params) and not (not params and args == [[]]):
             raise EvalError(f"macro {m.name} takes {len(params)} arguments, got {len(args)}")
-        expanded = {p: expand(a, macros, hide) for p, a in zip(params, args)}
-        subst: list[Tok] = []
-        for b in body:
-            subst.extend(expanded.get(b.text, [b]) if b.kind == "id" else [b])
-        out.extend(expand(subst, macros, hide | {t.text}))
+        raw = dict(zip(params, args))
+        expanded = {p: expand(a, macros, hide) for p, a in raw.items()}
+        out.extend(expand(_substitute(body, raw, expanded), macros, hide | {t.text}))
+    return out
+
+
+def _substitute(
+    body: list[Tok], raw: dict[str, list[Tok]], expanded: dict[str, list[Tok]]
+) -> list[Tok]:
+    """A function-like macro's body with its arguments in: `#p` stringizes,
+    `a ## b` pastes (operands of # and ## are not macro-expanded first)."""
+    out: list[Tok] = []
+    k = 0
+    while k < len(body):
+        b = body[k]
+        nxt = body[k + 1] if k + 1 < len(body) else None
+        if b.text == "#" and nxt is not None and nxt.text in raw:
+            text = " ".join(t.text for t in raw[nxt.text]).replace("\\", "\\\\").replace('"', '\\"')
+            out.append(Tok("str", f'"{text}"'))
+            k += 2
+            continue
+        if b.text == "##" and out and nxt is not None:
+            right = raw.get(nxt.text, [nxt]) if nxt.kind == "id" else [nxt]
+            left = out.pop()
+            out.extend(tokenize(left.text + right[0].text) if right else [left])
+            out.extend(right[1:])
+            k += 2
+            continue
+        if b.kind == "id" and b.text in raw:
+            pasted = (nxt is not None and nxt.text == "##") or (k > 0 and body[k - 1].text == "##")
+            out.extend(raw[b.text] if pasted else expanded[b.text])
+        else:
+            out.append(b)
+        k += 1
     return out
 
 
@@ -258,7 +285,7 @@ class Parser:
 
     def starts_type(self, k: int = 0) -> bool:
         t = self.peek(k)
-        return t in TYPE_WORDS or (bool(t) and self.is_type(t))
+        return t in TYPE_WORDS or t == "void" or (bool(t) and self.is_type(t))
 
     def typename(self) -> str:
         words = []
@@ -270,7 +297,16 @@ class Parser:
             stars += "*"
         if not words:
             raise EvalError("expected a type name")
-        return " ".join(words) + (" " + stars if stars else "")
+        dims = ""
+        while self.peek() == "[":  # an array type: `__u8[16]`, `int [2]`
+            self.take("[")
+            start = self.i
+            depth = 0
+            while self.peek() and (self.peek() != "]" or depth):
+                depth += {"[": 1, "]": -1}.get(self.take().text, 0)
+            dims += "[" + " ".join(t.text for t in self.toks[start : self.i]) + "]"
+            self.take("]")
+        return " ".join(words) + (" " + stars if stars else "") + dims
 
     def unary(self) -> Node:
         t = self.peek()
@@ -279,6 +315,11 @@ class Parser:
             return ("un", t, self.unary())
         if t == "sizeof":
             self.take()
+            k = 1 if self.peek() == "(" else 0
+            if self.i + k < len(self.toks) and self.toks[self.i + k].kind == "str":
+                text = self.toks[self.i + k].text  # sizeof("prefix"): its bytes + NUL
+                self.i += 2 * k + 1 if k and self.peek(2) == ")" else k + 1
+                return ("num", len(_string_bytes(text)) + 1, ULONG)
             if self.peek() == "(" and self.starts_type(1):
                 self.take("(")
                 name = self.typename()
@@ -386,6 +427,22 @@ _ESCAPES = {
 }
 
 
+def _string_bytes(text: str) -> bytes:
+    """The bytes of a (narrow) C string literal, escapes decoded."""
+    body = text[text.index('"') + 1 : -1]
+    out, i = bytearray(), 0
+    while i < len(body):
+        if body[i] != "\\":
+            out += body[i].encode()
+            i += 1
+            continue
+        m = re.match(r"\\(x[0-9a-fA-F]+|[0-7]{1,3}|.)", body[i:])
+        assert m is not None
+        out.append(parse_char(f"'{m.group()}'") & 0xFF)
+        i += len(m.group())
+    return bytes(out)
+
+
 def parse_char(text: str) -> int:
     body = text[text.index("'") + 1 : -1]
     if body.startswith("\\"):
@@ -482,7 +539,7 @@ class Evaluator:
             t = self._ctype(node[1])
             return self.wrap(v, t), t
         if kind == "sizeof":
-            return self.sizeof(node[1]), ULONG
+            return self.size_of(node[1]), ULONG
         if kind == "cond":
             c, _ = self.eval(node[1])
             a, b = self.eval(node[2]), self.eval(node[3])
@@ -513,7 +570,7 @@ class Evaluator:
         else:
             t, n = (self.value(a) for a in args)
             direction = IOC_MACROS[macro] or "none"
-            s = self.sizeof(size_type) if size_type else 0
+            s = self.size_of(size_type) if size_type else 0
             d = {
                 "none": enc.none,
                 "read": enc.read,
@@ -523,6 +580,16 @@ class Evaluator:
         if s > enc.max_size():
             raise EvalError(f"size {s} does not fit the {enc.name} ioctl size field")
         return enc.encode(d, t, n, s), direction, t, n, s
+
+    def size_of(self, typename: str) -> int:
+        """sizeof a type name, arrays (`__u8[16]`) included."""
+        m = re.fullmatch(r"(.*?)((?:\[[^\]]*\])+)", typename)
+        if m is None:
+            return self.sizeof(typename)
+        size = self.sizeof(m.group(1).strip())
+        for dim in re.findall(r"\[([^\]]*)\]", m.group(2)):
+            size *= self.value(Parser(tokenize(dim), lambda _: False).parse())
+        return size
 
     def _ctype(self, name: str) -> CType:
         if name.endswith("*"):

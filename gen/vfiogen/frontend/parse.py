@@ -17,6 +17,7 @@ from pycparser.c_parser import CParser
 
 from vfiogen.ir.abi import ABIS
 from vfiogen.frontend.cexpr import (
+    INT,
     TYPE_WORDS,
     EvalError,
     Evaluator,
@@ -25,9 +26,9 @@ from vfiogen.frontend.cexpr import (
     tokenize,
 )
 from vfiogen.frontend.kerneldoc import Comment, scan
-from vfiogen.frontend.cpp import Preprocessed
+from vfiogen.frontend.cpp import MEM_ALIGNED, MEM_PACKED, REC_ALIGNED, REC_PACKED, Preprocessed
 from vfiogen.errors import Loc, ParseError
-from vfiogen.ir.model import Enum, Field, Record, TypeRef
+from vfiogen.ir.model import Enum, Field, Record, Skipped, TypeRef
 
 
 @dataclass(slots=True)
@@ -48,6 +49,7 @@ class Declarations:
     typedefs: dict[str, TypeRef] = field(default_factory=dict)
     comments: dict[str, list[Comment]] = field(default_factory=dict)  # per main header
     raw: dict[str, list[str]] = field(default_factory=dict)  # raw lines per main header
+    skipped: list[Skipped] = field(default_factory=list)
 
 
 def parse(pp: Preprocessed, main: list[str]) -> Declarations:
@@ -62,6 +64,8 @@ def parse(pp: Preprocessed, main: list[str]) -> Declarations:
         decls.raw[name] = text.split("\n")
     _Walker(decls).visit(ast)
     _recover_annotations(decls)
+    for loc, name in pp.ignored:
+        decls.skipped.append(Skipped(name, loc, "attribute", "no effect on layout or values"))
     return decls
 
 
@@ -128,12 +132,23 @@ class _Walker:
     def __init__(self, decls: Declarations) -> None:
         self.d = decls
         self.gen = c_generator.CGenerator()
+        self.enum_values: dict[str, int] = {}
+        self.pack: list[int | None] = [None]  # `#pragma pack` stack, top last
 
     def visit(self, ast: c_ast.FileAST) -> None:
         for node in ast.ext:
             if isinstance(node, c_ast.Typedef):
                 self.d.typedefs[node.name] = self.typeref(node.type, node.name, node.name)
+            elif isinstance(node, c_ast.FuncDef) or (
+                isinstance(node, c_ast.Decl) and isinstance(node.type, c_ast.FuncDecl)
+            ):
+                decl = node.decl if isinstance(node, c_ast.FuncDef) else node
+                self.d.skipped.append(
+                    Skipped(decl.name, loc_of(decl), "function", "a function, not part of the ABI")
+                )
             elif isinstance(node, c_ast.Decl):
+                if node.name in (MEM_PACKED, MEM_ALIGNED):
+                    continue  # on a typedef: its users' fields carry it (see typeref)
                 if isinstance(node.type, (c_ast.Struct, c_ast.Union, c_ast.Enum)):
                     self.define(node.type)
                 else:
@@ -143,7 +158,7 @@ class _Walker:
                         "(a UAPI header declares only types)",
                     )
             elif isinstance(node, c_ast.Pragma):
-                continue
+                self.pragma(node)
             else:
                 raise ParseError(loc_of(node), f"unsupported top-level {type(node).__name__}")
 
@@ -161,14 +176,13 @@ class _Walker:
         if name is None:
             raise ParseError(loc_of(node), "anonymous record at file scope")
         kind = "struct" if isinstance(node, c_ast.Struct) else "union"
-        rec = Record(name, kind, loc_of(node), anonymous=node.name is None)
+        rec = Record(name, kind, loc_of(node), anonymous=node.name is None, pack=self.pack[-1])
         # Placeholder first, so a self-referencing pointer resolves.
         self.d.records[name] = rec
         anon_count = 0
         for member in node.decls:
-            if member.bitsize is not None:
-                raise ParseError(loc_of(member), f"bit-field '{member.name}' is not supported")
-            inner = member.type.type if isinstance(member.type, c_ast.TypeDecl) else None
+            if self.marker(member, rec):
+                continue
             anon_tag = None
             if member.name is None and isinstance(member.type, (c_ast.Struct, c_ast.Union)):
                 anon_tag = f"{name}::anon{anon_count}"
@@ -180,31 +194,79 @@ class _Walker:
                     "struct" if isinstance(member.type, c_ast.Struct) else "union",
                 )
             else:
+                inner = _innermost(member.type)
                 if (
                     isinstance(inner, (c_ast.Struct, c_ast.Union))
                     and inner.decls is not None
                     and inner.name is None
                 ):
-                    anon_tag = f"{name}::{member.name}"
+                    anon_tag = f"{name}::{member.name}"  # struct { ... } name[2];
                 ftype = self.typeref(member.type, member.name, anon_tag)
             align = None
             for a in member.align or []:
                 align = max(align or 0, self.int_literal(a.alignment, loc_of(member)))
-            rec.fields.append(Field(member.name or "", ftype, loc_of(member), align=align))
+            fld = Field(member.name or "", ftype, loc_of(member), align=align)
+            if member.bitsize is not None:
+                fld.bits = self.int_literal(member.bitsize, loc_of(member))
+            rec.fields.append(fld)
         # Re-insert so definition order is source order of the closing brace:
         # a nested record precedes the one that contains it.
         del self.d.records[name]
         self.d.records[name] = rec
         return name
 
+    def pragma(self, node: c_ast.Pragma) -> None:
+        """`#pragma pack(N)`, `pack()`, `pack(push, N)`, `pack(pop)`."""
+        m = re.fullmatch(
+            r"\s*pack\s*\(\s*(push)?\s*,?\s*(\d*)\s*\)\s*|\s*pack\s*\(\s*pop\s*\)\s*", node.string
+        )
+        if m is None:
+            return
+        if "pop" in node.string:
+            if len(self.pack) > 1:
+                self.pack.pop()
+            return
+        value = int(m.group(2)) if m.group(2) else None
+        if m.group(1):
+            self.pack.append(value or self.pack[-1])
+        else:
+            self.pack[-1] = value
+
+    def marker(self, member: c_ast.Decl, rec: Record) -> bool:
+        """An attribute marker left by cpp: applies it, says it was one."""
+        if member.name not in (REC_PACKED, REC_ALIGNED, MEM_PACKED, MEM_ALIGNED):
+            return False
+        n = 0
+        if member.name in (REC_ALIGNED, MEM_ALIGNED):
+            n = self.int_literal(member.type.dim, loc_of(member))
+        if member.name == REC_PACKED:
+            rec.packed = True
+        elif member.name == REC_ALIGNED:
+            rec.align = max(rec.align or 1, n)
+        elif not rec.fields:
+            raise ParseError(loc_of(member), "attribute before any member")
+        elif member.name == MEM_PACKED:
+            rec.fields[-1].packed = True
+        else:
+            rec.fields[-1].align = max(rec.fields[-1].align or 1, n)
+        return True
+
     def enum(self, node: c_ast.Enum) -> None:
         first = node.values.enumerators[0].name if node.values.enumerators else "empty"
         key = node.name or f"anon:{first}"
         en = Enum(key, loc_of(node), tag=node.name)
+        previous = -1
         for e in node.values.enumerators:
             en.enumerators.append(e.name)
             expr = self.gen.visit(e.value) if e.value is not None else None
             self.d.enumerators.append(Enumerator(e.name, loc_of(e), expr, key))
+            try:  # for array sizes that name an enumerator
+                value = self.constant(expr) if expr is not None else previous + 1
+            except EvalError:
+                value = None
+            if value is not None:
+                self.enum_values[e.name] = value
+            previous = value if value is not None else previous + 1
         self.d.enums[key] = en
 
     def typeref(self, node: c_ast.Node, name: str | None, anon_tag: str | None = None) -> TypeRef:
@@ -255,19 +317,32 @@ class _Walker:
             raise ParseError(loc_of(node), f"function type of '{name}' is not supported")
         raise ParseError(loc_of(node), f"unsupported type node {type(node).__name__}")
 
+    def constant(self, text: str) -> int:
+        """An integer constant expression of literals and enumerators."""
+        resolve = lambda n: (
+            (self.enum_values[n], INT) if n in self.enum_values else None
+        )  # noqa: E731
+        ev = Evaluator(ABIS["x86_64"], resolve, _no_sizeof, lambda _: None)
+        return ev.value(Parser(tokenize(text), lambda _: False).parse())
+
     def int_literal(self, node: c_ast.Node, loc: Loc) -> int:
         """Array sizes and alignments: after preprocessing, integer constant
         expressions of literals (those with sizeof are left to the layout)."""
         text = self.gen.visit(node)
         try:
-            value = Evaluator(ABIS["x86_64"], lambda _: None, _no_sizeof, lambda _: None).value(
-                Parser(tokenize(text), lambda _: False).parse()
-            )
+            value = self.constant(text)
         except EvalError as exc:
             raise ParseError(loc, f"'{text}' is not an integer constant: {exc}") from None
         if value < 0:
             raise ParseError(loc, f"'{text}' is negative")
         return value
+
+
+def _innermost(node: c_ast.Node) -> c_ast.Node:
+    """The type under a member's declarators (arrays, pointers, TypeDecl)."""
+    while isinstance(node, (c_ast.TypeDecl, c_ast.ArrayDecl, c_ast.PtrDecl)):
+        node = node.type
+    return node
 
 
 def _no_sizeof(name: str) -> int:

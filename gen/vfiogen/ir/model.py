@@ -79,8 +79,12 @@ class TypeRef:
 
 @dataclass
 class FieldLayout:
+    """Byte offset and size; a bit-field also has its first bit counted from
+    the record's start (offset = bit_offset // 8, size = its type's size)."""
+
     offset: int
     size: int
+    bit_offset: int | None = None
 
 
 @dataclass
@@ -97,7 +101,9 @@ class Field:
     name: str
     type: TypeRef
     loc: Loc
-    align: int | None = None  # explicit alignment (__aligned_u64, _Alignas)
+    align: int | None = None  # explicit alignment (__aligned_u64, _Alignas, aligned(N))
+    bits: int | None = None  # a bit-field's declared width (0: an unnamed `T :0;`)
+    packed: bool = False  # __attribute__((packed)) on the member
     counted_by: str | None = None  # __counted_by(x) in the header
     doc: str = ""
     values: str | None = None  # id of the ValueSet bound to this field
@@ -116,6 +122,9 @@ class Record:
     doc: DocBlock | None = None
     layout: dict[str, RecordLayout] = field(default_factory=dict)
     end_line: int = 0
+    packed: bool = False  # __attribute__((packed)) / __packed on the type
+    align: int | None = None  # __attribute__((aligned(N))) on the type
+    pack: int | None = None  # `#pragma pack(N)` in force: member alignment capped at N
     since: str | None = None
     until: str | None = None
 
@@ -165,6 +174,17 @@ class Unevaluated:
     name: str
     loc: Loc
     expr: str
+    reason: str
+
+
+@dataclass
+class Skipped:
+    """Something in the header the spec leaves out on purpose, and why: a
+    `static inline` function, an attribute with no effect on the ABI."""
+
+    name: str
+    loc: Loc
+    kind: Literal["function", "attribute"]
     reason: str
 
 
@@ -347,6 +367,7 @@ class Spec:
     constants: dict[str, Constant] = field(default_factory=dict)
     function_macros: dict[str, FunctionMacro] = field(default_factory=dict)
     unevaluated: list[Unevaluated] = field(default_factory=list)
+    skipped: list[Skipped] = field(default_factory=list)
     value_sets: dict[str, ValueSet] = field(default_factory=dict)
     sections: list[Section] = field(default_factory=list)
     requests: dict[str, Request] = field(default_factory=dict)

@@ -542,7 +542,23 @@ class _Merger:
                 f.values = set_id
 
 
+def _from_c_macro(spec: Spec) -> None:
+    """An unannotated request (a vendor's) typed from its _IO* macro alone:
+    arg kind from the direction and the size type; fd kind unknown (None)."""
+    for req in spec.requests.values():
+        if req.annotated or req.arg is not None:
+            continue
+        words = (req.ioc.size_type or "").split()
+        if req.ioc.dir == "none" or not words:
+            req.arg, req.result = "none", "status"
+        elif len(words) == 2 and words[0] in ("struct", "union") and words[1] in spec.records:
+            req.arg, req.arg_type, req.result = "struct", words[1], "status"
+        else:
+            req.arg, req.result = "int_ptr", "status"
+
+
 def _coverage(spec: Spec) -> None:
+    _from_c_macro(spec)
     cov = spec.coverage
     cov.requests = len(spec.requests)
     cov.annotated = sum(r.annotated for r in spec.requests.values())

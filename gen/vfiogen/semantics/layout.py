@@ -2,9 +2,12 @@
 
 The System V rules every Linux psABI follows for these headers: a member is
 placed at the next multiple of its alignment (raised by `_Alignas`, which is
-what `__aligned_u64` becomes), a struct's size is rounded up to its largest
-member alignment, a union's members all sit at 0, a flexible array has size
-0, an empty struct (GNU C) has size 0. Scalar sizes come from `abi.Abi`.
+what `__aligned_u64` becomes; 1 when the member or its record is packed), a
+struct's size is rounded up to its largest member alignment (or the record's
+aligned(N)), a union's members all sit at 0, a flexible array has size 0, an
+empty struct (GNU C) has size 0, bit-fields follow gcc's unit rule (see
+_place_bitfield); positions are counted in bits. Scalar sizes come from
+`abi.Abi`.
 """
 
 from __future__ import annotations
@@ -19,6 +22,20 @@ ENUM_SIZE = 4  # every enum in these headers fits an int
 
 def align_up(n: int, a: int) -> int:
     return (n + a - 1) // a * a
+
+
+def copy_layouts(
+    abi: str, into: dict[str, Record], own: dict[str, Record], names: list[str]
+) -> None:
+    """Layouts computed from an ABI's own declarations (its preprocessing
+    differs) onto the spec's records, which must have the same members."""
+    for name in names:
+        rec, other = into[name], own.get(name)
+        if other is None or [f.name for f in other.fields] != [f.name for f in rec.fields]:
+            raise LayoutError(rec.loc, f"{rec.kind} {name} has other members on {abi}")
+        rec.layout[abi] = other.layout[abi]
+        for f, g in zip(rec.fields, other.fields):
+            f.layout[abi] = g.layout[abi]
 
 
 class LayoutEngine:
@@ -65,25 +82,38 @@ class LayoutEngine:
         if name in self.active:
             raise LayoutError(rec.loc, f"struct {name} contains itself")
         self.active.add(name)
-        offset = size = 0
+        bitpos = size_bits = 0
         max_align = 1
         for i, f in enumerate(rec.fields):
             fsize, falign = self.size_align(f.type, f.loc)
             flexible = f.type.kind == "array" and f.type.count is None and f.type.count_expr is None
             if flexible and i != len(rec.fields) - 1:
                 raise LayoutError(f.loc, f"flexible array '{f.name}' is not the last member")
+            packed = rec.packed or f.packed or rec.pack is not None
+            if rec.packed or f.packed:
+                falign = 1
+            elif rec.pack is not None:
+                falign = min(falign, rec.pack)
             if f.align:
                 falign = max(falign, f.align)
-            max_align = max(max_align, falign)
-            if rec.kind == "union":
-                f.layout[self.abi.name] = FieldLayout(0, fsize)
-                size = max(size, fsize)
+            start = 0 if rec.kind == "union" else bitpos
+            if f.bits is not None:
+                start = _place_bitfield(start, f.bits, fsize, falign, packed)
+                end = start + f.bits
+                if f.name:  # an unnamed bit-field does not align the record (psABI)
+                    max_align = max(max_align, falign)
+                f.layout[self.abi.name] = FieldLayout(start // 8, fsize, start)
             else:
-                offset = align_up(offset, falign)
-                f.layout[self.abi.name] = FieldLayout(offset, fsize)
-                offset += fsize
-                size = offset
-        lay = RecordLayout(align_up(size, max_align), max_align)
+                start = align_up(start, falign * 8)
+                end = start + fsize * 8
+                max_align = max(max_align, falign)
+                f.layout[self.abi.name] = FieldLayout(start // 8, fsize)
+            size_bits = max(size_bits, end)
+            if rec.kind == "struct":
+                bitpos = end
+        if rec.align:
+            max_align = max(max_align, rec.align)
+        lay = RecordLayout(align_up(align_up(size_bits, 8) // 8, max_align), max_align)
         rec.layout[self.abi.name] = lay
         self.active.discard(name)
         self.done[name] = lay
@@ -113,3 +143,33 @@ class LayoutEngine:
         if t is not None:
             return t.base if t.kind == "int" else None
         return canonical_scalar(typename.split())
+
+
+def _place_bitfield(bitpos: int, width: int, size: int, align: int, packed: bool) -> int:
+    """gcc's rule (PCC_BITFIELD_TYPE_MATTERS): a bit-field may not span more
+    units of its type's alignment than the type itself has; `T :0` moves to
+    the next unit. Packed bit-fields go at the next free bit."""
+    unit = align * 8
+    if width == 0:
+        return align_up(bitpos, unit)
+    if packed:
+        return bitpos
+    offset = bitpos % unit
+    if (offset + width + unit - 1) // unit > size * 8 // unit:
+        return align_up(bitpos, unit)
+    return bitpos
+
+
+def bitfields(
+    rec: Record, records: dict[str, Record], abi: str, base: int = 0
+) -> dict[str, tuple[int, int]]:
+    """name -> (first bit from the record's start, width) of every named
+    bit-field as C code reaches it (through anonymous members too)."""
+    out: dict[str, tuple[int, int]] = {}
+    for f in rec.fields:
+        lay = f.layout[abi]
+        if not f.name and f.type.kind == "record" and f.bits is None:
+            out.update(bitfields(records[f.type.name], records, abi, base + lay.offset * 8))
+        elif f.name and f.bits is not None and lay.bit_offset is not None:
+            out[f.name] = (base + lay.bit_offset, f.bits)
+    return out

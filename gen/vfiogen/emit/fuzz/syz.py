@@ -341,6 +341,8 @@ def build(spec: Spec) -> SyzModel:
     b = _Builder(spec)
     m = SyzModel(requests=len(spec.requests))
     for req in spec.requests.values():
+        if not req.annotated:
+            continue  # unannotated (vendor) request: no fd kind to issue it on; skipped
         m.calls += b.call(req)
     ext = facts.extensions(spec)
     if ext:

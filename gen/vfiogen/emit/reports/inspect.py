@@ -11,6 +11,7 @@ from typing import Any
 
 from vfiogen.errors import VfiogenError
 from vfiogen.ir.query import members
+from vfiogen.semantics.layout import bitfields
 from vfiogen.ir.model import Spec
 
 
@@ -22,15 +23,13 @@ def view(spec: Spec, abi: str) -> dict[str, Any]:
         if rec.anonymous:
             continue
         lay = rec.layout[abi]
-        types[name] = {
-            "kind": rec.kind,
-            "size": lay.size,
-            "align": lay.align,
-            "fields": {
-                n: {"offset": m.layout[abi][0], "size": m.layout[abi][1]}
-                for n, m in members(rec, spec.records, [abi]).items()
-            },
+        fields: dict[str, dict[str, int]] = {
+            n: {"offset": m.layout[abi][0], "size": m.layout[abi][1]}
+            for n, m in members(rec, spec.records, [abi]).items()
         }
+        for n, (bit, width) in bitfields(rec, spec.records, abi).items():
+            fields[n].update(bit_offset=bit, bits=width)  # offsetof/sizeof do not apply
+        types[name] = {"kind": rec.kind, "size": lay.size, "align": lay.align, "fields": fields}
     constants: dict[str, int] = {}
     for name, c in spec.constants.items():
         if isinstance(c.value, int):

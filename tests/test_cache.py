@@ -265,3 +265,14 @@ def test_unwritable_cache_still_compiles(tmp_path: Path, monkeypatch: pytest.Mon
     cache.write("specs", "ab" * 32, b"payload")  # no error
     assert cache.read("specs", "ab" * 32) is None
     assert templating.black_format("x=1\n") == "x = 1\n"
+
+
+def test_cache_is_trimmed_least_recently_used_first(own_cache: Path) -> None:
+    keys = [f"{i:02d}" * 32 for i in range(6)]
+    for i, key in enumerate(keys):
+        cache.write("trimtest", key, b"x" * 1000)
+        os.utime(cache.entry_path("trimtest", key), ns=(i, i))  # written in this order
+    assert cache.read("trimtest", keys[0]) is not None  # used again: now the newest
+    cache.trim("trimtest", limit=4500)  # 6 entries of 1.08 KB: down to 3/4 of it, 3 entries
+    kept = [k for k in keys if cache.entry_path("trimtest", k).exists()]
+    assert kept == [keys[0], keys[4], keys[5]]

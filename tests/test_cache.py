@@ -83,10 +83,70 @@ def test_other_abis_or_overlay_are_other_entries(
     assert len(calls) == 5
 
 
-def test_header_files_are_not_cached(own_cache: Path) -> None:
-    tree = releases.tree_dir(releases.get_release(RELEASE))
-    src = sources.from_header(tree / "linux/vfio.h", [tree])
-    assert pipeline.cache_key(src) is None
+@pytest.fixture()
+def header_tree(tmp_path: Path) -> tuple[Path, Path, Path]:
+    """vfio.h 7.2 in a directory of its own, an empty include directory
+    searched before 7.2's tree, and 7.2's tree: (header, early dir, tree)."""
+    tree = releases.fetch(releases.get_release("7.2"), quiet=True) / "any-linux-any"
+    header = tmp_path / "own/linux/vfio.h"
+    header.parent.mkdir(parents=True)
+    shutil.copy(tree / "linux/vfio.h", header)
+    early = tmp_path / "early"
+    early.mkdir()
+    return header, early, tree
+
+
+def header_spec(header: Path, early: Path, tree: Path) -> str:
+    src = sources.from_header(header, [early, tree])
+    return to_json(pipeline.compile_spec(src, overlay_files={}, warn=False))
+
+
+def test_header_file_is_compiled_once_then_read(
+    own_cache: Path, monkeypatch: pytest.MonkeyPatch, header_tree: tuple[Path, Path, Path]
+) -> None:
+    calls = compile_counting(monkeypatch)
+    first = header_spec(*header_tree)
+    assert header_spec(*header_tree) == first and len(calls) == 1
+
+
+def test_header_file_edited_is_compiled_again(
+    own_cache: Path, monkeypatch: pytest.MonkeyPatch, header_tree: tuple[Path, Path, Path]
+) -> None:
+    header, early, tree = header_tree
+    before = header_spec(*header_tree)
+    header.write_text(header.read_text() + "\n#define VFIO_CACHE_TEST 7\n")
+    calls = compile_counting(monkeypatch)
+    after = header_spec(*header_tree)
+    assert len(calls) == 1 and "VFIO_CACHE_TEST" in after and "VFIO_CACHE_TEST" not in before
+
+
+def test_included_file_edited_is_compiled_again(
+    own_cache: Path, monkeypatch: pytest.MonkeyPatch, header_tree: tuple[Path, Path, Path]
+) -> None:
+    """linux/types.h, read through an include, changes: the entry is stale."""
+    header, early, tree = header_tree
+    types = early / "linux/types.h"
+    types.parent.mkdir()
+    shutil.copy(tree / "linux/types.h", types)
+    header_spec(*header_tree)
+    types.write_text(types.read_text() + "\n#define VFIO_CACHE_TEST_TYPES 1\n")
+    calls = compile_counting(monkeypatch)
+    header_spec(*header_tree)
+    assert len(calls) == 1
+
+
+def test_newly_shadowed_include_is_compiled_again(
+    own_cache: Path, monkeypatch: pytest.MonkeyPatch, header_tree: tuple[Path, Path, Path]
+) -> None:
+    """A file of the same name appears in an include directory searched
+    earlier: the preprocessor would read it now, so the entry is stale."""
+    header, early, tree = header_tree
+    header_spec(*header_tree)
+    (early / "linux").mkdir()
+    shutil.copy(tree / "linux/types.h", early / "linux/types.h")  # same content, other file
+    calls = compile_counting(monkeypatch)
+    header_spec(*header_tree)
+    assert len(calls) == 1
 
 
 @pytest.mark.parametrize(
@@ -109,17 +169,17 @@ def test_corrupt_spec_entry_is_rebuilt(
     again = pipeline.compile_spec(sources.from_release(RELEASE, quiet=True), warn=False)
     assert calls == [f"release {RELEASE}"] and to_json(again) == good
     payload = cache.read(spec_cache.KIND, entry.name)
-    assert payload is not None and to_json(pickle.loads(payload)) == good  # rewritten whole
+    assert payload is not None and to_json(pickle.loads(payload)[1]) == good  # rewritten whole
 
 
 def test_checksummed_entry_that_is_not_a_spec_is_rebuilt(
     own_cache: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     entry = spec_entry(RELEASE)
-    cache.write(spec_cache.KIND, entry.name, b"not a pickle")
-    assert spec_cache.load(entry.name) is None
-    cache.write(spec_cache.KIND, entry.name, pickle.dumps({"a": "dict"}))
-    assert spec_cache.load(entry.name) is None
+    src = sources.from_release(RELEASE, quiet=True)
+    for payload in (b"not a pickle", pickle.dumps({"a": "dict"}), pickle.dumps(([], "a str"))):
+        cache.write(spec_cache.KIND, entry.name, payload)
+        assert spec_cache.load(entry.name, src) is None
     calls = compile_counting(monkeypatch)
     pipeline.compile_spec(sources.from_release(RELEASE, quiet=True), warn=False)
     assert calls == [f"release {RELEASE}"]
@@ -205,3 +265,14 @@ def test_unwritable_cache_still_compiles(tmp_path: Path, monkeypatch: pytest.Mon
     cache.write("specs", "ab" * 32, b"payload")  # no error
     assert cache.read("specs", "ab" * 32) is None
     assert templating.black_format("x=1\n") == "x = 1\n"
+
+
+def test_cache_is_trimmed_least_recently_used_first(own_cache: Path) -> None:
+    keys = [f"{i:02d}" * 32 for i in range(6)]
+    for i, key in enumerate(keys):
+        cache.write("trimtest", key, b"x" * 1000)
+        os.utime(cache.entry_path("trimtest", key), ns=(i, i))  # written in this order
+    assert cache.read("trimtest", keys[0]) is not None  # used again: now the newest
+    cache.trim("trimtest", limit=4500)  # 6 entries of 1.08 KB: down to 3/4 of it, 3 entries
+    kept = [k for k in keys if cache.entry_path("trimtest", k).exists()]
+    assert kept == [keys[0], keys[4], keys[5]]

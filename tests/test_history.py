@@ -41,15 +41,16 @@ def entry(kind: str, name: str) -> history.Entry:
     [
         ("constant", "VFIO_TYPE1_NESTING_IOMMU", "4.19", "6.13"),
         ("constant", "__VFIO_RESERVED_TYPE1_NESTING_IOMMU", "6.13", None),
-        ("constant", "VFIO_DEVICE_STATE_RUNNING", "5.16", None),  # macro, then enumerator
-        ("constant", "VFIO_DEVICE_STATE_SAVING", "5.16", "6.1"),  # became ..._V1_SAVING
-        ("field", "vfio_iommu_type1_info.pad", "6.13", None),
-        ("field", "vfio_device_info.cap_offset", "5.16", None),
-        ("field", "vfio_pci_dependent_device.devid", "6.13", None),  # in an anonymous union
-        ("type", "vfio_device_migration_info", "5.16", None),
+        ("constant", "VFIO_DEVICE_STATE_RUNNING", "5.10", None),  # macro, then enumerator
+        ("constant", "VFIO_DEVICE_STATE_SAVING", "5.10", "6.1"),  # became ..._V1_SAVING
+        ("field", "vfio_iommu_type1_info.pad", "6.12", None),
+        ("field", "vfio_device_info.cap_offset", "5.10", None),
+        ("field", "vfio_pci_dependent_device.devid", "6.12", None),  # in an anonymous union
+        ("type", "vfio_device_migration_info", "5.10", None),
+        ("capability", "VFIO_IOMMU_TYPE1_INFO_CAP_IOVA_RANGE", "5.10", None),  # Linux 5.4
         ("type", "vfio_device_mig_state", "6.1", None),  # an enum type
         ("request", "VFIO_GET_API_VERSION", "4.19", None),
-        ("request", "VFIO_DEVICE_BIND_IOMMUFD", "6.13", None),
+        ("request", "VFIO_DEVICE_BIND_IOMMUFD", "6.12", None),
         ("request", "IOMMU_IOAS_ALLOC", "6.3", None),  # iommufd.h's first pinned release
         ("value_set", "vfio_precopy_info.flags", "7.2", None),  # its first flag came in 7.2
         ("capability", "VFIO_DEVICE_FEATURE_MIG_PRECOPY_INFOv2", "7.2", None),
@@ -113,8 +114,26 @@ def test_history_matches_what_gcc_sees(release: str) -> None:
     assert ours_types == tags
     for e in h.entries.values():
         if e.kind in ("constant", "request", "type") and e.name in gcc_constants | tags:
-            first = next(r for r in RELEASES if r in e.present)
-            assert e.since == first
+            assert e.since == _start_of_last_run(e.present)
+
+
+def _start_of_last_run(present: list[str]) -> str:
+    """The oldest release from which every release up to the last has it."""
+    at = RELEASES.index(present[-1])
+    while at > 0 and RELEASES[at - 1] in present:
+        at -= 1
+    return RELEASES[at]
+
+
+def test_since_skips_an_earlier_appearance_apart() -> None:
+    """Debian's 6.12.y headers carry iommufd PASID fields that 6.13 lacks:
+    `since` is where the unbroken run up to the newest release starts."""
+    e = entry("field", "iommu_hw_info.out_max_pasid_log2")
+    assert (e.since, e.until, e.gaps) == ("6.19", None, True)
+    assert e.present == ["6.12", "6.19", "7.2"]
+    gone = history.compute([("a", release_spec("6.12")), ("b", release_spec("6.13"))])
+    e = gone.get("field", "iommu_hw_info.out_max_pasid_log2")
+    assert e is not None and (e.since, e.until, e.gaps) == ("a", "b", False)
 
 
 def test_every_field_since_matches_presence() -> None:
@@ -131,16 +150,20 @@ def test_dated_copy_has_since_and_until() -> None:
     compiled = release_spec("7.2")
     spec, conflicts = history.dated(compiled, hist())
     assert conflicts == []
-    assert compiled.history == [] and compiled.requests["IOMMU_IOAS_ALLOC"].since is None
+    assert compiled.history == [] and compiled.requests["VFIO_DEVICE_RESET"].since is None
     assert spec.history == RELEASES
     assert all(r.since for r in spec.requests.values())
     assert all(r.until is None for r in spec.requests.values())
     assert all(c.since for c in spec.constants.values())
     assert spec.records["vfio_iommu_type1_info"].since == "4.19"
     pad = spec.records["vfio_iommu_type1_info"].fields[-1]
-    assert (pad.name, pad.since) == ("pad", "6.13")
-    assert spec.requests["VFIO_DEVICE_BIND_IOMMUFD"].since == "6.6"  # the overlay's exact version
-    assert spec.requests["IOMMU_IOAS_ALLOC"].since == "6.3"  # no overlay version: the pin
+    assert (pad.name, pad.since) == ("pad", "6.12")
+    bind = spec.requests["VFIO_DEVICE_BIND_IOMMUFD"]
+    assert (bind.since, bind.since_pinned) == ("6.6", ["6.3", "6.12"])  # the overlay's exact version
+    alloc = spec.requests["IOMMU_IOAS_ALLOC"]
+    assert (alloc.since, alloc.since_pinned) == ("6.2", ["6.1", "6.3"])  # iommufd.h's first
+    reset = spec.requests["VFIO_DEVICE_RESET"]
+    assert (reset.since, reset.since_pinned) == ("4.19", [])  # no overlay version: the pin
     assert spec.enums["vfio_device_mig_state"].since == "6.1"
     assert spec.value_sets["vfio_device_info.flags"].since == "4.19"
     old, _ = history.dated(release_spec("6.1"), hist())
@@ -151,7 +174,8 @@ def test_annotated_spec_round_trips_and_validates() -> None:
     spec, _ = history.dated(release_spec("6.13"), hist())
     text = to_json(spec)
     again = from_json(text)
-    assert again.records["vfio_iommu_type1_info"].fields[-1].since == "6.13"
+    assert again.records["vfio_iommu_type1_info"].fields[-1].since == "6.12"
+    assert again.requests["IOMMU_IOAS_ALLOC"].since_pinned == ["6.1", "6.3"]
     assert to_json(again) == text
     jsonschema.Draft202012Validator(json.loads(SCHEMA_FILE.read_text())).validate(json.loads(text))
 
@@ -162,6 +186,7 @@ def test_overlay_version_outside_the_observed_range_is_a_conflict() -> None:
     spec, conflicts = history.dated(spec, hist())
     assert conflicts and "IOMMU_IOAS_ALLOC" in conflicts[0]
     assert spec.requests["IOMMU_IOAS_ALLOC"].since == "6.3"
+    assert spec.requests["IOMMU_IOAS_ALLOC"].since_pinned == []  # the pin is its own evidence
 
 
 @pytest.mark.parametrize("fmt", ["text", "markdown", "json", "html"])
@@ -182,7 +207,7 @@ def test_cli_history(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None
     args = ["history", "-q", "VFIO_DEVICE_BIND_IOMMUFD", "vfio_iommu_type1_info.pad"]
     assert main([*args, "--write-spec", str(out)]) == 0
     text = capsys.readouterr().out
-    assert "since 6.13 (overlay: 6.6)" in text and "vfio_iommu_type1_info.pad" in text
+    assert "since 6.12 (overlay: 6.6)" in text and "vfio_iommu_type1_info.pad" in text
     spec = from_json(out.read_text())
     assert spec.requests["VFIO_DEVICE_BIND_IOMMUFD"].since == "6.6"
     assert main(["history", "-q", "--format", "json", "VFIO_TYPE1_NESTING_IOMMU"]) == 0

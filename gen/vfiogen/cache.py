@@ -6,7 +6,8 @@ that hashes everything the entry was made from (`fingerprint()` covers the
 generator itself), so a changed input or an edited checkout reads as a miss,
 never as a stale hit. Each entry file starts with the sha256 of its payload;
 a truncated or corrupt entry reads as a miss and is rebuilt. Writes go
-through a temporary file and a rename, so a reader never sees half an entry.
+through a temporary file and a rename, so a reader never sees half an entry;
+each kind is trimmed to LIMIT_BYTES, least recently used first.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from vfiogen import __version__
 from vfiogen.data import PACKAGE
 
 ENTRY_FORMAT = b"vfiogen-cache-1"
+LIMIT_BYTES = 256 << 20  # per kind of entry
 
 
 def cache_dir() -> Path:
@@ -63,13 +65,18 @@ def entry_path(kind: str, key: str) -> Path:
 
 def read(kind: str, key: str) -> bytes | None:
     """The payload stored under `key`, or None when absent, unreadable or
-    corrupt (its checksum does not match)."""
+    corrupt (its checksum does not match). A hit marks the entry as used."""
+    path = entry_path(kind, key)
     try:
-        data = entry_path(kind, key).read_bytes()
+        data = path.read_bytes()
     except OSError:
         return None
     head, sep, payload = data.partition(b"\n")
     if sep and head == ENTRY_FORMAT + b" " + hashlib.sha256(payload).hexdigest().encode():
+        try:
+            os.utime(path)  # the least recently used entries are trimmed first
+        except OSError:
+            pass
         return payload
     return None
 
@@ -90,3 +97,27 @@ def write(kind: str, key: str, payload: bytes) -> None:
         os.replace(tmp, path)
     except OSError:
         Path(tmp).unlink(missing_ok=True)
+        return
+    trim(kind)
+
+
+def trim(kind: str, limit: int = LIMIT_BYTES) -> None:
+    """Keep the entries of `kind` under `limit` bytes, removing the least
+    recently used first (down to 3/4 of it). Entries are only ever added (an
+    edited generator writes new ones), so without this the cache would grow
+    with every edit; it runs on writes, which follow a miss and its work."""
+    entries = []
+    for path in (cache_dir() / kind).glob("??/*"):
+        try:
+            st = path.stat()
+        except OSError:
+            continue
+        entries.append((st.st_mtime_ns, st.st_size, path))
+    total = sum(size for _, size, _ in entries)
+    if total <= limit:
+        return
+    for _, size, path in sorted(entries):
+        path.unlink(missing_ok=True)
+        total -= size
+        if total <= limit * 3 // 4:
+            break

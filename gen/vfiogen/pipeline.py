@@ -64,11 +64,11 @@ def compile_spec(
 ) -> Spec:
     files = _overlays(source, overlay_files)
     cached = spec_cache.key(source, abis, files)
-    spec = spec_cache.load(cached) if cached else None
+    spec = spec_cache.load(cached, source) if cached else None
     if spec is None:
-        spec = _compile(source, abis, files)
+        spec, read = _compile(source, abis, files)
         if cached:
-            spec_cache.store(cached, spec)
+            spec_cache.store(cached, spec, source, read)
     if warn:
         for u in spec.unevaluated:
             print(
@@ -92,7 +92,11 @@ def _overlays(source: HeaderSource, files: dict[str, Path] | None) -> dict[str, 
     return files if files is not None else overlay.default_files([n for n, _ in source.headers])
 
 
-def _compile(source: HeaderSource, abis: tuple[str, ...], overlay_files: dict[str, Path]) -> Spec:
+def _compile(
+    source: HeaderSource, abis: tuple[str, ...], overlay_files: dict[str, Path]
+) -> tuple[Spec, dict[str, Path]]:
+    """The spec, and every file the preprocessor read for any ABI
+    (include-relative name -> file)."""
     pps = cpp.preprocess_all(source, abis)
     pp = pps[abis[0]]
     main = [name for name, _ in source.headers]
@@ -121,7 +125,8 @@ def _compile(source: HeaderSource, abis: tuple[str, ...], overlay_files: dict[st
     _bind_docs(spec, decls, main)
     _bind_value_sets(spec, decls, main)
     overlay.apply(spec, overlay_files)
-    return spec
+    read = {name: path for p in pps.values() for name, path in p.files.items()}
+    return spec, read
 
 
 def _take_types(spec: Spec, decls: Declarations, main: list[str]) -> None:

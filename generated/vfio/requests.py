@@ -506,7 +506,7 @@ REQUESTS: Final[dict[str, Request]] = {
         "status",
         None,
         "size",
-        "6.3",
+        "6.2",
         None,
     ),
     "IOMMU_IOAS_ALLOC": Request(
@@ -518,7 +518,7 @@ REQUESTS: Final[dict[str, Request]] = {
         "status",
         None,
         "size",
-        "6.3",
+        "6.2",
         None,
     ),
     "IOMMU_IOAS_IOVA_RANGES": Request(
@@ -530,7 +530,7 @@ REQUESTS: Final[dict[str, Request]] = {
         "status",
         None,
         "emsgsize",
-        "6.3",
+        "6.2",
         None,
     ),
     "IOMMU_IOAS_ALLOW_IOVAS": Request(
@@ -542,7 +542,7 @@ REQUESTS: Final[dict[str, Request]] = {
         "status",
         None,
         "size",
-        "6.3",
+        "6.2",
         None,
     ),
     "IOMMU_IOAS_MAP": Request(
@@ -554,7 +554,7 @@ REQUESTS: Final[dict[str, Request]] = {
         "status",
         None,
         "size",
-        "6.3",
+        "6.2",
         None,
     ),
     "IOMMU_IOAS_MAP_FILE": Request(
@@ -578,7 +578,7 @@ REQUESTS: Final[dict[str, Request]] = {
         "status",
         None,
         "size",
-        "6.3",
+        "6.2",
         None,
     ),
     "IOMMU_IOAS_UNMAP": Request(
@@ -590,7 +590,7 @@ REQUESTS: Final[dict[str, Request]] = {
         "status",
         None,
         "size",
-        "6.3",
+        "6.2",
         None,
     ),
     "IOMMU_OPTION": Request(
@@ -602,7 +602,7 @@ REQUESTS: Final[dict[str, Request]] = {
         "status",
         None,
         "size",
-        "6.3",
+        "6.2",
         None,
     ),
     "IOMMU_VFIO_IOAS": Request(
@@ -614,7 +614,7 @@ REQUESTS: Final[dict[str, Request]] = {
         "status",
         None,
         "size",
-        "6.3",
+        "6.2",
         None,
     ),
     "IOMMU_HWPT_ALLOC": Request(
@@ -1631,7 +1631,7 @@ def vfio_iommu_spapr_tce_remove(fd: int, arg: _abi.vfio_iommu_spapr_tce_remove |
 def iommu_destroy(fd: int, arg: _abi.iommu_destroy | bytearray) -> int:
     """Destroy any object held within iommufd.
 
-    fd: iommufd; argument: struct iommu_destroy; result: status; argsz: size; since Linux 6.3.
+    fd: iommufd; argument: struct iommu_destroy; result: status; argsz: size; since Linux 6.2.
 
         `arg` is filled in place; the ioctl's return value is returned
         (0 on success).
@@ -1645,7 +1645,7 @@ def iommu_ioas_alloc(fd: int, arg: _abi.iommu_ioas_alloc | bytearray) -> int:
     Allocate an IO Address Space (IOAS) which holds an IO Virtual Address (IOVA)
     to memory mapping.
 
-    fd: iommufd; argument: struct iommu_ioas_alloc; result: status; argsz: size; since Linux 6.3.
+    fd: iommufd; argument: struct iommu_ioas_alloc; result: status; argsz: size; since Linux 6.2.
 
         `arg` is filled in place; the ioctl's return value is returned
         (0 on success).
@@ -1683,7 +1683,7 @@ def iommu_ioas_iova_ranges(fd: int, arg: _abi.iommu_ioas_iova_ranges | bytearray
     out_iova_alignment can be 1 indicating any IOVA is allowed. It cannot
     be higher than the system PAGE_SIZE.
 
-    fd: iommufd; argument: struct iommu_ioas_iova_ranges; result: status; argsz: emsgsize; since Linux 6.3.
+    fd: iommufd; argument: struct iommu_ioas_iova_ranges; result: status; argsz: emsgsize; since Linux 6.2.
 
         `arg` is filled in place; the ioctl's return value is returned
         (0 on success).
@@ -1716,7 +1716,7 @@ def iommu_ioas_allow_iovas(fd: int, arg: _abi.iommu_ioas_allow_iovas | bytearray
 
     This call replaces the entire allowed list with the given list.
 
-    fd: iommufd; argument: struct iommu_ioas_allow_iovas; result: status; argsz: size; since Linux 6.3.
+    fd: iommufd; argument: struct iommu_ioas_allow_iovas; result: status; argsz: size; since Linux 6.2.
 
         `arg` is filled in place; the ioctl's return value is returned
         (0 on success).
@@ -1742,7 +1742,7 @@ def iommu_ioas_map(fd: int, arg: _abi.iommu_ioas_map | bytearray) -> int:
     If IOMMU_IOAS_MAP_FIXED_IOVA is specified then the iova range must currently
     be unused, existing IOVA cannot be replaced.
 
-    fd: iommufd; argument: struct iommu_ioas_map; result: status; argsz: size; since Linux 6.3.
+    fd: iommufd; argument: struct iommu_ioas_map; result: status; argsz: size; since Linux 6.2.
 
         `arg` is filled in place; the ioctl's return value is returned
         (0 on success).
@@ -1782,7 +1782,7 @@ def iommu_ioas_copy(fd: int, arg: _abi.iommu_ioas_copy | bytearray) -> int:
     establishing equivalent new mappings, as internal resources are shared, and
     the kernel will pin the user memory only once.
 
-    fd: iommufd; argument: struct iommu_ioas_copy; result: status; argsz: size; since Linux 6.3.
+    fd: iommufd; argument: struct iommu_ioas_copy; result: status; argsz: size; since Linux 6.2.
 
         `arg` is filled in place; the ioctl's return value is returned
         (0 on success).
@@ -1800,7 +1800,7 @@ def iommu_ioas_unmap(fd: int, arg: _abi.iommu_ioas_unmap | bytearray) -> int:
     truncating ranges is not allowed. The values 0 to U64_MAX will unmap
     everything.
 
-    fd: iommufd; argument: struct iommu_ioas_unmap; result: status; argsz: size; since Linux 6.3.
+    fd: iommufd; argument: struct iommu_ioas_unmap; result: status; argsz: size; since Linux 6.2.
 
         `arg` is filled in place; the ioctl's return value is returned
         (0 on success).
@@ -1813,7 +1813,7 @@ def iommu_ioas_unmap(fd: int, arg: _abi.iommu_ioas_unmap | bytearray) -> int:
 def iommu_option(fd: int, arg: _abi.iommu_option | bytearray) -> int:
     """IOMMU_OPTION
 
-    fd: iommufd; argument: struct iommu_option; result: status; argsz: size; since Linux 6.3.
+    fd: iommufd; argument: struct iommu_option; result: status; argsz: size; since Linux 6.2.
 
         `arg` is filled in place; the ioctl's return value is returned
         (0 on success).
@@ -1831,7 +1831,7 @@ def iommu_vfio_ioas(fd: int, arg: _abi.iommu_vfio_ioas | bytearray) -> int:
     one. From then on VFIO will continue to use that ioas and is not effected by
     this ioctl. SET or CLEAR does not destroy any auto-created IOAS.
 
-    fd: iommufd; argument: struct iommu_vfio_ioas; result: status; argsz: size; since Linux 6.3.
+    fd: iommufd; argument: struct iommu_vfio_ioas; result: status; argsz: size; since Linux 6.2.
 
         `arg` is filled in place; the ioctl's return value is returned
         (0 on success).

@@ -10,6 +10,7 @@ headers on four ABIs. Run: `python tests/bench/bench_diff.py`.
 
 from __future__ import annotations
 
+import os
 import shutil
 import statistics
 import subprocess
@@ -58,7 +59,10 @@ def main() -> None:
             f"vfiogen diff {OLD} {NEW} --format html",
             measure([*vfiogen, "diff", OLD, NEW, "-q", "--format", "html"], ok=(0, 1)),
         ),
-        ("vfiogen history (7 releases)", measure([*vfiogen, "history", "-q"], runs=5)),
+        (
+            f"vfiogen history ({len(releases.load_pins())} releases)",
+            measure([*vfiogen, "history", "-q"], runs=5),
+        ),
     ]
     if shutil.which("abidiff") and shutil.which("abidw"):
         work = Path(tempfile.mkdtemp(prefix="bench-abidiff-"))
@@ -93,7 +97,11 @@ def main() -> None:
     else:
         rows.append(("abidiff: not installed (tests/install-abigail.sh)", float("nan")))
     width = max(len(r[0]) for r in rows)
-    print(f"median of {RUNS} runs (history: 5), cache warm, {sys.version.split()[0]}")
+    load = os.getloadavg()
+    print(
+        f"median of {RUNS} runs (history: 5), cache warm, {sys.version.split()[0]}, "
+        f"load average {load[0]:.1f} {load[1]:.1f} {load[2]:.1f}"
+    )
     for label, seconds in rows:
         print(f"{label:{width}}  {seconds * 1000:8.1f} ms")
 

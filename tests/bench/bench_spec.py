@@ -7,6 +7,7 @@ process of each (gcc's preprocessor included). Run: `make bench`.
 
 from __future__ import annotations
 
+import os
 import resource
 import shutil
 import statistics
@@ -81,17 +82,20 @@ def main() -> None:
     ]
     t, rss = measure(ours)
     rows.append(("vfiogen spec (vfio.h 7.2, 3 ABIs, overlay)", t, rss))
-    ctg = shutil.which("ctypesgen")
+    beside = Path(sys.executable).parent / "ctypesgen"  # not a version manager's shell shim
+    ctg = str(beside) if beside.is_file() else shutil.which("ctypesgen")
     if ctg:
         t, rss = measure(
             [ctg, *inc, "--cpp=gcc -E -D__signed__=signed", str(header), "-o", str(out / "c.py")]
         )
         rows.append(("ctypesgen 1.1.1 (vfio.h 7.2, 1 ABI)", t, rss))
+    load = os.getloadavg()
     print(
-        f"median of {RUNS} runs, whole process, cache warm; python startup alone: {base * 1000:.0f} ms"
+        f"median of {RUNS} runs, whole process, cache warm; python startup alone: {base * 1000:.0f} ms; "
+        f"load average {load[0]:.1f} {load[1]:.1f} {load[2]:.1f}"
     )
     print(
-        f"  in process (compile + JSON; no startup, no imports): {in_process(header, tree) * 1000:.0f} ms"
+        f"  in process (spec from the cache + JSON; no startup, no imports): {in_process(header, tree) * 1000:.0f} ms"
     )
     for name, t, rss in rows:
         print(f"  {name:48} {t * 1000:7.0f} ms   peak RSS {rss / 1024:6.1f} MiB")

@@ -1,12 +1,18 @@
 """Release history: in which pinned release each entity appeared and vanished.
 
-Every pinned release is compiled once; an entity's `since` is the first
-release that has it and `until` the first release after its last appearance
-(None while the newest has it), the convention of the overlay's since/until.
+Every pinned release is compiled once; an entity's `until` is the first
+release after its last appearance (None while the newest has it) and its
+`since` the first release from which every pin up to that last appearance
+has it, the convention of the overlay's since/until. An entity that also
+appears earlier, apart (`gaps`: a stable-series backport such as Debian's
+6.12.y carrying iommufd fields of 6.16, or a removal undone), keeps those
+releases in `present` but not in `since`: a kernel at `since` or later is
+one that has it.
 Pinned releases sample the kernel's history, so `since` is "at or before"
 that release: equal to the oldest pin it means "at or before 4.19", and
 where the overlay names the exact kernel version of a request (a version
-between the previous pin and this one) that more precise value is kept.
+between the previous pin and this one) that more precise value is kept,
+with the two pins that bracket it as its evidence (`Request.since_pinned`).
 `dated` gives a copy of a spec with the result, so bindings and docs can show it.
 """
 
@@ -107,10 +113,13 @@ def compute(specs: Iterable[tuple[str, Spec]]) -> History:
             e.present.append(release)
     index = {r: i for i, r in enumerate(history.releases)}
     for e in history.entries.values():
-        e.since = e.present[0]
         last = index[e.present[-1]]
+        first = last
+        while first > 0 and history.releases[first - 1] in e.present:
+            first -= 1
+        e.since = history.releases[first]
         e.until = history.releases[last + 1] if last + 1 < len(history.releases) else None
-        e.gaps = len(e.present) != last - index[e.since] + 1
+        e.gaps = e.present[0] != e.since
     return history
 
 
@@ -167,6 +176,7 @@ def dated(compiled: Spec, history: History) -> tuple[Spec, list[str]]:
         since, until = span("request", name)
         req.since = _precise(history, "since", name, req.since, since, conflicts)
         req.until = _precise(history, "until", name, req.until, until, conflicts)
+        req.since_pinned = _bracket(history, name) if req.since != since else []
     for name, rec in spec.records.items():
         if rec.anonymous:
             continue
@@ -185,6 +195,16 @@ def dated(compiled: Spec, history: History) -> tuple[Spec, list[str]]:
     for name, feat in spec.features.items():
         feat.since, feat.until = span("capability", name)
     return spec, conflicts
+
+
+def _bracket(history: History, name: str) -> list[str]:
+    """[newest pin without the request, oldest pin with it] ("" when no
+    older pin exists): the evidence for an exact `since` the overlay gives."""
+    e = history.get("request", name)
+    if e is None:
+        return []
+    at = history.releases.index(e.since)
+    return [history.releases[at - 1] if at else "", e.since]
 
 
 def _precise(

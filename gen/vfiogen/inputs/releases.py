@@ -176,14 +176,19 @@ def _fetch_wheel(release: Release, downloads: Path, staging: Path) -> None:
 
 
 def _fetch_deb(release: Release, downloads: Path, staging: Path) -> None:
-    deb = debian.download(cache_dir(), release.suite, release.package, downloads)
+    # one directory per suite: suites ship the same package name in other versions
+    deb = debian.download(cache_dir(), release.suite, release.package, downloads / release.suite)
     unpacked = staging / ".deb"
     debian.extract(deb, unpacked)
     root = unpacked / release.root
     if not root.is_dir():
         raise SourceError(release.loc, f"{deb.name} has no {release.root}/")
-    for child in root.iterdir():
-        child.rename(staging / child.name)
+    # Copied with symlinks followed: since 6.12 the per-arch asm dirs link
+    # into usr/lib/linux/uapi/, outside the include tree that is kept.
+    try:
+        shutil.copytree(root, staging, symlinks=False, dirs_exist_ok=True)
+    except shutil.Error as exc:
+        raise SourceError(release.loc, f"{deb.name}: cannot copy {release.root}/: {exc}") from None
     shutil.rmtree(unpacked)
 
 

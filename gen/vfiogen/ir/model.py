@@ -255,6 +255,10 @@ class Request:
     source: str = ""
     since: str | None = None
     until: str | None = None
+    # When `since` is the overlay's exact kernel version rather than a pinned
+    # release: the pins that bracket it, [newest without, oldest with] ("" for
+    # none older). Its evidence: the version lies between the two.
+    since_pinned: list[str] = field(default_factory=list)
 
 
 @dataclass

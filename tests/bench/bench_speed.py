@@ -1,0 +1,124 @@
+"""Benchmark (issue 11): the whole-process time of the main commands, next
+to ctypesgen on the same header, in the same run, with the machine's load.
+
+Cache warm: one warm-up run fills the user cache (compiled specs, the pins'
+history, black's output, Jinja's compiled templates), then the median of
+RUNS runs. Cold: `vfiogen build` with an empty cache of its own (the fetched
+release trees shared), every run; its output is compared byte for byte with
+the warm one. Goals: build <= 1.5 s and <= 4x ctypesgen, spec <= 0.5x
+ctypesgen, diff 6.1 7.2 <= 0.25 s, history <= 0.3 s.
+Run: `python tests/bench/bench_speed.py` (from the checkout; bytecode
+compiled first, as an installed package has it).
+"""
+
+from __future__ import annotations
+
+import compileall
+import filecmp
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from vfiogen.data import PACKAGE
+from vfiogen.inputs import releases
+
+RUNS = 9
+COLD_RUNS = 3
+
+
+def measure(cmd: list[str], runs: int = RUNS, warm: bool = True, **kw: object) -> float:
+    """Median seconds of `cmd` (exit status 0 or 1) over `runs` runs,
+    after one warm-up run when `warm`."""
+    times = []
+    for i in range(runs + (1 if warm else 0)):
+        start = time.perf_counter()
+        out = subprocess.run(cmd, capture_output=True, text=True, **kw)  # type: ignore[call-overload]
+        if i or not warm:
+            times.append(time.perf_counter() - start)
+        if out.returncode not in (0, 1):
+            raise SystemExit(f"failed ({out.returncode}): {' '.join(cmd)}\n{out.stderr}")
+    return statistics.median(times)
+
+
+def ctypesgen() -> str | None:
+    """ctypesgen beside this interpreter (not a version manager's shell shim,
+    which would add its own start-up time to ctypesgen's)."""
+    beside = Path(sys.executable).parent / "ctypesgen"
+    return str(beside) if beside.is_file() else shutil.which("ctypesgen")
+
+
+def cold_build(out: Path) -> float:
+    """Median seconds of `vfiogen build 7.2` with an empty cache each run."""
+    times = []
+    for _ in range(COLD_RUNS):
+        with tempfile.TemporaryDirectory(prefix="vfiogen-cold-") as cache:
+            (Path(cache) / "trees").symlink_to(releases.cache_dir() / "trees")
+            env = dict(os.environ, VFIOGEN_CACHE=cache)
+            cmd = [sys.executable, "-m", "vfiogen", "build", "7.2", "-q", "--out", str(out)]
+            start = time.perf_counter()
+            subprocess.run(cmd, check=True, env=env, capture_output=True)
+            times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def same_tree(a: Path, b: Path) -> bool:
+    cmp = filecmp.dircmp(a, b)
+    stack = [cmp]
+    while stack:
+        c = stack.pop()
+        if c.left_only or c.right_only or c.funny_files:
+            return False
+        _, mismatch, errors = filecmp.cmpfiles(c.left, c.right, c.common_files, shallow=False)
+        if mismatch or errors:
+            return False
+        stack += c.subdirs.values()
+    return True
+
+
+def main() -> None:
+    compileall.compile_dir(str(PACKAGE), quiet=1)
+    for name in releases.load_pins():
+        releases.fetch(releases.get_release(name), quiet=True)
+    tree = releases.fetch(releases.get_release("7.2"), quiet=True)
+    header = tree / "any-linux-any/linux/vfio.h"
+    work = Path(tempfile.mkdtemp(prefix="bench-speed-"))
+    load_before = os.getloadavg()
+    vfiogen = [sys.executable, "-m", "vfiogen"]
+    rows: list[tuple[str, float]] = [
+        ("python -c pass (interpreter start)", measure([sys.executable, "-c", "pass"]))
+    ]
+    ctg = ctypesgen()
+    t_ctg = None
+    if ctg:
+        inc = [f"-I{tree / 'any-linux-any'}", f"-I{tree / 'x86-linux-any'}"]
+        cmd = [ctg, *inc, "--cpp=gcc -E -D__signed__=signed", str(header), "-o", str(work / "c.py")]
+        t_ctg = measure(cmd)
+        rows.append(("ctypesgen 1.1.1 vfio.h 7.2 (x86_64)", t_ctg))
+    warm_out = work / "warm"
+    t_build = measure([*vfiogen, "build", "7.2", "-q", "--out", str(warm_out)])
+    rows.append(("vfiogen build 7.2, cache warm", t_build))
+    t_spec = measure([*vfiogen, "spec", "7.2", "-q", "-o", str(work / "s.json")])
+    rows.append(("vfiogen spec 7.2, cache warm", t_spec))
+    rows.append(("vfiogen diff 6.1 7.2, cache warm", measure([*vfiogen, "diff", "6.1", "7.2", "-q"])))
+    n = len(releases.load_pins())
+    rows.append((f"vfiogen history ({n} releases), cache warm", measure([*vfiogen, "history", "-q"])))
+    cold_out = work / "cold"
+    rows.append(("vfiogen build 7.2, cache empty", cold_build(cold_out)))
+    load_after = os.getloadavg()
+    print(f"median of {RUNS} runs (cold: {COLD_RUNS}), whole process; load average (1, 5, 15 min) "
+          f"before {load_before[0]:.1f} {load_before[1]:.1f} {load_before[2]:.1f}, "
+          f"after {load_after[0]:.1f} {load_after[1]:.1f} {load_after[2]:.1f}")
+    for name, t in rows:
+        ratio = f"  {t / t_ctg:5.2f}x ctypesgen" if t_ctg and "vfiogen" in name else ""
+        print(f"  {name:46} {t * 1000:7.0f} ms{ratio}")
+    print(f"  cold and warm build outputs identical: {same_tree(warm_out, cold_out)}")
+    shutil.rmtree(work)
+
+
+if __name__ == "__main__":
+    main()

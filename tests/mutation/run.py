@@ -1,0 +1,291 @@
+"""The mutation campaign: cosmic-ray over the code that decides correctness.
+
+    python tests/mutation/run.py [TARGET ...] [--out build/mutation]
+
+Each target is one module, the functions of it that decide correctness, and
+the test files that check them (a mutant runs only those, stopping at the
+first failure). The checkout is copied to a scratch directory and mutated
+there, never in place; the unmutated copy must pass first. Results: a
+markdown summary (killed / total per target, survivors with their diff)
+in OUT/report.md, each target's cosmic-ray session in OUT/TARGET.sqlite.
+
+Survivors listed in tests/mutation/equivalent.toml (with the reason they
+change no behaviour) are counted apart; the score is reported both ways.
+A long, benchmark-style command (`make mutation`): not part of `make test`,
+whose fixed sample is tests/mutation/sample.toml.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import subprocess
+import sys
+import tempfile
+import time
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+
+from cosmic_ray.work_db import WorkDB, use_db
+from cosmic_ray.work_item import TestOutcome, WorkerOutcome, WorkResult
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from mutation import scratch  # noqa: E402
+
+EQUIVALENT = Path(__file__).with_name("equivalent.toml")
+
+
+@dataclass(frozen=True)
+class Target:
+    name: str
+    module: str
+    functions: tuple[str, ...]  # definition names mutated; () = the whole module
+    tests: tuple[str, ...]
+    timeout: float = 120.0
+
+
+TARGETS = [
+    Target(
+        "caps",
+        "generated/vfio/caps.py",
+        ("walk", "counted_tail", "decode"),
+        ("tests/test_caps_bounds.py", "tests/test_caps.py"),
+    ),
+    Target(
+        "request-args",
+        "generated/vfio/_ioctl.py",
+        ("check_fd", "check_int", "value", "int_ptr", "string", "struct"),
+        ("tests/test_request_args.py",),
+    ),
+    Target(
+        "argsz-migration",
+        "generated/vfio/api.py",
+        ("_negotiate", "set_mig_state", "mig_state", "migration_flags", "feature"),
+        ("tests/test_api.py",),
+    ),
+    Target(
+        "layout",
+        "gen/vfiogen/semantics/layout.py",
+        (),
+        ("tests/test_c_rules.py", "tests/test_frontend.py"),
+    ),
+    Target(
+        "cexpr",
+        "gen/vfiogen/frontend/cexpr.py",
+        ("bits", "wrap", "promote", "common", "eval", "binary", "_ctype", "parse_int"),
+        ("tests/test_c_rules.py", "tests/test_frontend.py"),
+    ),
+    Target(
+        "overlay-validation",
+        "gen/vfiogen/overlay/merge.py",
+        ("request", "_coverage", "check_keys", "choice"),
+        ("tests/test_overlay.py",),
+        timeout=300.0,
+    ),
+    Target(
+        "diff-severity",
+        "gen/vfiogen/analyses/diff.py",
+        ("request_changed", "minsz"),
+        ("tests/test_diff_rules.py",),
+    ),
+    Target(
+        "docs-facts",
+        "gen/vfiogen/emit/docs/build.py",
+        ("_minsz",),
+        ("tests/test_docs_facts.py",),
+    ),
+]
+BY_NAME = {t.name: t for t in TARGETS}
+
+
+def config(tree: Path, t: Target) -> str:
+    tests = " ".join(t.tests)
+    return (
+        "[cosmic-ray]\n"
+        f'module-path = "{tree / t.module}"\n'
+        f"timeout = {t.timeout}\n"
+        "excluded-modules = []\n"
+        f'test-command = "{sys.executable} -m pytest -x -q -p no:cacheprovider {tests}"\n'
+        "[cosmic-ray.distributor]\n"
+        'name = "local"\n'
+    )
+
+
+def restrict(session: Path, t: Target) -> tuple[int, int]:
+    """Mark mutants outside the target's functions skipped: (kept, skipped)."""
+    kept = skipped = 0
+    with use_db(str(session), WorkDB.Mode.open) as db:
+        for item in list(db.work_items):
+            names = {m.definition_name for m in item.mutations}
+            if t.functions and not names & set(t.functions):
+                db.set_result(item.job_id, WorkResult(worker_outcome=WorkerOutcome.SKIPPED))
+                skipped += 1
+            else:
+                kept += 1
+    return kept, skipped
+
+
+@dataclass
+class Survivor:
+    line: int
+    operator: str
+    function: str
+    diff: str
+    equivalent: str | None  # the reason, when listed in equivalent.toml
+
+
+@dataclass
+class Outcome:
+    target: Target
+    total: int
+    killed: int
+    timeouts: int
+    survivors: list[Survivor]
+    seconds: float
+
+    @property
+    def equivalent(self) -> int:
+        return sum(s.equivalent is not None for s in self.survivors)
+
+    def score(self, without_equivalent: bool = False) -> float:
+        total = self.total - (self.equivalent if without_equivalent else 0)
+        return 100.0 * self.killed / total if total else 100.0
+
+
+def load_equivalent() -> list[dict[str, str]]:
+    if not EQUIVALENT.is_file():
+        return []
+    with EQUIVALENT.open("rb") as f:
+        return list(tomllib.load(f).get("equivalent", []))
+
+
+def equivalent_reason(t: Target, diff: str, known: list[dict[str, str]]) -> str | None:
+    """An entry matches a survivor by target and the mutated line (`+` side)."""
+    added = [
+        ln[1:].strip()
+        for ln in diff.splitlines()
+        if ln.startswith("+") and not ln.startswith("+++")
+    ]
+    for e in known:
+        if e["target"] == t.name and e["mutant"].strip() in added:
+            return e["reason"]
+    return None
+
+
+def results(
+    session: Path, t: Target, known: list[dict[str, str]]
+) -> tuple[int, int, int, list[Survivor]]:
+    total = killed = timeouts = 0
+    survivors = []
+    with use_db(str(session), WorkDB.Mode.open) as db:
+        for item, result in db.completed_work_items:
+            if result.worker_outcome == WorkerOutcome.SKIPPED:
+                continue
+            total += 1
+            m = item.mutations[0]
+            if result.test_outcome == TestOutcome.SURVIVED:
+                diff = result.diff or ""
+                survivors.append(
+                    Survivor(
+                        m.start_pos[0],
+                        m.operator_name.removeprefix("core/"),
+                        m.definition_name or "(module)",
+                        diff,
+                        equivalent_reason(t, diff, known),
+                    )
+                )
+            else:
+                killed += 1
+                if result.worker_outcome == WorkerOutcome.ABNORMAL:
+                    timeouts += 1
+    survivors.sort(key=lambda s: (s.line, s.operator))
+    return total, killed, timeouts, survivors
+
+
+def campaign(tree: Path, t: Target, out: Path, known: list[dict[str, str]]) -> Outcome:
+    start = time.monotonic()
+    base = scratch.run_tests(tree, t.tests, timeout=t.timeout * 3)
+    if base.returncode:
+        raise SystemExit(f"{t.name}: the unmutated tests fail:\n{base.stdout[-3000:]}")
+    cfg = out / f"{t.name}.toml"
+    session = out / f"{t.name}.sqlite"
+    cfg.write_text(config(tree, t))
+    session.unlink(missing_ok=True)
+    subprocess.run(["cosmic-ray", "init", str(cfg), str(session)], cwd=tree, check=True)
+    kept, skipped = restrict(session, t)
+    print(
+        f"{t.name}: {kept} mutants ({skipped} outside {', '.join(t.functions) or '-'})", flush=True
+    )
+    subprocess.run(["nice", "cosmic-ray", "exec", str(cfg), str(session)], cwd=tree, check=True)
+    total, killed, timeouts, survivors = results(session, t, known)
+    return Outcome(t, total, killed, timeouts, survivors, time.monotonic() - start)
+
+
+def report(outcomes: list[Outcome], argv: list[str]) -> str:
+    today = datetime.date.today().isoformat()
+    lines = [
+        f"# Mutation campaign, {today}",
+        "",
+        f"`python tests/mutation/run.py {' '.join(argv)}` (cosmic-ray, one mutant at a time, each "
+        "running only its target's tests).",
+        "",
+        "| target | module | functions | mutants | killed | survived | equivalent | score | "
+        "score without equivalent | minutes |",
+        "|:--|:--|:--|--:|--:|--:|--:|--:|--:|--:|",
+    ]
+    for o in outcomes:
+        t = o.target
+        lines.append(
+            f"| {t.name} | `{t.module}` | {', '.join(t.functions) or 'all'} | {o.total} | {o.killed} "
+            f"| {len(o.survivors)} | {o.equivalent} | {o.score():.1f}% "
+            f"| {o.score(True):.1f}% | {o.seconds / 60:.0f} |"
+        )
+    total = sum(o.total for o in outcomes)
+    killed = sum(o.killed for o in outcomes)
+    eq = sum(o.equivalent for o in outcomes)
+    if total:
+        lines.append(
+            f"| **all** | | | {total} | {killed} | {total - killed} | {eq} "
+            f"| {100 * killed / total:.1f}% | {100 * killed / max(1, total - eq):.1f}% | |"
+        )
+    for o in outcomes:
+        lines += ["", f"## Survivors: {o.target.name}", ""]
+        if not o.survivors:
+            lines.append("none")
+        for s in o.survivors:
+            why = f" — equivalent: {s.equivalent}" if s.equivalent else ""
+            lines.append(f"- line {s.line}, {s.function}, {s.operator}{why}")
+            body = [
+                ln for ln in s.diff.splitlines() if ln[:1] in "+-" and ln[:3] not in ("+++", "---")
+            ]
+            lines += [f"      {ln}" for ln in body]
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    args_in = sys.argv[1:] if argv is None else argv
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("targets", nargs="*", help=f"default: all of {', '.join(BY_NAME)}")
+    ap.add_argument("--out", type=Path, default=scratch.ROOT / "build/mutation")
+    args = ap.parse_args(args_in)
+    unknown = [n for n in args.targets if n not in BY_NAME]
+    if unknown:
+        ap.error(f"unknown target {', '.join(unknown)}; known: {', '.join(BY_NAME)}")
+    chosen = [BY_NAME[n] for n in args.targets] or TARGETS
+    args.out.mkdir(parents=True, exist_ok=True)
+    known = load_equivalent()
+    outcomes = []
+    with tempfile.TemporaryDirectory(prefix="vfiogen-mutation-") as tmp:
+        tree = scratch.copy_checkout(Path(tmp) / "checkout")
+        for t in chosen:
+            outcomes.append(campaign(tree, t, args.out.resolve(), known))
+            text = report(outcomes, args_in)
+            (args.out / "report.md").write_text(text)
+    print(text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

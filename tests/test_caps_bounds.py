@@ -214,6 +214,26 @@ def test_next_bounds(nxt: int, reason: str) -> None:
         walk(buf)
 
 
+@pytest.mark.parametrize("step, ok", [(4, False), (8, True), (12, True)])
+def test_header_overlapping_the_next_capability_is_refused(step: int, ok: bool) -> None:
+    """`next` 4 bytes on (end = offset + 4) would make this header's last
+    bytes the next one's id and version: a read past the capability's end."""
+    buf = buffer(BASE + 32)
+    put_header(buf, BASE + step, 98, 0)
+    buf[BASE : BASE + 4] = struct.pack("=HH", 99, 1)
+    buf[BASE + 4 : BASE + 8] = struct.pack("=I", BASE + step)  # `next`, written last
+    if ok:
+        assert [(c.offset, len(c.raw)) for c in walk(buf)] == [
+            (BASE, step),
+            (BASE + step, 32 - step),
+        ]
+    else:
+        with pytest.raises(
+            DecodeError, match=f"next {BASE + step} is inside this capability's header"
+        ):
+            walk(buf)
+
+
 def test_next_at_the_last_header_that_fits() -> None:
     buf = buffer(BASE + 64)
     put_header(buf, BASE, abi.VFIO_REGION_INFO_CAP_MSIX_MAPPABLE, BASE + 56)
@@ -254,7 +274,7 @@ def packed_chains(draw: st.DrawFn) -> tuple[bytes, int]:
         set(draw(st.lists(st.integers(BASE // 4, (size - 8) // 4), min_size=n, max_size=n)))
     )
     offsets = [o * 4 for o in offsets]
-    for i, off in enumerate(offsets):
+    for i, off in reversed(list(enumerate(offsets))):  # so overlapping headers keep `next`
         cid = draw(st.sampled_from([SPARSE, TYPE, 3, 4, 5, 99]))
         nxt = offsets[i + 1] if i + 1 < len(offsets) else 0
         put_header(buf, off, cid, nxt)

@@ -247,8 +247,33 @@ def test_buffer_shorter_than_the_info_struct(length: int, ok: bool) -> None:
     if ok:
         assert caps.walk("region_info", bytes(length), 0) == []
     else:
-        with pytest.raises(DecodeError, match=f"shorter than the struct \\({BASE}\\)"):
+        with pytest.raises(DecodeError, match=f"shorter than the struct \\({BASE}\\)") as err:
             caps.walk("region_info", bytes(length), 0)
+        assert (err.value.what, err.value.offset) == ("vfio_region_info", 0)
+
+
+def test_empty_counted_tail_decodes() -> None:
+    buf = buffer(BASE + SPARSE_HEAD)
+    put_sparse(buf, BASE, 0, 0, 0)
+    (cap,) = walk(buf)
+    assert cap.value.nr_areas == 0 and len(cap.tail) == 0
+
+
+def test_capabilities_past_the_first_decode_at_their_own_offset() -> None:
+    """A marker at BASE, then a sparse capability at BASE + 16 whose tail
+    starts 16 bytes into it (offsets chosen so `+` and `^`/`|` differ), then
+    a header at an offset with bit 3 set."""
+    at = BASE + 16
+    last = at + SPARSE_HEAD + 2 * AREA + 8  # 8 mod 16
+    buf = buffer(last + 8)
+    put_header(buf, BASE, abi.VFIO_REGION_INFO_CAP_MSIX_MAPPABLE, at)
+    put_sparse(buf, at, last, 2, 2)
+    put_header(buf, last, 99, 0)
+    chain = walk(buf)
+    assert [c.offset for c in chain] == [BASE, at, last]
+    assert [(a.offset, a.size) for a in chain[1].tail] == [(0, 0x1000), (0x1000, 0x1000)]
+    with pytest.raises(DecodeError, match="needs 8 bytes, the buffer has 7"):
+        caps.walk("region_info", bytes(buf[:-1]), BASE)
 
 
 def test_longest_possible_chain_is_not_taken_for_a_loop() -> None:

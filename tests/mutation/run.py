@@ -18,6 +18,7 @@ whose fixed sample is tests/mutation/sample.toml.
 from __future__ import annotations
 
 import argparse
+import ast
 import datetime
 import subprocess
 import sys
@@ -132,18 +133,46 @@ def config(tree: Path, t: Target) -> str:
     )
 
 
-def restrict(session: Path, t: Target) -> tuple[int, int]:
-    """Mark mutants outside the target's functions skipped: (kept, skipped)."""
-    kept = skipped = 0
+def annotation_spans(path: Path) -> list[tuple[tuple[int, int], tuple[int, int]]]:
+    """(start, end) of every annotation: under `from __future__ import
+    annotations` they are strings no code evaluates, so a mutant there (`int
+    | None` -> `int * None`) is equivalent by construction."""
+    spans = []
+    for node in ast.walk(ast.parse(path.read_text())):
+        notes = []
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.returns:
+            notes.append(node.returns)
+        elif isinstance(node, ast.arg) and node.annotation:
+            notes.append(node.annotation)
+        elif isinstance(node, ast.AnnAssign):
+            notes.append(node.annotation)
+        for n in notes:
+            end = (n.end_lineno or n.lineno, n.end_col_offset or 0)
+            spans.append(((n.lineno, n.col_offset), end))
+    return spans
+
+
+def restrict(session: Path, t: Target, module: Path) -> tuple[int, int, int]:
+    """Mark mutants outside the target's functions, and those inside type
+    annotations, skipped: (kept, outside, annotations)."""
+    kept = outside = notes = 0
+    spans = annotation_spans(module)
     with use_db(str(session), WorkDB.Mode.open) as db:
         for item in list(db.work_items):
             names = {m.definition_name for m in item.mutations}
+            at = tuple(item.mutations[0].start_pos)
             if t.functions and not names & set(t.functions):
                 db.set_result(item.job_id, WorkResult(worker_outcome=WorkerOutcome.SKIPPED))
-                skipped += 1
+                outside += 1
+            elif any(a <= at < b for a, b in spans):
+                db.set_result(
+                    item.job_id,
+                    WorkResult(worker_outcome=WorkerOutcome.SKIPPED, output="annotation"),
+                )
+                notes += 1
             else:
                 kept += 1
-    return kept, skipped
+    return kept, outside, notes
 
 
 @dataclass
@@ -262,9 +291,11 @@ def campaign(tree: Path, t: Target, out: Path, known: list[dict[str, str]]) -> O
     cfg.write_text(config(tree, t))
     session.unlink(missing_ok=True)
     subprocess.run(["cosmic-ray", "init", str(cfg), str(session)], cwd=tree, check=True)
-    kept, skipped = restrict(session, t)
+    kept, outside, notes = restrict(session, t, tree / t.module)
     print(
-        f"{t.name}: {kept} mutants ({skipped} outside {', '.join(t.functions) or '-'})", flush=True
+        f"{t.name}: {kept} mutants ({outside} outside {', '.join(t.functions) or '-'}, "
+        f"{notes} in annotations, skipped)",
+        flush=True,
     )
     subprocess.run(["nice", "cosmic-ray", "exec", str(cfg), str(session)], cwd=tree, check=True)
     if t.fast:

@@ -251,6 +251,50 @@ def second_pass(tree: Path, session: Path, t: Target) -> int:
     return more
 
 
+def diff_lines(diff: str) -> tuple[str, str] | None:
+    """The one removed and the one added line of a single-line mutant."""
+    minus = [ln[1:] for ln in diff.splitlines() if ln.startswith("-") and not ln.startswith("---")]
+    plus = [ln[1:] for ln in diff.splitlines() if ln.startswith("+") and not ln.startswith("+++")]
+    return (minus[0], plus[0]) if len(minus) == len(plus) == 1 else None
+
+
+def recheck(tree: Path, session: Path, t: Target) -> tuple[int, int]:
+    """Survivors of an earlier run against the tests as they are now, the
+    mutant re-applied by its line (positions may have moved since): those
+    now caught are recorded as killed. Returns (rechecked, killed)."""
+    done = caught = 0
+    module = tree / t.module
+    original = module.read_text()
+    with use_db(str(session), WorkDB.Mode.open) as db:
+        for item, result in db.completed_work_items:
+            if result.test_outcome != TestOutcome.SURVIVED:
+                continue
+            lines = diff_lines(result.diff or "")
+            if lines is None or original.count(lines[0] + "\n") != 1:
+                print(f"{t.name}: cannot re-apply {result.diff!r}", flush=True)
+                continue
+            done += 1
+            module.write_text(original.replace(lines[0] + "\n", lines[1] + "\n", 1))
+            try:
+                killed = scratch.run_tests(tree, t.tests, timeout=t.timeout).returncode != 0
+            except subprocess.TimeoutExpired:
+                killed = True
+            finally:
+                module.write_text(original)
+            if killed:
+                caught += 1
+                db.set_result(
+                    item.job_id,
+                    WorkResult(
+                        worker_outcome=WorkerOutcome.NORMAL,
+                        test_outcome=TestOutcome.KILLED,
+                        output="killed by the tests on recheck",
+                        diff=result.diff,
+                    ),
+                )
+    return done, caught
+
+
 def results(
     session: Path, t: Target, known: list[dict[str, str]]
 ) -> tuple[int, int, int, list[Survivor]]:
@@ -350,6 +394,11 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("targets", nargs="*", help=f"default: all of {', '.join(BY_NAME)}")
     ap.add_argument("--out", type=Path, default=scratch.ROOT / "build/mutation")
+    ap.add_argument(
+        "--recheck",
+        action="store_true",
+        help="re-run only the survivors of the sessions in OUT against the current tests",
+    )
     args = ap.parse_args(args_in)
     unknown = [n for n in args.targets if n not in BY_NAME]
     if unknown:
@@ -361,7 +410,14 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="vfiogen-mutation-") as tmp:
         tree = scratch.copy_checkout(Path(tmp) / "checkout")
         for t in chosen:
-            outcomes.append(campaign(tree, t, args.out.resolve(), known))
+            if args.recheck:
+                session = args.out.resolve() / f"{t.name}.sqlite"
+                done, caught = recheck(tree, session, t)
+                print(f"{t.name}: {caught} of {done} survivors now killed", flush=True)
+                total, killed, timeouts, survivors = results(session, t, known)
+                outcomes.append(Outcome(t, total, killed, timeouts, survivors, 0.0))
+            else:
+                outcomes.append(campaign(tree, t, args.out.resolve(), known))
             text = report(outcomes, args_in)
             (args.out / "report.md").write_text(text)
     print(text)

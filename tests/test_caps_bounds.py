@@ -325,3 +325,11 @@ def test_accepted_capabilities_never_reach_past_their_end(chain: tuple[bytes, in
         if len(c.tail):
             used = SPARSE_HEAD + AREA * len(c.tail)
         assert c.offset + used <= end, f"capability at {c.offset} reads {used} bytes, ends {end}"
+
+
+@pytest.mark.parametrize("first, has", [(BASE + 12, 5), (BASE + 64, 0), (BASE + 4096, 0)])
+def test_header_past_the_buffer_says_how_many_bytes_there_are(first: int, has: int) -> None:
+    buf = buffer(BASE + 17)
+    with pytest.raises(DecodeError, match=f"needs 8 bytes, the buffer has {has}$") as err:
+        caps.walk("region_info", bytes(buf), first)
+    assert err.value.offset == first

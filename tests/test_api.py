@@ -64,19 +64,42 @@ def test_errors_name_request_and_fd_kind_and_fds_are_owned() -> None:
 
 
 def test_argsz_grow_negotiation() -> None:
-    calls = []
+    """A fake kernel that behaves as vfio_pci_ioctl_get_info: it reads the
+    caller's argsz (never the buffer length), refuses one below minsz,
+    writes at most argsz bytes, and asks for more when the chain does not fit."""
+    calls: list[tuple[int, int]] = []
+    minsz = abi.vfio_device_info.num_irqs.offset + abi.vfio_device_info.num_irqs.size  # 16
+    chain = 64
 
     def kernel(buf: bytearray) -> None:
-        calls.append(len(buf))
-        info = abi.vfio_device_info.from_buffer(buf)
-        info.argsz = 64  # "a capability chain does not fit: give me 64"
-        info.num_regions = 9
-        if len(buf) >= 64:
-            info.flags = abi.VFIO_DEVICE_FLAGS_PCI
+        argsz = int(abi.vfio_device_info.from_buffer(buf).argsz)
+        calls.append((argsz, len(buf)))
+        if argsz < minsz:
+            raise VfioError(errno.EINVAL, "VFIO_DEVICE_GET_INFO", "device")
+        out = abi.vfio_device_info(argsz=argsz, num_regions=9, num_irqs=5)
+        if argsz < chain:
+            out.argsz = chain  # "a capability chain does not fit: give me 64"
+        else:
+            out.flags = abi.VFIO_DEVICE_FLAGS_PCI | abi.VFIO_DEVICE_FLAGS_CAPS
+        n = min(argsz, ctypes.sizeof(out))
+        buf[:n] = bytes(out)[:n]
+        if argsz >= chain:
+            buf[ctypes.sizeof(out) : chain] = b"\x5a" * (chain - ctypes.sizeof(out))
 
     info, whole = api._negotiate(kernel, abi.vfio_device_info)
-    assert calls == [ctypes.sizeof(abi.vfio_device_info), 64]
-    assert len(whole) == 64 and info.num_regions == 9 and info.flags == abi.VFIO_DEVICE_FLAGS_PCI
+    size = ctypes.sizeof(abi.vfio_device_info)
+    assert calls == [(size, size), (chain, chain)]  # argsz and the buffer grow together
+    assert len(whole) == chain and whole[size:] == b"\x5a" * (chain - size)
+    assert (info.num_regions, info.num_irqs) == (9, 5)
+    assert info.flags == abi.VFIO_DEVICE_FLAGS_PCI | abi.VFIO_DEVICE_FLAGS_CAPS
+    assert info.argsz == chain
+
+    def exact(buf: bytearray) -> None:  # no chain: argsz stays as given
+        calls.append((int(abi.vfio_device_info.from_buffer(buf).argsz), len(buf)))
+
+    calls.clear()
+    info, whole = api._negotiate(exact, abi.vfio_device_info)
+    assert calls == [(size, size)] and len(whole) == size
 
     def greedy(buf: bytearray) -> None:
         abi.vfio_device_info.from_buffer(buf).argsz = len(buf) + 8
@@ -94,13 +117,20 @@ def test_argsz_grow_negotiation() -> None:
 def test_hot_reset_info_enospc_negotiation(monkeypatch: pytest.MonkeyPatch) -> None:
     head = ctypes.sizeof(abi.vfio_pci_hot_reset_info)
 
+    sizes: list[int] = []
+
     def kernel(fd: int, buf: bytearray) -> int:
+        """As vfio_pci_ioctl_get_pci_hot_reset_info: sized by argsz."""
         h = abi.vfio_pci_hot_reset_info.from_buffer(buf)
-        if len(buf) < head + 2 * ctypes.sizeof(abi.vfio_pci_dependent_device):
-            h.count = 2
+        argsz = int(h.argsz)
+        sizes.append(argsz)
+        assert argsz <= len(buf)
+        if argsz < head:
+            raise VfioError(errno.EINVAL, "VFIO_DEVICE_GET_PCI_HOT_RESET_INFO", "device")
+        h.count = 2
+        if argsz - head < 2 * ctypes.sizeof(abi.vfio_pci_dependent_device):
             del h
             raise VfioError(errno.ENOSPC, "VFIO_DEVICE_GET_PCI_HOT_RESET_INFO", "device")
-        h.count = 2
         devs = (abi.vfio_pci_dependent_device * 2).from_buffer(buf, head)
         devs[0].group_id, devs[1].group_id = 7, 8
         return 0
@@ -109,6 +139,7 @@ def test_hot_reset_info_enospc_negotiation(monkeypatch: pytest.MonkeyPatch) -> N
     dev = api.Device(os.open("/dev/null", os.O_RDWR))
     with dev:
         assert [d.group_id for d in dev.hot_reset_info()] == [7, 8]
+    assert sizes == [head, head + 2 * ctypes.sizeof(abi.vfio_pci_dependent_device)]
 
 
 def test_ioas_iova_ranges_emsgsize_negotiation(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -43,6 +43,16 @@ CONVERSIONS = {
     "PROMOTE_SHORT_NEG": "((short)-1 < 0U)",
     "PROMOTE_CAST_WRAP": "((unsigned char)300)",
     "PROMOTE_NOT_UCHAR": "(~(unsigned char)0)",
+    # casts wrap to the target's width (char 8 bits, short 16); to _Bool: 0 or 1
+    "CAST_CHAR": "((char)300)",
+    "CAST_SCHAR": "((signed char)200)",
+    "CAST_SHORT": "((short)40000)",
+    "CAST_USHORT": "((unsigned short)70000)",
+    "CAST_BOOL": "((_Bool)2)",
+    # the usual arithmetic conversions with equal signedness: the higher rank
+    "RANK_INT_LONG": "(1 + 4294967296)",
+    "RANK_UINT_ULONG": "(0U - 1UL)",
+    "RANK_LONG_INT": "(4294967296 + 1)",
     # literal types (6.4.4.1): decimal takes the first signed type that holds it,
     # hex/octal may take unsigned ones
     "LIT_DEC_2P31": "(2147483648 > -1)",
@@ -55,6 +65,9 @@ CONVERSIONS = {
     "WRAP_ULONG": "(~0UL)",
     "WRAP_NEG_UINT": "(-1U)",
     "WRAP_MUL": "(0x10000U * 0x10000U)",
+    # a signed value stays positive up to its type's maximum
+    "WRAP_INT_MAX": "(0x40000000 + 0x3fffffff)",
+    "WRAP_INT_MIN": "(-0x7fffffff - 1)",
     # shifts: the result has the promoted left operand's type
     "SHIFT_LONG": "(1L << 31)",
     "SHIFT_ULL": "(1ULL << 63 >> 62)",

@@ -214,6 +214,26 @@ def test_next_bounds(nxt: int, reason: str) -> None:
         walk(buf)
 
 
+@pytest.mark.parametrize("step, ok", [(4, False), (8, True), (12, True)])
+def test_header_overlapping_the_next_capability_is_refused(step: int, ok: bool) -> None:
+    """`next` 4 bytes on (end = offset + 4) would make this header's last
+    bytes the next one's id and version: a read past the capability's end."""
+    buf = buffer(BASE + 32)
+    put_header(buf, BASE + step, 98, 0)
+    buf[BASE : BASE + 4] = struct.pack("=HH", 99, 1)
+    buf[BASE + 4 : BASE + 8] = struct.pack("=I", BASE + step)  # `next`, written last
+    if ok:
+        assert [(c.offset, len(c.raw)) for c in walk(buf)] == [
+            (BASE, step),
+            (BASE + step, 32 - step),
+        ]
+    else:
+        with pytest.raises(
+            DecodeError, match=f"next {BASE + step} is inside this capability's header"
+        ):
+            walk(buf)
+
+
 def test_next_at_the_last_header_that_fits() -> None:
     buf = buffer(BASE + 64)
     put_header(buf, BASE, abi.VFIO_REGION_INFO_CAP_MSIX_MAPPABLE, BASE + 56)
@@ -227,8 +247,33 @@ def test_buffer_shorter_than_the_info_struct(length: int, ok: bool) -> None:
     if ok:
         assert caps.walk("region_info", bytes(length), 0) == []
     else:
-        with pytest.raises(DecodeError, match=f"shorter than the struct \\({BASE}\\)"):
+        with pytest.raises(DecodeError, match=f"shorter than the struct \\({BASE}\\)") as err:
             caps.walk("region_info", bytes(length), 0)
+        assert (err.value.what, err.value.offset) == ("vfio_region_info", 0)
+
+
+def test_empty_counted_tail_decodes() -> None:
+    buf = buffer(BASE + SPARSE_HEAD)
+    put_sparse(buf, BASE, 0, 0, 0)
+    (cap,) = walk(buf)
+    assert cap.value.nr_areas == 0 and len(cap.tail) == 0
+
+
+def test_capabilities_past_the_first_decode_at_their_own_offset() -> None:
+    """A marker at BASE, then a sparse capability at BASE + 16 whose tail
+    starts 16 bytes into it (offsets chosen so `+` and `^`/`|` differ), then
+    a header at an offset with bit 3 set."""
+    at = BASE + 16
+    last = at + SPARSE_HEAD + 2 * AREA + 8  # 8 mod 16
+    buf = buffer(last + 8)
+    put_header(buf, BASE, abi.VFIO_REGION_INFO_CAP_MSIX_MAPPABLE, at)
+    put_sparse(buf, at, last, 2, 2)
+    put_header(buf, last, 99, 0)
+    chain = walk(buf)
+    assert [c.offset for c in chain] == [BASE, at, last]
+    assert [(a.offset, a.size) for a in chain[1].tail] == [(0, 0x1000), (0x1000, 0x1000)]
+    with pytest.raises(DecodeError, match="needs 8 bytes, the buffer has 7"):
+        caps.walk("region_info", bytes(buf[:-1]), BASE)
 
 
 def test_longest_possible_chain_is_not_taken_for_a_loop() -> None:
@@ -254,7 +299,7 @@ def packed_chains(draw: st.DrawFn) -> tuple[bytes, int]:
         set(draw(st.lists(st.integers(BASE // 4, (size - 8) // 4), min_size=n, max_size=n)))
     )
     offsets = [o * 4 for o in offsets]
-    for i, off in enumerate(offsets):
+    for i, off in reversed(list(enumerate(offsets))):  # so overlapping headers keep `next`
         cid = draw(st.sampled_from([SPARSE, TYPE, 3, 4, 5, 99]))
         nxt = offsets[i + 1] if i + 1 < len(offsets) else 0
         put_header(buf, off, cid, nxt)
@@ -280,3 +325,11 @@ def test_accepted_capabilities_never_reach_past_their_end(chain: tuple[bytes, in
         if len(c.tail):
             used = SPARSE_HEAD + AREA * len(c.tail)
         assert c.offset + used <= end, f"capability at {c.offset} reads {used} bytes, ends {end}"
+
+
+@pytest.mark.parametrize("first, has", [(BASE + 12, 5), (BASE + 64, 0), (BASE + 4096, 0)])
+def test_header_past_the_buffer_says_how_many_bytes_there_are(first: int, has: int) -> None:
+    buf = buffer(BASE + 17)
+    with pytest.raises(DecodeError, match=f"needs 8 bytes, the buffer has {has}$") as err:
+        caps.walk("region_info", bytes(buf), first)
+    assert err.value.offset == first

@@ -8,7 +8,7 @@ import copy
 
 import pytest
 
-from support import release_spec
+from support import RELEASES, release_spec
 from vfiogen.analyses import diff
 from vfiogen.ir.model import Spec
 
@@ -77,3 +77,38 @@ def test_request_direction_rule_is_per_field() -> None:
     new.requests[REQ].directions["num_irqs"] = "out"
     (c,) = changes_of(old, new, REQ)
     assert c.severity == "breaking" and "flags" in c.detail and "num_irqs" not in c.detail
+
+
+# Every breaking change between consecutive pinned releases, checked by hand
+# against the kernel's history: the v2 migration API (6.1) gave STOP and
+# RUNNING new values (old binaries send the wrong state) and renamed the v1
+# names; 6.13 retired the nesting IOMMU type under a reserved name.
+KNOWN_BREAKING = {
+    ("5.16", "6.1", "VFIO_DEVICE_STATE_STOP", "changed"),  # 0 -> 1
+    ("5.16", "6.1", "VFIO_DEVICE_STATE_RUNNING", "changed"),  # 1 -> 2
+    ("5.16", "6.1", "VFIO_REGION_TYPE_MIGRATION", "removed"),  # renamed ..._DEPRECATED
+    ("5.16", "6.1", "VFIO_REGION_SUBTYPE_MIGRATION", "removed"),
+    ("5.16", "6.1", "VFIO_DEVICE_STATE_SAVING", "removed"),  # renamed ..._V1_SAVING
+    ("6.3", "6.13", "VFIO_TYPE1_NESTING_IOMMU", "removed"),  # __VFIO_RESERVED_...
+}
+
+
+def test_breaking_changes_of_the_pinned_releases_are_exactly_the_known_ones() -> None:
+    found = set()
+    for old, new in zip(RELEASES, RELEASES[1:]):
+        for c in diff.diff(release_spec(old), release_spec(new), old, new).changes:
+            if c.change == "removed":
+                assert c.severity == "breaking", c  # a name old source uses is gone
+            if c.severity == "breaking":
+                found.add((old, new, c.name, c.change))
+    assert found == KNOWN_BREAKING
+
+
+def test_same_value_macro_to_enumerator_is_compatible() -> None:
+    """VFIO_DEVICE_STATE_RESUMING kept 4 when it became an enumerator (6.1)."""
+    (c,) = [
+        c
+        for c in diff.diff(release_spec("5.16"), release_spec("6.1"), "5.16", "6.1").changes
+        if c.name == "VFIO_DEVICE_STATE_RESUMING"
+    ]
+    assert (c.change, c.severity) == ("changed", "compatible") and "same value 4" in c.detail

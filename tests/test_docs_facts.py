@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import functools
 import re
+import tomllib
+from pathlib import Path
 
 import pytest
 
@@ -17,6 +19,7 @@ from vfiogen.emit.docs import build as docs
 from vfiogen.ir.abi import DEFAULT_ABIS
 
 NEWEST = RELEASES[-1]
+ROOT = Path(__file__).parent.parent
 MINSZ = re.compile(
     r"^- \*\*minimum size\*\*: up to and including \{c:member\}`(\w+) <([\w.]+)>`: (.*)$", re.M
 )
@@ -95,3 +98,34 @@ def test_request_number_is_in_its_row_of_the_number_table(name: str) -> None:
             shown[abi] = int(number, 16)
     want = {abi: gcc_facts(abi)[f"value:{name}"] % (1 << 32) for abi in DEFAULT_ABIS}
     assert shown == want
+
+
+def overlay_directions() -> list[tuple[str, str, str]]:
+    """(request, field, direction) as headers/*.toml says, read here with
+    tomllib (the overlay file is the source; not the spec made from it)."""
+    out = []
+    for name in ("vfio", "iommufd"):
+        with (ROOT / "headers" / f"{name}.toml").open("rb") as f:
+            data = tomllib.load(f)
+        for req, entry in data.get("requests", {}).items():
+            for field, d in (entry.get("fields") or {}).items():
+                d = d if isinstance(d, dict) else {"dir": d}
+                if "until" not in d:
+                    out.append((req, field, d["dir"]))
+    return out
+
+
+SHOWN = {"in": "in", "out": "out", "inout": "in/out"}
+
+
+def test_overlay_directions_are_many() -> None:
+    assert len(overlay_directions()) > 150
+
+
+@pytest.mark.parametrize("request_name", sorted({r for r, _, _ in overlay_directions()}))
+def test_member_table_shows_the_overlay_direction(request_name: str) -> None:
+    """Each argument member's row says the direction the overlay gives it."""
+    text = pages()[f"docs/requests/{request_name}.md"]
+    rows = dict(re.findall(r"^\| \{c:member\}`(\w+) <[\w.:]+>` \| ([\w/]+) \|", text, re.M))
+    want = {f: SHOWN[d] for r, f, d in overlay_directions() if r == request_name}
+    assert {f: rows.get(f) for f in want} == want

@@ -113,7 +113,9 @@ def test_layout_constructs() -> None:
     assert size.layout["i386"].offset % 8 == 0
     assert info.layout["i386"].align == 8 and s.records["synth_pair"].layout["i386"].align == 4
     grid = next(f for f in info.fields if f.name == "grid")
-    assert grid.type.c() == "__u16[5][3]" or grid.type.count == 3
+    # `__u16 grid[3][5]`: an array of 3 arrays of 5, spelled as C spells it
+    assert grid.type.count == 3 and grid.type.of is not None and grid.type.of.count == 5
+    assert grid.type.c() == "__u16[3][5]"
     assert grid.layout["x86_64"].size == 30
     assert s.records["synth_irq_set"].layout["x86_64"].size == 12  # data[] counts as 0
 

@@ -235,11 +235,11 @@ def test_valid_chains_decode_exactly(scope: str, data: strategies.st.DataObject)
 CORRUPTION_REASONS = {
     "loop": "the chain loops|does not move forward",
     "past_end": "is past the buffer|needs 8 bytes|not 4-byte aligned",
-    "misaligned": "not 4-byte aligned|does not fit|do not fit|is past the buffer",
+    "misaligned": "not 4-byte aligned|does not fit|do not fit|is past the buffer|inside this capab",
     "into_struct": "points into the fixed struct",
     "short_buffer": "is shorter than the struct",
     "truncated_header": "needs 8 bytes",
-    "body_overrun": "bytes does not fit before",
+    "body_overrun": "bytes does not fit before|inside this capability's header",
     "tail_lies": "elements of \\d+ bytes do not fit",
 }
 

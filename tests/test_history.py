@@ -19,7 +19,6 @@ from uapi_facts import HEADERS, require_abigail
 from vfiogen.emit.reports import diff as diff_render
 from vfiogen.analyses import history
 from vfiogen.cli.main import main
-from vfiogen.ir.query import members
 from vfiogen.ir.codec import from_json, to_json
 
 SCHEMA_FILE = Path(__file__).parent.parent / "gen/vfiogen/ir/spec.schema.json"
@@ -136,14 +135,49 @@ def test_since_skips_an_earlier_appearance_apart() -> None:
     assert e is not None and (e.since, e.until, e.gaps) == ("a", "b", False)
 
 
-def test_every_field_since_matches_presence() -> None:
-    for r in RELEASES:
-        spec = release_spec(r)
-        for name, rec in spec.records.items():
-            if rec.anonymous:
-                continue
-            for m in members(rec, spec.records, spec.abis[:1]):
-                assert r in entry("field", f"{name}.{m}").present
+def _dwarf_fields(release: str, header: str) -> set[str]:
+    """`tag.member` of every named struct/union the header defines, as its
+    DWARF says (abidw); members of anonymous structs/unions under their parent."""
+    root = ET.parse(uapi_facts.abi_xml(release, header, "x86_64")).getroot()
+    by_id = {el.get("id"): el for tag in ("class-decl", "union-decl") for el in root.iter(tag)}
+
+    def names(decl: ET.Element) -> list[str]:
+        out = []
+        for var in decl.findall("data-member/var-decl"):
+            inner = by_id.get(var.get("type-id"))
+            if inner is not None and inner.get("is-anonymous") == "yes":
+                out += names(inner)
+            else:
+                out.append(var.get("name", ""))
+        return out
+
+    fields = set()
+    for decl in by_id.values():
+        if (
+            decl.get("filepath", "").endswith("/" + header)
+            and decl.get("is-anonymous") != "yes"
+            and decl.get("is-declaration-only") != "yes"
+        ):
+            fields |= {f"{decl.get('name')}.{m}" for m in names(decl)}
+    return fields
+
+
+@pytest.mark.gcc
+@pytest.mark.parametrize("release", RELEASES)
+def test_field_history_matches_the_dwarf(release: str) -> None:
+    """The fields the history places in a release are exactly those gcc's
+    DWARF of that release's headers has (not those of the specs the history
+    was computed from)."""
+    require_abigail()
+    dwarf: set[str] = set()
+    for header in HEADERS:
+        if uapi_facts.has_header(release, header):
+            dwarf |= _dwarf_fields(release, header)
+    ours = {e.name for e in hist().entries.values() if e.kind == "field" and release in e.present}
+    assert ours == dwarf
+    for name in dwarf:
+        first = next(r for r in RELEASES if r in entry("field", name).present)
+        assert entry("field", name).since == first
 
 
 def test_dated_copy_has_since_and_until() -> None:

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import jsonschema
 import pytest
 
-from support import RELEASES, release_spec
+from support import RELEASES, release_source, release_spec
 from vfiogen.ir import schema
 from vfiogen.errors import SpecFormatError
 from vfiogen.ir.codec import from_json, to_json
@@ -29,14 +30,89 @@ def test_round_trip_and_schema(release: str) -> None:
     jsonschema.Draft202012Validator(json.loads(SCHEMA_FILE.read_text())).validate(json.loads(text))
 
 
+LOC = re.compile(r"(linux/(vfio|iommufd)\.h|headers/(vfio|iommufd)\.toml):[1-9][0-9]*")
+ROOT = Path(__file__).parent.parent
+
+
 def test_every_element_has_a_position() -> None:
+    """Every loc is exactly `file:line` of a header (or of the overlay, for
+    what only the overlay declares), and that line names the element."""
     data = json.loads(to_json(release_spec("7.2")))
+    lines = {name: path.read_text().split("\n") for name, path in release_source("7.2").headers}
+    for toml in ("headers/vfio.toml", "headers/iommufd.toml"):
+        lines[toml] = (ROOT / toml).read_text().split("\n")
+
+    def line_of(loc: str) -> str:
+        assert LOC.fullmatch(loc), loc
+        file, _, n = loc.rpartition(":")
+        return lines[file][int(n) - 1]
+
     for kind in ("records", "constants", "requests", "enums", "capabilities", "tails"):
         for name, item in data[kind].items():
-            assert ":" in item["loc"], (kind, name)
-    for rec in data["records"].values():
+            text = line_of(item["loc"])
+            if kind in ("constants", "requests", "capabilities", "tails"):
+                assert re.search(rf"\b{re.escape(name)}\b", text), (kind, name, text)
+            elif kind == "records" and not item.get("anonymous"):
+                assert re.search(rf"\b(struct|union) {re.escape(name)}\b", text), (name, text)
+    for name, rec in data["records"].items():
         for f in rec["fields"]:
-            assert f["loc"].startswith("linux/"), f
+            text = line_of(f["loc"])
+            if f["name"]:
+                assert re.search(rf"\b{re.escape(f['name'])}\b", text), (name, f["name"], text)
+
+
+def test_schema_is_a_valid_draft_2020_12_schema() -> None:
+    """Meta-validation: the committed schema is itself valid JSON Schema."""
+    committed = json.loads(SCHEMA_FILE.read_text())
+    assert committed["$schema"] == "https://json-schema.org/draft/2020-12/schema"
+    jsonschema.Draft202012Validator.check_schema(committed)
+
+
+def _corrupt(data: dict, change: str) -> None:
+    rec = data["records"]["vfio_device_info"]
+    if change == "extra top-level key":
+        data["colour"] = "red"
+    elif change == "field without loc":
+        del rec["fields"][0]["loc"]
+    elif change == "loc without a line":
+        rec["loc"] = "linux/vfio.h"
+    elif change == "loc with a word for a line":
+        rec["loc"] = "linux/vfio.h:two"
+    elif change == "other schema version":
+        data["schema_version"] = 2
+    elif change == "offset as a string":
+        rec["fields"][1]["layout"]["x86_64"]["offset"] = "4"
+    elif change == "abis not a list":
+        data["abis"] = "x86_64"
+    elif change == "required key missing":
+        del data["generator"]
+    elif change == "unknown key in a request":
+        data["requests"]["VFIO_DEVICE_RESET"]["colour"] = 1
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        "extra top-level key",
+        "field without loc",
+        "loc without a line",
+        "loc with a word for a line",
+        "other schema version",
+        "offset as a string",
+        "abis not a list",
+        "required key missing",
+        "unknown key in a request",
+    ],
+)
+def test_schema_refuses_hand_made_bad_specs(change: str) -> None:
+    """Expectations written by hand, not derived from the data classes: each
+    corruption of a good spec is a validation error."""
+    validator = jsonschema.Draft202012Validator(json.loads(SCHEMA_FILE.read_text()))
+    data = json.loads(to_json(release_spec("7.2")))
+    validator.validate(data)
+    _corrupt(data, change)
+    with pytest.raises(jsonschema.ValidationError):
+        validator.validate(data)
 
 
 def test_other_schema_version_is_refused() -> None:

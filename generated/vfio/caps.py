@@ -205,6 +205,10 @@ def walk(scope: str, data: bytes | bytearray | memoryview, first: int) -> list[C
             raise DecodeError(
                 "capability chain", offset, f"next {nxt} does not move forward (a loop)"
             )
+        if nxt and nxt < offset + HEADER_SIZE:  # the header would overlap the next capability
+            raise DecodeError(
+                "capability chain", offset, f"next {nxt} is inside this capability's header"
+            )
         end = nxt or size
         if end > size:
             raise DecodeError("capability chain", offset, f"next {nxt} is past the buffer ({size})")

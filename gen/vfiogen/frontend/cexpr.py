@@ -537,6 +537,8 @@ class Evaluator:
         if kind == "cast":
             v, _ = self.eval(node[2])
             t = self._ctype(node[1])
+            if t.name == "_Bool":  # C11 6.3.1.2: a nonzero value becomes 1, not wrapped
+                return int(v != 0), t
             return self.wrap(v, t), t
         if kind == "sizeof":
             return self.size_of(node[1]), ULONG

@@ -66,7 +66,11 @@ class TypeRef:
         if self.kind == "array":
             assert self.of is not None
             n = self.count_expr or ("" if self.count is None else str(self.count))
-            return f"{self.of.c()}[{n}]"
+            inner = self.of.c()
+            dims = inner.find("[") if self.of.kind == "array" else -1
+            if dims >= 0:  # T[outer][inner]: this array's count comes first
+                return f"{inner[:dims]}[{n}]{inner[dims:]}"
+            return f"{inner}[{n}]"
         if self.kind == "pointer":
             assert self.of is not None
             return f"{self.of.c()} *"

@@ -6,7 +6,8 @@ failure; every seed decodes or raises DecodeError as its kind says; the
 hypothesis strategies draw what they claim (valid structs and chains decode
 exactly, broken ones raise DecodeError); the kernel fuzzer builds safe
 arguments for every request and mutation (checked against files that answer
-ENOTTY, no device needed); and vfio.txt is well-formed syzlang.
+ENOTTY, no device needed). syzkaller's compiler checks vfio.txt
+(tests/test_syzkaller.py).
 """
 
 from __future__ import annotations
@@ -81,8 +82,9 @@ def test_every_request_struct_and_scope_has_its_fuzzer(tree: dict[str, str]) -> 
     assert {f"walk.{s}" for s in spec.scopes} <= names
     assert len([n for n in names if n.startswith("decode.")]) == len(spec.records)
     assert len(RECORDS) == len(spec.records)
-    calls = re.findall(r"^ioctl\$(\w+)\(", tree["fuzz/vfio.txt"], re.M)
-    assert set(spec.requests) <= set(calls)
+    for txt in ("fuzz/vfio.txt", "fuzz/vfio_alongside.txt"):
+        calls = re.findall(r"^ioctl\$(\w+)(?:\$vfiogen)?\(", tree[txt], re.M)
+        assert set(spec.requests) <= set(calls)
 
 
 # --- the decoder harness --------------------------------------------------------
@@ -387,163 +389,6 @@ def test_known_kernel_bug_is_steered_around(null_rig: kernel.Rig, bug: kernel.Ke
         field = int.from_bytes(bytes(view)[bug.offset : bug.offset + bug.size], sys.byteorder)
         assert field & bug.mask == expected
         assert fuzzer.known[bug.name] == 1
-
-
-# --- syzlang ------------------------------------------------------------------------
-
-BUILTIN_TYPES = {"int8", "int16", "int32", "int64", "intptr", "fd", "vma64", "void", "string"}
-TYPE_KEYWORDS = {"const", "flags", "len", "ptr", "ptr64", "array", "in", "out", "inout", "parent"}
-IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-
-
-def type_refs(type_text: str) -> list[str]:
-    """The type, flag and resource names a syzlang type mentions (not the
-    field a len[] names, not constants, not string literals)."""
-    text = re.sub(r'"[^"]*"', "", re.sub(r"len\[\w+,", "len[", type_text))
-    words = re.findall(r"[A-Za-z_][A-Za-z0-9_]*", text)
-    return [w for w in words if w not in TYPE_KEYWORDS and not w[0].isupper()]
-
-
-def split_args(args: str) -> list[tuple[str, str]]:
-    """`a ptr[in, x], b int32` -> [("a", "ptr[in, x]"), ("b", "int32")]."""
-    out, depth, start = [], 0, 0
-    for i, ch in enumerate(args + ","):
-        if ch in "[(":
-            depth += 1
-        elif ch in "])":
-            depth -= 1
-        elif ch == "," and depth == 0:
-            name, _, type_text = args[start:i].strip().partition(" ")
-            out.append((name, type_text))
-            start = i + 1
-    return [a for a in out if a[0]]
-
-
-def check_syzlang(text: str) -> list[str]:
-    """Errors syzkaller's compiler would report on our subset: unbalanced
-    brackets, bad identifiers, undefined or unused types, flags and
-    resources, resources no call or output field creates, len targets that
-    are not siblings, variable-length fields before a struct's end."""
-    errors: list[str] = []
-    pairs = {")": "(", "]": "[", "}": "{"}
-    stack: list[tuple[str, int]] = []
-    code_lines = []
-    for n, line in enumerate(text.splitlines(), 1):
-        code = re.sub(r'"[^"]*"', '""', line).split("#", 1)[0].rstrip()
-        code_lines.append(code)
-        for ch in code:
-            if ch in "([{":
-                stack.append((ch, n))
-            elif ch in pairs and (not stack or stack.pop()[0] != pairs[ch]):
-                errors.append(f"line {n}: unbalanced {ch}")
-    errors += [f"line {n}: unclosed {ch}" for ch, n in stack]
-
-    structs: dict[str, list[tuple[str, str, str]]] = {}
-    flags: dict[str, list[str]] = {}
-    resources: set[str] = set()
-    calls: list[tuple[str, list[tuple[str, str]], str]] = []
-    raw = [t for t, c in zip(text.splitlines(), code_lines) if c.strip()]
-    i = 0
-    while i < len(raw):
-        line = raw[i]
-        if line.startswith("include "):
-            i += 1
-        elif m := re.match(r"^resource (\w+)\[(\w+)\]$", line):
-            resources.add(m.group(1))
-            i += 1
-        elif m := re.match(r"^(\w+) ([{\[])$", line):
-            name, body = m.group(1), []
-            i += 1
-            while i < len(raw) and raw[i] not in ("}", "]"):
-                parts = raw[i].strip().split("\t")
-                body.append((parts[0], parts[1] if len(parts) > 1 else "", "".join(parts[2:])))
-                i += 1
-            structs[name] = body
-            i += 1
-        elif m := re.match(r"^(\w+) = (.+)$", line):
-            flags[m.group(1)] = [v.strip() for v in m.group(2).split(",")]
-            i += 1
-        elif m := re.match(r"^(\w+\$\w+)\((.*)\)( \w+)?$", line):
-            calls.append((m.group(1), split_args(m.group(2)), (m.group(3) or "").strip()))
-            i += 1
-        else:
-            errors.append(f"cannot parse: {line!r}")
-            i += 1
-
-    for name in [*structs, *flags, *resources]:
-        if not IDENT.match(name):
-            errors.append(f"bad identifier {name!r}")
-
-    def varlen(type_text: str) -> bool:
-        if re.fullmatch(r"array\[[^,\]]+\]", type_text) or type_text == "string":
-            return True
-        body = structs.get(type_text)
-        return bool(body) and varlen(body[-1][1])  # type: ignore[index]
-
-    used: set[str] = set()
-    for name, body in structs.items():
-        fields = {f for f, _, _ in body}
-        if len(fields) != len(body):
-            errors.append(f"{name}: repeated field names")
-        for k, (field, ftype, attr) in enumerate(body):
-            if not IDENT.match(field):
-                errors.append(f"{name}.{field}: bad field name")
-            if attr not in ("", "(in)", "(out)", "(inout)"):
-                errors.append(f"{name}.{field}: attribute {attr}")
-            if (m := re.match(r"len\[(\w+),", ftype)) and m.group(1) not in fields | {"parent"}:
-                errors.append(f"{name}.{field}: len target {m.group(1)} is not a field")
-            if k < len(body) - 1 and varlen(ftype):
-                errors.append(f"{name}.{field}: variable-length field before the end")
-            used.update(type_refs(ftype))
-    for _, args, ret in calls:
-        for _, type_text in args:
-            used.update(type_refs(type_text))
-        used.update([ret] if ret else [])
-
-    created = {ret for _, _, ret in calls if ret}
-
-    def outputs(type_text: str, seen: set[str]) -> None:
-        """Resources written back: reached through out/inout, not through (in)."""
-        for word in type_refs(type_text):
-            if word in resources:
-                created.add(word)
-            elif word in structs and word not in seen:
-                seen.add(word)
-                for _, ftype, attr in structs[word]:
-                    if attr != "(in)":
-                        outputs(ftype, seen)
-
-    for _, args, _ in calls:
-        for _, type_text in args:
-            for m in re.finditer(r"ptr\[(?:out|inout), (\w+)\]", type_text):
-                outputs(m.group(1), set())
-    defined = set(structs) | set(flags) | resources | BUILTIN_TYPES
-    errors += [f"undefined {w}" for w in sorted(used - defined)]
-    errors += [f"unused {n}" for n in sorted((set(structs) | set(flags) | resources) - used)]
-    errors += [f"resource {n} can't be created" for n in sorted(resources - created)]
-    return errors
-
-
-def test_syzlang_is_well_formed(tree: dict[str, str]) -> None:
-    assert check_syzlang(tree["fuzz/vfio.txt"]) == []
-
-
-@pytest.mark.parametrize(
-    "broken, error",
-    [
-        ("foo {\n\ta\tint32\nioctl$X(arg ptr[in, foo])", "unclosed {"),
-        ("foo {\n\ta\tbar\n}\nioctl$X(arg ptr[in, foo])", "undefined bar"),
-        (
-            "resource r[fd]\nfoo {\n\ta\tint32\n}\nioctl$X(fd r, arg ptr[in, foo])",
-            "can't be created",
-        ),
-        ("foo {\n\tn\tlen[x, int32]\n}\nioctl$X(arg ptr[in, foo])", "len target x"),
-        ("foo {\n\ta\tint32\n}\n", "unused foo"),
-        ("foo {\n\ta\tarray[int8]\n\tb\tint32\n}\nioctl$X(arg ptr[in, foo])", "variable-length"),
-    ],
-)
-def test_syzlang_checker_catches(broken: str, error: str) -> None:
-    assert any(error in e for e in check_syzlang(broken)), check_syzlang(broken)
 
 
 def test_generated_fuzzers_are_typed() -> None:

@@ -9,7 +9,9 @@ Both sides of the ABI are fuzzed from the same facts:
   strategies for valid and deliberately invalid structs and chains;
 - the kernel: `fuzz/kernel.py` issues every request on every fd kind with
   arguments mutated from these facts, inside the hardware tier's guest;
-- syzkaller: `fuzz/vfio.txt` describes every request in syzlang (fuzz_syz).
+- syzkaller: `fuzz/vfio.txt` describes every request in syzlang (fuzz_syz),
+  standing for syzkaller's own VFIO/iommufd files; `fuzz/vfio_alongside.txt`
+  loads beside them; each with its `.const` file (syzconst).
 
 `fuzz/facts.py` holds the per-struct facts the three Python outputs share;
 facts the spec does not carry (which fields hold addresses or fds) come from
@@ -24,6 +26,7 @@ from typing import TYPE_CHECKING
 from vfiogen.emit.fuzz import facts
 from vfiogen.emit.fuzz import seeds as fuzz_seeds
 from vfiogen.emit.fuzz import syz as fuzz_syz
+from vfiogen.emit.fuzz import syzconst
 from vfiogen.emit.bindings import model as pymodel
 from vfiogen.emit.naming import function_name
 from vfiogen.emit.templating import black_format, render, stamp
@@ -135,7 +138,7 @@ class FuzzModel:
     extensions: list[str] = field(default_factory=list)
     kernel_bugs: list[BugFacts] = field(default_factory=list)
     seeds: dict[str, list[fuzz_seeds.Seed]] = field(default_factory=dict)  # by target kind
-    syz: fuzz_syz.SyzModel | None = None
+    syz: dict[str, fuzz_syz.SyzModel] = field(default_factory=dict)  # by mode
 
 
 def build(spec: Spec) -> FuzzModel:
@@ -166,7 +169,7 @@ def build(spec: Spec) -> FuzzModel:
     m.requests = [_request(spec, req, names) for req in spec.requests.values()]
     m.kernel_bugs = [b for b in (_bug(spec, bug, names) for bug in facts.KERNEL_BUGS) if b]
     m.seeds = fuzz_seeds.build(spec, m)
-    m.syz = fuzz_syz.build(spec)
+    m.syz = {mode: fuzz_syz.build(spec, mode) for mode in fuzz_syz.MODES}
     return m
 
 
@@ -416,5 +419,9 @@ def render_fuzz(spec: Spec) -> dict[str, str]:
     out["README.md"] = render("fuzz/README.md.j2", m=model)
     for kind, seeds in model.seeds.items():
         out[f"seeds/{kind}.txt"] = render("fuzz/seeds.txt.j2", m=model, kind=kind, seeds=seeds)
-    out["vfio.txt"] = render("fuzz/vfio.txt.j2", m=model, syz=model.syz)
+    for mode, syz in model.syz.items():
+        txt = "vfio.txt" if mode == "replace" else f"vfio_{mode}.txt"
+        const = syzconst.build(spec, syz.consts)
+        out[txt] = render("fuzz/vfio.txt.j2", m=model, syz=syz, const_name=txt + ".const")
+        out[txt + ".const"] = render("fuzz/vfio.txt.const.j2", m=model, c=const, txt=txt)
     return {f"{ROOT}/{path}": text for path, text in out.items()}

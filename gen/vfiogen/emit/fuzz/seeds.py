@@ -110,9 +110,10 @@ class _Crafter:
                 e = bytearray(self.lay.size(elem.name))
                 self.lay.fill(e, 0, self.spec.records[elem.name], (i + 1) * 0x1000)
             else:
-                e = ((i + 1) * 0x1000).to_bytes(4, self.lay.order)
+                e = bytearray(((i + 1) * 0x1000).to_bytes(4, self.lay.order))
             buf += e
-        self.lay.put(buf, 0, rec, tail.count, count)
+        if tail.count is not None:
+            self.lay.put(buf, 0, rec, tail.count, count)
         return buf
 
     def cap(self, scope: str, ident: int, version: int, body: str | None) -> bytearray:

@@ -25,6 +25,9 @@ collect_ignore = ["test_rig.py", "test_rig_host.py", "test_kbuild.py"] if IN_GUE
 
 # One line per boot in this session, for the terminal summary.
 _boots: list[str] = []
+# Each booted flavor's proof record (guest/proof.py), merged at the end.
+_proofs: dict[str, dict] = {}
+PROOF = rig.REPO / "build" / "hardware" / "proof.json"
 
 
 def missing_part(exc: rig.MissingPart) -> None:
@@ -37,7 +40,7 @@ def missing_part(exc: rig.MissingPart) -> None:
 
 @pytest.fixture(scope="module", params=rig.kernels_under_test())
 def guest_run(request: pytest.FixtureRequest, tmp_path_factory) -> rig.GuestResult:
-    """Boot kernel `request.param` ("6.1", "7.2", "6.12-iommufd") once per
+    """Boot kernel `request.param` ("6.1", "7.2", "7.2-full") once per
     module and run the guest tests; each test then inspects the one result.
     A built flavor is built here the first time (minutes: see the summary)."""
     name = request.param
@@ -49,6 +52,9 @@ def guest_run(request: pytest.FixtureRequest, tmp_path_factory) -> rig.GuestResu
     if isinstance(result, rig.RigError):
         pytest.fail(f"hardware rig: {result}", pytrace=False)
     counts = result.counts()
+    record = rig.guest_proof(work)
+    if record is not None:
+        _proofs[name] = record
     ready = time.monotonic() - start - result.wall  # fetch or build, initramfs, bindings
     _boots.append(
         f"kernel {name} ({result.kernel.release}, {result.accel}): ready in {ready:.1f} s, "
@@ -77,3 +83,10 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
         terminalreporter.section("hardware rig")
         for line in _boots:
             terminalreporter.write_line(line)
+    if _proofs:
+        proof = rig.write_proof(PROOF, _proofs, rig.spec_requests())
+        proven = sum(1 for r in proof["requests"].values() if r["ok"])
+        terminalreporter.write_line(
+            f"proof: {proven} of {len(proof['requests'])} requests succeeded through the "
+            f"generated runtime ({', '.join(f'{k}: {len(v)} modes' for k, v in proof['modes'].items())}); {PROOF}"
+        )

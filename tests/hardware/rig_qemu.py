@@ -63,7 +63,6 @@ def find_qemu() -> str:
     return qemu
 
 
-
 def choose_accel() -> str:
     """$VFIOGEN_RIG_ACCEL (tcg, kvm, auto; default auto). auto picks KVM only
     where it is real hardware virtualisation; kvm_pvm (a software nested KVM)
@@ -271,5 +270,3 @@ def _console_report(work: Path) -> str:
         if text:
             parts.append(f"\n--- {path} (tail) ---\n{tail(text, 40)}")
     return "".join(parts)
-
-

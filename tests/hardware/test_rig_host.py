@@ -129,9 +129,7 @@ def test_guest_failures_are_reported(
 
 
 def test_unknown_kernel() -> None:
-    with pytest.raises(
-        rig.RigError, match="unknown kernel '5.4'; known: 6.1, 6.12, 7.2, 7.2-full"
-    ):
+    with pytest.raises(rig.RigError, match="unknown kernel '5.4'; known: 6.1, 6.12, 7.2, 7.2-full"):
         rig.fetch_kernel("5.4")
 
 

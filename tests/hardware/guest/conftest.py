@@ -10,7 +10,6 @@ import json
 import os
 import sys
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -21,13 +20,12 @@ BINDINGS = Path(os.environ.get("VFIO_BINDINGS", HERE.parents[2] / "generated"))
 sys.path.insert(0, str(BINDINGS))
 
 import proof  # noqa: E402
+from pci import PciDevice, find_pci  # noqa: E402
 from vfio import _ioctl  # noqa: E402
-from vfio.requests import REQUESTS  # noqa: E402
 
 if IN_GUEST:
-    proof.install(_ioctl, REQUESTS)
+    proof.install(_ioctl)
 EDU_VENDOR, EDU_DEVICE = 0x1234, 0x11E8
-PCI_DEVICES = Path("/sys/bus/pci/devices")
 
 
 @pytest.fixture(autouse=True)
@@ -57,39 +55,6 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if HERE in Path(item.path).parents:
             item.add_marker(skip)
-
-
-@dataclass(frozen=True, slots=True)
-class PciDevice:
-    """A PCI device as sysfs shows it."""
-
-    bdf: str  # "0000:00:03.0"
-    sysfs: Path
-    driver: str  # "vfio-pci"
-    group: int  # IOMMU group number
-
-    @property
-    def noiommu(self) -> bool:
-        """Bound to vfio-pci without an IOMMU (vfio.enable_unsafe_noiommu_mode)."""
-        return Path(f"/dev/vfio/noiommu-{self.group}").exists()
-
-    @property
-    def group_path(self) -> Path:
-        """The legacy VFIO group node, /dev/vfio/<group> (noiommu-<group>)."""
-        return Path("/dev/vfio") / (f"noiommu-{self.group}" if self.noiommu else str(self.group))
-
-
-def find_pci(vendor: int, device: int) -> list[PciDevice]:
-    found = []
-    for d in sorted(PCI_DEVICES.iterdir()):
-        if int((d / "vendor").read_text(), 16) != vendor:
-            continue
-        if int((d / "device").read_text(), 16) != device:
-            continue
-        driver = (d / "driver").resolve().name if (d / "driver").exists() else ""
-        group = int((d / "iommu_group").resolve().name) if (d / "iommu_group").exists() else -1
-        found.append(PciDevice(d.name, d, driver, group))
-    return found
 
 
 @pytest.fixture(scope="session")

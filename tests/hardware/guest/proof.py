@@ -26,13 +26,13 @@ NO_MODE = "fuzz"
 _current: list[str] = []  # a stack: the innermost mode wins
 _ok: dict[str, set[str]] = {}
 _errnos: dict[str, dict[str, set[str]]] = {}
-_names: dict[int, str] = {}
 
 
-def install(ioctl_module: Any, requests: dict[str, Any]) -> None:
+def install(ioctl_module: Any) -> None:
     """Wrap the system-call functions of vfio._ioctl (looked up by the
-    request functions at call time) with the recorder."""
-    _names.update({r.number: name for name, r in requests.items()})
+    request functions at call time) with the recorder. Each takes the
+    request's name second to last (numbers are ambiguous: VFIO_IOMMU_GET_INFO
+    and VFIO_IOMMU_SPAPR_TCE_GET_INFO share one)."""
     for kind in ("none", "value", "int_ptr", "string", "struct"):
         original = getattr(ioctl_module, kind)
         if getattr(original, "_proof", False):
@@ -41,10 +41,10 @@ def install(ioctl_module: Any, requests: dict[str, Any]) -> None:
 
 
 def _recording(call: Callable[..., int]) -> Callable[..., int]:
-    def recorded(fd: Any, number: int, *args: Any) -> int:
-        name = _names.get(number, f"0x{number:x}")
+    def recorded(*args: Any) -> int:
+        name = str(args[-2])
         try:
-            result = call(fd, number, *args)
+            result = call(*args)
         except VfioError as exc:
             where = current()
             label = errno.errorcode.get(exc.errno, str(exc.errno))

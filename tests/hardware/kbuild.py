@@ -224,9 +224,7 @@ def unpack_source(source: Source, version: str, work: Path, apt_root: Path) -> P
     return src
 
 
-def configure(
-    src: Path, obj: Path, wanted: dict[str, str], key: str, fragment: Path
-) -> None:
+def configure(src: Path, obj: Path, wanted: dict[str, str], key: str, fragment: Path) -> None:
     """tinyconfig, the fragment on top, olddefconfig; then every fragment line
     must have survived (a dependency the fragment lacks silently drops an
     option: better to stop here than to boot a kernel without it)."""

@@ -67,7 +67,7 @@ from rig_qemu import (
     run_pytest,
     write_job,
 )
-from rig_results import KERNEL_PROBLEM, GuestResult
+from rig_results import KERNEL_PROBLEM, GuestResult, guest_proof, spec_requests, write_proof
 
 __all__ = [
     "DEFAULT_KERNELS", "EDU_ID", "FLAVORS", "GUEST_TESTS", "KERNEL_PROBLEM", "NVME_ID", "QEMU",
@@ -75,7 +75,7 @@ __all__ = [
     "_cpio", "_is_static_elf", "_modinfo", "build_initramfs", "cache_root", "check_host",
     "choose_accel", "debian", "fetch_kernel", "find_busybox", "find_qemu", "kernel_dir",
     "kernels_under_test", "own_bindings", "prepare", "qemu_command", "run_pytest",
-    "test_header_bindings", "write_job",
+    "test_header_bindings", "write_job", "guest_proof", "spec_requests", "write_proof",
 ]  # fmt: skip
 
 

@@ -3,6 +3,7 @@ and every rig_* module must raise the same classes the tier catches."""
 
 from __future__ import annotations
 
+
 class RigError(Exception):
     """The rig could not produce a result (bad kernel package, bad host path...)."""
 
@@ -13,5 +14,3 @@ class MissingPart(RigError):
 
 class GuestFailure(RigError):
     """QEMU died, the guest timed out, or /init did not finish the job."""
-
-

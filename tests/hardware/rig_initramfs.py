@@ -53,7 +53,6 @@ def _is_static_elf(path: Path) -> bool:
     return PT_INTERP not in types
 
 
-
 def build_initramfs(kernel: Kernel, out: Path) -> list[str]:
     """Write the guest's initramfs (gzip'd cpio) to `out`; returns the modules
     in load order (dependencies first). A kernel without modules (no
@@ -156,4 +155,3 @@ def _cpio(entries: Iterable[tuple[str, int, bytes]]) -> bytes:
         add(ino, name, mode, data, (5, 1) if mode & 0o170000 == 0o020000 else (0, 0))
     add(0, "TRAILER!!!", 0, b"", (0, 0))
     return bytes(out)
-

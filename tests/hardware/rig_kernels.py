@@ -18,7 +18,6 @@ from rig_errors import MissingPart, RigError
 from vfiogen.errors import SourceError
 from vfiogen.inputs import debian, releases
 
-
 EDU_ID = "1234:11e8"  # QEMU's edu teaching device (DMA, MSI, INTx)
 NVME_ID = "1b36:0010"  # QEMU's nvme: FLR, bus reset, SR-IOV (sriov_max_vfs)
 # The full-ABI flavor's machine (facts from ../shared/reference/kernel-build-7.2):
@@ -113,8 +112,6 @@ def kernels_under_test() -> list[str]:
     separated, e.g. "6.1,6.12,7.2"), default 6.1, 7.2 and 7.2-full."""
     names = os.environ.get("VFIOGEN_RIG_KERNELS", ",".join(DEFAULT_KERNELS))
     return [n.strip() for n in names.split(",") if n.strip()]
-
-
 
 
 def fetch_kernel(name: str, refresh: bool = False) -> Kernel:
@@ -236,4 +233,3 @@ def _load_kernel(dest: Path) -> Kernel:
     if not kernel.vmlinuz.is_file() or not modules:
         raise RigError(f"cached kernel {dest} is incomplete: delete it to fetch it again")
     return kernel
-

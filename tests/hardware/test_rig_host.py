@@ -4,6 +4,7 @@ missing (a skipped hardware tier must fail CI)."""
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -129,9 +130,7 @@ def test_guest_failures_are_reported(
 
 
 def test_unknown_kernel() -> None:
-    with pytest.raises(
-        rig.RigError, match="unknown kernel '5.4'; known: 6.1, 6.12, 7.2, 7.2-full"
-    ):
+    with pytest.raises(rig.RigError, match="unknown kernel '5.4'; known: 6.1, 6.12, 7.2, 7.2-full"):
         rig.fetch_kernel("5.4")
 
 
@@ -142,3 +141,33 @@ def test_debian_depends() -> None:
     }
     assert rig.debian.depends(fields) == ["dracut", "linux-binary-7.2", "kmod"]
     assert rig.debian.depends({}) == []
+
+
+def test_proof_merges_flavors_in_the_issue_shape(tmp_path: Path) -> None:
+    """build/hardware/proof.json: schema 1, modes per flavor, per request
+    "<flavor>/<mode>" lists; requests never seen are there with empty ok."""
+    records = {
+        "7.2": {
+            "modes": ["type1v2"],
+            "requests": {"VFIO_SET_IOMMU": {"ok": ["type1v2"], "errnos": {"EINVAL": ["fuzz"]}}},
+        },
+        "7.2-full": {
+            "modes": ["cdev", "type1v2"],
+            "requests": {
+                "VFIO_SET_IOMMU": {"ok": ["type1v2"], "errnos": {}},
+                "IOMMU_HWPT_ALLOC": {"ok": ["cdev"], "errnos": {"ENOENT": ["cdev"]}},
+            },
+        },
+    }
+    path = tmp_path / "build" / "proof.json"
+    rig.write_proof(path, records, ["IOMMU_HWPT_ALLOC", "VFIO_EEH_PE_OP", "VFIO_SET_IOMMU"])
+    proof = json.loads(path.read_text())
+    assert proof["schema"] == 1
+    assert proof["modes"] == {"7.2": ["type1v2"], "7.2-full": ["cdev", "type1v2"]}
+    assert proof["requests"]["VFIO_SET_IOMMU"] == {
+        "ok": ["7.2-full/type1v2", "7.2/type1v2"],
+        "errnos": {"EINVAL": ["7.2/fuzz"]},
+    }
+    assert proof["requests"]["IOMMU_HWPT_ALLOC"]["errnos"] == {"ENOENT": ["7.2-full/cdev"]}
+    assert proof["requests"]["VFIO_EEH_PE_OP"] == {"ok": [], "errnos": {}}
+    assert len(rig.spec_requests()) == 55  # the committed spec's vfio.h + iommufd.h

@@ -8,15 +8,42 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import dataclass
+import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 IN_GUEST = os.environ.get("VFIOGEN_GUEST") == "1"
 HERE = Path(__file__).parent
+BINDINGS = Path(os.environ.get("VFIO_BINDINGS", HERE.parents[2] / "generated"))
+sys.path.insert(0, str(BINDINGS))
+
+import proof  # noqa: E402
+from pci import PciDevice, find_pci  # noqa: E402
+from vfio import _ioctl  # noqa: E402
+
+if IN_GUEST:
+    proof.install(_ioctl)
 EDU_VENDOR, EDU_DEVICE = 0x1234, 0x11E8
-PCI_DEVICES = Path("/sys/bus/pci/devices")
+
+
+@pytest.fixture(autouse=True)
+def proof_mode(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Calls of a test module with PROOF_MODE count as proof in that mode."""
+    name = getattr(request.module, "PROOF_MODE", None)
+    if name is None:
+        yield
+        return
+    with proof.mode(name):
+        yield
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """Leave the proof record in the work dir (the host merges it)."""
+    work = os.environ.get("VFIOGEN_RIG_WORK")
+    if IN_GUEST and work:
+        proof.dump(Path(work) / "proof-guest.json")
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -30,39 +57,22 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(skip)
 
 
-@dataclass(frozen=True, slots=True)
-class PciDevice:
-    """A PCI device as sysfs shows it."""
-
-    bdf: str  # "0000:00:03.0"
-    sysfs: Path
-    driver: str  # "vfio-pci"
-    group: int  # IOMMU group number
-
-    @property
-    def group_path(self) -> Path:
-        """The legacy VFIO group node, /dev/vfio/<group>."""
-        return Path("/dev/vfio") / str(self.group)
-
-
-def find_pci(vendor: int, device: int) -> list[PciDevice]:
-    found = []
-    for d in sorted(PCI_DEVICES.iterdir()):
-        if int((d / "vendor").read_text(), 16) != vendor:
-            continue
-        if int((d / "device").read_text(), 16) != device:
-            continue
-        driver = (d / "driver").resolve().name if (d / "driver").exists() else ""
-        group = int((d / "iommu_group").resolve().name) if (d / "iommu_group").exists() else -1
-        found.append(PciDevice(d.name, d, driver, group))
-    return found
+@pytest.fixture(scope="session")
+def edu() -> PciDevice:
+    """QEMU's edu device (1234:11e8) behind the IOMMU, which /init bound to
+    vfio-pci (the 7.2-full flavor has a second one outside it: noiommu_edu)."""
+    devices = [d for d in find_pci(EDU_VENDOR, EDU_DEVICE) if not d.noiommu]
+    assert len(devices) == 1, f"expected one edu device, found {devices}"
+    return devices[0]
 
 
 @pytest.fixture(scope="session")
-def edu() -> PciDevice:
-    """QEMU's edu device (1234:11e8), which /init bound to vfio-pci."""
-    devices = find_pci(EDU_VENDOR, EDU_DEVICE)
-    assert len(devices) == 1, f"expected one edu device, found {devices}"
+def noiommu_edu() -> PciDevice:
+    """The edu outside the IOMMU's scope (behind a pxb-pcie with
+    bypass_iommu), on vfio-pci in no-IOMMU mode; skip where there is none."""
+    devices = [d for d in find_pci(EDU_VENDOR, EDU_DEVICE) if d.noiommu]
+    if not devices:
+        pytest.skip("no edu in no-IOMMU mode on this flavor")
     return devices[0]
 
 
@@ -75,5 +85,5 @@ def rig_host() -> dict:
 
 @pytest.fixture(scope="session")
 def guest_kernel() -> str:
-    """The kernel flavor under test: "6.1", "7.2", "6.12-iommufd" (rig.FLAVORS)."""
+    """The kernel flavor under test: "6.1", "7.2", "7.2-full" (rig.FLAVORS)."""
     return os.environ["VFIOGEN_GUEST_KERNEL"]

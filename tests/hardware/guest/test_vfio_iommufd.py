@@ -1,7 +1,7 @@
 """The generated vfio package on the iommufd / VFIO cdev path, inside the rig's guest.
 
 These need /dev/iommu and edu's VFIO cdev (/dev/vfio/devices/vfioN). No
-Debian kernel has them, so there the tests skip; the rig's own "-iommufd"
+Debian kernel has them, so there the tests skip; the rig's own "7.2-full"
 flavor (kbuild.py) is built for them, so there a missing node fails.
 
 The edu checks are test_vfio_legacy's own (`check_*`), run on a device bound
@@ -34,6 +34,7 @@ from test_vfio_legacy import (
 )
 from vfio.errors import VfioError
 
+PROOF_MODE = "cdev"  # what these tests prove (guest/proof.py)
 IOMMU = Path("/dev/iommu")
 CDEV_DIR = Path("/dev/vfio/devices")
 U64_MAX = (1 << 64) - 1
@@ -45,9 +46,9 @@ Stack = tuple[api.Iommufd, api.Ioas, api.Device]
 
 
 def iommufd_required() -> bool:
-    """The rig's built "-iommufd" flavors have iommufd and the cdev by
-    construction (kbuild.fragment): there a missing node is a failure."""
-    return os.environ.get("VFIOGEN_GUEST_KERNEL", "").endswith("-iommufd")
+    """The rig's built "-full" flavor has iommufd and the cdev by
+    construction (kbuild-7.2-full.fragment): there a missing node is a failure."""
+    return os.environ.get("VFIOGEN_GUEST_KERNEL", "").endswith("-full")
 
 
 def edu_cdev(edu) -> Path | None:
@@ -71,7 +72,7 @@ def overlaps(ranges: list[tuple[int, int]], first: int, last: int) -> bool:
 
 @pytest.fixture(scope="module")
 def cdev(edu) -> Path:
-    """edu's /dev/vfio/devices/vfioN; skip (fail on an -iommufd kernel) when
+    """edu's /dev/vfio/devices/vfioN; skip (fail on the -full kernel) when
     the kernel has no iommufd or no VFIO cdev."""
     node = edu_cdev(edu)
     missing = [

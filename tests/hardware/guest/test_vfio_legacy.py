@@ -27,6 +27,7 @@ from vfio import abi, api  # noqa: E402
 from vfio import requests as rq  # noqa: E402
 from vfio.errors import VfioError  # noqa: E402
 
+PROOF_MODE = "type1v2"  # what these tests prove (guest/proof.py)
 EDU_ID, EDU_LIVE, EDU_FACT, EDU_STATUS = 0x00, 0x04, 0x08, 0x20
 EDU_IRQ_STATUS, EDU_IRQ_RAISE, EDU_IRQ_ACK = 0x24, 0x60, 0x64
 EDU_DMA_SRC, EDU_DMA_DST, EDU_DMA_CNT, EDU_DMA_CMD = 0x80, 0x88, 0x90, 0x98

@@ -1,0 +1,87 @@
+"""What the guest tests proved, request by request: every call that goes
+through the generated runtime (vfio._ioctl, under vfio.requests and vfio.api)
+is recorded with the IOMMU mode the test runs in; the host merges these into
+build/hardware/proof.json (rig_results.write_proof).
+
+A test module says its mode with `PROOF_MODE = "cdev"` (or uses
+`proof.mode("type1")` as a context manager for part of a test). A success
+counts in `ok` only in a test that has a mode; errnos are recorded always
+(mode "fuzz" for the request fuzzer, which has none)."""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import json
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+from vfio.errors import VfioError  # the guest's bindings: conftest put them on sys.path
+
+# IOMMU modes, as the kernel's VFIO selftests name their variants
+MODES = ("type1", "type1v2", "iommufd-compat-type1", "iommufd-compat-type1v2", "cdev", "noiommu")
+NO_MODE = "fuzz"
+
+_current: list[str] = []  # a stack: the innermost mode wins
+_ok: dict[str, set[str]] = {}
+_errnos: dict[str, dict[str, set[str]]] = {}
+
+
+def install(ioctl_module: Any) -> None:
+    """Wrap the system-call functions of vfio._ioctl (looked up by the
+    request functions at call time) with the recorder. Each takes the
+    request's name second to last (numbers are ambiguous: VFIO_IOMMU_GET_INFO
+    and VFIO_IOMMU_SPAPR_TCE_GET_INFO share one)."""
+    for kind in ("none", "value", "int_ptr", "string", "struct"):
+        original = getattr(ioctl_module, kind)
+        if getattr(original, "_proof", False):
+            continue
+        setattr(ioctl_module, kind, _recording(original))
+
+
+def _recording(call: Callable[..., int]) -> Callable[..., int]:
+    def recorded(*args: Any) -> int:
+        name = str(args[-2])
+        try:
+            result = call(*args)
+        except VfioError as exc:
+            where = current()
+            label = errno.errorcode.get(exc.errno, str(exc.errno))
+            _errnos.setdefault(name, {}).setdefault(label, set()).add(where)
+            raise
+        if _current:
+            _ok.setdefault(name, set()).add(current())
+        return result
+
+    recorded._proof = True  # type: ignore[attr-defined]
+    return recorded
+
+
+def current() -> str:
+    return _current[-1] if _current else NO_MODE
+
+
+@contextlib.contextmanager
+def mode(name: str) -> Iterator[None]:
+    """Record the calls inside as made in IOMMU mode `name`."""
+    assert name in MODES, name
+    _current.append(name)
+    try:
+        yield
+    finally:
+        _current.pop()
+
+
+def dump(path: Path) -> None:
+    """The guest's record, for the host to merge: per request the modes where
+    it succeeded and the modes where each errno was seen."""
+    requests = {
+        name: {
+            "ok": sorted(_ok.get(name, ())),
+            "errnos": {e: sorted(m) for e, m in sorted(_errnos.get(name, {}).items())},
+        }
+        for name in sorted(set(_ok) | set(_errnos))
+    }
+    modes = sorted({m for v in requests.values() for m in v["ok"]})
+    path.write_text(json.dumps({"modes": modes, "requests": requests}, indent=1) + "\n")

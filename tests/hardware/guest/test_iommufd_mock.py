@@ -1,0 +1,390 @@
+"""iommufd's objects beyond the IOAS, on the mock IOMMU of CONFIG_IOMMUFD_TEST:
+HWPTs (paging, nested, dirty tracking), invalidation, the fault queue, the
+vIOMMU, vdevice, vEVENTQ and hw queue, IOAS copy / map_file /
+change_process, GET_HW_INFO, OPTION and VFIO_IOAS. The flows follow the
+kernel's own tools/testing/selftests/iommu/iommufd.c; every iommufd request
+goes through the generated vfio.requests / vfio.api, IOMMU_TEST_CMD through
+the bindings vfiogen generated from iommufd_test.h (iommufd_selftest.py).
+
+Skipped on a kernel without the mock IOMMU; failed on the -full flavor, which
+is built with it."""
+
+from __future__ import annotations
+
+import ctypes
+import errno
+import mmap
+import os
+import select
+from collections.abc import Iterator
+from typing import Any, NamedTuple
+
+import iommufd_selftest
+import pytest
+from vfio import abi, api
+from vfio import requests as rq
+from vfio.errors import VfioError
+
+PROOF_MODE = "cdev"  # iommufd native (guest/proof.py)
+PAGE = mmap.PAGESIZE
+
+
+@pytest.fixture(scope="module")
+def t() -> iommufd_selftest.TestBindings:
+    root = iommufd_selftest.bindings_dir()
+    present = iommufd_selftest.SELFTEST_IOMMU.exists()
+    if not present or not (root / "vfio" / "abi.py").exists():
+        message = (
+            f"no mock IOMMU ({iommufd_selftest.SELFTEST_IOMMU}: CONFIG_IOMMUFD_TEST)"
+            if not present
+            else f"no bindings of iommufd_test.h in {root} (rig_bindings.test_header_bindings)"
+        )
+        if os.environ.get("VFIOGEN_GUEST_KERNEL", "").endswith("-full"):
+            pytest.fail(message, pytrace=False)
+        pytest.skip(message)
+    return iommufd_selftest.load(root)
+
+
+class Mock(NamedTuple):
+    iommufd: api.Iommufd
+    ioas: api.Ioas
+    test: iommufd_selftest.Selftest
+    dom: iommufd_selftest.MockDomain
+
+
+@pytest.fixture()
+def mock(t: iommufd_selftest.TestBindings) -> Iterator[Mock]:
+    """An iommufd, an IOAS and a mock device on a mock domain for it; the
+    iommufd's close destroys every object, and no fd is left behind."""
+    before = set(os.listdir("/proc/self/fd"))
+    with api.Iommufd() as iommufd:
+        ioas = iommufd.ioas()
+        test = iommufd_selftest.Selftest(t, iommufd)
+        yield Mock(iommufd, ioas, test, test.mock_domain(ioas.id))
+    assert set(os.listdir("/proc/self/fd")) == before, "file descriptors leaked"
+
+
+def anon(size: int) -> tuple[mmap.mmap, int]:
+    mem = mmap.mmap(-1, size, mmap.MAP_SHARED | mmap.MAP_ANONYMOUS)
+    return mem, ctypes.addressof(ctypes.c_char.from_buffer(mem))
+
+
+def hwpt_alloc(m: Mock, pt_id: int, flags: int = 0, data: Any = None, fault_id: int = 0) -> int:
+    a = abi.iommu_hwpt_alloc()
+    a.size = ctypes.sizeof(a)
+    a.flags = flags
+    a.dev_id = m.dom.idev_id
+    a.pt_id = pt_id
+    a.fault_id = fault_id
+    if data is not None:
+        a.data_type = m.test.t.abi.IOMMU_HWPT_DATA_SELFTEST
+        a.data_len = ctypes.sizeof(data)
+        a.data_uptr = ctypes.addressof(data)
+    rq.iommu_hwpt_alloc(m.iommufd.fd, a)
+    return int(a.out_hwpt_id)
+
+
+def viommu_alloc(m: Mock, parent: int) -> int:
+    v = abi.iommu_viommu_alloc()
+    v.size = ctypes.sizeof(v)
+    v.type = m.test.t.abi.IOMMU_VIOMMU_TYPE_SELFTEST
+    v.dev_id = m.dom.idev_id
+    v.hwpt_id = parent
+    rq.iommu_viommu_alloc(m.iommufd.fd, v)
+    return int(v.out_viommu_id)
+
+
+def vdevice_alloc(m: Mock, viommu: int, virt_id: int) -> int:
+    v = abi.iommu_vdevice_alloc()
+    v.size = ctypes.sizeof(v)
+    v.viommu_id = viommu
+    v.dev_id = m.dom.idev_id
+    v.virt_id = virt_id
+    rq.iommu_vdevice_alloc(m.iommufd.fd, v)
+    return int(v.out_vdevice_id)
+
+
+def test_get_hw_info_of_the_mock_device(mock: Mock) -> None:
+    t = mock.test.t.abi
+    data = t.iommu_test_hw_info()
+    info = abi.iommu_hw_info()
+    info.size = ctypes.sizeof(info)
+    info.dev_id = mock.dom.idev_id
+    info.data_len = ctypes.sizeof(data)
+    info.data_uptr = ctypes.addressof(data)
+    rq.iommu_get_hw_info(mock.iommufd.fd, info)
+    assert info.out_data_type == t.IOMMU_HW_INFO_TYPE_SELFTEST
+    assert data.test_reg == t.IOMMU_HW_INFO_SELFTEST_REGVAL
+    with pytest.raises(VfioError) as err:  # not a device
+        info.dev_id = mock.ioas.id
+        rq.iommu_get_hw_info(mock.iommufd.fd, info)
+    assert err.value.errno == errno.EINVAL
+
+
+def test_options_global_and_per_ioas(mock: Mock) -> None:
+    o = abi.iommu_option()
+    o.size = ctypes.sizeof(o)
+    o.option_id = abi.IOMMU_OPTION_RLIMIT_MODE
+    o.op = abi.IOMMU_OPTION_OP_GET
+    rq.iommu_option(mock.iommufd.fd, o)
+    assert o.val64 == 0  # accounting per user, the default
+    o.option_id, o.op, o.object_id, o.val64 = (
+        abi.IOMMU_OPTION_HUGE_PAGES,
+        abi.IOMMU_OPTION_OP_SET,
+        mock.ioas.id,
+        0,
+    )
+    rq.iommu_option(mock.iommufd.fd, o)
+    o.op, o.val64 = abi.IOMMU_OPTION_OP_GET, 7
+    rq.iommu_option(mock.iommufd.fd, o)
+    assert o.val64 == 0
+    o.op, o.val64 = abi.IOMMU_OPTION_OP_SET, 2
+    with pytest.raises(VfioError) as err:  # only 0 and 1
+        rq.iommu_option(mock.iommufd.fd, o)
+    assert err.value.errno == errno.EINVAL
+
+
+def test_vfio_ioas_get_set_clear(mock: Mock) -> None:
+    """The IOAS that /dev/iommu's VFIO compat mode uses."""
+    v = abi.iommu_vfio_ioas()
+    v.size = ctypes.sizeof(v)
+    v.op = abi.IOMMU_VFIO_IOAS_GET
+    with pytest.raises(VfioError) as err:  # none chosen yet
+        rq.iommu_vfio_ioas(mock.iommufd.fd, v)
+    assert err.value.errno == errno.ENOENT
+    v.op, v.ioas_id = abi.IOMMU_VFIO_IOAS_SET, mock.ioas.id
+    rq.iommu_vfio_ioas(mock.iommufd.fd, v)
+    v.op, v.ioas_id = abi.IOMMU_VFIO_IOAS_GET, 0
+    rq.iommu_vfio_ioas(mock.iommufd.fd, v)
+    assert v.ioas_id == mock.ioas.id
+    v.op = abi.IOMMU_VFIO_IOAS_CLEAR
+    rq.iommu_vfio_ioas(mock.iommufd.fd, v)
+
+
+def test_allow_iovas_copy_and_map_file(mock: Mock) -> None:
+    """ALLOW_IOVAS limits an IOAS; IOAS_COPY maps the pages of one IOAS's
+    map into another; MAP_FILE maps a memfd; the mock domain sees the pages."""
+    t = mock.test.t.abi
+    start = t.MOCK_APERTURE_START
+    mem, va = anon(4 * PAGE)
+    mem[:4] = b"mock"
+    mock.ioas.map_dma(start, 4 * PAGE, va)
+    mock.test.cmd(
+        t.IOMMU_TEST_OP_MD_CHECK_MAP,
+        mock.ioas.id,
+        check_map={"iova": start, "length": 4 * PAGE, "uptr": va},
+    )
+    with mock.iommufd.ioas() as dst:
+        ranges = (abi.iommu_iova_range * 1)(abi.iommu_iova_range(start=1 << 30, last=(2 << 30) - 1))
+        allow = abi.iommu_ioas_allow_iovas()
+        allow.size = ctypes.sizeof(allow)
+        allow.ioas_id, allow.num_iovas = dst.id, 1
+        allow.allowed_iovas = ctypes.addressof(ranges)
+        rq.iommu_ioas_allow_iovas(mock.iommufd.fd, allow)
+        copy = abi.iommu_ioas_copy()
+        copy.size = ctypes.sizeof(copy)
+        copy.flags = abi.IOMMU_IOAS_MAP_WRITEABLE | abi.IOMMU_IOAS_MAP_READABLE
+        copy.dst_ioas_id, copy.src_ioas_id = dst.id, mock.ioas.id
+        copy.length, copy.src_iova = 4 * PAGE, start
+        rq.iommu_ioas_copy(mock.iommufd.fd, copy)  # the kernel picks dst_iova
+        assert (1 << 30) <= copy.dst_iova < (2 << 30), hex(copy.dst_iova)
+        assert dst.unmap_dma(copy.dst_iova, 4 * PAGE) == 4 * PAGE
+        copy.flags |= abi.IOMMU_IOAS_MAP_FIXED_IOVA
+        copy.dst_iova = 0x1000  # outside what ALLOW_IOVAS allows
+        with pytest.raises(VfioError) as err:
+            rq.iommu_ioas_copy(mock.iommufd.fd, copy)
+        assert err.value.errno == errno.EINVAL
+    assert mock.ioas.unmap_dma(start, 4 * PAGE) == 4 * PAGE
+    mem.close()
+    memfd = os.memfd_create("vfiogen-map-file")
+    try:
+        os.ftruncate(memfd, 2 * PAGE)
+        os.pwrite(memfd, b"file", 0)
+        m = abi.iommu_ioas_map_file()
+        m.size = ctypes.sizeof(m)
+        m.flags = abi.IOMMU_IOAS_MAP_FIXED_IOVA | abi.IOMMU_IOAS_MAP_READABLE
+        m.ioas_id, m.fd, m.start, m.length, m.iova = mock.ioas.id, memfd, 0, 2 * PAGE, start
+        rq.iommu_ioas_map_file(mock.iommufd.fd, m)
+        assert mock.ioas.unmap_dma(start, 2 * PAGE) == 2 * PAGE
+    finally:
+        os.close(memfd)
+
+
+def test_change_process_here_and_in_a_forked_child(mock: Mock) -> None:
+    """IOAS_CHANGE_PROCESS moves the pinned-page accounting to the caller's
+    mm: refused while a non-file map exists, then done here and in a child."""
+    start = mock.test.t.abi.MOCK_APERTURE_START
+    c = abi.iommu_ioas_change_process()
+    c.size = ctypes.sizeof(c)
+    mem, va = anon(PAGE)
+    mock.ioas.map_dma(start, PAGE, va)
+    with pytest.raises(VfioError) as err:
+        rq.iommu_ioas_change_process(mock.iommufd.fd, c)
+    assert err.value.errno == errno.EINVAL
+    mock.ioas.unmap_dma(start, PAGE)
+    mem.close()
+    memfd = os.memfd_create("vfiogen-change-process")
+    try:
+        os.ftruncate(memfd, PAGE)
+        m = abi.iommu_ioas_map_file()
+        m.size = ctypes.sizeof(m)
+        m.flags = abi.IOMMU_IOAS_MAP_FIXED_IOVA | abi.IOMMU_IOAS_MAP_READABLE
+        m.ioas_id, m.fd, m.length, m.iova = mock.ioas.id, memfd, PAGE, start
+        rq.iommu_ioas_map_file(mock.iommufd.fd, m)
+        rq.iommu_ioas_change_process(mock.iommufd.fd, c)
+        child = os.fork()
+        if child == 0:  # the child owns the pages afterwards
+            try:
+                rq.iommu_ioas_change_process(mock.iommufd.fd, c)
+                os._exit(0)
+            except BaseException:
+                os._exit(1)
+        _, status = os.waitpid(child, 0)
+        assert os.waitstatus_to_exitcode(status) == 0, "IOAS_CHANGE_PROCESS failed in the child"
+        rq.iommu_ioas_change_process(mock.iommufd.fd, c)  # and back
+        mock.ioas.unmap_dma(start, PAGE)
+    finally:
+        os.close(memfd)
+
+
+def test_dirty_tracking_bit_by_bit(mock: Mock) -> None:
+    """A dirty-tracking HWPT: the mock domain marks every even page dirty
+    (IOMMU_TEST_OP_DIRTY); GET_DIRTY_BITMAP reports exactly those bits, and
+    a second read finds them cleared."""
+    t = mock.test.t.abi
+    start, page = t.MOCK_APERTURE_START, t.MOCK_PAGE_SIZE
+    length = 64 * 1024
+    nbits = length // page
+    mem, va = anon(length)
+    o = abi.iommu_option()
+    o.size = ctypes.sizeof(o)
+    o.option_id, o.op, o.object_id = (
+        abi.IOMMU_OPTION_HUGE_PAGES,
+        abi.IOMMU_OPTION_OP_SET,
+        mock.ioas.id,
+    )
+    rq.iommu_option(mock.iommufd.fd, o)  # pages the size the dirty logic expects
+    mock.ioas.map_dma(start, length, va)
+    cfg = t.iommu_hwpt_selftest(pagetable_type=t.MOCK_IOMMUPT_DEFAULT)
+    hwpt = hwpt_alloc(mock, mock.ioas.id, abi.IOMMU_HWPT_ALLOC_DIRTY_TRACKING, cfg)
+    track = abi.iommu_hwpt_set_dirty_tracking()
+    track.size = ctypes.sizeof(track)
+    track.hwpt_id, track.flags = hwpt, abi.IOMMU_HWPT_DIRTY_TRACKING_ENABLE
+    rq.iommu_hwpt_set_dirty_tracking(mock.iommufd.fd, track)
+    marks = (ctypes.c_uint64 * (nbits // 64 or 1))()
+    for bit in range(0, nbits, 2):
+        marks[bit // 64] |= 1 << (bit % 64)
+    assert mock.test.set_dirty(hwpt, start, length, page, marks) == nbits // 2
+    got = (ctypes.c_uint64 * len(marks))()
+    get = abi.iommu_hwpt_get_dirty_bitmap()
+    get.size = ctypes.sizeof(get)
+    get.hwpt_id, get.iova, get.length, get.page_size = hwpt, start, length, page
+    get.data = ctypes.addressof(got)
+    rq.iommu_hwpt_get_dirty_bitmap(mock.iommufd.fd, get)
+    for bit in range(nbits):
+        assert bool(got[bit // 64] >> (bit % 64) & 1) == (bit % 2 == 0), f"page {bit}"
+    ctypes.memset(got, 0, ctypes.sizeof(got))
+    rq.iommu_hwpt_get_dirty_bitmap(mock.iommufd.fd, get)  # read and cleared before
+    assert not any(got)
+    track.flags = 0
+    rq.iommu_hwpt_set_dirty_tracking(mock.iommufd.fd, track)
+    mock.iommufd.destroy(hwpt)
+    mock.ioas.unmap_dma(start, length)
+    mem.close()
+
+
+def test_nested_hwpt_and_invalidate(mock: Mock) -> None:
+    """A NEST_PARENT paging HWPT, a nested HWPT on it with the selftest data
+    type, and IOMMU_HWPT_INVALIDATE of all its mock IOTLB entries."""
+    t = mock.test.t.abi
+    parent = hwpt_alloc(mock, mock.ioas.id, abi.IOMMU_HWPT_ALLOC_NEST_PARENT)
+    nested = hwpt_alloc(mock, parent, 0, t.iommu_hwpt_selftest(iotlb=t.IOMMU_TEST_IOTLB_DEFAULT))
+    mock.test.check_iotlb(nested, 0, t.IOMMU_TEST_IOTLB_DEFAULT)
+    req = t.iommu_hwpt_invalidate_selftest(flags=t.IOMMU_TEST_INVALIDATE_FLAG_ALL)
+    inv = abi.iommu_hwpt_invalidate()
+    inv.size = ctypes.sizeof(inv)
+    inv.hwpt_id, inv.data_type = nested, t.IOMMU_HWPT_INVALIDATE_DATA_SELFTEST
+    inv.data_uptr, inv.entry_len, inv.entry_num = ctypes.addressof(req), ctypes.sizeof(req), 1
+    rq.iommu_hwpt_invalidate(mock.iommufd.fd, inv)
+    assert inv.entry_num == 1
+    for entry in range(t.MOCK_NESTED_DOMAIN_IOTLB_NUM):
+        mock.test.check_iotlb(nested, entry, 0)
+    with pytest.raises(VfioError) as err:  # a paging HWPT has no IOTLB to invalidate
+        inv.hwpt_id, inv.entry_num = parent, 1
+        rq.iommu_hwpt_invalidate(mock.iommufd.fd, inv)
+    assert err.value.errno in (errno.EINVAL, errno.EOPNOTSUPP)
+    mock.iommufd.destroy(nested)
+    mock.iommufd.destroy(parent)
+
+
+def read_exact(fd: int, size: int) -> bytes:
+    ready, _, _ = select.select([fd], [], [], 5)
+    assert ready, "nothing to read"
+    return os.read(fd, size)
+
+
+def test_viommu_vdevice_fault_queue_and_veventq(mock: Mock) -> None:
+    """vIOMMU on a nesting parent; a vdevice; a nested HWPT reporting faults
+    to a fault queue: a page fault raised by the mock (TRIGGER_IOPF) is read
+    from the fault fd and answered; a vEVENTQ delivers a mock event with the
+    vdevice's virtual id; a hw queue is allocated on mapped memory."""
+    t = mock.test.t.abi
+    parent = hwpt_alloc(mock, mock.ioas.id, abi.IOMMU_HWPT_ALLOC_NEST_PARENT)
+    viommu = viommu_alloc(mock, parent)
+    fa = abi.iommu_fault_alloc()
+    fa.size = ctypes.sizeof(fa)
+    rq.iommu_fault_queue_alloc(mock.iommufd.fd, fa)
+    fault_fd = int(fa.out_fault_fd)
+    q = abi.iommu_veventq_alloc()
+    q.size = ctypes.sizeof(q)
+    q.viommu_id, q.type, q.veventq_depth = viommu, t.IOMMU_VEVENTQ_TYPE_SELFTEST, 2
+    rq.iommu_veventq_alloc(mock.iommufd.fd, q)
+    veventq_fd = int(q.out_veventq_fd)
+    try:
+        data = t.iommu_hwpt_selftest(iotlb=t.IOMMU_TEST_IOTLB_DEFAULT)
+        iopf_hwpt = hwpt_alloc(mock, viommu, abi.IOMMU_HWPT_FAULT_ID_VALID, data, fa.out_fault_id)
+        vdev = vdevice_alloc(mock, viommu, 0x99)
+        mock.test.replace(mock.dom.stdev_id, iopf_hwpt)
+        mock.test.trigger_iopf(mock.dom.idev_id, 0x1, 0x2, 0xDEADBEEF)
+        raw = read_exact(fault_fd, ctypes.sizeof(abi.iommu_hwpt_pgfault))
+        fault = abi.iommu_hwpt_pgfault.from_buffer_copy(raw)
+        assert (fault.dev_id, fault.grpid) == (mock.dom.idev_id, 0x2)
+        assert fault.addr == 0xDEADBEEF & ~(PAGE - 1) or fault.addr == 0xDEADBEEF
+        reply = abi.iommu_hwpt_page_response(
+            cookie=fault.cookie, code=abi.IOMMUFD_PAGE_RESP_SUCCESS
+        )
+        assert os.write(fault_fd, bytes(reply)) == ctypes.sizeof(reply)
+        mock.test.trigger_vevent(mock.dom.idev_id)
+        size = ctypes.sizeof(abi.iommufd_vevent_header) + ctypes.sizeof(
+            t.iommu_viommu_event_selftest
+        )
+        raw = read_exact(veventq_fd, size)
+        event = t.iommu_viommu_event_selftest.from_buffer_copy(
+            raw[ctypes.sizeof(abi.iommufd_vevent_header) :]
+        )
+        assert event.virt_id == 0x99
+        mock.test.replace(mock.dom.stdev_id, mock.ioas.id)
+        mock.iommufd.destroy(iopf_hwpt)
+        mock.iommufd.destroy(vdev)
+        check_hw_queue(mock, viommu)
+    finally:
+        os.close(fault_fd)
+        os.close(veventq_fd)
+
+
+def check_hw_queue(mock: Mock, viommu: int) -> None:
+    t = mock.test.t.abi
+    mem, va = anon(PAGE)
+    iova = t.MOCK_APERTURE_START
+    mock.ioas.map_dma(iova, PAGE, va)
+    hq = abi.iommu_hw_queue_alloc()
+    hq.size = ctypes.sizeof(hq)
+    hq.viommu_id, hq.type, hq.index = viommu, t.IOMMU_HW_QUEUE_TYPE_SELFTEST, 0
+    hq.nesting_parent_iova, hq.length = iova, PAGE
+    rq.iommu_hw_queue_alloc(mock.iommufd.fd, hq)
+    with pytest.raises(VfioError) as err:  # the queue owns that IOVA now
+        mock.ioas.unmap_dma(iova, PAGE)
+    assert err.value.errno == errno.EBUSY
+    mock.iommufd.destroy(hq.out_hw_queue_id)
+    mock.ioas.unmap_dma(iova, PAGE)
+    mem.close()

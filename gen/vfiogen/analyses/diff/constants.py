@@ -22,15 +22,20 @@ def compare_constants(s: Sides, out: Findings) -> None:
     n_uneval = {u.name for u in s.new.unevaluated}
     removed = [k for k in o if k not in n and k not in n_uneval]
     added = [k for k in n if k not in o and k not in o_uneval]
-    renamed = renames(removed, added, lambda x, y: _rename_score(s, o[x], n[y]))
+    was = {k: tuple(value_of(o[k], a) for a in s.abis) for k in removed}
+    now = {k: tuple(value_of(n[k], a) for a in s.abis) for k in added}
+    renamed = renames(
+        removed, added, lambda x, y: _rename_score(o[x], n[y], was[x]) if was[x] == now[y] else None
+    )
     new_name_of = {v: k for k, v in renamed.items()}
     for name, c in n.items():
-        entity = entity_of(s.new, c)
         if name in o:
             _changed(s, out, o[name], c, added)
-        elif name in o_uneval:
             continue
-        elif name in new_name_of:
+        if name in o_uneval:
+            continue
+        entity = entity_of(s.new, c)
+        if name in new_name_of:
             facts = f.Renaming(name, new_name_of[name], value=fmt(c.value))
             out.add(rules.CONSTANT_ADDED, facts, name, "", entity)
         elif entity == "flag" and c.values:
@@ -51,15 +56,12 @@ def compare_constants(s: Sides, out: Findings) -> None:
         out.add(rules.CONSTANT_REMOVED, f.Renaming(name, other), name, what, entity_of(s.old, c))
 
 
-def _rename_score(s: Sides, x: Constant, y: Constant) -> float | None:
-    """Same value on every ABI, and the same home (value set or enum) or a
-    similar name: plain values collide too easily to go by value alone."""
-    vx = [value_of(x, a) for a in s.abis]
-    if [value_of(y, a) for a in s.abis] != vx:
-        return None
+def _rename_score(x: Constant, y: Constant, values: tuple[int | str, ...]) -> float | None:
+    """For two constants of the same values: the same home (value set or
+    enum) or a similar name, as plain values collide too easily alone."""
     score = similar(x.name, y.name)
     home = (x.values and x.values == y.values) or (x.enum and x.enum == y.enum)
-    if home and not is_flag_bit(vx[0]) and score < RENAME_SIMILARITY:
+    if home and not is_flag_bit(values[0]) and score < RENAME_SIMILARITY:
         return None
     if home:
         score += 1.0
@@ -100,9 +102,10 @@ def _old_value_now(s: Sides, o: Constant, added: list[str]) -> str:
 
     def score(x: str, y: str) -> float | None:
         c = s.new.constants[y]
-        same = all(value_of(c, a) == value_of(o, a) for a in s.abis)
+        if any(value_of(c, a) != value_of(o, a) for a in s.abis):
+            return None
         sim = similar(x, y)
-        return sim if same and sim >= RENAME_SIMILARITY else None
+        return sim if sim >= RENAME_SIMILARITY else None
 
     best = best_match(o.name, added, score)
     return f" (its old value is now {best})" if best else ""

@@ -21,11 +21,9 @@ def compare_requests(s: Sides, out: Findings) -> None:
     def identity(r: Request) -> tuple[object, ...]:
         return (fd_of(r), tuple(r.numbers[a] for a in s.abis), r.arg_type)
 
-    renamed = renames(
-        removed,
-        added,
-        lambda x, y: similar(x, y) if identity(o[x]) == identity(n[y]) else None,
-    )
+    was = {x: identity(o[x]) for x in removed}
+    now = {y: identity(n[y]) for y in added}
+    renamed = renames(removed, added, lambda x, y: similar(x, y) if was[x] == now[y] else None)
     new_name_of = {v: k for k, v in renamed.items()}
     reuse = number_reuse(s, renamed)
     for name, req in n.items():
@@ -79,16 +77,13 @@ def number_reuse(s: Sides, renamed: dict[str, str]) -> dict[str, dict[str, str]]
 
 def _changed(s: Sides, out: Findings, o: Request, n: Request, reuse: dict[str, str]) -> None:
     name = n.name
-    per: dict[str, tuple[f.Nothing, str] | None] = {}
-    for a in s.abis:
-        extra = f", the number of {reuse[a]} in OLD" if a in reuse else ""
-        moved = o.numbers[a] != n.numbers[a]
-        per[a] = (
-            (f.NOTHING, f"number {fmt(o.numbers[a])} -> {fmt(n.numbers[a])}{extra}")
-            if moved
-            else None
-        )
-    out.add_per_abi(rules.REQUEST_NUMBER, name, per)
+    if any(o.numbers[a] != n.numbers[a] for a in s.abis):
+        per: dict[str, tuple[f.Nothing, str] | None] = {}
+        for a in s.abis:
+            extra = f", the number of {reuse[a]} in OLD" if a in reuse else ""
+            what = f"number {fmt(o.numbers[a])} -> {fmt(n.numbers[a])}{extra}"
+            per[a] = (f.NOTHING, what) if o.numbers[a] != n.numbers[a] else None
+        out.add_per_abi(rules.REQUEST_NUMBER, name, per)
     if o.fd and n.fd and o.fd != n.fd:
         out.add(rules.REQUEST_FD, f.NOTHING, name, f"fd kind {o.fd} -> {n.fd}")
     if o.arg and n.arg and o.arg != n.arg:

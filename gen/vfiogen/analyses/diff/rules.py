@@ -12,8 +12,7 @@ over the attributes of the aspect's facts (`facts`).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any, Callable, Generic, Iterator, Mapping, TypeVar
+from typing import Any, Callable, Generic, Iterator, Mapping, NamedTuple, TypeVar
 
 from vfiogen.analyses.diff import facts as f
 from vfiogen.analyses.diff.model import ChangeKind, Entity, Severity
@@ -21,8 +20,7 @@ from vfiogen.analyses.diff.model import ChangeKind, Entity, Severity
 F = TypeVar("F")
 
 
-@dataclass(frozen=True)
-class Rule(Generic[F]):
+class Rule(NamedTuple, Generic[F]):
     id: str  # "<aspect id>.<case>", unique: tests and Change.rule name it
     condition: str  # the condition, in words
     when: Callable[[F], bool]
@@ -30,8 +28,7 @@ class Rule(Generic[F]):
     reason: str  # template over the facts' attributes
 
 
-@dataclass(frozen=True, slots=True)
-class Verdict:
+class Verdict(NamedTuple):
     rule: str
     severity: Severity
     reason: str
@@ -53,8 +50,7 @@ class _Attributes(Mapping[str, object]):
         return 0
 
 
-@dataclass(frozen=True)  # no slots: Aspect[F](...) sets __orig_class__
-class Aspect(Generic[F]):
+class Aspect(NamedTuple, Generic[F]):
     """One thing that can differ about an entity, and the rules that judge it."""
 
     id: str

@@ -21,9 +21,11 @@ def compare_requests(s: Sides, out: Findings) -> None:
     def identity(r: Request) -> tuple[object, ...]:
         return (fd_of(r), tuple(r.numbers[a] for a in s.abis), r.arg_type)
 
-    was = {x: identity(o[x]) for x in removed}
-    now = {y: identity(n[y]) for y in added}
-    renamed = renames(removed, added, lambda x, y: similar(x, y) if was[x] == now[y] else None)
+    old_ids = {x: identity(o[x]) for x in removed}
+    new_ids = {y: identity(n[y]) for y in added}
+    renamed = renames(
+        removed, added, lambda x, y: similar(x, y) if old_ids[x] == new_ids[y] else None
+    )
     new_name_of = {v: k for k, v in renamed.items()}
     reuse = number_reuse(s, renamed)
     for name, req in n.items():

@@ -94,12 +94,13 @@ def _changed(s: Sides, out: Findings, o: Request, n: Request, reuse: dict[str, s
         same = s.same_layout(o.arg_type, n.arg_type)
         what = f"argument type {o.arg_type} -> {n.arg_type}"
         out.add(rules.REQUEST_ARG_TYPE, f.Retyping(same), name, what)
-    for part, was, now in (
+    results: tuple[tuple[str, str | None, str | None], ...] = (
         ("result", o.result, n.result),
         ("result fd", o.result_fd, n.result_fd),
-    ):
-        if was and now and was != now:
-            out.add(rules.REQUEST_RESULT, f.NOTHING, name, f"{part} {was} -> {now}")
+    )
+    for part, before, after in results:
+        if before and after and before != after:
+            out.add(rules.REQUEST_RESULT, f.NOTHING, name, f"{part} {before} -> {after}")
     if o.argsz and n.argsz and o.argsz != n.argsz:
         out.add(rules.REQUEST_ARGSZ, f.NOTHING, name, f"argsz convention {o.argsz} -> {n.argsz}")
     _minsz(s, out, o, n)

@@ -99,20 +99,10 @@ class Findings:
             self._append(aspect, verdict, name, what, entity, abi)
 
     def doc(self, name: str, what: str | None) -> None:
-        """A documentation change (`what` from `docs.describe`; None: none)."""
+        """A documentation change (`what` from `docs.describe`; None: none),
+        reported after every other change."""
         if what:
-            verdict = DOC.judge(NOTHING)
-            self.docs.append(
-                Change(
-                    "doc",
-                    name,
-                    "changed",
-                    verdict.severity,
-                    None,
-                    f"{what}; {verdict.reason}",
-                    verdict.rule,
-                )
-            )
+            self.docs.append(_change(DOC, DOC.judge(NOTHING), name, what, None, None))
 
     def _append(
         self,
@@ -123,10 +113,16 @@ class Findings:
         entity: str | None,
         abi: str | None,
     ) -> None:
-        kind = entity or aspect.entities[0]
-        if kind not in aspect.entities:
-            raise LookupError(f"{aspect.id} does not judge {kind} changes")
-        detail = "; ".join(part for part in (what, verdict.reason) if part)
-        self.changes.append(
-            Change(kind, name, aspect.change, verdict.severity, abi, detail, verdict.rule)
-        )
+        self.changes.append(_change(aspect, verdict, name, what, entity, abi))
+
+
+def _change(
+    aspect: Aspect[F], verdict: Verdict, name: str, what: str, entity: str | None, abi: str | None
+) -> Change:
+    """The Change: detail is "what; reason" (either alone when the other is
+    empty); the entity one of the aspect's (its first by default)."""
+    kind = entity or aspect.entities[0]
+    if kind not in aspect.entities:
+        raise LookupError(f"{aspect.id} does not judge {kind} changes")
+    detail = "; ".join(part for part in (what, verdict.reason) if part)
+    return Change(kind, name, aspect.change, verdict.severity, abi, detail, verdict.rule)

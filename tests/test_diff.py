@@ -14,10 +14,11 @@ import pytest
 import uapi_facts
 from uapi_facts import HEADERS, require_abigail
 from support import RELEASES, release_spec
-from vfiogen.analyses import diff
+from vfiogen.analyses.diff.compare import diff
 from vfiogen.emit.reports import diff as diff_render
 from vfiogen.cli.main import main
-from vfiogen.analyses.diff import CHANGES, ENTITIES, SEVERITIES, Change, Report
+from vfiogen.analyses.diff.model import CHANGES, ENTITIES, SEVERITIES, Change, Report
+from vfiogen.errors import DiffError
 from vfiogen.ir.model import Field, FieldLayout, RecordLayout, TypeRef
 from vfiogen.ir.codec import to_json
 
@@ -34,7 +35,7 @@ CONSTANT_ENTITIES = {"request", "constant", "enumerator", "flag"}
 
 @functools.lru_cache(maxsize=None)
 def report(old: str, new: str) -> Report:
-    return diff.diff(release_spec(old), release_spec(new), old, new)
+    return diff(release_spec(old), release_spec(new), old, new)
 
 
 def find(
@@ -170,7 +171,7 @@ def test_report_shape(old: str, new: str) -> None:
 
 @pytest.mark.parametrize("release", RELEASES)
 def test_self_diff_is_empty(release: str) -> None:
-    rep = diff.diff(release_spec(release), release_spec(release))
+    rep = diff(release_spec(release), release_spec(release))
     assert rep.changes == [] and not rep.breaking
 
 
@@ -259,7 +260,7 @@ def test_request_number_reused_on_the_same_fd_kind() -> None:
     frob = copy.deepcopy(new.requests["VFIO_DEVICE_GET_INFO"])
     frob.name, frob.numbers = "VFIO_DEVICE_FROB", dict(reset.numbers)
     new.requests["VFIO_DEVICE_FROB"] = frob
-    rep = diff.diff(old, new)
+    rep = diff(old, new)
     (added,) = find(rep, "VFIO_DEVICE_FROB", "added")
     assert added.severity == "breaking" and "was VFIO_DEVICE_RESET in OLD" in added.detail
     (gone,) = find(rep, "VFIO_DEVICE_RESET", "removed")
@@ -272,7 +273,7 @@ def test_same_number_on_another_fd_kind_is_no_reuse() -> None:
     extra.name = "VFIO_CONTAINER_FROB"
     extra.numbers = dict(new.requests["VFIO_DEVICE_RESET"].numbers)  # a device fd number
     new.requests[extra.name] = extra
-    (added,) = find(diff.diff(old, new), "VFIO_CONTAINER_FROB", "added")
+    (added,) = find(diff(old, new), "VFIO_CONTAINER_FROB", "added")
     assert added.severity == "compatible"
 
 
@@ -281,7 +282,7 @@ def test_request_renamed_with_the_same_number_is_a_source_break() -> None:
     req = new.requests.pop("VFIO_DEVICE_RESET")
     req.name = "VFIO_DEVICE_RESET2"
     new.requests[req.name] = req
-    rep = diff.diff(old, new)
+    rep = diff(old, new)
     (gone,) = find(rep, "VFIO_DEVICE_RESET", "removed")
     assert gone.severity == "breaking" and "renamed to VFIO_DEVICE_RESET2" in gone.detail
     assert "source break" in gone.detail
@@ -291,7 +292,7 @@ def test_request_number_change_is_breaking_on_every_abi() -> None:
     old, new = mutated(), mutated()
     req = new.requests["VFIO_DEVICE_RESET"]
     req.numbers = {a: n + 1 for a, n in req.numbers.items()}
-    (c,) = find(diff.diff(old, new), "VFIO_DEVICE_RESET", "changed")
+    (c,) = find(diff(old, new), "VFIO_DEVICE_RESET", "changed")
     assert c.severity == "breaking" and c.abi is None and "powerpc64" in c.detail
 
 
@@ -308,7 +309,7 @@ def test_growth_without_size_negotiation_is_breaking() -> None:
             layout={a: FieldLayout(rec.layout[a].size - 8, 8) for a in rec.layout},
         )
     )
-    rep = diff.diff(old, new)
+    rep = diff(old, new)
     (t,) = find(rep, "vfio_iova_range", "changed", "type")
     assert t.severity == "breaking" and "embedded in" in t.detail
     (f,) = find(rep, "vfio_iova_range.extra", "added")
@@ -320,7 +321,7 @@ def test_field_offset_change_is_breaking_only_on_that_abi() -> None:
     f = new.records["vfio_region_info"].fields[-1]
     f.layout["i386"] = FieldLayout(f.layout["i386"].offset + 4, f.layout["i386"].size)
     new.records["vfio_region_info"].layout["i386"] = RecordLayout(40, 8)
-    rep = diff.diff(old, new)
+    rep = diff(old, new)
     (c,) = find(rep, f"vfio_region_info.{f.name}", "changed")
     assert c.abi == "i386" and c.severity == "breaking"
 
@@ -333,7 +334,7 @@ def test_constant_value_change_and_flag_bit_reuse() -> None:
     frob.name, mmap.value = "VFIO_REGION_INFO_FLAG_FROB", 1 << 20
     new.constants[frob.name] = frob
     new.value_sets[frob.values or ""].members.append(frob.name)
-    rep = diff.diff(old, new)
+    rep = diff(old, new)
     (v,) = find(rep, "VFIO_API_VERSION", "changed")
     assert v.severity == "breaking" and v.detail.startswith("0 -> 1")
     (moved,) = find(rep, "VFIO_REGION_INFO_FLAG_MMAP", "changed")
@@ -348,7 +349,7 @@ def test_constant_renamed_with_the_same_value() -> None:
     gone = new.constants.pop("VFIO_REGION_INFO_FLAG_MMAP")
     gone.name = "VFIO_REGION_INFO_FLAG_MMAP_OK"
     new.constants[gone.name] = gone
-    rep = diff.diff(old, new)
+    rep = diff(old, new)
     (c,) = find(rep, "VFIO_REGION_INFO_FLAG_MMAP", "removed")
     assert c.severity == "breaking" and "renamed to VFIO_REGION_INFO_FLAG_MMAP_OK" in c.detail
     (n,) = find(rep, "VFIO_REGION_INFO_FLAG_MMAP_OK", "added")
@@ -358,10 +359,10 @@ def test_constant_renamed_with_the_same_value() -> None:
 def test_abis_are_compared_only_where_both_specs_have_them() -> None:
     old, new = mutated(), mutated()
     new.abis = ["x86_64", "i386"]
-    rep = diff.diff(old, new)
+    rep = diff(old, new)
     assert rep.abis == ["x86_64", "i386"] and rep.notes
-    with pytest.raises(diff.DiffError):
-        diff.diff(old, new, abis=["powerpc64"])
+    with pytest.raises(DiffError):
+        diff(old, new, abis=["powerpc64"])
 
 
 # --- renderers and CLI ---------------------------------------------------------------

@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 
 from vfiogen import pipeline
-from vfiogen.analyses import diff
+from vfiogen.analyses.diff.compare import diff
 from vfiogen.cli.common import emit, overlay_files, parse_abis, source_from_word
 from vfiogen.emit.reports import diff as diff_render
 from vfiogen.errors import DiffError, Loc, SourceError
@@ -86,7 +86,7 @@ def run(a: argparse.Namespace) -> int:
     old = load_side(a.old, a, abis)
     new = load_side(a.new, a, abis)
     try:
-        report = diff.diff(old, new, a.old, a.new, abis)
+        report = diff(old, new, a.old, a.new, abis)
     except (KeyError, IndexError, TypeError, AttributeError) as exc:
         # A spec JSON that passed the schema checks but is inconsistent must
         # not crash with status 1, which means "breaking" to a CI gate.

@@ -14,7 +14,7 @@ from typing import Any
 
 from vfiogen import __version__
 from vfiogen.emit.templating import render
-from vfiogen.analyses.diff import CHANGES, ENTITIES, SEVERITIES, Change, Report
+from vfiogen.analyses.diff.model import CHANGES, ENTITIES, SEVERITIES, Change, Report
 from vfiogen.analyses.history import History
 
 FORMATS = ("text", "markdown", "json", "html")

@@ -257,6 +257,7 @@ class Request:
     precondition: str = ""
     note: str = ""
     source: str = ""
+    errors: dict[str, str] = field(default_factory=dict)  # errno name -> when the kernel returns it
     since: str | None = None
     until: str | None = None
     # When `since` is the overlay's exact kernel version rather than a pinned

@@ -9,6 +9,7 @@ exist, a direction the kernel does not follow) an Erratum is recorded.
 
 from __future__ import annotations
 
+import errno
 import re
 import tomllib
 from pathlib import Path
@@ -54,6 +55,7 @@ REQUEST_KEYS = {
     "precondition",
     "note",
     "source",
+    "errors",
     "since",
     "until",
 }
@@ -252,6 +254,7 @@ class _Merger:
         req.precondition = e.get("precondition", "")
         req.note = e.get("note", "")
         req.source = e.get("source", "")
+        req.errors = self.errnos(e.get("errors", {}), path + ("errors",))
         req.since, req.until = e.get("since"), e.get("until")
         rec = None
         if req.arg == "struct":
@@ -307,6 +310,20 @@ class _Merger:
                 continue
             req.directions[fname] = d["dir"]
         self.errata(req)
+
+    def errnos(self, entry: Any, path: tuple[str, ...]) -> dict[str, str]:
+        """A request's `errors`: errno names Python's errno module knows, each
+        with a non-empty reason, so the docs and runtime hints can trust them."""
+        if not isinstance(entry, dict):
+            raise self.fail(path, f"expected a table of errno name -> reason for {'.'.join(path)}")
+        out: dict[str, str] = {}
+        for name, why in entry.items():
+            if not (name.startswith("E") and isinstance(getattr(errno, name, None), int)):
+                raise self.fail(path + (name,), f"{name!r} is not an errno name (errno.{name})")
+            if not isinstance(why, str) or not why.strip():
+                raise self.fail(path + (name,), f"errors.{name} needs a non-empty reason string")
+            out[name] = why.strip()
+        return out
 
     def is_scalar_type(self, name: str) -> bool:
         return (

@@ -13,19 +13,30 @@ OK = "success"
 NOT_RUN = "·"
 
 
-def outcome(seen: RequestProof, run: str) -> str:
-    """One cell: success and/or the errnos seen on that run."""
+def outcome(seen: RequestProof, run: str, why: dict[str, str] | None = None) -> str:
+    """One cell: success and/or the errnos seen on that run; an errno the
+    overlay explains (`why`: the request's errors) carries its reason on hover."""
     errnos = sorted(e for e, where in seen.errnos.items() if run in where)
-    parts = ([OK] if run in seen.ok else []) + errnos
+    parts = ([OK] if run in seen.ok else []) + [_errno(e, why or {}) for e in errnos]
     return ", ".join(parts) if parts else NOT_RUN
 
 
-def request_facts(proof: Proof | None, request: str) -> list[Fact]:
+def _errno(name: str, why: dict[str, str]) -> str:
+    if name not in why:
+        return name
+    reason = " ".join(why[name].split()).replace("`", "'").replace("|", "\\|")
+    return f"{{abbr}}`{name} ({reason})`"
+
+
+def request_facts(
+    proof: Proof | None, request: str, why: dict[str, str] | None = None
+) -> list[Fact]:
     """A request page's rows: every run where the request was seen."""
     if proof is None or request not in proof.requests:
         return []
     seen = proof.requests[request]
-    return [Fact(run, outcome(seen, run)) for run in proof.runs() if outcome(seen, run) != NOT_RUN]
+    cells = [(run, outcome(seen, run, why)) for run in proof.runs()]
+    return [Fact(run, cell) for run, cell in cells if cell != NOT_RUN]
 
 
 def proof_page(spec: Spec, names: Names, proof: Proof) -> ProofPage:
@@ -36,5 +47,6 @@ def proof_page(spec: Spec, names: Names, proof: Proof) -> ProofPage:
     for name in sorted(spec.requests):
         seen = proof.requests.get(name, RequestProof())
         proven += bool(seen.ok)
-        rows.append([names.request(name)] + [outcome(seen, run) for run in runs])
+        why = spec.requests[name].errors
+        rows.append([names.request(name)] + [outcome(seen, run, why) for run in runs])
     return ProofPage(proof.source, runs, rows, proven, len(spec.requests))

@@ -119,6 +119,7 @@ class RequestPage:
     errata: list[ErratumView]
     example: list[str]
     proof: list[Fact] = field(default_factory=list)  # "<flavor>/<mode>" -> outcome
+    errors: list[Fact] = field(default_factory=list)  # errno -> when the kernel returns it
 
 
 @dataclass(slots=True)

@@ -90,7 +90,12 @@ KNOWN_BREAKING = {
     ("5.16", "6.1", "VFIO_REGION_TYPE_MIGRATION", "removed"),  # renamed ..._DEPRECATED
     ("5.16", "6.1", "VFIO_REGION_SUBTYPE_MIGRATION", "removed"),
     ("5.16", "6.1", "VFIO_DEVICE_STATE_SAVING", "removed"),  # renamed ..._V1_SAVING
-    ("6.3", "6.13", "VFIO_TYPE1_NESTING_IOMMU", "removed"),  # __VFIO_RESERVED_...
+    ("6.12", "6.13", "VFIO_TYPE1_NESTING_IOMMU", "removed"),  # __VFIO_RESERVED_...
+    # Debian's 6.12 is a 6.12.y stable release whose iommufd.h carries PASID
+    # capabilities backported from a later mainline; 6.13.4 does not have them.
+    ("6.12", "6.13", "IOMMU_HW_CAP_PCI_PASID_EXEC", "removed"),
+    ("6.12", "6.13", "IOMMU_HW_CAP_PCI_PASID_PRIV", "removed"),
+    ("6.12", "6.13", "iommu_hw_info.out_max_pasid_log2", "removed"),
 }
 
 

@@ -288,7 +288,7 @@ class Parser:
         return t in TYPE_WORDS or t == "void" or (bool(t) and self.is_type(t))
 
     def typename(self) -> str:
-        words = []
+        words: list[str] = []
         while self.starts_type() or (words and words[-1] in ("struct", "union", "enum")):
             words.append(self.take().text)
         stars = ""
@@ -617,8 +617,8 @@ class Evaluator:
         t = self.common(at, bt)
         a, b = self.wrap(a, t), self.wrap(b, t)
         if op in ("==", "!=", "<", ">", "<=", ">="):
-            r = {"==": a == b, "!=": a != b, "<": a < b, ">": a > b, "<=": a <= b, ">=": a >= b}[op]
-            return int(r), INT
+            truth = {"==": a == b, "!=": a != b, "<": a < b, ">": a > b, "<=": a <= b, ">=": a >= b}
+            return int(truth[op]), INT
         if op in ("/", "%"):
             if b == 0:
                 raise EvalError("division by zero")

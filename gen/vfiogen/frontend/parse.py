@@ -9,6 +9,8 @@ overlay, of layout numbers or of templates.
 
 from __future__ import annotations
 
+from typing import Literal
+
 import re
 from dataclasses import dataclass, field
 
@@ -169,13 +171,13 @@ class _Walker:
         if isinstance(node, c_ast.Enum):
             if node.values is not None:
                 self.enum(node)
-            return node.name
+            return str(node.name) if node.name else None
         if node.decls is None:
-            return node.name  # a reference, or a forward declaration
+            return str(node.name) if node.name else None  # a reference, or a forward declaration
         name = node.name or anon_name
         if name is None:
             raise ParseError(loc_of(node), "anonymous record at file scope")
-        kind = "struct" if isinstance(node, c_ast.Struct) else "union"
+        kind: Literal["struct", "union"] = "struct" if isinstance(node, c_ast.Struct) else "union"
         rec = Record(name, kind, loc_of(node), anonymous=node.name is None, pack=self.pack[-1])
         # Placeholder first, so a self-referencing pointer resolves.
         self.d.records[name] = rec

@@ -19,7 +19,9 @@ from vfiogen.data import data_dir
 from vfiogen.errors import Loc, VfiogenError
 from vfiogen.ir.model import Spec
 
-HEADER = "# The vfio runtime, not generated: vfiogen copies this file as is from its templates/vfio/."
+HEADER = (
+    "# The vfio runtime, not generated: vfiogen copies this file as is from its templates/vfio/."
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,9 +63,7 @@ def _plain(path: Path, text: str) -> RuntimeModule:
 
 def _describe(path: Path, text: str) -> RuntimeModule:
     if not text.startswith(HEADER + "\n"):
-        raise VfiogenError(
-            Loc(str(path), 1), f"expected the runtime header line {HEADER!r}"
-        )
+        raise VfiogenError(Loc(str(path), 1), f"expected the runtime header line {HEADER!r}")
     tree = ast.parse(text, str(path))
     literals: dict[str, object] = {}
     imports: list[str] = []
@@ -116,7 +116,9 @@ def _ordered(found: dict[str, RuntimeModule]) -> list[RuntimeModule]:
             raise VfiogenError(Loc(m.file, 1), f"import cycle {' -> '.join(path + (m.module,))}")
         for dep in m.imports:
             if f"{dep}.py" not in found:
-                raise VfiogenError(Loc(m.file, 1), f"imports vfio.{dep}, which is not a runtime module")
+                raise VfiogenError(
+                    Loc(m.file, 1), f"imports vfio.{dep}, which is not a runtime module"
+                )
             visit(found[f"{dep}.py"], path + (m.module,))
         done.add(m.module)
         out.append(m)

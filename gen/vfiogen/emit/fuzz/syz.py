@@ -371,7 +371,7 @@ class _Builder:
 def _consumed_kinds(spec: Spec) -> set[str]:
     """The fd kinds some call takes as input: a request's fd, an int pointer's,
     an input field's or a tail's."""
-    kinds = {r.fd for r in spec.requests.values() if r.fd}
+    kinds: set[str] = {r.fd for r in spec.requests.values() if r.fd}
     kinds |= {k for r, k in facts.INT_PTR_FDS.items() if r in spec.requests}
     kinds |= set(facts.FD_TAILS.values())
     for key, kind in facts.FD_FIELD_KINDS.items():

@@ -7,6 +7,7 @@ from __future__ import annotations
 import ctypes
 import errno
 import os
+import subprocess
 import sys
 from pathlib import Path
 
@@ -58,8 +59,10 @@ def test_errors_name_request_and_fd_kind_and_fds_are_owned() -> None:
         with pytest.raises(ValueError, match="width"):
             dev.read_int(0, 0, 3)
     assert open_fds() == before
-    with pytest.raises(FileNotFoundError):
+    with pytest.raises(FileNotFoundError) as missing:  # still, and a VfioError with a hint
         api.Container("/nonexistent/vfio")
+    assert isinstance(missing.value, VfioError) and missing.value.errno == errno.ENOENT
+    assert "modprobe vfio-pci" in str(missing.value)
     assert open_fds() == before
 
 
@@ -230,3 +233,131 @@ def test_migration_state_machine(monkeypatch: pytest.MonkeyPatch) -> None:
             dev.set_mig_state(99)  # not a state: refused before the call
     assert (abi.VFIO_DEVICE_FEATURE_MIG_DEVICE_STATE, abi.VFIO_DEVICE_FEATURE_SET) in seen
     assert len(seen) == 5  # the refused state never reached the kernel
+
+
+def test_interrupt_is_an_eventfd_with_wait_fileno_and_asyncio() -> None:
+    import asyncio
+    import selectors
+
+    released = []
+    with api.Interrupt(abi.VFIO_PCI_MSI_IRQ_INDEX, 0, lambda: released.append(1)) as irq:
+        assert irq.wait(0.01) == 0  # timeout
+        os.eventfd_write(irq.fileno(), 3)  # what the kernel does on each interrupt
+        assert irq.wait(1) == 3 and irq.clear() == 0
+        sel = selectors.DefaultSelector()
+        sel.register(irq, selectors.EVENT_READ)
+        os.eventfd_write(irq.fileno(), 1)
+        assert sel.select(1) and irq.clear() == 1
+        sel.close()
+
+        async def fire_then_wait() -> int:
+            asyncio.get_running_loop().call_later(0.01, os.eventfd_write, irq.fileno(), 2)
+            return await irq.wait_async()
+
+        assert asyncio.run(fire_then_wait()) == 2
+    assert irq.closed and released == [1]
+    with pytest.raises(ValueError, match="closed"):
+        irq.wait(0)
+
+
+def test_device_interrupt_routes_and_unroutes_one_vector(monkeypatch: pytest.MonkeyPatch) -> None:
+    calls = []
+    monkeypatch.setattr(
+        api.Device, "set_irqs", lambda self, *a: calls.append((a[0], a[1], a[2], a[3], a[4]))
+    )
+    with api.Device(os.open("/dev/null", os.O_RDWR)) as dev:
+        irq = dev.interrupt(abi.VFIO_PCI_MSIX_IRQ_INDEX, 2)
+        fd = irq.fileno()
+        irq.close()
+    eventfd = abi.VFIO_IRQ_SET_DATA_EVENTFD | abi.VFIO_IRQ_SET_ACTION_TRIGGER
+    index = abi.VFIO_PCI_MSIX_IRQ_INDEX
+    assert calls == [
+        (index, eventfd, 2, 1, fd.to_bytes(4, "little")),
+        (index, eventfd, 2, 1, (-1).to_bytes(4, "little", signed=True)),
+    ]
+
+
+def test_mmio_typed_registers_on_a_mapping() -> None:
+    import mmap
+
+    with api.Mmio(mmap.mmap(-1, 4096), 0) as bar:
+        bar.write32(0x10, 0xDEADBEEF)
+        bar.write64(0x18, 0x0123456789ABCDEF)
+        assert bar.read32(0x10) == 0xDEADBEEF and bar.read16(0x12) == 0xDEAD
+        assert bar.read8(0x10) == 0xEF and bar.read64(0x18) == 0x0123456789ABCDEF
+        assert bytes(bar.view[0x10:0x14]) == b"\xef\xbe\xad\xde"  # little-endian as PCI
+        with pytest.raises(ValueError, match="aligned"):
+            bar.read32(0x11)
+        with pytest.raises(ValueError, match="aligned"):
+            bar.read64(4096)
+        with pytest.raises((ValueError, TypeError)):
+            bar.write8(0, 256)
+    assert bar.closed
+
+
+class FakeKernel:
+    """VFIO_DEVICE_GET_INFO / REGION_INFO / IRQ_INFO answers, counted."""
+
+    def __init__(self) -> None:
+        self.calls: list[str] = []
+
+    def info(self, fd: int, buf: bytearray) -> int:
+        self.calls.append("info")
+        info = abi.vfio_device_info.from_buffer(buf)
+        info.num_regions, info.num_irqs = 2, 5
+        return 0
+
+    def region(self, fd: int, buf: bytearray) -> int:
+        self.calls.append("region")
+        r = abi.vfio_region_info.from_buffer(buf)
+        r.size, r.offset = 0x1000, r.index << 40
+        return 0
+
+    def irq(self, fd: int, info: abi.vfio_irq_info) -> int:
+        if info.index == 4:  # edu has no ERR index
+            raise VfioError(errno.EINVAL, "VFIO_DEVICE_GET_IRQ_INFO", "device")
+        info.count = 1
+        return 0
+
+
+def test_region_and_device_info_asked_once_irqs_skips_missing_indexes(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    kernel = FakeKernel()
+    monkeypatch.setattr(rq, "vfio_device_get_info", kernel.info)
+    monkeypatch.setattr(rq, "vfio_device_get_region_info", kernel.region)
+    monkeypatch.setattr(rq, "vfio_device_get_irq_info", kernel.irq)
+    with api.Device(os.open("/dev/null", os.O_RDWR)) as dev:
+        assert dev.region_info(1).offset == 1 << 40
+        assert dev.region_info(1) is dev.region_info(1)
+        assert [r.index for r in dev.regions()] == [0, 1]
+        assert [i.index for i in dev.irqs()] == [0, 1, 2, 3]
+        assert dev.info is dev.info
+    assert kernel.calls == ["region", "info", "region"]
+
+
+def test_closed_objects_refuse_locally(monkeypatch: pytest.MonkeyPatch) -> None:
+    with api.Iommufd("/dev/null") as fd:
+        ioas = api.Ioas(fd, 7)
+        monkeypatch.setattr(fd, "destroy", lambda object_id: None)
+        ioas.close()
+        with pytest.raises(ValueError, match="ioas is closed"):
+            ioas.map_dma(0, 4096, 0)
+        assert ioas.closed and "closed" in repr(ioas)
+    with pytest.raises(ValueError, match="no IOMMU known"):
+        api.Device(os.open("/dev/null", os.O_RDWR)).dma_buffer(4096, 0)
+
+
+def test_structs_print_their_fields_and_abi_lists_lazy_classes() -> None:
+    r = abi.vfio_region_info(argsz=32, flags=abi.VFIO_REGION_INFO_FLAG_READ, index=2)
+    text = repr(r)
+    assert text.startswith("vfio_region_info(argsz=32, flags=<VfioRegionInfoFlags.READ: 1>")
+    assert "index=<VfioPciRegionIndex.BAR2_REGION_INDEX: 2>" in text and "size=0" in text
+    assert "data=[" in repr(abi.vfio_irq_set())
+    probe = (
+        "import vfio.abi as a; names = dir(a); "
+        "assert 'VfioRegionInfoFlags' in names and 'VfioRegionInfoFlags' not in vars(a)"
+    )
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).parent.parent / "generated")}
+    assert subprocess.run([sys.executable, "-c", probe], env=env).returncode == 0
+    assert "on an iommufd fd" in str(VfioError(errno.ENOTTY, "IOMMU_DESTROY", "iommufd"))

@@ -5,6 +5,7 @@ descriptor, argsz negotiation and the capability chain of an INFO struct."""
 from __future__ import annotations
 
 import ctypes
+import errno
 import mmap
 import os
 from collections.abc import Callable, Sequence
@@ -13,7 +14,13 @@ from types import TracebackType
 from typing import Self, TypeVar
 
 from vfio import caps
-from vfio.errors import DecodeError
+from vfio.errors import (
+    DecodeError,
+    NodeAccessError,
+    NodeBusyError,
+    NodeError,
+    NodeMissingError,
+)
 
 __all__ = ["MAX_ARGSZ", "PAGE_SIZE"]
 
@@ -81,9 +88,34 @@ class Owned:
         return f"<{type(self).__name__} fd={self._fd}>"
 
 
-def open_rw(path: str | Path) -> int:
-    """A device node opened as every VFIO fd is: read-write, close-on-exec."""
-    return os.open(path, os.O_RDWR | os.O_CLOEXEC)
+_MISSING_HINTS = {
+    "container": "VFIO is not loaded: modprobe vfio-pci vfio_iommu_type1",
+    "group": "no such group node: bind a device of the group to vfio-pci "
+    "(python -m vfio bind BDF); python -m vfio list shows the groups",
+    "iommufd": "iommufd is not loaded: modprobe iommufd (Linux 6.2 or later)",
+    "device": "no such VFIO cdev: bind the device to vfio-pci (python -m vfio bind BDF); "
+    "the cdev needs CONFIG_VFIO_DEVICE_CDEV",
+}
+
+
+def open_rw(path: str | Path, kind: str = "device") -> int:
+    """A VFIO or iommufd node opened read-write, close-on-exec; a failure is
+    a NodeError that says what to do."""
+    try:
+        return os.open(path, os.O_RDWR | os.O_CLOEXEC)
+    except OSError as exc:
+        code = exc.errno or 0
+        if code == errno.ENOENT:
+            raise NodeMissingError(
+                code, str(path), _MISSING_HINTS.get(kind, "no such file"), kind
+            ) from exc
+        if code in (errno.EACCES, errno.EPERM):
+            hint = f"no access: run as root, or give this user the {kind} node (chown/udev rule)"
+            raise NodeAccessError(code, str(path), hint, kind) from exc
+        if code == errno.EBUSY:
+            hint = f"the {kind} is in use by another process (a VM? another python -m vfio?)"
+            raise NodeBusyError(code, str(path), hint, kind) from exc
+        raise NodeError(code, str(path), f"cannot open the {kind} node", kind) from exc
 
 
 def negotiate(

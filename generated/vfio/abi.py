@@ -1450,6 +1450,11 @@ def __getattr__(name: str) -> Any:
     return cls
 
 
+def __dir__() -> list[str]:
+    """Every name of the module, the enum and flag classes not built yet included."""
+    return sorted({*globals(), *_ENUMS})
+
+
 class _Values(Mapping[str, Any]):
     """A struct's FIELD_VALUES: field -> its enum/flag class, built on access."""
 

@@ -23,8 +23,10 @@ from __future__ import annotations
 
 from vfio import _base, abi, caps
 from vfio._base import MAX_ARGSZ, PAGE_SIZE
-from vfio._device import DeviceInfo, IrqInfo, RegionInfo
 from vfio._dma import DmaBuffer
+from vfio._irq import Interrupt
+from vfio._mmio import Mmio
+from vfio._device import DeviceInfo, IrqInfo, RegionInfo
 from vfio._iommufd import Ioas, Iommufd
 from vfio._legacy import Container, GroupStatus, IommuInfo
 from vfio._device import Device as _Device
@@ -32,6 +34,7 @@ from vfio._migration import MigrationDevice
 from vfio._iommufd import CdevDevice
 from vfio._features import FeatureDevice
 from vfio._legacy import Group as _Group
+from vfio._legacy import open_pci as _open_pci
 from vfio.errors import DecodeError, VfioError
 
 _negotiate = _base.negotiate  # vfio.api's own names until the fuzz harness imports vfio._base
@@ -45,12 +48,15 @@ __all__ = [
     "DmaBuffer",
     "Group",
     "GroupStatus",
+    "Interrupt",
     "Ioas",
     "IommuInfo",
     "Iommufd",
     "IrqInfo",
+    "Mmio",
     "RegionInfo",
     "VfioError",
+    "open_pci",
 ]
 
 
@@ -62,3 +68,13 @@ class Group(_Group[Device]):
     """/dev/vfio/$GROUP: the devices behind one IOMMU group."""
 
     device_class = Device
+
+
+def open_pci(bdf: str, *, root: str = "/") -> Device:
+    """The PCI device at `bdf` ("0000:00:03.0") ready to use: through its
+    group and the legacy container (`Device.open_pci_cdev(bdf)`: through its
+    VFIO cdev and iommufd). Closing the device closes what it was opened
+    through; `device.dma_buffer(size, iova)` maps memory for its DMA. Each way
+    to fail is a SetupError saying what to do (not bound to vfio-pci, no IOMMU
+    group, group not viable, node busy)."""
+    return _open_pci(Device, bdf, root)

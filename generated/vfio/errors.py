@@ -3,7 +3,9 @@
 
 Every failed request raises `VfioError`, an OSError that names the request,
 the kind of file descriptor it went to, and the errno; callers can catch
-OSError and test `.errno` as with any system call. Malformed data from the
+OSError and test `.errno` as with any system call. Getting to a VFIO fd
+(a PCI address, sysfs, the /dev nodes) fails with a `SetupError` subclass
+whose `.hint` says what to do. Malformed data from the
 kernel (capability chains, tails) raises `DecodeError`; wrong arguments raise
 TypeError or ValueError before any system call is made.
 """
@@ -19,7 +21,8 @@ class VfioError(OSError):
 
     def __init__(self, code: int, request: str, fd_kind: str, detail: str = "") -> None:
         name = _errno.errorcode.get(code, str(code))
-        message = f"{request} on a {fd_kind} fd failed: {name} ({os.strerror(code)})"
+        article = "an" if fd_kind[:1] in "aeiou" else "a"
+        message = f"{request} on {article} {fd_kind} fd failed: {name} ({os.strerror(code)})"
         super().__init__(code, message + (f": {detail}" if detail else ""))
         self.request = request
         self.fd_kind = fd_kind
@@ -39,3 +42,78 @@ class DecodeError(ValueError):
         self.what = what
         self.offset = offset
         self.reason = reason
+
+
+class SetupError(VfioError):
+    """Getting to a VFIO fd failed before any request: `.path` is the file
+    that said so, `.hint` what to do about it."""
+
+    def __init__(self, code: int, path: str, hint: str, fd_kind: str = "device") -> None:
+        name = _errno.errorcode.get(code, str(code))
+        OSError.__init__(self, code, f"{path}: {name} ({os.strerror(code)}): {hint}")
+        self.request = "open"
+        self.fd_kind = fd_kind
+        self.path = path
+        self.hint = hint
+        self.init_args: tuple[object, ...] = (code, path, hint, fd_kind)
+
+    def __reduce__(self) -> tuple[type[VfioError], tuple[object, ...]]:  # type: ignore[override]
+        return (type(self), self.init_args)
+
+
+class DeviceNotFoundError(SetupError):
+    """No PCI device at that address."""
+
+    def __init__(self, bdf: str, path: str) -> None:
+        super().__init__(
+            _errno.ENODEV, path, f"no PCI device {bdf}: `python -m vfio list` shows them"
+        )
+        self.init_args = (bdf, path)
+
+
+class NotBoundError(SetupError):
+    """The device is bound to another driver (or none), not to a vfio driver."""
+
+    def __init__(self, bdf: str, driver: str | None, path: str) -> None:
+        now = f"bound to {driver}" if driver else "bound to no driver"
+        hint = f"{now}, not vfio-pci: python -m vfio bind {bdf}"
+        super().__init__(_errno.ENODEV, path, hint)
+        self.driver = driver
+        self.init_args = (bdf, driver, path)
+
+
+class NoIommuGroupError(SetupError):
+    """The device is in no IOMMU group: the IOMMU is off (or absent)."""
+
+    def __init__(self, bdf: str, path: str) -> None:
+        hint = (
+            f"{bdf} has no IOMMU group: turn the IOMMU on (intel_iommu=on / amd_iommu=on, "
+            "firmware VT-d/AMD-Vi); `python -m vfio doctor` says more"
+        )
+        super().__init__(_errno.ENODEV, path, hint, "group")
+        self.init_args = (bdf, path)
+
+
+class NodeError(SetupError):
+    """A /dev node of VFIO or iommufd cannot be opened (missing, no access, busy)."""
+
+
+class NodeMissingError(NodeError, FileNotFoundError):
+    """The node does not exist (a module not loaded, a device not bound)."""
+
+
+class NodeAccessError(NodeError, PermissionError):
+    """This user may not open the node."""
+
+
+class NodeBusyError(NodeError):
+    """Another process holds the node (EBUSY)."""
+
+
+class SysfsError(SetupError):
+    """Writing sysfs (bind, unbind) failed."""
+
+    def __init__(self, code: int, path: str, written: str, hint: str = "") -> None:
+        super().__init__(code, path, hint or f"could not write {written!r}", "sysfs")
+        self.written = written
+        self.init_args = (code, path, written, hint)

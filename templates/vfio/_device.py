@@ -8,8 +8,8 @@ from __future__ import annotations
 import ctypes
 import mmap
 import os
-from collections.abc import Iterator, Sequence
-from typing import NamedTuple
+from collections.abc import Callable, Iterator, Sequence
+from typing import TYPE_CHECKING, NamedTuple
 
 from vfio import abi, caps
 from vfio import requests as rq
@@ -24,7 +24,13 @@ from vfio._base import (
     scope_flag,
     uint,
 )
+from vfio._dma import DmaBuffer
+from vfio._irq import Interrupt
+from vfio._mmio import Mmio
 from vfio.errors import DecodeError, VfioError
+
+if TYPE_CHECKING:
+    from vfio._dma import DmaSpace
 
 __all__ = ["DeviceInfo", "IrqInfo", "RegionInfo"]
 
@@ -96,21 +102,58 @@ class Device(Owned):
     def __init__(self, fd: int, name: str = "") -> None:
         super().__init__(fd)
         self.name = name
+        self.dma_space: DmaSpace | None = None  # set when opened with its IOMMU (open_pci)
+        self._closers: list[Callable[[], None]] = []
+        self._info: DeviceInfo | None = None
+        self._regions: dict[int, RegionInfo] = {}
 
-    # info, regions
+    def own(self, closer: Callable[[], None]) -> None:
+        """Run `closer` when this device closes, after its fd (the group and
+        container, or the iommufd, it was opened through)."""
+        self._closers.append(closer)
+
+    def close(self) -> None:
+        closers, self._closers = self._closers, []
+        try:
+            super().close()
+        finally:
+            for closer in reversed(closers):
+                closer()
+
+    def dma_buffer(
+        self, size: int, iova: int, *, readable: bool = True, writable: bool = True
+    ) -> DmaBuffer:
+        """A DMA buffer in the IOMMU this device was opened with (open_pci)."""
+        if self.dma_space is None:
+            raise ValueError(
+                "no IOMMU known for this device: use its Container's or Ioas' dma_buffer"
+            )
+        return DmaBuffer(self.dma_space, size, iova, readable=readable, writable=writable)
+
+    # info, regions (neither changes while the device is open: asked once)
 
     @property
     def info(self) -> DeviceInfo:
-        info, whole = negotiate(lambda b: rq.vfio_device_get_info(self.fd, b), abi.vfio_device_info)
-        capabilities = chain("device_info", info, whole, scope_flag("device_info"))
-        return DeviceInfo(
-            abi.VfioDeviceInfoFlags(info.flags),
-            int(info.num_regions),
-            int(info.num_irqs),
-            capabilities,
-        )
+        if self._info is None:
+            info, whole = negotiate(
+                lambda b: rq.vfio_device_get_info(self.fd, b), abi.vfio_device_info
+            )
+            capabilities = chain("device_info", info, whole, scope_flag("device_info"))
+            self._info = DeviceInfo(
+                abi.VfioDeviceInfoFlags(info.flags),
+                int(info.num_regions),
+                int(info.num_irqs),
+                capabilities,
+            )
+        return self._info
 
     def region_info(self, index: int) -> RegionInfo:
+        region = self._regions.get(index)
+        if region is None:
+            region = self._regions[index] = self._region_info(index)
+        return region
+
+    def _region_info(self, index: int) -> RegionInfo:
         uint(index, "region index")
 
         def prepare(r: abi.vfio_region_info) -> None:
@@ -178,6 +221,10 @@ class Device(Owned):
         prot = mmap.PROT_READ | mmap.PROT_WRITE
         return mmap.mmap(self.fd, length, mmap.MAP_SHARED, prot, offset=region.offset + offset)
 
+    def map_region(self, index: int) -> Mmio:
+        """The whole region mapped, with typed register access (read32, write32...)."""
+        return Mmio(self.mmap(index), index)
+
     # PCI config space
 
     def config_read(self, offset: int, width: int = 4) -> int:
@@ -198,6 +245,31 @@ class Device(Owned):
         info.index = uint(index, "irq index")
         rq.vfio_device_get_irq_info(self.fd, info)
         return IrqInfo(index, abi.VfioIrqInfoFlags(info.flags), int(info.count))
+
+    def irqs(self) -> Iterator[IrqInfo]:
+        """Every IRQ index the device has (indexes the driver rejects are skipped)."""
+        for index in range(self.info.num_irqs):
+            try:
+                yield self.irq_info(index)
+            except VfioError as exc:
+                if exc.errno != 22:  # EINVAL: no such index on this device (edu's ERR)
+                    raise
+
+    def interrupt(self, index: int, vector: int = 0) -> Interrupt:
+        """Route one vector of `index` (e.g. VFIO_PCI_MSI_IRQ_INDEX) to a new
+        eventfd; closing the Interrupt unroutes it."""
+        irq = Interrupt(index, vector)
+        try:
+            self.enable_irq(index, [irq.fileno()], start=vector)
+        except BaseException:
+            irq.close()
+            raise
+        irq.release = lambda: self._unroute(index, vector)
+        return irq
+
+    def _unroute(self, index: int, vector: int) -> None:
+        if not self.closed:
+            self.enable_irq(index, [-1], start=vector)
 
     def set_irqs(self, index: int, flags: int, start: int, count: int, data: bytes = b"") -> None:
         """VFIO_DEVICE_SET_IRQS with exactly one DATA_* and one ACTION_* flag."""

@@ -14,7 +14,8 @@ from vfio import requests as rq
 from vfio._base import Owned, open_rw, page_aligned, uint
 from vfio._device import Device
 from vfio._dma import DmaBuffer
-from vfio.errors import DecodeError, VfioError
+from vfio import devices
+from vfio.errors import DecodeError, NodeError, NotBoundError, VfioError
 
 __all__ = ["Ioas", "Iommufd"]
 __device_part__ = "CdevDevice"
@@ -30,7 +31,7 @@ class Iommufd(Owned):
     kind = "iommufd"
 
     def __init__(self, path: str | Path = "/dev/iommu") -> None:
-        super().__init__(open_rw(path))
+        super().__init__(open_rw(path, "iommufd"))
 
     def ioas(self) -> Ioas:
         """A new I/O address space (destroyed by Ioas.close())."""
@@ -51,8 +52,22 @@ class Ioas:
 
     def __init__(self, iommufd: Iommufd, ioas_id: int) -> None:
         self.iommufd = iommufd
-        self.id = ioas_id
+        self._id = ioas_id
         self._open = True
+
+    @property
+    def id(self) -> int:
+        """The IOAS id; ValueError once closed (no request goes to the kernel)."""
+        if not self._open:
+            raise ValueError("this ioas is closed")
+        return self._id
+
+    @property
+    def closed(self) -> bool:
+        return not self._open
+
+    def __repr__(self) -> str:
+        return f"<Ioas id={self._id}{' closed' if not self._open else ''}>"
 
     def map_dma(
         self, iova: int, size: int, vaddr: int, *, readable: bool = True, writable: bool = True
@@ -109,7 +124,7 @@ class Ioas:
         """Destroy the IOAS; EBUSY while a device is attached, and then the
         IOAS stays open so close() can be retried after detaching."""
         if self._open and not self.iommufd.closed:
-            self.iommufd.destroy(self.id)
+            self.iommufd.destroy(self._id)
             self._open = False
 
     def __enter__(self) -> Ioas:
@@ -128,6 +143,36 @@ class CdevDevice(Device):
     def open_cdev(cls, path: str | Path) -> Self:
         """/dev/vfio/devices/vfioN: bind it to an iommufd before use."""
         return cls(open_rw(path), str(path))
+
+    @classmethod
+    def open_pci_cdev(cls, bdf: str, root: str | Path = "/") -> Self:
+        """The device at `bdf` through its VFIO cdev, bound to a new iommufd
+        and attached to a new IOAS (the device owns both; dma_buffer() maps
+        there)."""
+        found = devices.device(bdf, root)
+        where = str(Path(root) / "sys/bus/pci/devices" / found.bdf)
+        if not found.bound_to_vfio:
+            raise NotBoundError(found.bdf, found.driver, where + "/driver")
+        if found.cdev is None:
+            raise NodeError(
+                2, where + "/vfio-dev", "no VFIO cdev: the kernel needs CONFIG_VFIO_DEVICE_CDEV"
+            )
+        iommufd = Iommufd(Path(root) / "dev/iommu")
+        try:
+            dev = cls(open_rw(Path(root) / found.cdev.lstrip("/")), found.bdf)
+        except BaseException:
+            iommufd.close()
+            raise
+        dev.own(iommufd.close)  # after the device: its binding ends first
+        try:
+            ioas = iommufd.ioas()
+            dev.bind_iommufd(iommufd)
+            dev.attach_ioas(ioas)
+        except BaseException:
+            dev.close()
+            raise
+        dev.dma_space = ioas
+        return dev
 
     def bind_iommufd(self, iommufd: Iommufd) -> int:
         """Returns the device id inside that iommufd."""

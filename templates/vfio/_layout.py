@@ -112,6 +112,21 @@ class Codec:
                 setattr(cls, "pack", built.pack)
         return cls.__dict__["codec_"]  # type: ignore[no-any-return]
 
+    def __repr__(self) -> str:
+        """`vfio_region_info(argsz=32, flags=<VfioRegionInfoFlags.READ|WRITE: 3>, ...)`:
+        every field in C order, values named by their flag/enum class."""
+        values = getattr(type(self), "FIELD_VALUES", {})
+        parts = []
+        for name, _ in type(self)._plan_[0]:
+            value = getattr(self, name)
+            if name in values:
+                try:
+                    value = values[name](value)
+                except ValueError:
+                    pass
+            parts.append(f"{name}={_short(value)}")
+        return f"{type(self).__name__}({', '.join(parts)})"
+
     @classmethod
     def unpack(cls, data: bytes | bytearray | memoryview, offset: int = 0) -> tuple[Any, ...]:
         codec = cls.codec()
@@ -125,6 +140,14 @@ class Codec:
         if codec is None:
             raise TypeError(f"{cls.__name__} has non-integer members: build it with ctypes")
         return codec.pack(*values)
+
+
+def _short(value: Any) -> str:
+    """A field's value for __repr__: arrays as lists, long ones cut."""
+    if isinstance(value, ctypes.Array):
+        more = ", ..." if len(value) > 8 else ""
+        return "[" + ", ".join(_short(v) for v in value[:8]) + more + "]"
+    return repr(value)
 
 
 def _codec(

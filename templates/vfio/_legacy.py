@@ -16,7 +16,15 @@ from vfio import requests as rq
 from vfio._base import Owned, chain, find, negotiate, open_rw, page_aligned, scope_flag, uint
 from vfio._device import Device
 from vfio._dma import DmaBuffer
-from vfio.errors import VfioError
+from vfio import devices
+from vfio.errors import (
+    DeviceNotFoundError,
+    NoIommuGroupError,
+    NodeError,
+    NotBoundError,
+    SetupError,
+    VfioError,
+)
 
 __all__ = ["Container", "GroupStatus", "IommuInfo"]
 
@@ -40,7 +48,7 @@ class Container(Owned):
     kind = "container"
 
     def __init__(self, path: str | Path = "/dev/vfio/vfio") -> None:
-        super().__init__(open_rw(path))
+        super().__init__(open_rw(path, "container"))
 
     @property
     def api_version(self) -> int:
@@ -135,12 +143,18 @@ class Group(Owned, Generic[_D]):
 
     def __init__(self, group: int | str | Path) -> None:
         path = f"/dev/vfio/{group}" if isinstance(group, int) else group
-        super().__init__(open_rw(path))
+        super().__init__(open_rw(path, "group"))
 
     @staticmethod
     def number_of(device: str, sysfs: str | Path = "/sys/bus/pci/devices") -> int:
         """The IOMMU group number of a PCI device ("0000:00:03.0")."""
-        return int(os.path.basename(os.readlink(Path(sysfs) / device / "iommu_group")))
+        path = Path(sysfs) / device
+        if not path.is_dir():
+            raise DeviceNotFoundError(device, str(path))
+        try:
+            return int(os.path.basename(os.readlink(path / "iommu_group")))
+        except OSError:
+            raise NoIommuGroupError(device, str(path / "iommu_group")) from None
 
     @property
     def status(self) -> GroupStatus:
@@ -160,3 +174,54 @@ class Group(Owned, Generic[_D]):
 
     def open_device(self, name: str) -> _D:
         return self.device_class(rq.vfio_group_get_device_fd(self.fd, name), name)
+
+
+def open_pci(device_class: type[_D], bdf: str, root: str | Path = "/") -> _D:
+    """The device at `bdf` through the legacy container, checked against
+    sysfs first so that each way to fail says what to do; the device owns
+    its group and container (closing it closes them) and maps DMA there."""
+    found = devices.device(bdf, root)
+    where = str(Path(root) / "sys/bus/pci/devices" / found.bdf)
+    if found.iommu_group is None:
+        raise NoIommuGroupError(found.bdf, where + "/iommu_group")
+    if not found.bound_to_vfio:
+        raise NotBoundError(found.bdf, found.driver, where + "/driver")
+    if found.group_node is None:
+        node = str(Path(root) / "dev/vfio" / str(found.iommu_group))
+        raise NodeError(2, node, "the group has no node: is vfio-pci loaded? (modprobe vfio-pci)")
+    container = Container(Path(root) / "dev/vfio/vfio")
+    try:
+        group: Group[_D] = Group(Path(root) / found.group_node.lstrip("/"))
+        try:
+            _attach(group, container, found, root)
+            dev = device_class(rq.vfio_group_get_device_fd(group.fd, found.bdf), found.bdf)
+        except BaseException:
+            group.close()
+            raise
+    except BaseException:
+        container.close()
+        raise
+    dev.dma_space = container
+    dev.own(container.close)
+    dev.own(group.close)  # closed first: a group leaves its container before the container goes
+    return dev
+
+
+def _attach(
+    group: Group[_D], container: Container, found: devices.PciDevice, root: str | Path
+) -> None:
+    if not group.status.viable:
+        others = [
+            f"{d.bdf} ({d.driver or 'no driver'})"
+            for d in devices.iter_group(found, root)
+            if d.driver and not devices.is_vfio_driver(d.driver)
+        ]
+        raise SetupError(
+            16,
+            found.group_node or "",
+            f"group {found.iommu_group} is not viable: bind every device of it to vfio-pci"
+            + (f" ({', '.join(others)})" if others else ""),
+            "group",
+        )
+    group.set_container(container)
+    container.set_iommu(abi.VFIO_NOIOMMU_IOMMU if found.noiommu else None)

@@ -34,6 +34,7 @@ def render_bindings(spec: Spec) -> dict[str, str]:
         "scopes": model.scopes,
         "capabilities": model.capabilities,
         "tails": model.tails,
+        "features": sorted(((f.name, f.index) for f in spec.features.values()), key=lambda f: f[1]),
         **api_context(runtime),
     }
     out: dict[str, str] = {}
@@ -47,12 +48,14 @@ def render_bindings(spec: Spec) -> dict[str, str]:
 def api_context(runtime: list[RuntimeModule]) -> dict[str, object]:
     """What vfio.api re-exports and how its Device is composed: the device
     parts subclasses first (reverse dependency order), the core Device last."""
-    imports = [(m.module, m.exports) for m in runtime if m.exports]
-    parts = [(m.module, m.device_part) for m in reversed(runtime) if m.device_part]
-    exported = {name for m in runtime if m.module != "_base" for name in m.exports}
+    private = [m for m in runtime if m.module.startswith("_")]  # public modules stand alone
+    imports = [(m.module, m.exports) for m in private if m.exports]
+    parts = [(m.module, m.device_part) for m in reversed(private) if m.device_part]
+    exported = {name for m in private if m.module != "_base" for name in m.exports}
+    own = {"Device", "Group", "open_pci", "DecodeError", "VfioError"}
     return {
         "api_imports": imports,
         "device_parts": parts,
-        "api_all": sorted(exported | {"Device", "Group", "DecodeError", "VfioError"}),
+        "api_all": sorted(exported | own),
         "iommufd": any(m.module == "_iommufd" for m in runtime),
     }

@@ -250,3 +250,23 @@ def test_arguments_are_checked_before_the_system_call() -> None:
     with pytest.raises(VfioError) as err:  # and a real call does reach the kernel
         requests.vfio_device_reset(bad_fd)
     assert err.value.errno == errno.EBADF
+
+
+def test_fast_path_fills_the_struct_in_place(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The unchecked-again path (an int fd, the exact struct) hands the struct
+    itself to the kernel: FIONREAD, in place of the request number, writes
+    the pipe's byte count into its first field."""
+    import termios
+
+    r, w = os.pipe()
+    try:
+        os.write(w, b"abc")
+        monkeypatch.setattr(requests, "VFIO_GROUP_GET_STATUS", termios.FIONREAD)
+        status = abi.vfio_group_status()
+        assert requests.vfio_group_get_status(r, status) == 0
+        assert status.argsz == 3
+        monkeypatch.setattr(requests, "VFIO_DEVICE_RESET", termios.FIOCLEX)
+        assert requests.vfio_device_reset(r) is None
+    finally:
+        os.close(r)
+        os.close(w)

@@ -12,11 +12,17 @@ from __future__ import annotations
 import array
 import ctypes
 import fcntl
+from collections.abc import Callable
 from typing import Any
 
 from vfio.errors import VfioError
 
 INT_MIN, INT_MAX = -(1 << 31), (1 << 31) - 1
+
+ioctl_in_place: Callable[[int, int, Any, bool], int] = fcntl.ioctl
+"""fcntl.ioctl typed as the request functions' fast path calls it (a buffer, mutated)."""
+ioctl_int: Callable[[int, int, int], int] = fcntl.ioctl
+"""... and with an integer argument."""
 
 
 def check_fd(fd: Any) -> int:

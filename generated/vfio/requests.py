@@ -13,6 +13,9 @@ import ctypes
 from typing import Final, NamedTuple
 
 from vfio import _ioctl
+from vfio._ioctl import ioctl_in_place as _fcntl_ioctl
+from vfio._ioctl import ioctl_int as _fcntl_ioctl_int
+from vfio.errors import VfioError
 from vfio import abi as _abi  # struct classes: iommufd names some like their request
 from vfio.abi import (
     IOMMU_DESTROY,
@@ -764,6 +767,11 @@ def vfio_get_api_version(fd: int) -> int:
     Availability: Always
 
     fd: container; argument: none; result: value; since Linux 4.19."""
+    if type(fd) is int and fd >= 0:  # checked: straight in
+        try:
+            return _fcntl_ioctl_int(fd, VFIO_GET_API_VERSION, 0)
+        except OSError as exc:
+            raise VfioError(exc.errno or 0, "VFIO_GET_API_VERSION", "container") from exc
     return _ioctl.none(fd, VFIO_GET_API_VERSION, "VFIO_GET_API_VERSION", "container")
 
 
@@ -810,6 +818,11 @@ def vfio_group_get_status(fd: int, arg: _abi.vfio_group_status | bytearray) -> i
         `arg` is filled in place; the ioctl's return value is returned
         (0 on success).
     """
+    if type(fd) is int and fd >= 0 and type(arg) is _abi.vfio_group_status:  # checked: straight in
+        try:
+            return _fcntl_ioctl(fd, VFIO_GROUP_GET_STATUS, arg, True)
+        except OSError as exc:
+            raise VfioError(exc.errno or 0, "VFIO_GROUP_GET_STATUS", "group") from exc
     return _ioctl.struct(
         fd, VFIO_GROUP_GET_STATUS, arg, _abi.vfio_group_status, "VFIO_GROUP_GET_STATUS", "group"
     )
@@ -849,6 +862,12 @@ def vfio_group_unset_container(fd: int) -> None:
     Availability: When attached to container
 
     fd: group; argument: none; result: status; since Linux 4.19."""
+    if type(fd) is int and fd >= 0:  # checked: straight in
+        try:
+            _fcntl_ioctl_int(fd, VFIO_GROUP_UNSET_CONTAINER, 0)
+        except OSError as exc:
+            raise VfioError(exc.errno or 0, "VFIO_GROUP_UNSET_CONTAINER", "group") from exc
+        return
     _ioctl.none(fd, VFIO_GROUP_UNSET_CONTAINER, "VFIO_GROUP_UNSET_CONTAINER", "group")
 
 
@@ -881,6 +900,11 @@ def vfio_device_get_info(fd: int, arg: _abi.vfio_device_info | bytearray) -> int
         `arg` is filled in place; the ioctl's return value is returned
         (0 on success).
     """
+    if type(fd) is int and fd >= 0 and type(arg) is _abi.vfio_device_info:  # checked: straight in
+        try:
+            return _fcntl_ioctl(fd, VFIO_DEVICE_GET_INFO, arg, True)
+        except OSError as exc:
+            raise VfioError(exc.errno or 0, "VFIO_DEVICE_GET_INFO", "device") from exc
     return _ioctl.struct(
         fd, VFIO_DEVICE_GET_INFO, arg, _abi.vfio_device_info, "VFIO_DEVICE_GET_INFO", "device"
     )
@@ -903,6 +927,11 @@ def vfio_device_get_region_info(fd: int, arg: _abi.vfio_region_info | bytearray)
         `arg` is filled in place; the ioctl's return value is returned
         (0 on success).
     """
+    if type(fd) is int and fd >= 0 and type(arg) is _abi.vfio_region_info:  # checked: straight in
+        try:
+            return _fcntl_ioctl(fd, VFIO_DEVICE_GET_REGION_INFO, arg, True)
+        except OSError as exc:
+            raise VfioError(exc.errno or 0, "VFIO_DEVICE_GET_REGION_INFO", "device") from exc
     return _ioctl.struct(
         fd,
         VFIO_DEVICE_GET_REGION_INFO,
@@ -952,6 +981,11 @@ def vfio_device_get_irq_info(fd: int, arg: _abi.vfio_irq_info | bytearray) -> in
         `arg` is filled in place; the ioctl's return value is returned
         (0 on success).
     """
+    if type(fd) is int and fd >= 0 and type(arg) is _abi.vfio_irq_info:  # checked: straight in
+        try:
+            return _fcntl_ioctl(fd, VFIO_DEVICE_GET_IRQ_INFO, arg, True)
+        except OSError as exc:
+            raise VfioError(exc.errno or 0, "VFIO_DEVICE_GET_IRQ_INFO", "device") from exc
     return _ioctl.struct(
         fd, VFIO_DEVICE_GET_IRQ_INFO, arg, _abi.vfio_irq_info, "VFIO_DEVICE_GET_IRQ_INFO", "device"
     )
@@ -1000,6 +1034,11 @@ def vfio_device_set_irqs(fd: int, arg: _abi.vfio_irq_set | bytearray) -> int:
         `arg` is filled in place; the ioctl's return value is returned
         (0 on success).
     """
+    if type(fd) is int and fd >= 0 and type(arg) is _abi.vfio_irq_set:  # checked: straight in
+        try:
+            return _fcntl_ioctl(fd, VFIO_DEVICE_SET_IRQS, arg, True)
+        except OSError as exc:
+            raise VfioError(exc.errno or 0, "VFIO_DEVICE_SET_IRQS", "device") from exc
     return _ioctl.struct(
         fd, VFIO_DEVICE_SET_IRQS, arg, _abi.vfio_irq_set, "VFIO_DEVICE_SET_IRQS", "device"
     )
@@ -1009,6 +1048,12 @@ def vfio_device_reset(fd: int) -> None:
     """Reset a device.
 
     fd: device; argument: none; result: status; since Linux 4.19."""
+    if type(fd) is int and fd >= 0:  # checked: straight in
+        try:
+            _fcntl_ioctl_int(fd, VFIO_DEVICE_RESET, 0)
+        except OSError as exc:
+            raise VfioError(exc.errno or 0, "VFIO_DEVICE_RESET", "device") from exc
+        return
     _ioctl.none(fd, VFIO_DEVICE_RESET, "VFIO_DEVICE_RESET", "device")
 
 
@@ -1068,6 +1113,13 @@ def vfio_device_get_pci_hot_reset_info(
         `arg` is filled in place; the ioctl's return value is returned
         (0 on success).
     """
+    if (
+        type(fd) is int and fd >= 0 and type(arg) is _abi.vfio_pci_hot_reset_info
+    ):  # checked: straight in
+        try:
+            return _fcntl_ioctl(fd, VFIO_DEVICE_GET_PCI_HOT_RESET_INFO, arg, True)
+        except OSError as exc:
+            raise VfioError(exc.errno or 0, "VFIO_DEVICE_GET_PCI_HOT_RESET_INFO", "device") from exc
     return _ioctl.struct(
         fd,
         VFIO_DEVICE_GET_PCI_HOT_RESET_INFO,
@@ -1106,6 +1158,11 @@ def vfio_device_pci_hot_reset(fd: int, arg: _abi.vfio_pci_hot_reset | bytearray)
         `arg` is filled in place; the ioctl's return value is returned
         (0 on success).
     """
+    if type(fd) is int and fd >= 0 and type(arg) is _abi.vfio_pci_hot_reset:  # checked: straight in
+        try:
+            return _fcntl_ioctl(fd, VFIO_DEVICE_PCI_HOT_RESET, arg, True)
+        except OSError as exc:
+            raise VfioError(exc.errno or 0, "VFIO_DEVICE_PCI_HOT_RESET", "device") from exc
     return _ioctl.struct(
         fd,
         VFIO_DEVICE_PCI_HOT_RESET,
@@ -1141,6 +1198,13 @@ def vfio_device_query_gfx_plane(fd: int, arg: _abi.vfio_device_gfx_plane_info | 
         `arg` is filled in place; the ioctl's return value is returned
         (0 on success).
     """
+    if (
+        type(fd) is int and fd >= 0 and type(arg) is _abi.vfio_device_gfx_plane_info
+    ):  # checked: straight in
+        try:
+            return _fcntl_ioctl(fd, VFIO_DEVICE_QUERY_GFX_PLANE, arg, True)
+        except OSError as exc:
+            raise VfioError(exc.errno or 0, "VFIO_DEVICE_QUERY_GFX_PLANE", "device") from exc
     return _ioctl.struct(
         fd,
         VFIO_DEVICE_QUERY_GFX_PLANE,
@@ -1180,6 +1244,13 @@ def vfio_device_ioeventfd(fd: int, arg: _abi.vfio_device_ioeventfd | bytearray) 
         `arg` is filled in place; the ioctl's return value is returned
         (0 on success).
     """
+    if (
+        type(fd) is int and fd >= 0 and type(arg) is _abi.vfio_device_ioeventfd
+    ):  # checked: straight in
+        try:
+            return _fcntl_ioctl(fd, VFIO_DEVICE_IOEVENTFD, arg, True)
+        except OSError as exc:
+            raise VfioError(exc.errno or 0, "VFIO_DEVICE_IOEVENTFD", "device") from exc
     return _ioctl.struct(
         fd,
         VFIO_DEVICE_IOEVENTFD,
@@ -1210,6 +1281,13 @@ def vfio_device_feature(fd: int, arg: _abi.vfio_device_feature | bytearray) -> i
         `arg` is filled in place; the ioctl's return value is returned
         (0 on success).
     """
+    if (
+        type(fd) is int and fd >= 0 and type(arg) is _abi.vfio_device_feature
+    ):  # checked: straight in
+        try:
+            return _fcntl_ioctl(fd, VFIO_DEVICE_FEATURE, arg, True)
+        except OSError as exc:
+            raise VfioError(exc.errno or 0, "VFIO_DEVICE_FEATURE", "device") from exc
     return _ioctl.struct(
         fd, VFIO_DEVICE_FEATURE, arg, _abi.vfio_device_feature, "VFIO_DEVICE_FEATURE", "device"
     )
@@ -1223,6 +1301,13 @@ def vfio_device_bind_iommufd(fd: int, arg: _abi.vfio_device_bind_iommufd | bytea
         `arg` is filled in place; the ioctl's return value is returned
         (0 on success).
     """
+    if (
+        type(fd) is int and fd >= 0 and type(arg) is _abi.vfio_device_bind_iommufd
+    ):  # checked: straight in
+        try:
+            return _fcntl_ioctl(fd, VFIO_DEVICE_BIND_IOMMUFD, arg, True)
+        except OSError as exc:
+            raise VfioError(exc.errno or 0, "VFIO_DEVICE_BIND_IOMMUFD", "device") from exc
     return _ioctl.struct(
         fd,
         VFIO_DEVICE_BIND_IOMMUFD,
@@ -1243,6 +1328,13 @@ def vfio_device_attach_iommufd_pt(
         `arg` is filled in place; the ioctl's return value is returned
         (0 on success).
     """
+    if (
+        type(fd) is int and fd >= 0 and type(arg) is _abi.vfio_device_attach_iommufd_pt
+    ):  # checked: straight in
+        try:
+            return _fcntl_ioctl(fd, VFIO_DEVICE_ATTACH_IOMMUFD_PT, arg, True)
+        except OSError as exc:
+            raise VfioError(exc.errno or 0, "VFIO_DEVICE_ATTACH_IOMMUFD_PT", "device") from exc
     return _ioctl.struct(
         fd,
         VFIO_DEVICE_ATTACH_IOMMUFD_PT,
@@ -1263,6 +1355,13 @@ def vfio_device_detach_iommufd_pt(
         `arg` is filled in place; the ioctl's return value is returned
         (0 on success).
     """
+    if (
+        type(fd) is int and fd >= 0 and type(arg) is _abi.vfio_device_detach_iommufd_pt
+    ):  # checked: straight in
+        try:
+            return _fcntl_ioctl(fd, VFIO_DEVICE_DETACH_IOMMUFD_PT, arg, True)
+        except OSError as exc:
+            raise VfioError(exc.errno or 0, "VFIO_DEVICE_DETACH_IOMMUFD_PT", "device") from exc
     return _ioctl.struct(
         fd,
         VFIO_DEVICE_DETACH_IOMMUFD_PT,
@@ -1342,6 +1441,11 @@ def vfio_mig_get_precopy_info(fd: int, arg: _abi.vfio_precopy_info | bytearray) 
         `arg` is filled in place; the ioctl's return value is returned
         (0 on success).
     """
+    if type(fd) is int and fd >= 0 and type(arg) is _abi.vfio_precopy_info:  # checked: straight in
+        try:
+            return _fcntl_ioctl(fd, VFIO_MIG_GET_PRECOPY_INFO, arg, True)
+        except OSError as exc:
+            raise VfioError(exc.errno or 0, "VFIO_MIG_GET_PRECOPY_INFO", "mig_data") from exc
     return _ioctl.struct(
         fd,
         VFIO_MIG_GET_PRECOPY_INFO,
@@ -1365,6 +1469,13 @@ def vfio_iommu_get_info(fd: int, arg: _abi.vfio_iommu_type1_info | bytearray) ->
         `arg` is filled in place; the ioctl's return value is returned
         (0 on success).
     """
+    if (
+        type(fd) is int and fd >= 0 and type(arg) is _abi.vfio_iommu_type1_info
+    ):  # checked: straight in
+        try:
+            return _fcntl_ioctl(fd, VFIO_IOMMU_GET_INFO, arg, True)
+        except OSError as exc:
+            raise VfioError(exc.errno or 0, "VFIO_IOMMU_GET_INFO", "container") from exc
     return _ioctl.struct(
         fd, VFIO_IOMMU_GET_INFO, arg, _abi.vfio_iommu_type1_info, "VFIO_IOMMU_GET_INFO", "container"
     )
@@ -1389,6 +1500,13 @@ def vfio_iommu_map_dma(fd: int, arg: _abi.vfio_iommu_type1_dma_map | bytearray) 
         `arg` is filled in place; the ioctl's return value is returned
         (0 on success).
     """
+    if (
+        type(fd) is int and fd >= 0 and type(arg) is _abi.vfio_iommu_type1_dma_map
+    ):  # checked: straight in
+        try:
+            return _fcntl_ioctl(fd, VFIO_IOMMU_MAP_DMA, arg, True)
+        except OSError as exc:
+            raise VfioError(exc.errno or 0, "VFIO_IOMMU_MAP_DMA", "container") from exc
     return _ioctl.struct(
         fd,
         VFIO_IOMMU_MAP_DMA,
@@ -1431,6 +1549,13 @@ def vfio_iommu_unmap_dma(fd: int, arg: _abi.vfio_iommu_type1_dma_unmap | bytearr
         `arg` is filled in place; the ioctl's return value is returned
         (0 on success).
     """
+    if (
+        type(fd) is int and fd >= 0 and type(arg) is _abi.vfio_iommu_type1_dma_unmap
+    ):  # checked: straight in
+        try:
+            return _fcntl_ioctl(fd, VFIO_IOMMU_UNMAP_DMA, arg, True)
+        except OSError as exc:
+            raise VfioError(exc.errno or 0, "VFIO_IOMMU_UNMAP_DMA", "container") from exc
     return _ioctl.struct(
         fd,
         VFIO_IOMMU_UNMAP_DMA,
@@ -1445,6 +1570,12 @@ def vfio_iommu_enable(fd: int) -> None:
     """VFIO_IOMMU_ENABLE
 
     fd: container; argument: none; result: status; since Linux 4.19."""
+    if type(fd) is int and fd >= 0:  # checked: straight in
+        try:
+            _fcntl_ioctl_int(fd, VFIO_IOMMU_ENABLE, 0)
+        except OSError as exc:
+            raise VfioError(exc.errno or 0, "VFIO_IOMMU_ENABLE", "container") from exc
+        return
     _ioctl.none(fd, VFIO_IOMMU_ENABLE, "VFIO_IOMMU_ENABLE", "container")
 
 
@@ -1452,6 +1583,12 @@ def vfio_iommu_disable(fd: int) -> None:
     """VFIO_IOMMU_DISABLE
 
     fd: container; argument: none; result: status; since Linux 4.19."""
+    if type(fd) is int and fd >= 0:  # checked: straight in
+        try:
+            _fcntl_ioctl_int(fd, VFIO_IOMMU_DISABLE, 0)
+        except OSError as exc:
+            raise VfioError(exc.errno or 0, "VFIO_IOMMU_DISABLE", "container") from exc
+        return
     _ioctl.none(fd, VFIO_IOMMU_DISABLE, "VFIO_IOMMU_DISABLE", "container")
 
 
@@ -1493,6 +1630,13 @@ def vfio_iommu_dirty_pages(fd: int, arg: _abi.vfio_iommu_type1_dirty_bitmap | by
         `arg` is filled in place; the ioctl's return value is returned
         (0 on success).
     """
+    if (
+        type(fd) is int and fd >= 0 and type(arg) is _abi.vfio_iommu_type1_dirty_bitmap
+    ):  # checked: straight in
+        try:
+            return _fcntl_ioctl(fd, VFIO_IOMMU_DIRTY_PAGES, arg, True)
+        except OSError as exc:
+            raise VfioError(exc.errno or 0, "VFIO_IOMMU_DIRTY_PAGES", "container") from exc
     return _ioctl.struct(
         fd,
         VFIO_IOMMU_DIRTY_PAGES,
@@ -1511,6 +1655,13 @@ def vfio_iommu_spapr_tce_get_info(fd: int, arg: _abi.vfio_iommu_spapr_tce_info |
         `arg` is filled in place; the ioctl's return value is returned
         (0 on success).
     """
+    if (
+        type(fd) is int and fd >= 0 and type(arg) is _abi.vfio_iommu_spapr_tce_info
+    ):  # checked: straight in
+        try:
+            return _fcntl_ioctl(fd, VFIO_IOMMU_SPAPR_TCE_GET_INFO, arg, True)
+        except OSError as exc:
+            raise VfioError(exc.errno or 0, "VFIO_IOMMU_SPAPR_TCE_GET_INFO", "container") from exc
     return _ioctl.struct(
         fd,
         VFIO_IOMMU_SPAPR_TCE_GET_INFO,
@@ -1529,6 +1680,11 @@ def vfio_eeh_pe_op(fd: int, arg: _abi.vfio_eeh_pe_op | bytearray) -> int:
         `arg` is filled in place; the ioctl's return value is returned
         (the answer).
     """
+    if type(fd) is int and fd >= 0 and type(arg) is _abi.vfio_eeh_pe_op:  # checked: straight in
+        try:
+            return _fcntl_ioctl(fd, VFIO_EEH_PE_OP, arg, True)
+        except OSError as exc:
+            raise VfioError(exc.errno or 0, "VFIO_EEH_PE_OP", "container") from exc
     return _ioctl.struct(
         fd, VFIO_EEH_PE_OP, arg, _abi.vfio_eeh_pe_op, "VFIO_EEH_PE_OP", "container"
     )
@@ -1549,6 +1705,15 @@ def vfio_iommu_spapr_register_memory(
         `arg` is filled in place; the ioctl's return value is returned
         (0 on success).
     """
+    if (
+        type(fd) is int and fd >= 0 and type(arg) is _abi.vfio_iommu_spapr_register_memory
+    ):  # checked: straight in
+        try:
+            return _fcntl_ioctl(fd, VFIO_IOMMU_SPAPR_REGISTER_MEMORY, arg, True)
+        except OSError as exc:
+            raise VfioError(
+                exc.errno or 0, "VFIO_IOMMU_SPAPR_REGISTER_MEMORY", "container"
+            ) from exc
     return _ioctl.struct(
         fd,
         VFIO_IOMMU_SPAPR_REGISTER_MEMORY,
@@ -1573,6 +1738,15 @@ def vfio_iommu_spapr_unregister_memory(
         `arg` is filled in place; the ioctl's return value is returned
         (0 on success).
     """
+    if (
+        type(fd) is int and fd >= 0 and type(arg) is _abi.vfio_iommu_spapr_register_memory
+    ):  # checked: straight in
+        try:
+            return _fcntl_ioctl(fd, VFIO_IOMMU_SPAPR_UNREGISTER_MEMORY, arg, True)
+        except OSError as exc:
+            raise VfioError(
+                exc.errno or 0, "VFIO_IOMMU_SPAPR_UNREGISTER_MEMORY", "container"
+            ) from exc
     return _ioctl.struct(
         fd,
         VFIO_IOMMU_SPAPR_UNREGISTER_MEMORY,
@@ -1597,6 +1771,13 @@ def vfio_iommu_spapr_tce_create(fd: int, arg: _abi.vfio_iommu_spapr_tce_create |
         `arg` is filled in place; the ioctl's return value is returned
         (0 on success).
     """
+    if (
+        type(fd) is int and fd >= 0 and type(arg) is _abi.vfio_iommu_spapr_tce_create
+    ):  # checked: straight in
+        try:
+            return _fcntl_ioctl(fd, VFIO_IOMMU_SPAPR_TCE_CREATE, arg, True)
+        except OSError as exc:
+            raise VfioError(exc.errno or 0, "VFIO_IOMMU_SPAPR_TCE_CREATE", "container") from exc
     return _ioctl.struct(
         fd,
         VFIO_IOMMU_SPAPR_TCE_CREATE,
@@ -1618,6 +1799,13 @@ def vfio_iommu_spapr_tce_remove(fd: int, arg: _abi.vfio_iommu_spapr_tce_remove |
         `arg` is filled in place; the ioctl's return value is returned
         (0 on success).
     """
+    if (
+        type(fd) is int and fd >= 0 and type(arg) is _abi.vfio_iommu_spapr_tce_remove
+    ):  # checked: straight in
+        try:
+            return _fcntl_ioctl(fd, VFIO_IOMMU_SPAPR_TCE_REMOVE, arg, True)
+        except OSError as exc:
+            raise VfioError(exc.errno or 0, "VFIO_IOMMU_SPAPR_TCE_REMOVE", "container") from exc
     return _ioctl.struct(
         fd,
         VFIO_IOMMU_SPAPR_TCE_REMOVE,
@@ -1636,6 +1824,11 @@ def iommu_destroy(fd: int, arg: _abi.iommu_destroy | bytearray) -> int:
         `arg` is filled in place; the ioctl's return value is returned
         (0 on success).
     """
+    if type(fd) is int and fd >= 0 and type(arg) is _abi.iommu_destroy:  # checked: straight in
+        try:
+            return _fcntl_ioctl(fd, IOMMU_DESTROY, arg, True)
+        except OSError as exc:
+            raise VfioError(exc.errno or 0, "IOMMU_DESTROY", "iommufd") from exc
     return _ioctl.struct(fd, IOMMU_DESTROY, arg, _abi.iommu_destroy, "IOMMU_DESTROY", "iommufd")
 
 
@@ -1650,6 +1843,11 @@ def iommu_ioas_alloc(fd: int, arg: _abi.iommu_ioas_alloc | bytearray) -> int:
         `arg` is filled in place; the ioctl's return value is returned
         (0 on success).
     """
+    if type(fd) is int and fd >= 0 and type(arg) is _abi.iommu_ioas_alloc:  # checked: straight in
+        try:
+            return _fcntl_ioctl(fd, IOMMU_IOAS_ALLOC, arg, True)
+        except OSError as exc:
+            raise VfioError(exc.errno or 0, "IOMMU_IOAS_ALLOC", "iommufd") from exc
     return _ioctl.struct(
         fd, IOMMU_IOAS_ALLOC, arg, _abi.iommu_ioas_alloc, "IOMMU_IOAS_ALLOC", "iommufd"
     )
@@ -1688,6 +1886,13 @@ def iommu_ioas_iova_ranges(fd: int, arg: _abi.iommu_ioas_iova_ranges | bytearray
         `arg` is filled in place; the ioctl's return value is returned
         (0 on success).
     """
+    if (
+        type(fd) is int and fd >= 0 and type(arg) is _abi.iommu_ioas_iova_ranges
+    ):  # checked: straight in
+        try:
+            return _fcntl_ioctl(fd, IOMMU_IOAS_IOVA_RANGES, arg, True)
+        except OSError as exc:
+            raise VfioError(exc.errno or 0, "IOMMU_IOAS_IOVA_RANGES", "iommufd") from exc
     return _ioctl.struct(
         fd,
         IOMMU_IOAS_IOVA_RANGES,
@@ -1721,6 +1926,13 @@ def iommu_ioas_allow_iovas(fd: int, arg: _abi.iommu_ioas_allow_iovas | bytearray
         `arg` is filled in place; the ioctl's return value is returned
         (0 on success).
     """
+    if (
+        type(fd) is int and fd >= 0 and type(arg) is _abi.iommu_ioas_allow_iovas
+    ):  # checked: straight in
+        try:
+            return _fcntl_ioctl(fd, IOMMU_IOAS_ALLOW_IOVAS, arg, True)
+        except OSError as exc:
+            raise VfioError(exc.errno or 0, "IOMMU_IOAS_ALLOW_IOVAS", "iommufd") from exc
     return _ioctl.struct(
         fd,
         IOMMU_IOAS_ALLOW_IOVAS,
@@ -1747,6 +1959,11 @@ def iommu_ioas_map(fd: int, arg: _abi.iommu_ioas_map | bytearray) -> int:
         `arg` is filled in place; the ioctl's return value is returned
         (0 on success).
     """
+    if type(fd) is int and fd >= 0 and type(arg) is _abi.iommu_ioas_map:  # checked: straight in
+        try:
+            return _fcntl_ioctl(fd, IOMMU_IOAS_MAP, arg, True)
+        except OSError as exc:
+            raise VfioError(exc.errno or 0, "IOMMU_IOAS_MAP", "iommufd") from exc
     return _ioctl.struct(fd, IOMMU_IOAS_MAP, arg, _abi.iommu_ioas_map, "IOMMU_IOAS_MAP", "iommufd")
 
 
@@ -1765,6 +1982,13 @@ def iommu_ioas_map_file(fd: int, arg: _abi.iommu_ioas_map_file | bytearray) -> i
         `arg` is filled in place; the ioctl's return value is returned
         (0 on success).
     """
+    if (
+        type(fd) is int and fd >= 0 and type(arg) is _abi.iommu_ioas_map_file
+    ):  # checked: straight in
+        try:
+            return _fcntl_ioctl(fd, IOMMU_IOAS_MAP_FILE, arg, True)
+        except OSError as exc:
+            raise VfioError(exc.errno or 0, "IOMMU_IOAS_MAP_FILE", "iommufd") from exc
     return _ioctl.struct(
         fd, IOMMU_IOAS_MAP_FILE, arg, _abi.iommu_ioas_map_file, "IOMMU_IOAS_MAP_FILE", "iommufd"
     )
@@ -1787,6 +2011,11 @@ def iommu_ioas_copy(fd: int, arg: _abi.iommu_ioas_copy | bytearray) -> int:
         `arg` is filled in place; the ioctl's return value is returned
         (0 on success).
     """
+    if type(fd) is int and fd >= 0 and type(arg) is _abi.iommu_ioas_copy:  # checked: straight in
+        try:
+            return _fcntl_ioctl(fd, IOMMU_IOAS_COPY, arg, True)
+        except OSError as exc:
+            raise VfioError(exc.errno or 0, "IOMMU_IOAS_COPY", "iommufd") from exc
     return _ioctl.struct(
         fd, IOMMU_IOAS_COPY, arg, _abi.iommu_ioas_copy, "IOMMU_IOAS_COPY", "iommufd"
     )
@@ -1805,6 +2034,11 @@ def iommu_ioas_unmap(fd: int, arg: _abi.iommu_ioas_unmap | bytearray) -> int:
         `arg` is filled in place; the ioctl's return value is returned
         (0 on success).
     """
+    if type(fd) is int and fd >= 0 and type(arg) is _abi.iommu_ioas_unmap:  # checked: straight in
+        try:
+            return _fcntl_ioctl(fd, IOMMU_IOAS_UNMAP, arg, True)
+        except OSError as exc:
+            raise VfioError(exc.errno or 0, "IOMMU_IOAS_UNMAP", "iommufd") from exc
     return _ioctl.struct(
         fd, IOMMU_IOAS_UNMAP, arg, _abi.iommu_ioas_unmap, "IOMMU_IOAS_UNMAP", "iommufd"
     )
@@ -1818,6 +2052,11 @@ def iommu_option(fd: int, arg: _abi.iommu_option | bytearray) -> int:
         `arg` is filled in place; the ioctl's return value is returned
         (0 on success).
     """
+    if type(fd) is int and fd >= 0 and type(arg) is _abi.iommu_option:  # checked: straight in
+        try:
+            return _fcntl_ioctl(fd, IOMMU_OPTION, arg, True)
+        except OSError as exc:
+            raise VfioError(exc.errno or 0, "IOMMU_OPTION", "iommufd") from exc
     return _ioctl.struct(fd, IOMMU_OPTION, arg, _abi.iommu_option, "IOMMU_OPTION", "iommufd")
 
 
@@ -1836,6 +2075,11 @@ def iommu_vfio_ioas(fd: int, arg: _abi.iommu_vfio_ioas | bytearray) -> int:
         `arg` is filled in place; the ioctl's return value is returned
         (0 on success).
     """
+    if type(fd) is int and fd >= 0 and type(arg) is _abi.iommu_vfio_ioas:  # checked: straight in
+        try:
+            return _fcntl_ioctl(fd, IOMMU_VFIO_IOAS, arg, True)
+        except OSError as exc:
+            raise VfioError(exc.errno or 0, "IOMMU_VFIO_IOAS", "iommufd") from exc
     return _ioctl.struct(
         fd, IOMMU_VFIO_IOAS, arg, _abi.iommu_vfio_ioas, "IOMMU_VFIO_IOAS", "iommufd"
     )
@@ -1870,6 +2114,11 @@ def iommu_hwpt_alloc(fd: int, arg: _abi.iommu_hwpt_alloc | bytearray) -> int:
         `arg` is filled in place; the ioctl's return value is returned
         (0 on success).
     """
+    if type(fd) is int and fd >= 0 and type(arg) is _abi.iommu_hwpt_alloc:  # checked: straight in
+        try:
+            return _fcntl_ioctl(fd, IOMMU_HWPT_ALLOC, arg, True)
+        except OSError as exc:
+            raise VfioError(exc.errno or 0, "IOMMU_HWPT_ALLOC", "iommufd") from exc
     return _ioctl.struct(
         fd, IOMMU_HWPT_ALLOC, arg, _abi.iommu_hwpt_alloc, "IOMMU_HWPT_ALLOC", "iommufd"
     )
@@ -1897,6 +2146,11 @@ def iommu_get_hw_info(fd: int, arg: _abi.iommu_hw_info | bytearray) -> int:
         `arg` is filled in place; the ioctl's return value is returned
         (0 on success).
     """
+    if type(fd) is int and fd >= 0 and type(arg) is _abi.iommu_hw_info:  # checked: straight in
+        try:
+            return _fcntl_ioctl(fd, IOMMU_GET_HW_INFO, arg, True)
+        except OSError as exc:
+            raise VfioError(exc.errno or 0, "IOMMU_GET_HW_INFO", "iommufd") from exc
     return _ioctl.struct(
         fd, IOMMU_GET_HW_INFO, arg, _abi.iommu_hw_info, "IOMMU_GET_HW_INFO", "iommufd"
     )
@@ -1912,6 +2166,13 @@ def iommu_hwpt_set_dirty_tracking(
         `arg` is filled in place; the ioctl's return value is returned
         (0 on success).
     """
+    if (
+        type(fd) is int and fd >= 0 and type(arg) is _abi.iommu_hwpt_set_dirty_tracking
+    ):  # checked: straight in
+        try:
+            return _fcntl_ioctl(fd, IOMMU_HWPT_SET_DIRTY_TRACKING, arg, True)
+        except OSError as exc:
+            raise VfioError(exc.errno or 0, "IOMMU_HWPT_SET_DIRTY_TRACKING", "iommufd") from exc
     return _ioctl.struct(
         fd,
         IOMMU_HWPT_SET_DIRTY_TRACKING,
@@ -1938,6 +2199,13 @@ def iommu_hwpt_get_dirty_bitmap(fd: int, arg: _abi.iommu_hwpt_get_dirty_bitmap |
         `arg` is filled in place; the ioctl's return value is returned
         (0 on success).
     """
+    if (
+        type(fd) is int and fd >= 0 and type(arg) is _abi.iommu_hwpt_get_dirty_bitmap
+    ):  # checked: straight in
+        try:
+            return _fcntl_ioctl(fd, IOMMU_HWPT_GET_DIRTY_BITMAP, arg, True)
+        except OSError as exc:
+            raise VfioError(exc.errno or 0, "IOMMU_HWPT_GET_DIRTY_BITMAP", "iommufd") from exc
     return _ioctl.struct(
         fd,
         IOMMU_HWPT_GET_DIRTY_BITMAP,
@@ -1968,6 +2236,13 @@ def iommu_hwpt_invalidate(fd: int, arg: _abi.iommu_hwpt_invalidate | bytearray) 
         `arg` is filled in place; the ioctl's return value is returned
         (0 on success).
     """
+    if (
+        type(fd) is int and fd >= 0 and type(arg) is _abi.iommu_hwpt_invalidate
+    ):  # checked: straight in
+        try:
+            return _fcntl_ioctl(fd, IOMMU_HWPT_INVALIDATE, arg, True)
+        except OSError as exc:
+            raise VfioError(exc.errno or 0, "IOMMU_HWPT_INVALIDATE", "iommufd") from exc
     return _ioctl.struct(
         fd,
         IOMMU_HWPT_INVALIDATE,
@@ -1986,6 +2261,11 @@ def iommu_fault_queue_alloc(fd: int, arg: _abi.iommu_fault_alloc | bytearray) ->
         `arg` is filled in place; the ioctl's return value is returned
         (0 on success).
     """
+    if type(fd) is int and fd >= 0 and type(arg) is _abi.iommu_fault_alloc:  # checked: straight in
+        try:
+            return _fcntl_ioctl(fd, IOMMU_FAULT_QUEUE_ALLOC, arg, True)
+        except OSError as exc:
+            raise VfioError(exc.errno or 0, "IOMMU_FAULT_QUEUE_ALLOC", "iommufd") from exc
     return _ioctl.struct(
         fd,
         IOMMU_FAULT_QUEUE_ALLOC,
@@ -2016,6 +2296,11 @@ def iommu_viommu_alloc(fd: int, arg: _abi.iommu_viommu_alloc | bytearray) -> int
         `arg` is filled in place; the ioctl's return value is returned
         (0 on success).
     """
+    if type(fd) is int and fd >= 0 and type(arg) is _abi.iommu_viommu_alloc:  # checked: straight in
+        try:
+            return _fcntl_ioctl(fd, IOMMU_VIOMMU_ALLOC, arg, True)
+        except OSError as exc:
+            raise VfioError(exc.errno or 0, "IOMMU_VIOMMU_ALLOC", "iommufd") from exc
     return _ioctl.struct(
         fd, IOMMU_VIOMMU_ALLOC, arg, _abi.iommu_viommu_alloc, "IOMMU_VIOMMU_ALLOC", "iommufd"
     )
@@ -2037,6 +2322,13 @@ def iommu_vdevice_alloc(fd: int, arg: _abi.iommu_vdevice_alloc | bytearray) -> i
         `arg` is filled in place; the ioctl's return value is returned
         (0 on success).
     """
+    if (
+        type(fd) is int and fd >= 0 and type(arg) is _abi.iommu_vdevice_alloc
+    ):  # checked: straight in
+        try:
+            return _fcntl_ioctl(fd, IOMMU_VDEVICE_ALLOC, arg, True)
+        except OSError as exc:
+            raise VfioError(exc.errno or 0, "IOMMU_VDEVICE_ALLOC", "iommufd") from exc
     return _ioctl.struct(
         fd, IOMMU_VDEVICE_ALLOC, arg, _abi.iommu_vdevice_alloc, "IOMMU_VDEVICE_ALLOC", "iommufd"
     )
@@ -2050,6 +2342,13 @@ def iommu_ioas_change_process(fd: int, arg: _abi.iommu_ioas_change_process | byt
         `arg` is filled in place; the ioctl's return value is returned
         (0 on success).
     """
+    if (
+        type(fd) is int and fd >= 0 and type(arg) is _abi.iommu_ioas_change_process
+    ):  # checked: straight in
+        try:
+            return _fcntl_ioctl(fd, IOMMU_IOAS_CHANGE_PROCESS, arg, True)
+        except OSError as exc:
+            raise VfioError(exc.errno or 0, "IOMMU_IOAS_CHANGE_PROCESS", "iommufd") from exc
     return _ioctl.struct(
         fd,
         IOMMU_IOAS_CHANGE_PROCESS,
@@ -2084,6 +2383,13 @@ def iommu_veventq_alloc(fd: int, arg: _abi.iommu_veventq_alloc | bytearray) -> i
         `arg` is filled in place; the ioctl's return value is returned
         (0 on success).
     """
+    if (
+        type(fd) is int and fd >= 0 and type(arg) is _abi.iommu_veventq_alloc
+    ):  # checked: straight in
+        try:
+            return _fcntl_ioctl(fd, IOMMU_VEVENTQ_ALLOC, arg, True)
+        except OSError as exc:
+            raise VfioError(exc.errno or 0, "IOMMU_VEVENTQ_ALLOC", "iommufd") from exc
     return _ioctl.struct(
         fd, IOMMU_VEVENTQ_ALLOC, arg, _abi.iommu_veventq_alloc, "IOMMU_VEVENTQ_ALLOC", "iommufd"
     )
@@ -2106,6 +2412,13 @@ def iommu_hw_queue_alloc(fd: int, arg: _abi.iommu_hw_queue_alloc | bytearray) ->
         `arg` is filled in place; the ioctl's return value is returned
         (0 on success).
     """
+    if (
+        type(fd) is int and fd >= 0 and type(arg) is _abi.iommu_hw_queue_alloc
+    ):  # checked: straight in
+        try:
+            return _fcntl_ioctl(fd, IOMMU_HW_QUEUE_ALLOC, arg, True)
+        except OSError as exc:
+            raise VfioError(exc.errno or 0, "IOMMU_HW_QUEUE_ALLOC", "iommufd") from exc
     return _ioctl.struct(
         fd, IOMMU_HW_QUEUE_ALLOC, arg, _abi.iommu_hw_queue_alloc, "IOMMU_HW_QUEUE_ALLOC", "iommufd"
     )

@@ -151,3 +151,23 @@ def test_random_chains_terminate(chain: tuple[bytearray, int]) -> None:
     except DecodeError:
         return
     assert len(result) <= 6
+
+
+def test_struct_plus_tail_builders_follow_the_spec_descriptors() -> None:
+    from vfio import tails
+
+    eventfd = abi.VFIO_IRQ_SET_DATA_EVENTFD | abi.VFIO_IRQ_SET_ACTION_TRIGGER
+    buf = tails.build(abi.vfio_irq_set, [7, -1], flags=eventfd, index=2, start=1)
+    # struct vfio_irq_set { __u32 argsz, flags, index, start, count; __u8 data[]; } + 2 __s32
+    assert bytes(buf) == struct.pack("=5I2i", 28, eventfd, 2, 1, 2, 7, -1)
+    boolean = abi.VFIO_IRQ_SET_DATA_BOOL | abi.VFIO_IRQ_SET_ACTION_MASK
+    assert len(tails.build(abi.vfio_irq_set, [1, 0, 1], flags=boolean)) == 23  # u8 each
+    none = abi.VFIO_IRQ_SET_DATA_NONE | abi.VFIO_IRQ_SET_ACTION_TRIGGER
+    with pytest.raises(ValueError, match="carry no data"):
+        tails.build(abi.vfio_irq_set, [1], flags=none)
+    with pytest.raises(ValueError, match="must select one"):
+        tails.build(abi.vfio_irq_set, [1], flags=boolean | eventfd)
+    reset = tails.build(abi.vfio_pci_hot_reset, [3, 4])
+    assert bytes(reset) == struct.pack("=3I2i", 20, 0, 2, 3, 4)
+    with pytest.raises(TypeError, match="no counted tail"):
+        tails.build(abi.vfio_group_status, [])

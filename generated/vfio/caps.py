@@ -98,6 +98,62 @@ COUNTED_TAILS: Final[dict[Struct, CountedTail]] = {
     ),
 }
 
+TAIL_BUILDERS: Final[dict[Struct, tuple[str, str, str | None, dict[int, Any]]]] = {
+    _abi.vfio_region_info_cap_sparse_mmap: (
+        "areas",
+        "nr_areas",
+        None,
+        {
+            0: _abi.vfio_region_sparse_mmap_area,
+        },
+    ),
+    _abi.vfio_iommu_type1_info_cap_iova_range: (
+        "iova_ranges",
+        "nr_iovas",
+        None,
+        {
+            0: _abi.vfio_iova_range,
+        },
+    ),
+    _abi.vfio_pci_hot_reset_info: (
+        "devices",
+        "count",
+        None,
+        {
+            0: _abi.vfio_pci_dependent_device,
+        },
+    ),
+    _abi.vfio_pci_hot_reset: (
+        "group_fds",
+        "count",
+        None,
+        {
+            0: ctypes.c_int32,
+        },
+    ),
+    _abi.vfio_device_feature_dma_buf: (
+        "dma_ranges",
+        "nr_ranges",
+        None,
+        {
+            0: _abi.vfio_region_dma_range,
+        },
+    ),
+    _abi.vfio_irq_set: (
+        "data",
+        "count",
+        "flags",
+        {
+            _abi.VFIO_IRQ_SET_DATA_NONE: None,
+            _abi.VFIO_IRQ_SET_DATA_BOOL: ctypes.c_uint8,
+            _abi.VFIO_IRQ_SET_DATA_EVENTFD: ctypes.c_int32,
+        },
+    ),
+}
+"""Structs with a counted tail (vfio.tails.build): tail field, count field,
+the flags field that selects the element type (None: one type, under key 0),
+and flag -> element type (None: no data)."""
+
 FEATURES: Final[dict[str, int]] = {
     "VFIO_DEVICE_FEATURE_PCI_VF_TOKEN": 0,
     "VFIO_DEVICE_FEATURE_MIGRATION": 1,

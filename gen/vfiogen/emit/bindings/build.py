@@ -34,6 +34,7 @@ def render_bindings(spec: Spec) -> dict[str, str]:
         "scopes": model.scopes,
         "capabilities": model.capabilities,
         "tails": model.tails,
+        "builders": model.builders,
         "features": sorted(((f.name, f.index) for f in spec.features.values()), key=lambda f: f[1]),
         **api_context(runtime),
     }

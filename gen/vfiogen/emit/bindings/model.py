@@ -7,6 +7,7 @@ Jinja templates under templates/vfio/ only lay them out.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -18,7 +19,7 @@ from vfiogen.emit.naming import (
     member_name,
 )
 from vfiogen.ir.query import is_flag_member
-from vfiogen.ir.model import Field, Record, Spec, TypeRef
+from vfiogen.ir.model import Field, Record, Spec, Tail, TypeRef
 
 # canonical C scalar -> (ctypes alias in vfio._layout, ctypes class for annotations)
 SCALARS = {
@@ -142,6 +143,18 @@ class PyTail:
 
 
 @dataclass(slots=True)
+class PyBuilder:
+    """A struct-plus-tail the runtime can build: the counted tail, and for a
+    selected one which flag picks which element type."""
+
+    record: str
+    field: str
+    count: str
+    selector: str | None
+    cases: list[tuple[str, str | None]]  # (flag expression, element expression or None)
+
+
+@dataclass(slots=True)
 class PyModel:
     release: str | None
     source: str
@@ -155,6 +168,7 @@ class PyModel:
     scopes: list[PyScope] = field(default_factory=list)
     capabilities: list[PyCapability] = field(default_factory=list)
     tails: list[PyTail] = field(default_factory=list)
+    builders: list[PyBuilder] = field(default_factory=list)
     spec: Spec | None = None
 
 
@@ -196,6 +210,9 @@ def _registries(spec: Spec, m: PyModel) -> None:
                 )
             )
     for tail in spec.tails.values():
+        builder = _builder(spec, m, tail)
+        if builder is not None:
+            m.builders.append(builder)
         if not tail.count or tail.selector:
             continue
         fld = next(f for f in spec.records[tail.record].fields if f.name == tail.field)
@@ -209,6 +226,42 @@ def _registries(spec: Spec, m: PyModel) -> None:
         else:
             continue
         m.tails.append(PyTail(m.record_names[tail.record], tail.field, tail.count, expr))
+
+
+def _element(spec: Spec, m: PyModel, ctype: str) -> str | None:
+    """The ctypes expression of a tail case's element type ("__s32", a struct tag)."""
+    scalar = re.fullmatch(r"__([us])(8|16|32|64)", ctype)
+    if scalar:
+        return f"ctypes.c_{'u' if scalar[1] == 'u' else ''}int{scalar[2]}"
+    if ctype in spec.records:
+        return "_abi." + m.record_names[ctype]
+    return None
+
+
+def _builder(spec: Spec, m: PyModel, tail: Tail) -> PyBuilder | None:
+    """A builder for a counted tail, selected by flags or not (a tail selected
+    by a feature number has no count: its payload is built by the feature)."""
+    if not tail.count:
+        return None
+    record = m.record_names[tail.record]
+    if tail.selector is None:
+        fld = next(f for f in spec.records[tail.record].fields if f.name == tail.field)
+        elem = fld.type.of
+        if elem is None:
+            return None
+        if elem.kind == "record":
+            expr: str | None = "_abi." + m.record_names[elem.name]
+        elif elem.kind == "int":
+            expr = SCALARS[elem.base][1]
+        else:
+            return None
+        return PyBuilder(record, tail.field, tail.count, None, [("0", expr)])
+    cases = []
+    for flag, ctype in tail.cases.items():
+        if flag not in spec.constants:
+            return None
+        cases.append((f"_abi.{flag}", None if ctype == "none" else _element(spec, m, ctype)))
+    return PyBuilder(record, tail.field, tail.count, tail.selector, cases)
 
 
 def _class_name(cname: str) -> str:

@@ -25,11 +25,16 @@ from vfio import _base, abi, caps
 from vfio._base import MAX_ARGSZ, PAGE_SIZE
 from vfio._device import DeviceInfo, IrqInfo, RegionInfo
 from vfio._dma import DmaBuffer
+from vfio._gfx import DmaBufFd, GfxPlane
 from vfio._iommufd import Ioas, Iommufd
 from vfio._legacy import Container, GroupStatus, IommuInfo
+from vfio._vf_token import vf_device_name
 from vfio._device import Device as _Device
+from vfio._vf_token import VfTokenDevice
+from vfio._pci_reset import PciResetDevice
 from vfio._migration import MigrationDevice
 from vfio._iommufd import CdevDevice
+from vfio._gfx import GfxDevice
 from vfio._features import FeatureDevice
 from vfio._legacy import Group as _Group
 from vfio.errors import DecodeError, VfioError
@@ -42,7 +47,9 @@ __all__ = [
     "DecodeError",
     "Device",
     "DeviceInfo",
+    "DmaBufFd",
     "DmaBuffer",
+    "GfxPlane",
     "Group",
     "GroupStatus",
     "Ioas",
@@ -51,10 +58,13 @@ __all__ = [
     "IrqInfo",
     "RegionInfo",
     "VfioError",
+    "vf_device_name",
 ]
 
 
-class Device(MigrationDevice, CdevDevice, FeatureDevice, _Device):
+class Device(
+    VfTokenDevice, PciResetDevice, MigrationDevice, CdevDevice, GfxDevice, FeatureDevice, _Device
+):
     """A device fd (from a group, or a VFIO cdev): regions, interrupts, reset."""
 
 

@@ -11,7 +11,7 @@ import os
 
 import mdev
 import pytest
-from vfio import abi
+from vfio import abi, api
 from vfio import requests as rq
 from vfio.errors import VfioError
 
@@ -20,7 +20,6 @@ UART_TX = UART_RX = 0  # mtty's 16550 registers in BAR0 (DLAB clear)
 S = abi.VfioDeviceMigState  # members without the VFIO_DEVICE_STATE_ prefix
 # mbochs: the bochs dispi registers in the MMIO BAR (BAR2) at 0x500 + 2 * index
 VBE_DISPI, VBE_XRES, VBE_YRES, VBE_BPP, VBE_ENABLE = 0x500, 1, 2, 3, 4
-DRM_PLANE_TYPE_PRIMARY = 1
 DRM_FORMAT_XRGB8888 = int.from_bytes(b"XR24", "little")
 
 
@@ -89,46 +88,36 @@ def test_mtty_migration_round_trip() -> None:
     assert set(os.listdir("/proc/self/fd")) == before, "file descriptors leaked"
 
 
-def vbe_write(dev, index: int, value: int) -> None:  # type: ignore[no-untyped-def]
+def vbe_write(dev: api.Device, index: int, value: int) -> None:
     dev.write(abi.VFIO_PCI_BAR2_REGION_INDEX, VBE_DISPI + 2 * index, value.to_bytes(2, "little"))
 
 
-def query_plane(dev, flags: int) -> abi.vfio_device_gfx_plane_info:  # type: ignore[no-untyped-def]
-    plane = abi.vfio_device_gfx_plane_info()
-    plane.argsz = ctypes.sizeof(plane)
-    plane.flags = flags
-    plane.drm_plane_type = DRM_PLANE_TYPE_PRIMARY
-    rq.vfio_device_query_gfx_plane(dev.fd, plane)
-    return plane
-
-
 def test_mbochs_plane_and_dmabuf() -> None:
-    """mbochs answers the DMABUF probe; once a 640x480x32 mode is set in its
-    dispi registers, the primary plane has a dma-buf id, and
-    VFIO_DEVICE_GET_GFX_DMABUF gives a dma-buf of the plane's size."""
+    """mbochs offers DMABUF planes, not REGION ones; once a 640x480x32 mode
+    is set in its dispi registers, the primary plane has a dma-buf id, and
+    Device.gfx_dmabuf gives an object owning a dma-buf of the plane's size."""
     before = set(os.listdir("/proc/self/fd"))
     with mdev.created("mbochs-small") as path, mdev.opened(path) as dev:
-        query_plane(dev, abi.VFIO_GFX_PLANE_TYPE_PROBE | abi.VFIO_GFX_PLANE_TYPE_DMABUF)
-        with pytest.raises(VfioError) as err:  # mbochs has no region planes
-            query_plane(dev, abi.VFIO_GFX_PLANE_TYPE_PROBE | abi.VFIO_GFX_PLANE_TYPE_REGION)
-        assert err.value.errno == errno.EINVAL
-        assert query_plane(dev, abi.VFIO_GFX_PLANE_TYPE_DMABUF).dmabuf_id == 0  # no mode yet
+        assert dev.supports_gfx(abi.VFIO_GFX_PLANE_TYPE_DMABUF)
+        assert not dev.supports_gfx(abi.VFIO_GFX_PLANE_TYPE_REGION)
+        assert dev.gfx_plane().dmabuf_id == 0  # no mode yet
+        with pytest.raises(ValueError):  # refused before the kernel
+            dev.gfx_dmabuf(0)
         for index, value in ((VBE_XRES, 640), (VBE_YRES, 480), (VBE_BPP, 32), (VBE_ENABLE, 1)):
             vbe_write(dev, index, value)
         try:
-            plane = query_plane(dev, abi.VFIO_GFX_PLANE_TYPE_DMABUF)
+            plane = dev.gfx_plane()
         except VfioError as exc:  # mbochs 7.2 returns ENOMEM once while it creates the buffer
             assert exc.errno == errno.ENOMEM
-            plane = query_plane(dev, abi.VFIO_GFX_PLANE_TYPE_DMABUF)
+            plane = dev.gfx_plane()
         assert (plane.width, plane.height, plane.stride) == (640, 480, 640 * 4)
         assert plane.drm_format == DRM_FORMAT_XRGB8888 and plane.dmabuf_id > 0
-        dmabuf = rq.vfio_device_get_gfx_dmabuf(dev.fd, plane.dmabuf_id)
-        try:  # (mbochs exports it read-only and maps only VM_SHARED: no mmap to check)
-            assert os.fstat(dmabuf).st_size == plane.size
-            assert "dmabuf" in os.readlink(f"/proc/self/fd/{dmabuf}")
-        finally:
-            os.close(dmabuf)
+        with dev.gfx_dmabuf(plane.dmabuf_id) as dmabuf:
+            # mbochs exports it read-only and maps only VM_SHARED: no mmap to check
+            assert os.fstat(dmabuf.fd).st_size == plane.size
+            assert "dmabuf" in os.readlink(f"/proc/self/fd/{dmabuf.fd}")
+        assert dmabuf.closed
         with pytest.raises(VfioError) as err:  # no such buffer
-            rq.vfio_device_get_gfx_dmabuf(dev.fd, plane.dmabuf_id + 100)
+            dev.gfx_dmabuf(plane.dmabuf_id + 100)
         assert err.value.errno == errno.ENOENT
     assert set(os.listdir("/proc/self/fd")) == before, "file descriptors leaked"

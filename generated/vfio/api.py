@@ -27,11 +27,16 @@ from vfio._dma import DmaBuffer
 from vfio._irq import Interrupt
 from vfio._mmio import Mmio
 from vfio._device import DeviceInfo, IrqInfo, RegionInfo
+from vfio._gfx import DmaBufFd, GfxPlane
 from vfio._iommufd import Ioas, Iommufd
 from vfio._legacy import Container, GroupStatus, IommuInfo
+from vfio._vf_token import vf_device_name
 from vfio._device import Device as _Device
+from vfio._vf_token import VfTokenDevice
+from vfio._pci_reset import PciResetDevice
 from vfio._migration import MigrationDevice
 from vfio._iommufd import CdevDevice
+from vfio._gfx import GfxDevice
 from vfio._features import FeatureDevice
 from vfio._legacy import Group as _Group
 from vfio._legacy import open_pci as _open_pci
@@ -45,7 +50,9 @@ __all__ = [
     "DecodeError",
     "Device",
     "DeviceInfo",
+    "DmaBufFd",
     "DmaBuffer",
+    "GfxPlane",
     "Group",
     "GroupStatus",
     "Interrupt",
@@ -57,10 +64,13 @@ __all__ = [
     "RegionInfo",
     "VfioError",
     "open_pci",
+    "vf_device_name",
 ]
 
 
-class Device(MigrationDevice, CdevDevice, FeatureDevice, _Device):
+class Device(
+    VfTokenDevice, PciResetDevice, MigrationDevice, CdevDevice, GfxDevice, FeatureDevice, _Device
+):
     """A device fd (from a group, or a VFIO cdev): regions, interrupts, reset."""
 
 

@@ -180,10 +180,10 @@ def qemu_command(kernel: Kernel, initrd: Path, work: Path, accel: str) -> list[s
         "-serial", f"file:{work / 'console.log'}",
         "-device", flavor.iommu,
         "-device", "edu",
-        *flavor.devices,
         "-virtfs", "local,path=/,mount_tag=hostroot,security_model=none,readonly=on,"
         "multidevs=remap",
         "-virtfs", f"local,path={work},mount_tag=work,security_model=none,multidevs=remap",
+        *flavor.devices,  # last: a device without bus= goes onto the newest bus (a pxb-pcie)
         "-kernel", str(kernel.vmlinuz),
         "-initrd", str(initrd),
         "-append", append,

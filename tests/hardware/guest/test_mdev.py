@@ -7,21 +7,19 @@ from __future__ import annotations
 
 import ctypes
 import errno
-import mmap
 import os
 
 import mdev
 import pytest
-from vfio import abi
+from vfio import abi, api
 from vfio import requests as rq
 from vfio.errors import VfioError
 
 PROOF_MODE = "cdev"  # guest/proof.py
 UART_TX = UART_RX = 0  # mtty's 16550 registers in BAR0 (DLAB clear)
-S = abi.VfioDeviceMigState
+S = abi.VfioDeviceMigState  # members without the VFIO_DEVICE_STATE_ prefix
 # mbochs: the bochs dispi registers in the MMIO BAR (BAR2) at 0x500 + 2 * index
 VBE_DISPI, VBE_XRES, VBE_YRES, VBE_BPP, VBE_ENABLE = 0x500, 1, 2, 3, 4
-DRM_PLANE_TYPE_PRIMARY = 1
 DRM_FORMAT_XRGB8888 = int.from_bytes(b"XR24", "little")
 
 
@@ -53,85 +51,73 @@ def test_mtty_migration_round_trip() -> None:
                 abi.VFIO_MIGRATION_STOP_COPY | abi.VFIO_MIGRATION_P2P | abi.VFIO_MIGRATION_PRE_COPY
             )
             assert flags == wanted, flags
-            assert src.mig_state == S.VFIO_DEVICE_STATE_RUNNING
+            assert src.mig_state == S.RUNNING
             for byte in message:
                 src.write(abi.VFIO_PCI_BAR0_REGION_INDEX, UART_TX, bytes([byte]))
-            data_fd = src.set_mig_state(S.VFIO_DEVICE_STATE_PRE_COPY)
+            data_fd = src.set_mig_state(S.PRE_COPY)
             assert data_fd is not None
             try:
                 initial, dirty = precopy_info(data_fd)
                 assert initial > 0 and dirty == 0
                 stream = drain(data_fd)
                 assert len(stream) == initial and precopy_info(data_fd) == (0, 0)
-                assert src.set_mig_state(S.VFIO_DEVICE_STATE_STOP_COPY) is None  # same fd
+                assert src.set_mig_state(S.STOP_COPY) is None  # same fd
                 with pytest.raises(VfioError) as err:  # PRE_COPY only
                     precopy_info(data_fd)
                 assert err.value.errno == errno.EINVAL
                 stream += drain(data_fd)
             finally:
                 os.close(data_fd)
-            assert src.set_mig_state(S.VFIO_DEVICE_STATE_STOP) is None
-            assert dst.set_mig_state(S.VFIO_DEVICE_STATE_STOP) is None
-            resume_fd = dst.set_mig_state(S.VFIO_DEVICE_STATE_RESUMING)
+            assert src.set_mig_state(S.STOP) is None
+            assert dst.set_mig_state(S.STOP) is None
+            resume_fd = dst.set_mig_state(S.RESUMING)
             assert resume_fd is not None
             try:
                 assert os.write(resume_fd, stream) == len(stream)
             finally:
                 os.close(resume_fd)
-            assert dst.set_mig_state(S.VFIO_DEVICE_STATE_RUNNING) is None
-            assert dst.mig_state == S.VFIO_DEVICE_STATE_RUNNING
+            assert dst.set_mig_state(S.RUNNING) is None
+            assert dst.mig_state == S.RUNNING
             got = b"".join(dst.read(abi.VFIO_PCI_BAR0_REGION_INDEX, UART_RX, 1) for _ in message)
             assert got == message
             with pytest.raises(VfioError) as err:  # the kernel's own FSM: no arc to ERROR
-                src.set_mig_state(S.VFIO_DEVICE_STATE_ERROR)
+                src.set_mig_state(S.ERROR)
             assert err.value.errno == errno.EINVAL
             src.reset()  # VFIO_DEVICE_RESET puts mtty back to RUNNING
-            assert src.mig_state == S.VFIO_DEVICE_STATE_RUNNING
+            assert src.mig_state == S.RUNNING
     assert set(os.listdir("/proc/self/fd")) == before, "file descriptors leaked"
 
 
-def vbe_write(dev, index: int, value: int) -> None:  # type: ignore[no-untyped-def]
+def vbe_write(dev: api.Device, index: int, value: int) -> None:
     dev.write(abi.VFIO_PCI_BAR2_REGION_INDEX, VBE_DISPI + 2 * index, value.to_bytes(2, "little"))
 
 
-def query_plane(dev, flags: int) -> abi.vfio_device_gfx_plane_info:  # type: ignore[no-untyped-def]
-    plane = abi.vfio_device_gfx_plane_info()
-    plane.argsz = ctypes.sizeof(plane)
-    plane.flags = flags
-    plane.drm_plane_type = DRM_PLANE_TYPE_PRIMARY
-    rq.vfio_device_query_gfx_plane(dev.fd, plane)
-    return plane
-
-
 def test_mbochs_plane_and_dmabuf() -> None:
-    """mbochs answers the DMABUF probe; once a 640x480x32 mode is set in its
-    dispi registers, the primary plane has a dma-buf id whose dma-buf shows
-    what was written into the framebuffer through the memory BAR."""
+    """mbochs offers DMABUF planes, not REGION ones; once a 640x480x32 mode
+    is set in its dispi registers, the primary plane has a dma-buf id, and
+    Device.gfx_dmabuf gives an object owning a dma-buf of the plane's size."""
     before = set(os.listdir("/proc/self/fd"))
     with mdev.created("mbochs-small") as path, mdev.opened(path) as dev:
-        query_plane(dev, abi.VFIO_GFX_PLANE_TYPE_PROBE | abi.VFIO_GFX_PLANE_TYPE_DMABUF)
-        with pytest.raises(VfioError) as err:  # mbochs has no region planes
-            query_plane(dev, abi.VFIO_GFX_PLANE_TYPE_PROBE | abi.VFIO_GFX_PLANE_TYPE_REGION)
-        assert err.value.errno == errno.EINVAL
-        assert query_plane(dev, abi.VFIO_GFX_PLANE_TYPE_DMABUF).dmabuf_id == 0  # no mode yet
+        assert dev.supports_gfx(abi.VFIO_GFX_PLANE_TYPE_DMABUF)
+        assert not dev.supports_gfx(abi.VFIO_GFX_PLANE_TYPE_REGION)
+        assert dev.gfx_plane().dmabuf_id == 0  # no mode yet
+        with pytest.raises(ValueError):  # refused before the kernel
+            dev.gfx_dmabuf(0)
         for index, value in ((VBE_XRES, 640), (VBE_YRES, 480), (VBE_BPP, 32), (VBE_ENABLE, 1)):
             vbe_write(dev, index, value)
-        dev.write(abi.VFIO_PCI_BAR0_REGION_INDEX, 0, b"\x11\x22\x33\x44")  # first pixel
         try:
-            plane = query_plane(dev, abi.VFIO_GFX_PLANE_TYPE_DMABUF)
+            plane = dev.gfx_plane()
         except VfioError as exc:  # mbochs 7.2 returns ENOMEM once while it creates the buffer
             assert exc.errno == errno.ENOMEM
-            plane = query_plane(dev, abi.VFIO_GFX_PLANE_TYPE_DMABUF)
+            plane = dev.gfx_plane()
         assert (plane.width, plane.height, plane.stride) == (640, 480, 640 * 4)
         assert plane.drm_format == DRM_FORMAT_XRGB8888 and plane.dmabuf_id > 0
-        dmabuf = rq.vfio_device_get_gfx_dmabuf(dev.fd, plane.dmabuf_id)
-        try:
-            assert os.fstat(dmabuf).st_size in (0, plane.size)
-            with mmap.mmap(dmabuf, plane.size, mmap.MAP_SHARED, mmap.PROT_READ) as fb:
-                assert fb[:4] == b"\x11\x22\x33\x44"
-        finally:
-            os.close(dmabuf)
+        with dev.gfx_dmabuf(plane.dmabuf_id) as dmabuf:
+            # mbochs exports it read-only and maps only VM_SHARED: no mmap to check
+            assert os.fstat(dmabuf.fd).st_size == plane.size
+            assert "dmabuf" in os.readlink(f"/proc/self/fd/{dmabuf.fd}")
+        assert dmabuf.closed
         with pytest.raises(VfioError) as err:  # no such buffer
-            rq.vfio_device_get_gfx_dmabuf(dev.fd, plane.dmabuf_id + 100)
+            dev.gfx_dmabuf(plane.dmabuf_id + 100)
         assert err.value.errno == errno.ENOENT
     assert set(os.listdir("/proc/self/fd")) == before, "file descriptors leaked"

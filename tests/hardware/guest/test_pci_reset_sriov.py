@@ -49,14 +49,10 @@ def cdev_of(dev: PciDevice) -> Path:
 def bound(dev: PciDevice, token: uuid.UUID | None = None) -> Iterator[api.Device]:
     """The device's cdev bound to a new iommufd (with a VF token when given)."""
     with api.Iommufd() as iommufd, api.Device.open_cdev(cdev_of(dev)) as d:
-        b = abi.vfio_device_bind_iommufd()
-        b.argsz = ctypes.sizeof(b)
-        b.iommufd = iommufd.fd
-        raw = ctypes.create_string_buffer(token.bytes if token else b"", 16)
-        if token is not None:
-            b.flags = abi.VFIO_DEVICE_BIND_FLAG_TOKEN
-            b.token_uuid_ptr = ctypes.addressof(raw)
-        rq.vfio_device_bind_iommufd(d.fd, b)
+        if token is None:
+            d.bind_iommufd(iommufd)
+        else:
+            d.bind_iommufd_with_token(iommufd, token)
         yield d
 
 
@@ -68,16 +64,6 @@ def hot_reset_flags(dev: api.Device) -> int:
     info.argsz = len(buf)
     rq.vfio_device_get_pci_hot_reset_info(dev.fd, buf)
     return int(info.flags)
-
-
-def hot_reset(dev: api.Device, group_fds: list[int]) -> None:
-    head = ctypes.sizeof(abi.vfio_pci_hot_reset)
-    buf = bytearray(head + 4 * len(group_fds))
-    h = abi.vfio_pci_hot_reset.from_buffer(buf)
-    h.argsz, h.count = len(buf), len(group_fds)
-    del h
-    buf[head:] = b"".join(fd.to_bytes(4, "little", signed=True) for fd in group_fds)
-    rq.vfio_device_pci_hot_reset(dev.fd, buf)
 
 
 def test_flr_and_cdev_hot_reset(pf: PciDevice) -> None:
@@ -93,7 +79,7 @@ def test_flr_and_cdev_hot_reset(pf: PciDevice) -> None:
         assert flags & abi.VFIO_PCI_HOT_RESET_FLAG_DEV_ID_OWNED
         affected = dev.hot_reset_info()
         assert len(affected) == 1 and affected[0].devid > 0
-        hot_reset(dev, [])
+        dev.hot_reset()  # the DEV_ID form: no group fds
         assert dev.config_read(0, 2) == NVME_VENDOR  # alive after the bus reset
 
 
@@ -111,9 +97,9 @@ def test_group_hot_reset(pf: PciDevice) -> None:
                 bdf = f"{fn.segment:04x}:{fn.bus:02x}:{fn.devfn >> 3:02x}.{fn.devfn & 7}"
                 assert bdf == pf.bdf
                 with pytest.raises(VfioError) as err:  # without the group's fd
-                    hot_reset(dev, [])
+                    dev.hot_reset()
                 assert err.value.errno == errno.EINVAL
-                hot_reset(dev, [g.fd])
+                dev.hot_reset([g])
                 dev.reset()
             g.unset_container()
 
@@ -135,9 +121,7 @@ def test_vf_token_refused_then_accepted(pf: PciDevice) -> None:
         assert pf_dev.probe_feature(
             abi.VFIO_DEVICE_FEATURE_PCI_VF_TOKEN, abi.VFIO_DEVICE_FEATURE_SET
         )
-        pf_dev.feature(
-            abi.VFIO_DEVICE_FEATURE_PCI_VF_TOKEN, abi.VFIO_DEVICE_FEATURE_SET, token.bytes
-        )
+        pf_dev.set_vf_token(token)
         numvfs.write_text("2")
         try:
             vf_path = (pf.sysfs / "virtfn0").resolve()
@@ -147,11 +131,11 @@ def test_vf_token_refused_then_accepted(pf: PciDevice) -> None:
             with proof.mode("type1v2"), api.Container() as c, api.Group(vf.group) as g:
                 g.set_container(c)
                 c.set_iommu(abi.VFIO_TYPE1v2_IOMMU)
-                for name in (vf.bdf, f"{vf.bdf} vf_token={wrong}"):
+                for name in (vf.bdf, api.vf_device_name(vf.bdf, wrong)):
                     with pytest.raises(VfioError) as err:
                         g.open_device(name)
                     assert err.value.errno == errno.EACCES, name
-                with g.open_device(f"{vf.bdf} vf_token={token}") as d:
+                with g.open_device(api.vf_device_name(vf.bdf, token)) as d:
                     assert d.config_read(0, 2) == NVME_VENDOR  # vfio-pci fills in a VF's IDs
                 g.unset_container()
             for bad in (None, wrong):

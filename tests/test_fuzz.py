@@ -397,3 +397,35 @@ def test_generated_fuzzers_are_typed() -> None:
         pytest.skip("mypy not installed (pip install '.[test]')")
     out = subprocess.run([mypy, "--strict", "fuzz"], cwd=GENERATED, capture_output=True, text=True)
     assert out.returncode == 0, out.stdout
+
+
+# --- the runtime, where it is written ------------------------------------------------
+
+RUNTIME = ROOT / "templates" / "fuzz"
+
+
+def test_runtime_is_copied_verbatim() -> None:
+    """The spec-independent code is real Python in templates/fuzz/, and
+    generated/fuzz/ holds it byte for byte; the spec's tables are apart."""
+    for name in fuzz.RUNTIME_FILES:
+        assert (GENERATED / "fuzz" / name).read_bytes() == (RUNTIME / name).read_bytes(), name
+        assert not (RUNTIME / f"{name}.j2").exists(), name
+    assert "{{" not in (RUNTIME / "kernel.py").read_text()
+
+
+def test_runtime_sources_are_black_and_mypy_strict() -> None:
+    sources = [str(RUNTIME / name) for name in fuzz.RUNTIME_FILES]
+    fmt = subprocess.run(
+        [sys.executable, "-m", "black", "--check", "-q", "-l", "100", *sources],
+        capture_output=True,
+        text=True,
+    )
+    assert fmt.returncode == 0, fmt.stderr
+    mypy = shutil.which("mypy")
+    if mypy is None:
+        pytest.skip("mypy not installed (pip install '.[test]')")
+    env = {**os.environ, "MYPYPATH": str(GENERATED)}  # fuzz.facts, fuzz.kernel_spec, vfio
+    out = subprocess.run(
+        [mypy, "--strict", "--no-incremental", *sources], capture_output=True, text=True, env=env
+    )
+    assert out.returncode == 0, out.stdout

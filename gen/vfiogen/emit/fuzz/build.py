@@ -29,11 +29,15 @@ from vfiogen.emit.fuzz import syz as fuzz_syz
 from vfiogen.emit.fuzz import syzconst
 from vfiogen.emit.bindings import model as pymodel
 from vfiogen.emit.naming import function_name
+from vfiogen.data import data_dir
 from vfiogen.emit.templating import black_format, render, stamp
 from vfiogen.ir.model import KernelBug, Record, Request, Spec
 
 ROOT = "fuzz"
-PYTHON_FILES = ("__init__.py", "facts.py", "targets.py", "strategies.py", "harness.py", "kernel.py")
+# Rendered from the spec (templates/fuzz/<name>.j2) and the runtime that reads
+# them, real Python copied verbatim (templates/fuzz/<name>).
+PYTHON_FILES = ("__init__.py", "facts.py", "targets.py", "kernel_spec.py")
+RUNTIME_FILES = ("strategies.py", "harness.py", "kernel.py", "kernel_rows.py")
 
 # The argsz styles whose field is the buffer size the caller provides.
 SIZED = ("minsz", "grow", "enospc", "emsgsize", "size")
@@ -266,7 +270,7 @@ def _bug(spec: Spec, bug: KernelBug, names: dict[str, str]) -> BugFacts:
         need,
         bug.mask,
         bug.equals,
-        "PAGE" if bug.fix == "PAGE" else str(int(bug.fix, 0)),
+        "mmap.PAGESIZE" if bug.fix == "PAGE" else str(int(bug.fix, 0)),
         [(m, v if v.lstrip("-").isdigit() else f"_abi.{v}") for m, v in bug.setup.items()],
         [(r, f"_abi.{flag}") for r, flag in bug.prelude.items()],
         bug.fixed_by,
@@ -412,6 +416,8 @@ def render_fuzz(spec: Spec) -> dict[str, str]:
     out: dict[str, str] = {}
     for name in PYTHON_FILES:
         out[name] = black_format(render("fuzz/" + name + ".j2", m=model))
+    for name in RUNTIME_FILES:
+        out[name] = data_dir("templates").joinpath("fuzz", name).read_text()
     out["README.md"] = render("fuzz/README.md.j2", m=model)
     for kind, seeds in model.seeds.items():
         out[f"seeds/{kind}.txt"] = render("fuzz/seeds.txt.j2", m=model, kind=kind, seeds=seeds)

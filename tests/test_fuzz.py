@@ -368,6 +368,22 @@ def test_kernel_fuzzer_campaign_without_a_device(null_rig: kernel.Rig) -> None:
     assert kernel.open_fds() - set(null_rig.eventfds.values()) == before
     per_request, never = first.per_request(set(null_rig.fds), null_rig.extensions)
     assert len(never) == len(kernel.REQUESTS)  # /dev/null answers ENOTTY to everything
+    assert first.successes() == {
+        "requests": 0,
+        "calls": 0,
+        "never": [r.name for r in kernel.REQUESTS],
+    }
+
+
+def test_kernel_fuzzer_counts_successes_per_request() -> None:
+    campaign = kernel.Campaign()
+    reset, info = kernel.REQUESTS[0], kernel.REQUESTS[1]
+    campaign.record(reset, "valid", reset.fd, "ok", None)
+    campaign.record(reset, "argsz_zero", reset.fd, "ok", None)
+    campaign.record(info, "valid", info.fd, "EINVAL", None)
+    assert campaign.successes() == {"requests": 1, "calls": 2, "never": [info.name]}
+    per_request, _ = campaign.per_request({reset.fd}, {})
+    assert per_request[reset.name]["ok"] == 2 and per_request[info.name]["ok"] == 0
 
 
 @pytest.mark.parametrize("bug", kernel.KERNEL_BUGS, ids=lambda b: b.name)

@@ -29,11 +29,14 @@ buffer, which a lying argsz would let the kernel write past); every fd field
 gets an eventfd of its own, so no eventfd the kernel signals (an interrupt)
 can fire an ioeventfd, which would write to the device.
 
-The report (JSON) gives per request its calls, successes and errnos, the
-answers to each mutation and on each fd kind, and whether its kernel handler
-was reached: an answer other than ENOTTY on an fd of its own kind, from a
-handler that serves it (for an extension-gated request, CHECK_EXTENSION says
-so; otherwise the number belongs to another request on that fd). Every
+The report (JSON) gives per request its calls, successes ("ok") and errnos,
+the answers to each mutation and on each fd kind, and whether its kernel
+handler was reached; in all, how many requests succeeded at least once and
+which never did (a handler reached but never satisfied is a gap in the
+arguments the spec lets the fuzzer build). Reached means: an answer other
+than ENOTTY on an fd of its own kind, from a handler that serves it (for an
+extension-gated request, CHECK_EXTENSION says so; otherwise the number
+belongs to another request on that fd). Every
 exception other than VfioError (or the TypeError/ValueError of an argument
 check, made before any system call) is listed: there must be none.
 """
@@ -667,6 +670,17 @@ class Campaign:
             self.unexpected.append({"request": req.name, "mutation": mutation, "traceback": trace})
         self.calls += 1
 
+    def successes(self) -> dict[str, Any]:
+        """How often the kernel said yes: the requests that succeeded at least
+        once, the successful calls, and the requests issued that never did."""
+        issued = [r.name for r in REQUESTS if self.stats[r.name]["calls"]]
+        won = [n for n in issued if self.stats[n]["ok"]]
+        return {
+            "requests": len(won),
+            "calls": sum(self.stats[n]["ok"] for n in issued),
+            "never": [n for n in issued if n not in won],
+        }
+
     def per_request(
         self, kinds: set[str], extensions: dict[int, int]
     ) -> tuple[dict[str, Any], list[dict[str, str]]]:
@@ -768,6 +782,7 @@ def run(
         os.close(log)
     fds_after = open_fds()
     per_request, never = campaign.per_request(kinds, extensions)
+    succeeded = campaign.successes()
     elapsed = campaign.elapsed
     n_reached = len(REQUESTS) - len(never)
     return {
@@ -784,11 +799,15 @@ def run(
         "requests": len(REQUESTS),
         "reached": n_reached,
         "syzkaller_requests": SYZKALLER_REQUESTS,
+        "succeeded": succeeded["requests"],
+        "successful_calls": succeeded["calls"],
         "summary": (
-            f"{n_reached} of {len(REQUESTS)} requests reached their kernel handler "
-            f"(syzkaller's descriptions: {SYZKALLER_REQUESTS})"
+            f"{n_reached} of {len(REQUESTS)} requests reached their kernel handler, "
+            f"{succeeded['requests']} succeeded at least once ({succeeded['calls']} of "
+            f"{campaign.calls} calls) (syzkaller's descriptions: {SYZKALLER_REQUESTS})"
         ),
         "never_reached": never,
+        "never_succeeded": succeeded["never"],
         "known_kernel_bugs": [
             {
                 "name": b.name,

@@ -143,6 +143,7 @@ class FuzzModel:
     kernel_bugs: list[BugFacts] = field(default_factory=list)
     seeds: dict[str, list[fuzz_seeds.Seed]] = field(default_factory=dict)  # by target kind
     syz: dict[str, fuzz_syz.SyzModel] = field(default_factory=dict)  # by mode
+    syzkaller_commit: str = fuzz_syz.SYZKALLER_COMMIT
 
 
 def build(spec: Spec) -> FuzzModel:

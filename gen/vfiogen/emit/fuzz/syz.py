@@ -50,6 +50,13 @@ EXTERNAL = {"dmabuf": "fd_dma_buf"}
 ALONGSIDE_EXTERNAL = {"iommufd": "fd_iommufd"}
 ALONGSIDE_BASE = {"container": "fd_vfio"}
 MODES = ("replace", "alongside")
+# What syzkaller's own dev_vfio.txt / dev_iommu.txt describe per fd kind, at
+# the commit of the checker kit (tests/test_syzkaller.py checks these counts).
+SYZKALLER_COMMIT = "1e72964"
+SYZKALLER_OWN = {
+    "container": ("fd_vfio", 6),
+    "iommufd": ("fd_iommufd", 14),
+}
 SUFFIX = "$vfiogen"
 OPENERS = {
     "container": 'openat$vfio_container(fd const[AT_FDCWD], file ptr[in, string["/dev/vfio/vfio"]], flags const[O_RDWR], mode const[0])',
@@ -120,6 +127,9 @@ class SyzModel:
     flags: list[SyzFlags] = field(default_factory=list)
     requests: int = 0
     consts: list[str] = field(default_factory=list)  # the names the .const file defines
+    # (fd kind, its syzlang type, requests issued on it, syzkaller's own type
+    # and count, "": none), in fd kind order
+    by_kind: list[tuple[str, str, int, str]] = field(default_factory=list)
 
 
 def syz_name(cname: str) -> str:
@@ -428,6 +438,15 @@ def build(spec: Spec, mode: str = "replace") -> SyzModel:
         (RESOURCES[k], ALONGSIDE_BASE.get(k, "fd") if mode == "alongside" else "fd") for k in own
     ]
     m.reused = sorted({b.names[k] for k in b.used_kinds} - {RESOURCES[k] for k in own})
+    kinds: set[str | None] = {r.fd for r in spec.requests.values()}
+    kinds |= {r.result_fd for r in spec.requests.values()}
+    kinds |= {f.kind.fd for r in spec.records.values() for f in r.fields if f.kind and f.kind.fd}
+    for k in RESOURCES:
+        if k in kinds:
+            name = b.names[k] if k in b.used_kinds else "fd"
+            upstream = SYZKALLER_OWN.get(k)
+            theirs = f"`{upstream[0]}`: {upstream[1]}" if upstream else ""
+            m.by_kind.append((k, name, sum(r.fd == k for r in spec.requests.values()), theirs))
     m.structs = list(b.structs.values())
     # a flags set whose field became a plain output integer is used nowhere
     words = {

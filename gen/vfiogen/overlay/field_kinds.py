@@ -79,7 +79,12 @@ def _kind(m: Checks, rec: Record, f: Field, d: dict[str, Any], path: tuple[str, 
             raise m.fail(path, f"when = {when!r} is not a case of the tail {rec.name}.{f.name}")
         element = TypeRef("int", tail.cases[when], TYPEDEFS.get(tail.cases[when], ""))
     width = {"user_address": 8, "fd": 4}.get(kind)
-    if width and _width(element) != width and f.type.kind != "pointer":
+    sizes = {lay.size for lay in f.layout.values()} if element is f.type else set()
+    if f.type.kind == "int" and sizes:  # `__u64` is `unsigned long` on some ABIs
+        fits = sizes == {width}
+    else:
+        fits = _width(element) == width or f.type.kind == "pointer"
+    if width and not fits:
         raise m.fail(path, f"{rec.name}.{f.name} is not a {8 * width}-bit integer, as {kind} needs")
     if kind == "length" and (not d.get("of") or d["of"] not in m.field_names(rec)):
         raise m.fail(path, f"length: 'of' must name another member of {rec.name}")

@@ -368,6 +368,22 @@ def test_kernel_fuzzer_campaign_without_a_device(null_rig: kernel.Rig) -> None:
     assert kernel.open_fds() - set(null_rig.eventfds.values()) == before
     per_request, never = first.per_request(set(null_rig.fds), null_rig.extensions)
     assert len(never) == len(kernel.REQUESTS)  # /dev/null answers ENOTTY to everything
+    assert first.successes() == {
+        "requests": 0,
+        "calls": 0,
+        "never": [r.name for r in kernel.REQUESTS],
+    }
+
+
+def test_kernel_fuzzer_counts_successes_per_request() -> None:
+    campaign = kernel.Campaign()
+    reset, info = kernel.REQUESTS[0], kernel.REQUESTS[1]
+    campaign.record(reset, "valid", reset.fd, "ok", None)
+    campaign.record(reset, "argsz_zero", reset.fd, "ok", None)
+    campaign.record(info, "valid", info.fd, "EINVAL", None)
+    assert campaign.successes() == {"requests": 1, "calls": 2, "never": [info.name]}
+    per_request, _ = campaign.per_request({reset.fd}, {})
+    assert per_request[reset.name]["ok"] == 2 and per_request[info.name]["ok"] == 0
 
 
 @pytest.mark.parametrize("bug", kernel.KERNEL_BUGS, ids=lambda b: b.name)
@@ -396,4 +412,36 @@ def test_generated_fuzzers_are_typed() -> None:
     if mypy is None:
         pytest.skip("mypy not installed (pip install '.[test]')")
     out = subprocess.run([mypy, "--strict", "fuzz"], cwd=GENERATED, capture_output=True, text=True)
+    assert out.returncode == 0, out.stdout
+
+
+# --- the runtime, where it is written ------------------------------------------------
+
+RUNTIME = ROOT / "templates" / "fuzz"
+
+
+def test_runtime_is_copied_verbatim() -> None:
+    """The spec-independent code is real Python in templates/fuzz/, and
+    generated/fuzz/ holds it byte for byte; the spec's tables are apart."""
+    for name in fuzz.RUNTIME_FILES:
+        assert (GENERATED / "fuzz" / name).read_bytes() == (RUNTIME / name).read_bytes(), name
+        assert not (RUNTIME / f"{name}.j2").exists(), name
+    assert "{{" not in (RUNTIME / "kernel.py").read_text()
+
+
+def test_runtime_sources_are_black_and_mypy_strict() -> None:
+    sources = [str(RUNTIME / name) for name in fuzz.RUNTIME_FILES]
+    fmt = subprocess.run(
+        [sys.executable, "-m", "black", "--check", "-q", "-l", "100", *sources],
+        capture_output=True,
+        text=True,
+    )
+    assert fmt.returncode == 0, fmt.stderr
+    mypy = shutil.which("mypy")
+    if mypy is None:
+        pytest.skip("mypy not installed (pip install '.[test]')")
+    env = {**os.environ, "MYPYPATH": str(GENERATED)}  # fuzz.facts, fuzz.kernel_spec, vfio
+    out = subprocess.run(
+        [mypy, "--strict", "--no-incremental", *sources], capture_output=True, text=True, env=env
+    )
     assert out.returncode == 0, out.stdout

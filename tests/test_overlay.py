@@ -191,3 +191,93 @@ def test_fields_without_a_direction_are_reported(tmp_path: Path) -> None:
     )
     spec = compile_with(tmp_path, GET_INFO + 'argsz = "inout"\n' + full)
     assert spec.coverage.undirected_fields == []
+
+
+BUG = (
+    '[requests.VFIO_DEVICE_IOEVENTFD]\nfd = "device"\narg = "struct"\n'
+    'type = "vfio_device_ioeventfd"\nresult = "status"\n\n'
+    '[kernel_bugs.x]\nrequest = "VFIO_DEVICE_IOEVENTFD"\npath = ["vfio_device_ioeventfd.offset"]\n'
+    'mask = "0x8000000000000000"\nequals = 1\nfix = "0"\nwhat = "w"\nsource = "s"\n'
+)
+
+
+@pytest.mark.parametrize(
+    "text, line, message",
+    [
+        (
+            '[records.vfio_iommu_type1_dma_map.fields]\nvadr = { kind = "user_address" }\n',
+            2,
+            "field vfio_iommu_type1_dma_map.vadr does not exist",
+        ),
+        (
+            '[records.vfio_iommu_type1_dma_map.fields]\nvaddr = { kind = "address" }\n',
+            2,
+            "kind = 'address'; expected one of user_address",
+        ),
+        (
+            '[records.vfio_device_bind_iommufd.fields]\niommufd = { kind = "fd", fd = "iommu" }\n',
+            2,
+            "fd = 'iommu'; expected one of container",
+        ),
+        (
+            '[records.vfio_iommu_type1_dma_map.fields]\nflags = { kind = "user_address" }\n',
+            2,
+            "is not a 64-bit integer",
+        ),
+        (
+            '[records.vfio_iommu_type1_dma_map.fields]\nsize = { kind = "length", of = "sise" }\n',
+            2,
+            "'of' must name another member",
+        ),
+        (
+            '[records.vfio_iommu_type1_dma_map.fields]\nvaddr = { kind = "fd", mapping = true }\n',
+            2,
+            "'mapping' applies to kind = 'user_address' only",
+        ),
+        (
+            '[records.vfio_irq_set.fields]\ndata = { kind = "fd", when = "VFIO_IRQ_SET_DATA_BOOL" }\n',
+            2,
+            "is not a case of the tail vfio_irq_set.data",
+        ),
+        (BUG.replace("offset", "ofset"), 9, "vfio_device_ioeventfd.ofset is not a member"),
+        (
+            BUG.replace('"VFIO_DEVICE_IOEVENTFD"', '"VFIO_DEVICE_IOEVENTFX"'),
+            8,
+            "request VFIO_DEVICE_IOEVENTFX does not exist",
+        ),
+        (BUG + 'colour = "red"\n', 15, "unknown key 'colour' in kernel_bugs.x"),
+        (BUG.replace('"0x8', '"0y8'), 10, "mask = '0y8000000000000000'; expected an integer"),
+        (REQ + 'arg_fd = "container"\n', 5, "arg_fd needs arg = 'int_ptr'"),
+        (
+            REQ + '\n[kernel_bugs.y]\nrequest = "VFIO_DEVICE_RESET"\npath = ["x.y"]\nmask = 1\n'
+            'equals = 1\nfix = "0"\nwhat = "w"\nsource = "s"\n',
+            7,
+            "takes no struct argument",
+        ),
+    ],
+)
+def test_bad_field_kind_or_kernel_bug(tmp_path: Path, text: str, line: int, message: str) -> None:
+    with pytest.raises(OverlayError) as err:
+        compile_with(tmp_path, text)
+    assert str(err.value.loc) == f"{tmp_path / 'o.toml'}:{line}"
+    assert message in err.value.message
+
+
+def test_field_kinds_and_kernel_bugs_reach_the_spec() -> None:
+    spec = release_spec("7.2")
+    vaddr = next(f for f in spec.records["vfio_iommu_type1_dma_map"].fields if f.name == "vaddr")
+    assert vaddr.kind is not None and (vaddr.kind.kind, vaddr.kind.mapping) == (
+        "user_address",
+        True,
+    )
+    assert vaddr.kind.loc.file == "headers/vfio.toml"
+    assert spec.requests["VFIO_GROUP_SET_CONTAINER"].arg_fd == "container"
+    assert list(spec.kernel_bugs) == [
+        "unmap-dma-pgsize-0",
+        "ioeventfd-negative-bar",
+        "dirty-pages-pgsize-0",
+    ]
+    assert spec.kernel_bugs["unmap-dma-pgsize-0"].mask == (1 << 64) - 1
+    old = release_spec("4.19")  # no dirty tracking yet: since = "5.8" explains it
+    assert sorted(old.kernel_bugs) == ["ioeventfd-negative-bar"]
+    assert "kernel_bugs.unmap-dma-pgsize-0.request" in old.coverage.not_applicable

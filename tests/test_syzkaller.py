@@ -16,7 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from support import IN_CI
+from support import IN_CI, release_spec
+from vfiogen.emit.fuzz import syz
 
 ROOT = Path(__file__).resolve().parent.parent
 FUZZ = ROOT / "generated" / "fuzz"
@@ -86,3 +87,22 @@ def test_syzcheck_is_an_oracle(syzcheck: Path, tmp_path: Path) -> None:
     )
     assert proc.returncode == 1
     assert "flags type must not be used as output" in proc.stdout + proc.stderr
+
+
+def test_readme_counts_of_syzkallers_own_descriptions(syzcheck: Path) -> None:
+    """The side-by-side table of generated/fuzz/README.md: the requests of our
+    headers that syzkaller's own files issue, per fd kind, are what
+    SYZKALLER_OWN says, at the kit's commit."""
+    spec = release_spec("7.2")
+    sys_dir = syzcheck.parent.parent / "syzkaller" / "sys" / "linux"
+    text = (sys_dir / "dev_vfio.txt").read_text() + (sys_dir / "dev_iommu.txt").read_text()
+    found: dict[str, set[str]] = {}
+    for resource, cmd in re.findall(r"^ioctl\$\S+?\(fd (\w+), cmd const\[(\w+)\]", text, re.M):
+        found.setdefault(resource, set())
+        if cmd in spec.requests:
+            found[resource].add(cmd)
+    for kind, (resource, count) in syz.SYZKALLER_OWN.items():
+        ours = {c for c in found[resource] if spec.requests[c].fd == kind}
+        assert len(ours) == count, (kind, sorted(ours))
+    assert set(found) == {name for name, _ in syz.SYZKALLER_OWN.values()}
+    assert syz.SYZKALLER_COMMIT in (syzcheck.parent.parent / "syzkaller" / "SUBSET").read_text()

@@ -4,5 +4,8 @@
 
 facts: what the fuzzers know of each struct beyond its layout; targets: the
 decoder targets; harness: runs them for a time (atheris); strategies:
-hypothesis strategies; kernel: the request fuzzer for a machine with VFIO.
+hypothesis strategies; kernel: the request fuzzer for a machine with VFIO,
+reading the spec's tables in kernel_spec (rows: kernel_rows). harness,
+strategies, kernel and kernel_rows are vfiogen's runtime, copied verbatim
+from templates/fuzz/; the others are rendered from the spec.
 """

@@ -24,12 +24,19 @@ ArgKind = Literal["none", "value", "int_ptr", "string", "struct"]
 ResultKind = Literal["status", "value", "fd"]
 Direction = Literal["in", "out", "inout"]
 ArgszStyle = Literal["none", "minsz", "grow", "enospc", "emsgsize", "size"]
+FieldKindName = Literal["user_address", "fd", "length"]
+# what an fd field holds: one of our fd kinds, or an eventfd (None: any file)
+FieldFd = Literal[
+    "container", "group", "device", "iommufd", "mig_data", "dmabuf", "fault", "veventq", "eventfd"
+]
 
 FD_KINDS = typing.get_args(FdKind)
 ARG_KINDS = typing.get_args(ArgKind)
 RESULT_KINDS = typing.get_args(ResultKind)
 DIRECTIONS = typing.get_args(Direction)
 ARGSZ_STYLES = typing.get_args(ArgszStyle)
+FIELD_KIND_NAMES = typing.get_args(FieldKindName)
+FIELD_FDS = typing.get_args(FieldFd)
 
 
 @dataclass
@@ -98,6 +105,22 @@ class RecordLayout:
 
 
 @dataclass
+class FieldKind:
+    """What an integer member holds beyond its C type (overlay [records]):
+    a user address the kernel dereferences, a file descriptor, or the length
+    of a sibling member."""
+
+    kind: FieldKindName
+    loc: Loc
+    fd: FieldFd | None = None  # fd: what it must be (None: any file)
+    of: str | None = None  # length: the sibling member it measures
+    mapping: bool = False  # user_address: memory the kernel maps or pins, not a buffer
+    when: str | None = None  # a selected tail: only in the case this constant selects
+    since: str | None = None
+    until: str | None = None
+
+
+@dataclass
 class Field:
     """A member of a struct or union. `name` is "" for an anonymous member,
     whose `type` then names an anonymous record (tag `parent::anonN`)."""
@@ -111,6 +134,7 @@ class Field:
     counted_by: str | None = None  # __counted_by(x) in the header
     doc: str = ""
     values: str | None = None  # id of the ValueSet bound to this field
+    kind: FieldKind | None = None  # from the overlay
     layout: dict[str, FieldLayout] = field(default_factory=dict)
     since: str | None = None  # release history (vfiogen history), as on Record
     until: str | None = None
@@ -252,6 +276,7 @@ class Request:
     count: str | None = None
     caps: str | None = None
     extension: str | None = None
+    arg_fd: FdKind | None = None  # int_ptr: the int is an fd of this kind
     flag_gates: dict[str, str] = field(default_factory=dict)
     directions: dict[str, Direction] = field(default_factory=dict)
     precondition: str = ""
@@ -335,6 +360,33 @@ class FdKindInfo:
 
 
 @dataclass
+class KernelBug:
+    """An argument that makes a kernel log a problem (UBSAN, an oops...), found
+    by the kernel fuzzer (overlay [kernel_bugs]). The fuzzer steers around it,
+    since the hardware tier fails a boot whose log has one, unless asked to
+    reproduce it. since/until: the headers that have the request."""
+
+    name: str
+    loc: Loc
+    request: str  # the request whose handler has the bug
+    path: list[str]  # "record.member" steps from the argument to the field
+    mask: int  # the field triggers it when field & mask == equals
+    equals: int
+    fix: str  # what the fuzzer sets the masked bits to instead: "PAGE" or an integer
+    what: str
+    source: str  # where in the kernel
+    flag: str | None = None  # the flags bit that takes the buggy path (None: any flags)
+    exact: bool = False  # the handler takes that path only when flags is exactly the bit
+    setup: dict[str, str] = field(default_factory=dict)  # member -> constant or integer
+    prelude: dict[str, str] = field(default_factory=dict)  # request issued first -> its flags
+    fixed_by: str | None = None  # the first kernel release seen without it
+    trigger: str = ""  # an argument (x86_64 hex) that triggered it ("": built from setup)
+    detector: str = ""  # the kernel function that reports it ("": none, the kernel is silent)
+    since: str | None = None
+    until: str | None = None
+
+
+@dataclass
 class Erratum:
     """A place where the header's comments disagree with the truth."""
 
@@ -385,6 +437,7 @@ class Spec:
     features: dict[str, Feature] = field(default_factory=dict)
     tails: dict[str, Tail] = field(default_factory=dict)
     fd_kinds: dict[str, FdKindInfo] = field(default_factory=dict)
+    kernel_bugs: dict[str, KernelBug] = field(default_factory=dict)
     errata: list[Erratum] = field(default_factory=list)
     coverage: Coverage = field(default_factory=Coverage)
     # The releases `since`/`until` were computed over, oldest first (empty

@@ -19,6 +19,7 @@ from vfiogen.data import data_dir
 from vfiogen.errors import Loc, OverlayError
 from vfiogen.frontend.cexpr import canonical_scalar
 from vfiogen.ir.query import is_flag_member, named_fields
+from vfiogen.overlay import field_kinds, kernel_bugs
 from vfiogen.inputs.releases import version_key
 from vfiogen.ir.model import (
     ARG_KINDS,
@@ -50,6 +51,7 @@ REQUEST_KEYS = {
     "count",
     "caps",
     "extension",
+    "arg_fd",
     "flag_gates",
     "fields",
     "precondition",
@@ -68,6 +70,8 @@ TOP_KEYS = {
     "tails",
     "links",
     "fd_kinds",
+    "records",
+    "kernel_bugs",
     "schema",
     "header",
 }
@@ -155,6 +159,9 @@ class _Merger:
     def fail(self, path: tuple[str, ...], msg: str) -> OverlayError:
         return OverlayError(self.lines.loc(*path), msg)
 
+    def loc(self, path: tuple[str, ...]) -> Loc:
+        return self.lines.loc(*path)
+
     def check_keys(self, entry: Any, allowed: set[str], path: tuple[str, ...]) -> dict[str, Any]:
         if not isinstance(entry, dict):
             raise self.fail(path, f"expected a table for {'.'.join(path)}")
@@ -232,6 +239,11 @@ class _Merger:
             self.link(name, entry)
         for name, entry in self.data.get("fd_kinds", {}).items():
             self.fd_kind(name, entry)
+        # facts for the fuzzers and the docs (overlay/field_kinds.py, kernel_bugs.py)
+        for tag, entry in self.data.get("records", {}).items():
+            field_kinds.merge(self, tag, entry)
+        for name, entry in self.data.get("kernel_bugs", {}).items():
+            kernel_bugs.merge(self, name, entry)
 
     def request(self, name: str, entry: Any) -> None:
         path = ("requests", name)
@@ -292,6 +304,9 @@ class _Merger:
                 f"request {name}: extension {ext} is not a constant of the header",
             )
         req.extension = ext
+        req.arg_fd = self.choice(e, "arg_fd", FD_KINDS, path)
+        if req.arg_fd is not None and req.arg != "int_ptr":
+            raise self.fail(path + ("arg_fd",), f"request {name}: arg_fd needs arg = 'int_ptr'")
         for flag, gate in (e.get("flag_gates") or {}).items():
             if flag in self.spec.constants and gate in self.spec.constants:
                 req.flag_gates[flag] = gate

@@ -1,8 +1,11 @@
 """The generated request fuzzer (generated/fuzz/kernel.py) against real
-vfio-pci and QEMU's edu: a bounded, seeded campaign over every request of
-every fd kind. Afterwards the kernel logged no warning, BUG, oops or lockdep
-report during it, every failed request surfaced as VfioError, and the
-process has the file descriptors it started with. The report (JSON) and the
+vfio-pci and QEMU's edu, on every kernel flavor the tier boots: a bounded,
+seeded campaign over every request of every fd kind (the cdev path too where
+the flavor has it). Afterwards the kernel logged no warning, BUG, oops or
+lockdep report during it, every failed request surfaced as VfioError, the
+process has the file descriptors it started with, and the kernel said yes to
+requests on the container, group and device fds (the report counts
+successes per request beside the answers). The report (JSON) and the
 kernel's answers to the query requests (TOML, seeds of the decoder fuzzers:
 copy it to headers/kernel-answers.toml) go to the rig's work dir.
 
@@ -65,6 +68,10 @@ def test_request_fuzzer(edu) -> None:
     problems = [line for line in report["kernel_log"] if rig.KERNEL_PROBLEM.search(line)]
     assert not problems, "kernel log:\n" + "\n".join(problems) + f"\nafter: {culprits}"
     assert report["answers"], "no query request answered"
+    print(f"{report['kernel']}: {report['summary']}")
+    assert report["succeeded"] > 0 and report["successful_calls"] > 0, report["summary"]
+    won = {r.fd for r in kernel.REQUESTS if report["per_request"][r.name]["ok"]}
+    assert {"container", "group", "device"} <= won, f"no success on {report['fd_kinds']}: {won}"
     assert report["reached"] > report["syzkaller_requests"], report["summary"]
 
 

@@ -29,11 +29,15 @@ from vfiogen.emit.fuzz import syz as fuzz_syz
 from vfiogen.emit.fuzz import syzconst
 from vfiogen.emit.bindings import model as pymodel
 from vfiogen.emit.naming import function_name
+from vfiogen.data import data_dir
 from vfiogen.emit.templating import black_format, render, stamp
-from vfiogen.ir.model import Record, Request, Spec
+from vfiogen.ir.model import KernelBug, Record, Request, Spec
 
 ROOT = "fuzz"
-PYTHON_FILES = ("__init__.py", "facts.py", "targets.py", "strategies.py", "harness.py", "kernel.py")
+# Rendered from the spec (templates/fuzz/<name>.j2) and the runtime that reads
+# them, real Python copied verbatim (templates/fuzz/<name>).
+PYTHON_FILES = ("__init__.py", "facts.py", "targets.py", "kernel_spec.py")
+RUNTIME_FILES = ("strategies.py", "harness.py", "kernel.py", "kernel_rows.py")
 
 # The argsz styles whose field is the buffer size the caller provides.
 SIZED = ("minsz", "grow", "enospc", "emsgsize", "size")
@@ -139,6 +143,7 @@ class FuzzModel:
     kernel_bugs: list[BugFacts] = field(default_factory=list)
     seeds: dict[str, list[fuzz_seeds.Seed]] = field(default_factory=dict)  # by target kind
     syz: dict[str, fuzz_syz.SyzModel] = field(default_factory=dict)  # by mode
+    syzkaller_commit: str = fuzz_syz.SYZKALLER_COMMIT
 
 
 def build(spec: Spec) -> FuzzModel:
@@ -167,7 +172,7 @@ def build(spec: Spec) -> FuzzModel:
         for f in spec.features.values()
     ]
     m.requests = [_request(spec, req, names) for req in spec.requests.values()]
-    m.kernel_bugs = [b for b in (_bug(spec, bug, names) for bug in facts.KERNEL_BUGS) if b]
+    m.kernel_bugs = [_bug(spec, bug, names) for bug in spec.kernel_bugs.values()]
     m.seeds = fuzz_seeds.build(spec, m)
     m.syz = {mode: fuzz_syz.build(spec, mode) for mode in fuzz_syz.MODES}
     return m
@@ -206,10 +211,10 @@ def _record(spec: Spec, rec: Record, names: dict[str, str], req: Request | None)
                 flags.append((f.name, hex(mask)))
             else:
                 values.append((f.name, repr(tuple(sorted({v & top for v in ints})))))
-        if facts.is_address(rec, f):
+        if facts.is_address(f):
             addresses.append(f.name)
         elif facts.is_fd(f):
-            fds[f.name] = facts.FD_FIELD_KINDS.get(f"{rec.name}.{f.name}", "")
+            fds[f.name] = facts.fd_kind(f)
     tail = next(
         (
             (t.count, t.field)
@@ -241,26 +246,18 @@ def _record(spec: Spec, rec: Record, names: dict[str, str], req: Request | None)
     )
 
 
-def _bug(spec: Spec, bug: facts.KernelBug, names: dict[str, str]) -> BugFacts | None:
+def _bug(spec: Spec, bug: KernelBug, names: dict[str, str]) -> BugFacts:
     """Where the bug's field sits in its request's argument, on this spec's
-    layouts (None when the release lacks the request or the field)."""
-    req = spec.requests.get(bug.request)
-    if req is None or req.arg_type not in spec.records:
-        return None
-    if bug.flag is not None and bug.flag not in spec.constants:
-        return None
-    parts = []
-    for record, member in bug.path:
-        fields = {f.name for f in spec.records[record].fields} if record in spec.records else set()
-        if member not in fields:
-            return None
-        parts.append(f'offset_of(_abi.{names[record]}, "{member}")')
-    last_record, last_member = bug.path[-1]
+    layouts (the overlay checked that every step exists)."""
+    req = spec.requests[bug.request]
+    path = [tuple(step.split(".", 1)) for step in bug.path]
+    parts = [f'offset_of(_abi.{names[record]}, "{member}")' for record, member in path]
+    last_record, last_member = path[-1]
     size = f'size_of(_abi.{names[last_record]}, "{last_member}")'
     # the handler reads the whole struct the field is in before it looks at the field
     need = (
-        f"{parts[0]} + ctypes.sizeof(_abi.{names[bug.path[1][0]]})"
-        if len(bug.path) > 1
+        f"{parts[0]} + ctypes.sizeof(_abi.{names[path[1][0]]})"
+        if len(path) > 1
         else f"{parts[0]} + {size}"
     )
     return BugFacts(
@@ -273,10 +270,10 @@ def _bug(spec: Spec, bug: facts.KernelBug, names: dict[str, str]) -> BugFacts | 
         size,
         need,
         bug.mask,
-        bug.match,
-        bug.fix,
-        [(m, v if v.lstrip("-").isdigit() else f"_abi.{v}") for m, v in bug.setup],
-        [(r, f"_abi.{flag}") for r, flag in bug.prelude],
+        bug.equals,
+        "mmap.PAGESIZE" if bug.fix == "PAGE" else str(int(bug.fix, 0)),
+        [(m, v if v.lstrip("-").isdigit() else f"_abi.{v}") for m, v in bug.setup.items()],
+        [(r, f"_abi.{flag}") for r, flag in bug.prelude.items()],
         bug.fixed_by,
         bug.trigger.replace(" ", ""),
         bug.what,
@@ -302,8 +299,9 @@ def _tail_of(
     if not tail.selector:
         fld = next(f for f in spec.records[tail.record].fields if f.name == tail.field)
         of = fld.type.of
-        if f"{tail.record}.{tail.field}" in facts.FD_TAILS:
-            element = "fd:" + facts.FD_TAILS[f"{tail.record}.{tail.field}"]
+        fds = facts.tail_fds(spec, tail.record, tail.field)
+        if fds is not None:
+            element = "fd:" + fds
         elif of is not None and of.kind == "record":
             element = names[of.name]
         else:
@@ -311,8 +309,9 @@ def _tail_of(
         return None, [], tail.count, element
     cases = []
     for flag, typedef in tail.cases.items():
-        if flag in facts.FD_TAILS:
-            kind = "fd:" + facts.FD_TAILS[flag]
+        fds = facts.tail_fds(spec, tail.record, tail.field, flag)
+        if fds is not None:
+            kind = "fd:" + fds
         elif typedef == "none":
             kind = "none"
         else:
@@ -350,7 +349,7 @@ def _request(spec: Spec, req: Request, names: dict[str, str]) -> RequestFacts:
         req.arg or "none",
         cls,
         opens_fd,
-        facts.INT_PTR_FDS.get(req.name),
+        req.arg_fd,
         req.extension,
         query,
         index_fields,
@@ -358,23 +357,25 @@ def _request(spec: Spec, req: Request, names: dict[str, str]) -> RequestFacts:
         cases,
         count_field,
         element,
-        _mutations(req, arg, cases),
+        _mutations(spec, req, arg, cases),
         shares,
     )
 
 
-def _fd_tail(arg: RecordFacts) -> bool:
-    return arg.tail is not None and f"{arg.cname}.{arg.tail[1]}" in facts.FD_TAILS
+def _fd_tail(spec: Spec, arg: RecordFacts) -> bool:
+    return arg.tail is not None and facts.tail_fds(spec, arg.cname, arg.tail[1]) is not None
 
 
-def _mutations(req: Request, arg: RecordFacts | None, cases: list[Case]) -> tuple[str, ...]:
+def _mutations(
+    spec: Spec, req: Request, arg: RecordFacts | None, cases: list[Case]
+) -> tuple[str, ...]:
     """The ways the kernel fuzzer may break this request's argument; "valid"
     and "wrong_fd" (the request sent to another fd kind) apply to all."""
     out = ["valid", "wrong_fd"]
     if req.arg == "value":
         out += ["value_random"]
     elif req.arg == "int_ptr":
-        out += ["value_random", "fd_other"] if req.name in facts.INT_PTR_FDS else ["value_random"]
+        out += ["value_random", "fd_other"] if req.arg_fd else ["value_random"]
     elif req.arg == "string":
         out += ["string_random", "string_empty", "string_long"]
     elif arg is not None:
@@ -392,7 +393,7 @@ def _mutations(req: Request, arg: RecordFacts | None, cases: list[Case]) -> tupl
             out.append("count_lies")
         if arg.addresses:
             out.append("address_bad")
-        if arg.fds or any(c.element.startswith("fd:") for c in cases) or _fd_tail(arg):
+        if arg.fds or any(c.element.startswith("fd:") for c in cases) or _fd_tail(spec, arg):
             out.append("fd_bad")
     return tuple(out)
 
@@ -416,6 +417,8 @@ def render_fuzz(spec: Spec) -> dict[str, str]:
     out: dict[str, str] = {}
     for name in PYTHON_FILES:
         out[name] = black_format(render("fuzz/" + name + ".j2", m=model))
+    for name in RUNTIME_FILES:
+        out[name] = data_dir("templates").joinpath("fuzz", name).read_text()
     out["README.md"] = render("fuzz/README.md.j2", m=model)
     for kind, seeds in model.seeds.items():
         out[f"seeds/{kind}.txt"] = render("fuzz/seeds.txt.j2", m=model, kind=kind, seeds=seeds)

@@ -50,6 +50,13 @@ EXTERNAL = {"dmabuf": "fd_dma_buf"}
 ALONGSIDE_EXTERNAL = {"iommufd": "fd_iommufd"}
 ALONGSIDE_BASE = {"container": "fd_vfio"}
 MODES = ("replace", "alongside")
+# What syzkaller's own dev_vfio.txt / dev_iommu.txt describe per fd kind, at
+# the commit of the checker kit (tests/test_syzkaller.py checks these counts).
+SYZKALLER_COMMIT = "1e72964"
+SYZKALLER_OWN = {
+    "container": ("fd_vfio", 6),
+    "iommufd": ("fd_iommufd", 14),
+}
 SUFFIX = "$vfiogen"
 OPENERS = {
     "container": 'openat$vfio_container(fd const[AT_FDCWD], file ptr[in, string["/dev/vfio/vfio"]], flags const[O_RDWR], mode const[0])',
@@ -57,8 +64,6 @@ OPENERS = {
     "device": 'syz_open_dev$vfio_cdev(dev ptr[in, string["/dev/vfio/devices/vfio#"]], id intptr, flags const[O_RDWR])',
     "iommufd": 'openat$iommufd(fd const[AT_FDCWD], file ptr[in, string["/dev/iommu"]], flags const[O_RDWR], mode const[0])',
 }
-# Address fields that point at memory to map (vma) rather than at a buffer.
-VMA_FIELDS = re.compile(r"^(vaddr|user_va)$")
 INTS = {1: "int8", 2: "int16", 4: "int32", 8: "int64"}
 NEVER_OUT = ("flags[", "len[", "const[")
 IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_$]*")
@@ -122,6 +127,9 @@ class SyzModel:
     flags: list[SyzFlags] = field(default_factory=list)
     requests: int = 0
     consts: list[str] = field(default_factory=list)  # the names the .const file defines
+    # (fd kind, its syzlang type, requests issued on it, syzkaller's own type
+    # and count, "": none), in fd kind order
+    by_kind: list[tuple[str, str, int, str]] = field(default_factory=list)
 
 
 def syz_name(cname: str) -> str:
@@ -202,17 +210,21 @@ class _Builder:
         if t.kind == "array":
             assert t.of is not None
             inner = self.struct(t.of.name) if t.of.kind == "record" else self.int_type(t.of)
-            if key in facts.FD_TAILS:
-                inner = self.resource(facts.FD_TAILS[key])
+            fds = facts.tail_fds(self.spec, rec.name, f.name)
+            if fds is not None:
+                inner = self.resource(fds) if fds in RESOURCES else "fd"
             if t.count is None and t.count_expr is None:
                 return f"array[{inner}]"
             return f"array[{inner}, {t.count}]" if t.count else "void"
         width = self.int_type(t)
-        if facts.is_address(rec, f):
-            return "vma64" if VMA_FIELDS.match(f.name) else "ptr64[inout, array[int8]]"
+        if facts.is_address(f):
+            return "vma64" if facts.is_mapping(f) else "ptr64[inout, array[int8]]"
         if facts.is_fd(f):
-            kind = facts.FD_FIELD_KINDS.get(key)
+            kind = facts.fd_kind(f)
             return self.resource(kind) if kind else "fd"
+        of = facts.length_of(f)
+        if of is not None:
+            return f"len[{of}, {width}]"
         flags = self.flag_set(rec, f)
         return f"flags[{flags}, {width}]" if flags else width
 
@@ -237,7 +249,7 @@ class _Builder:
         produced = self.produced.get(cname)
         if produced:  # the fd a feature payload returns is written by the kernel
             for f in rec.fields:
-                if facts.FD_FIELD_KINDS.get(f"{cname}.{f.name}") == produced:
+                if facts.is_fd(f) and facts.fd_kind(f) == produced:
                     directions[f.name] = "out"
         fields = []
         for i, f in enumerate(rec.fields):
@@ -279,8 +291,7 @@ class _Builder:
             arg = ("arg", f"flags[vfio_extensions{self.suffix}]")
             return [SyzCall(name, head + [arg], ret, comment)]
         if req.arg == "int_ptr":
-            kind = facts.INT_PTR_FDS.get(req.name)
-            pointee = self.resource(kind) if kind else "int32"
+            pointee = self.resource(req.arg_fd) if req.arg_fd else "int32"
             return [SyzCall(name, head + [("arg", f"ptr[in, {pointee}]")], ret, comment)]
         if req.arg == "string":
             return [SyzCall(name, head + [("arg", "ptr[in, string]")], ret, comment)]
@@ -314,12 +325,11 @@ class _Builder:
             if element in self.spec.records:
                 elem = self.struct(element)
             elif element != "none":
-                kind = facts.FD_TAILS.get(flag)
-                elem = (
-                    f"array[{self.resource(kind) if kind in RESOURCES else 'fd'}]"
-                    if kind
-                    else f"array[{INTS[facts.typedef_bytes(element)]}]"
-                )
+                kind = facts.tail_fds(self.spec, tail.record, tail.field, flag)
+                if kind is not None:
+                    elem = f"array[{self.resource(kind) if kind in RESOURCES else 'fd'}]"
+                else:
+                    elem = f"array[{INTS[facts.typedef_bytes(element)]}]"
             cases.append((flag.removeprefix(prefix), elem, values))
         return cases
 
@@ -372,14 +382,14 @@ def _consumed_kinds(spec: Spec) -> set[str]:
     """The fd kinds some call takes as input: a request's fd, an int pointer's,
     an input field's or a tail's."""
     kinds: set[str] = {r.fd for r in spec.requests.values() if r.fd}
-    kinds |= {k for r, k in facts.INT_PTR_FDS.items() if r in spec.requests}
-    kinds |= set(facts.FD_TAILS.values())
-    for key, kind in facts.FD_FIELD_KINDS.items():
-        rec, _, fname = key.partition(".")
-        if any(
-            r.arg_type == rec and r.directions.get(fname) == "in" for r in spec.requests.values()
-        ):
-            kinds.add(kind)
+    kinds |= {r.arg_fd for r in spec.requests.values() if r.arg_fd}
+    for rec in spec.records.values():
+        takers = [r for r in spec.requests.values() if r.arg_type == rec.name]
+        for f in rec.fields:
+            if f.kind is None or f.kind.kind != "fd" or not f.kind.fd:
+                continue
+            if not facts.is_fd(f) or any(r.directions.get(f.name) == "in" for r in takers):
+                kinds.add(f.kind.fd)  # a tail of fds is always an input
     return kinds
 
 
@@ -414,8 +424,6 @@ def build(spec: Spec, mode: str = "replace") -> SyzModel:
     b = _Builder(spec, mode)
     m = SyzModel(mode, requests=len(spec.requests))
     for req in spec.requests.values():
-        if not req.annotated:
-            continue  # unannotated (vendor) request: no fd kind to issue it on; skipped
         m.calls += b.call(req)
     ext = facts.extensions(spec)
     if ext:
@@ -430,6 +438,15 @@ def build(spec: Spec, mode: str = "replace") -> SyzModel:
         (RESOURCES[k], ALONGSIDE_BASE.get(k, "fd") if mode == "alongside" else "fd") for k in own
     ]
     m.reused = sorted({b.names[k] for k in b.used_kinds} - {RESOURCES[k] for k in own})
+    kinds: set[str | None] = {r.fd for r in spec.requests.values()}
+    kinds |= {r.result_fd for r in spec.requests.values()}
+    kinds |= {f.kind.fd for r in spec.records.values() for f in r.fields if f.kind and f.kind.fd}
+    for k in RESOURCES:
+        if k in kinds:
+            name = b.names[k] if k in b.used_kinds else "fd"
+            upstream = SYZKALLER_OWN.get(k)
+            theirs = f"`{upstream[0]}`: {upstream[1]}" if upstream else ""
+            m.by_kind.append((k, name, sum(r.fd == k for r in spec.requests.values()), theirs))
     m.structs = list(b.structs.values())
     # a flags set whose field became a plain output integer is used nowhere
     words = {

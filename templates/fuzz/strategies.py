@@ -1,7 +1,7 @@
-{{ m.stamp }}
+# vfiogen's fuzz runtime, copied verbatim from templates/fuzz/strategies.py by `vfiogen build`.
 """Hypothesis strategies for every struct, counted tail and capability chain.
 
-From the spec ({{ m.source }}), through fuzz.facts: `record(cls)` draws a
+From the spec, through fuzz.facts: `record(cls)` draws a
 valid struct (random bytes, then every field with a value set holding values
 it allows, a counted tail whose count says how many elements follow, the size
 field the total size); `bad_record(cls)` breaks one of those facts on purpose
@@ -30,7 +30,13 @@ HEADER_SIZE = _caps.HEADER_SIZE
 ID = (offset_of(_caps.HEADER, "id"), size_of(_caps.HEADER, "id"))
 VERSION = (offset_of(_caps.HEADER, "version"), size_of(_caps.HEADER, "version"))
 NEXT = offset_of(_caps.HEADER, "next")
-RECORD_MUTATIONS = ("size_too_small", "size_too_large", "unknown_flags", "unknown_value", "count_lies")
+RECORD_MUTATIONS = (
+    "size_too_small",
+    "size_too_large",
+    "unknown_flags",
+    "unknown_value",
+    "count_lies",
+)
 CHAIN_CORRUPTIONS = (
     "loop",
     "past_end",
@@ -109,7 +115,10 @@ def record(draw: st.DrawFn, cls: Struct, max_elements: int = 4) -> bytes:
         if elem in RECORDS:
             items = [draw(record(elem)) for _ in range(n)]
         else:
-            items = [draw(st.binary(min_size=ctypes.sizeof(elem), max_size=ctypes.sizeof(elem))) for _ in range(n)]
+            items = [
+                draw(st.binary(min_size=ctypes.sizeof(elem), max_size=ctypes.sizeof(elem)))
+                for _ in range(n)
+            ]
         start = tail_offset(cls)
         buf = buf[:start] + b"".join(items)
         buf += bytes(max(0, size - len(buf)))
@@ -231,7 +240,9 @@ def bad_chain(draw: st.DrawFn, scope: str) -> BadChain:
         for i, (ident, _, _, _) in enumerate(caps)
         if (b := _caps.CAPABILITIES.get((scope, ident))) is not None and b.body is not None
     ]
-    tails = [i for i in bodies if _caps.CAPABILITIES[(scope, caps[i][0])].body in _caps.COUNTED_TAILS]
+    tails = [
+        i for i in bodies if _caps.CAPABILITIES[(scope, caps[i][0])].body in _caps.COUNTED_TAILS
+    ]
     options = ["loop", "past_end", "misaligned", "into_struct", "short_buffer", "truncated_header"]
     options += ["body_overrun"] if bodies else []
     options += ["tail_lies"] if tails else []
@@ -256,7 +267,9 @@ def bad_chain(draw: st.DrawFn, scope: str) -> BadChain:
         offset = caps[i][2]
         body = _caps.CAPABILITIES[(scope, caps[i][0])].body
         assert body is not None
-        put(buf, offset + NEXT, 4, offset + 4 * draw(st.integers(1, (ctypes.sizeof(body) - 1) // 4)))
+        put(
+            buf, offset + NEXT, 4, offset + 4 * draw(st.integers(1, (ctypes.sizeof(body) - 1) // 4))
+        )
     elif corruption == "tail_lies":
         i = draw(st.sampled_from(tails))
         ident, _, offset, end = caps[i]

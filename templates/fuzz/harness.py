@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-{{ m.stamp }}
+# vfiogen's fuzz runtime, copied verbatim from templates/fuzz/harness.py by `vfiogen build`.
 """Coverage-guided fuzzing of the vfio decoders (fuzz/targets.py), for a time.
 
     python generated/fuzz/harness.py --seconds 60                 # every target
@@ -76,7 +76,9 @@ def select(targets: tuple[Target, ...], wanted: list[str]) -> tuple[Target, ...]
     if not wanted:
         return targets
     chosen = tuple(t for t in targets if t.name in wanted or t.name.split(".")[0] in wanted)
-    unknown = [w for w in wanted if not any(t.name == w or t.name.startswith(w + ".") for t in targets)]
+    unknown = [
+        w for w in wanted if not any(t.name == w or t.name.startswith(w + ".") for t in targets)
+    ]
     if unknown:
         print(f"harness: no target {', '.join(unknown)} (see --list)", file=sys.stderr)
         sys.exit(2)
@@ -118,7 +120,9 @@ class Stats:
         elapsed = time.monotonic() - self.start
         total = self.total
         for kind, (ok, rejected) in self.runs.items():
-            print(f"harness: {kind:10} {ok + rejected:10} inputs, {ok} decoded, {rejected} DecodeError")
+            print(
+                f"harness: {kind:10} {ok + rejected:10} inputs, {ok} decoded, {rejected} DecodeError"
+            )
         missed = [t.name for t, s in zip(self.selected, self.seen) if not s]
         if missed:
             print(f"harness: {len(missed)} targets never ran: {', '.join(missed[:8])}")
@@ -235,7 +239,9 @@ def fuzz_mutate(args: argparse.Namespace, work: Path) -> int:
             saved.parent.mkdir(parents=True, exist_ok=True)
             saved.write_bytes(data)
             traceback.print_exc()
-            print(f"harness: failure in target {selected[data[0] % len(selected)].name}, input saved to {saved}")
+            print(
+                f"harness: failure in target {selected[data[0] % len(selected)].name}, input saved to {saved}"
+            )
             return 1
         signal.setitimer(signal.ITIMER_REAL, 0)
         stats.record(data, decoded)

@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-{{ m.stamp }}
+# vfiogen's fuzz runtime, copied verbatim from templates/fuzz/kernel.py by `vfiogen build`.
+# Edit it there; the spec's tables are in fuzz/kernel_spec.py.
 """Fuzz the kernel behind every VFIO and iommufd request, from the spec.
 
 Runs where VFIO is real (the hardware tier's guest: vfio-pci and QEMU's edu):
@@ -28,11 +29,14 @@ buffer, which a lying argsz would let the kernel write past); every fd field
 gets an eventfd of its own, so no eventfd the kernel signals (an interrupt)
 can fire an ioeventfd, which would write to the device.
 
-The report (JSON) gives per request its calls, successes and errnos, the
-answers to each mutation and on each fd kind, and whether its kernel handler
-was reached: an answer other than ENOTTY on an fd of its own kind, from a
-handler that serves it (for an extension-gated request, CHECK_EXTENSION says
-so; otherwise the number belongs to another request on that fd). Every
+The report (JSON) gives per request its calls, successes ("ok") and errnos,
+the answers to each mutation and on each fd kind, and whether its kernel
+handler was reached; in all, how many requests succeeded at least once and
+which never did (a handler reached but never satisfied is a gap in the
+arguments the spec lets the fuzzer build). Reached means: an answer other
+than ENOTTY on an fd of its own kind, from a handler that serves it (for an
+extension-gated request, CHECK_EXTENSION says so; otherwise the number
+belongs to another request on that fd). Every
 exception other than VfioError (or the TypeError/ValueError of an argument
 check, made before any system call) is listed: there must be none.
 """
@@ -60,6 +64,8 @@ if __name__ == "__main__":
     sys.path[0] = str(Path(__file__).resolve().parent.parent)  # generated/
 
 from fuzz.facts import RECORDS, Struct, minsz, offset_of, size_of
+from fuzz.kernel_rows import Feature, KernelBug, Req
+from fuzz.kernel_spec import EXTENSIONS, FEATURE_PROBE, FEATURES, KERNEL_BUGS, REQUESTS
 from vfio import abi as _abi
 from vfio import api as _api
 from vfio import requests as _rq
@@ -75,107 +81,6 @@ RANDOM_COUNTS: Final = (1, 2, 64, 1000, 0xFFFF, 0x7FFFFFFF, 0xFFFFFFFF)
 BAD_FDS: Final = (-1, -2, 1 << 20, 0x7FFFFFFF)
 BAD_ADDRESSES: Final = (0, 1, 0xFFFFFFFF81000000, 0x8000000000000000, 0xFFFFFFFFFFFFF000)
 
-
-class Req(NamedTuple):
-    name: str
-    function: str  # in vfio.requests
-    fd: str
-    arg: str
-    cls: Struct | None
-    opens_fd: bool
-    int_fd: str | None
-    extension: int | None
-    query: bool
-    index_fields: tuple[str, ...]
-    selector: str | None
-    cases: tuple[tuple[int, Any], ...]  # (flag, "none" | "u8" | "s32" | "fd:<kind>" | struct)
-    count_field: str | None  # the count of the argument's tail
-    element: Any  # a counted tail's elements: "fd:<kind>" | "u8" | "s32" | struct
-    mutations: tuple[str, ...]
-    shares: tuple[str, ...]
-
-
-class KernelBug(NamedTuple):
-    """An argument that makes the kernel log a problem (vfiogen's fuzz_facts)."""
-
-    name: str
-    request: str  # whose handler has it: its fd kind and number
-    cls: Struct  # that request's argument
-    flag: int | None  # the flags bit that takes the path (None: any)
-    exact: bool  # only when flags is exactly `flag`
-    offset: int  # the field that triggers it, in the argument
-    size: int
-    need: int  # the size field the handler needs before it reads that field
-    mask: int  # it triggers when field & mask == match
-    match: int
-    fix: int  # what the fuzzer puts in the masked bits instead
-    setup: tuple[tuple[str, int], ...]  # other members its reproducer sets
-    prelude: tuple[tuple[str, int], ...]  # (request, flags) its reproducer issues first
-    fixed_by: str | None  # the first release seen without it (None: every one tested has it)
-    trigger: str  # hex of an argument seen to trigger it ("": built from setup)
-    what: str
-    detector: str  # the kernel function that reports it: without it, the bug runs silently
-
-
-class Feature(NamedTuple):
-    name: str
-    code: int  # the feature index, in flags & VFIO_DEVICE_FEATURE_MASK
-    payload: Struct | None
-    ops: tuple[int, ...]
-
-
-REQUESTS: Final[tuple[Req, ...]] = (
-{% for r in m.requests %}
-    Req(
-        "{{ r.name }}",
-        "{{ r.function }}",
-        "{{ r.fd }}",
-        "{{ r.arg }}",
-        {{ ("_abi." + r.cls) if r.cls else "None" }},
-        {{ r.opens_fd }},
-        {{ r.int_fd | pyrepr }},
-        {{ ("_abi." + r.extension) if r.extension else "None" }},
-        {{ r.query }},
-        {{ r.index_fields | pyrepr }},
-        {{ r.selector | pyrepr }},
-        ({% for c in r.cases %}(_abi.{{ c.flag }}, {{ c.element_code }}), {% endfor %}),
-        {{ r.count_field | pyrepr }},
-        {{ r.element_code }},
-        {{ r.mutations | pyrepr }},
-        {{ r.shares | pyrepr }},
-    ),
-{% endfor %}
-)
-FEATURES: Final[tuple[Feature, ...]] = (
-{% for f in m.features %}
-    Feature("{{ f.name }}", {{ f.index }}, {{ ("_abi." + f.payload) if f.payload else "None" }}, ({% for op in f.ops %}_abi.{{ op }}, {% endfor %})),
-{% endfor %}
-)
-KERNEL_BUGS: Final[tuple[KernelBug, ...]] = (
-{% for b in m.kernel_bugs %}
-    KernelBug(
-        "{{ b.name }}",
-        "{{ b.request }}",
-        _abi.{{ b.cls }},
-        {{ ("_abi." + b.flag) if b.flag else "None" }},
-        {{ b.exact }},
-        {{ b.offset }},
-        {{ b.size }},
-        {{ b.need }},
-        {{ "%#x" | format(b.mask) }},
-        {{ "%#x" | format(b.match) }},
-        {{ b.fix }},
-        ({% for member, value in b.setup %}("{{ member }}", {{ value }}), {% endfor %}),
-        ({% for request, flags in b.prelude %}("{{ request }}", {{ flags }}), {% endfor %}),
-        {{ b.fixed_by | pyrepr }},
-        "{{ b.trigger }}",
-        {{ b.what | pyrepr }},
-        "{{ b.detector }}",
-    ),
-{% endfor %}
-)
-EXTENSIONS: Final[tuple[int, ...]] = ({% for e in m.extensions %}_abi.{{ e }}, {% endfor %})
-FEATURE_PROBE: Final = {{ "_abi.VFIO_DEVICE_FEATURE_PROBE" if m.features else "0" }}
 
 _libc = ctypes.CDLL(None, use_errno=True)
 _libc.mprotect.argtypes = (ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int)
@@ -576,7 +481,9 @@ class Fuzzer:
             return rng.choice(EXTENSIONS) if EXTENSIONS else 0
         if req.arg == "int_ptr":
             if mutation == "fd_other":
-                return rng.choice([*(fd for k, fd in sorted(rig.fds.items()) if k != req.int_fd), rig.other, -1])
+                return rng.choice(
+                    [*(fd for k, fd in sorted(rig.fds.items()) if k != req.int_fd), rig.other, -1]
+                )
             if mutation == "value_random":
                 return rng.choice((-1, 0, 1, rng.getrandbits(31), 0x7FFFFFFF))
             return rig.fds[req.int_fd] if req.int_fd in rig.fds else rng.getrandbits(16)
@@ -586,7 +493,9 @@ class Fuzzer:
             if mutation == "string_long":
                 return rig.bdf + "x" * rng.choice((64, 4096, 65536))
             if mutation == "string_random":
-                return "".join(rng.choice("0123456789abcdef:.") for _ in range(rng.randrange(1, 20)))
+                return "".join(
+                    rng.choice("0123456789abcdef:.") for _ in range(rng.randrange(1, 20))
+                )
             return rig.bdf
         built = self.struct(req, mutation)
         view = self.rig.arena.ending_at_guard(built.body, max(built.backed, MIN_BUFFER))
@@ -690,7 +599,9 @@ def record_answers(rig: Rig) -> list[dict[str, Any]]:
                 except VfioError:
                     buf = bytearray()
                     break
-                wanted = getattr(req.cls.from_buffer(buf), facts.size_field) if facts.size_field else 0
+                wanted = (
+                    getattr(req.cls.from_buffer(buf), facts.size_field) if facts.size_field else 0
+                )
                 if wanted <= size or wanted > ARENA:
                     break
                 size = wanted
@@ -759,6 +670,17 @@ class Campaign:
             self.unexpected.append({"request": req.name, "mutation": mutation, "traceback": trace})
         self.calls += 1
 
+    def successes(self) -> dict[str, Any]:
+        """How often the kernel said yes: the requests that succeeded at least
+        once, the successful calls, and the requests issued that never did."""
+        issued = [r.name for r in REQUESTS if self.stats[r.name]["calls"]]
+        won = [n for n in issued if self.stats[n]["ok"]]
+        return {
+            "requests": len(won),
+            "calls": sum(self.stats[n]["ok"] for n in issued),
+            "never": [n for n in issued if n not in won],
+        }
+
     def per_request(
         self, kinds: set[str], extensions: dict[int, int]
     ) -> tuple[dict[str, Any], list[dict[str, str]]]:
@@ -773,7 +695,9 @@ class Campaign:
                 "ok": s["ok"],
                 "errnos": dict(sorted(s["errnos"].items())),
                 "reached": ok,
-                "mutations": {k: dict(sorted(v.items())) for k, v in sorted(s["mutations"].items())},
+                "mutations": {
+                    k: dict(sorted(v.items())) for k, v in sorted(s["mutations"].items())
+                },
                 "fd_kinds": {k: dict(sorted(v.items())) for k, v in sorted(s["fd_kinds"].items())},
             }
             if not ok:
@@ -858,6 +782,7 @@ def run(
         os.close(log)
     fds_after = open_fds()
     per_request, never = campaign.per_request(kinds, extensions)
+    succeeded = campaign.successes()
     elapsed = campaign.elapsed
     n_reached = len(REQUESTS) - len(never)
     return {
@@ -874,11 +799,15 @@ def run(
         "requests": len(REQUESTS),
         "reached": n_reached,
         "syzkaller_requests": SYZKALLER_REQUESTS,
+        "succeeded": succeeded["requests"],
+        "successful_calls": succeeded["calls"],
         "summary": (
-            f"{n_reached} of {len(REQUESTS)} requests reached their kernel handler "
-            f"(syzkaller's descriptions: {SYZKALLER_REQUESTS})"
+            f"{n_reached} of {len(REQUESTS)} requests reached their kernel handler, "
+            f"{succeeded['requests']} succeeded at least once ({succeeded['calls']} of "
+            f"{campaign.calls} calls) (syzkaller's descriptions: {SYZKALLER_REQUESTS})"
         ),
         "never_reached": never,
+        "never_succeeded": succeeded["never"],
         "known_kernel_bugs": [
             {
                 "name": b.name,

@@ -1,0 +1,27 @@
+"""What the overlay's section mergers share: the checks with positions a
+`_Merger` offers, as a protocol, so a section can live in its own module."""
+
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+from vfiogen.errors import Loc, OverlayError
+from vfiogen.ir.model import Record, Spec
+
+
+class Checks(Protocol):
+    spec: Spec
+
+    def fail(self, path: tuple[str, ...], msg: str) -> OverlayError: ...
+
+    def loc(self, path: tuple[str, ...]) -> Loc: ...
+
+    def check_keys(
+        self, entry: Any, allowed: set[str], path: tuple[str, ...]
+    ) -> dict[str, Any]: ...
+
+    def versioned_absent(self, entry: Any, path: tuple[str, ...], what: str) -> None: ...
+
+    def applies(self, entry: dict[str, Any]) -> bool: ...
+
+    def field_names(self, rec: Record) -> set[str]: ...

@@ -589,6 +589,10 @@ def _from_c_macro(spec: Spec) -> None:
     for req in spec.requests.values():
         if req.annotated or req.arg is not None:
             continue
+        req.note = req.note or (
+            "Unannotated: no overlay describes this request; its argument is typed from "
+            f"its {req.ioc.macro} macro alone and the fd it is issued on is unknown."
+        )
         words = (req.ioc.size_type or "").split()
         if req.ioc.dir == "none" or not words:
             req.arg, req.result = "none", "status"

@@ -201,7 +201,8 @@ class _Constants:
         typedef_names = set(decls.typedefs)
         self.is_type = typedef_names.__contains__
         self.evaluators = {
-            a: Evaluator(e.abi, self.values[a].get, e.sizeof, e.scalar) for a, e in engines.items()
+            a: Evaluator(e.abi, self.values[a].get, e.sizeof, e.scalar, e.alignof)
+            for a, e in engines.items()
         }
 
     def run(self) -> None:

@@ -326,6 +326,12 @@ class Parser:
                 self.take(")")
                 return ("sizeof", name)
             raise EvalError("sizeof of an expression is not supported")
+        if t == "_Alignof":
+            self.take()
+            self.take("(")
+            name = self.typename()
+            self.take(")")
+            return ("alignof", name)
         if t == "(" and self.starts_type(1):
             self.take("(")
             name = self.typename()
@@ -473,11 +479,13 @@ class Evaluator:
         ident: Resolver,
         sizeof: Callable[[str], int],
         scalar: Callable[[str], str | None],
+        alignof: Callable[[str], int] | None = None,
     ) -> None:
         self.abi = abi
         self.ident = ident
         self.sizeof = sizeof
         self.scalar = scalar
+        self.alignof = alignof
 
     def bits(self, t: CType) -> int:
         if t.rank == 0:
@@ -542,6 +550,10 @@ class Evaluator:
             return self.wrap(v, t), t
         if kind == "sizeof":
             return self.size_of(node[1]), ULONG
+        if kind == "alignof":
+            if self.alignof is None:
+                raise EvalError(f"_Alignof({node[1]}) needs the layout")
+            return self.alignof(node[1]), ULONG
         if kind == "cond":
             c, _ = self.eval(node[1])
             a, b = self.eval(node[2]), self.eval(node[3])

@@ -135,12 +135,18 @@ class _Walker:
         self.d = decls
         self.gen = c_generator.CGenerator()
         self.enum_values: dict[str, int] = {}
+        self.typedef_align: dict[str, int] = {}  # typedef T __attribute__((aligned(N))) X;
         self.pack: list[int | None] = [None]  # `#pragma pack` stack, top last
 
     def visit(self, ast: c_ast.FileAST) -> None:
+        last_typedef = None
         for node in ast.ext:
             if isinstance(node, c_ast.Typedef):
                 self.d.typedefs[node.name] = self.typeref(node.type, node.name, node.name)
+                inherited = self.typedef_align.get(_typedef_name(node.type) or "")
+                if inherited:
+                    self.typedef_align[node.name] = inherited
+                last_typedef = node.name
             elif isinstance(node, c_ast.FuncDef) or (
                 isinstance(node, c_ast.Decl) and isinstance(node.type, c_ast.FuncDecl)
             ):
@@ -148,17 +154,23 @@ class _Walker:
                 self.d.skipped.append(
                     Skipped(decl.name, loc_of(decl), "function", "a function, not part of the ABI")
                 )
-            elif isinstance(node, c_ast.Decl):
-                if node.name in (MEM_PACKED, MEM_ALIGNED):
-                    continue  # on a typedef: its users' fields carry it (see typeref)
-                if isinstance(node.type, (c_ast.Struct, c_ast.Union, c_ast.Enum)):
-                    self.define(node.type)
-                else:
-                    raise ParseError(
-                        loc_of(node),
-                        f"unexpected declaration of '{node.name}' "
-                        "(a UAPI header declares only types)",
+            elif isinstance(node, c_ast.Decl) and node.name in (MEM_PACKED, MEM_ALIGNED):
+                if node.name == MEM_ALIGNED and last_typedef is not None:  # typedef T aligned(N) X;
+                    n = self.int_literal(node.type.dim, loc_of(node))
+                    self.typedef_align[last_typedef] = max(
+                        self.typedef_align.get(last_typedef, 1), n
                     )
+            elif isinstance(node, c_ast.Decl) and isinstance(
+                node.type, (c_ast.Struct, c_ast.Union, c_ast.Enum)
+            ):
+                self.define(node.type)  # struct/union/enum definitions and declarations
+            elif isinstance(node, c_ast.Decl):
+                inner = _innermost(node.type)
+                if isinstance(inner, (c_ast.Struct, c_ast.Union, c_ast.Enum)) and inner.name:
+                    self.define(inner)  # struct foo { ... } a_variable;
+                self.d.skipped.append(
+                    Skipped(node.name, loc_of(node), "variable", "a variable, not part of the ABI")
+                )
             elif isinstance(node, c_ast.Pragma):
                 self.pragma(node)
             else:
@@ -207,6 +219,8 @@ class _Walker:
             align = None
             for a in member.align or []:
                 align = max(align or 0, self.int_literal(a.alignment, loc_of(member)))
+            if self.typedef_align.get(_typedef_name(member.type) or ""):
+                align = max(align or 0, self.typedef_align[_typedef_name(member.type) or ""])
             fld = Field(member.name or "", ftype, loc_of(member), align=align)
             if member.bitsize is not None:
                 fld.bits = self.int_literal(member.bitsize, loc_of(member))
@@ -282,7 +296,7 @@ class _Walker:
             count, count_expr = None, None
             if node.dim is not None:
                 text = self.gen.visit(node.dim)
-                if "sizeof" in text:
+                if "sizeof" in text or "_Alignof" in text:
                     count_expr = text  # evaluated per ABI by the layout engine
                 else:
                     count = self.int_literal(node.dim, loc_of(node))
@@ -338,6 +352,15 @@ class _Walker:
         if value < 0:
             raise ParseError(loc, f"'{text}' is negative")
         return value
+
+
+def _typedef_name(node: c_ast.Node) -> str | None:
+    """The typedef name a declarator's type (or array element) is spelled with."""
+    while isinstance(node, (c_ast.TypeDecl, c_ast.ArrayDecl)):
+        node = node.type
+    if isinstance(node, c_ast.IdentifierType) and len(node.names) == 1:
+        return str(node.names[0])
+    return None
 
 
 def _innermost(node: c_ast.Node) -> c_ast.Node:

@@ -67,7 +67,7 @@ class LayoutEngine:
     def count(self, t: TypeRef, where: Loc) -> int:
         if t.count_expr is None:
             return t.count or 0
-        ev = Evaluator(self.abi, lambda _: None, self.sizeof, self.scalar)
+        ev = Evaluator(self.abi, lambda _: None, self.sizeof, self.scalar, self.alignof)
         try:
             return ev.value(Parser(tokenize(t.count_expr), lambda n: n in self.typedefs).parse())
         except EvalError as exc:
@@ -121,21 +121,34 @@ class LayoutEngine:
 
     def sizeof(self, typename: str) -> int:
         """sizeof for a type as written in a macro: `struct x`, `__u32`, `int *`."""
+        return self.size_align_of(typename)[0]
+
+    def alignof(self, typename: str) -> int:
+        """_Alignof (and __alignof__, which cpp maps to it) of a type name."""
+        return self.size_align_of(typename)[1]
+
+    def size_align_of(self, typename: str) -> tuple[int, int]:
+        """(size, alignment) of a type name; an EvalError (the caller knows the
+        position) when it has no layout."""
         name = typename.strip()
         if name.endswith("*"):
-            return self.abi.pointer
+            return self.abi.scalar("pointer")
         words = name.split()
-        if words[0] in ("struct", "union") and len(words) == 2:
-            return self.record(words[1], Loc("<sizeof>")).size
-        if words[0] == "enum":
-            return ENUM_SIZE
-        base = self.scalar(name)
-        if base is not None:
-            return self.abi.scalar(base)[0]
-        t = self.typedefs.get(name)
-        if t is not None:
-            return self.size_align(t, Loc("<sizeof>"))[0]
-        raise LayoutError(Loc("<sizeof>"), f"unknown type '{typename}'")
+        try:
+            if words[0] in ("struct", "union") and len(words) == 2:
+                lay = self.record(words[1], Loc("<sizeof>"))
+                return lay.size, lay.align
+            if words[0] == "enum":
+                return ENUM_SIZE, ENUM_SIZE
+            base = self.scalar(name)
+            if base is not None:
+                return self.abi.scalar(base)
+            t = self.typedefs.get(name)
+            if t is not None:
+                return self.size_align(t, Loc("<sizeof>"))
+        except LayoutError as exc:
+            raise EvalError(exc.message) from None
+        raise EvalError(f"unknown type '{typename}'")
 
     def scalar(self, typename: str) -> str | None:
         """The canonical scalar behind a type name (typedefs resolved)."""

@@ -329,8 +329,8 @@ class _Walker:
             if base is None:
                 raise ParseError(loc_of(node), f"unknown type '{' '.join(words)}'")
             return TypeRef("int", base, base)
-        if isinstance(node, c_ast.FuncDecl):
-            raise ParseError(loc_of(node), f"function type of '{name}' is not supported")
+        if isinstance(node, c_ast.FuncDecl):  # typedef void fn_t(int): only behind a pointer
+            return TypeRef("int", "void (*)(void)", "function")
         raise ParseError(loc_of(node), f"unsupported type node {type(node).__name__}")
 
     def constant(self, text: str) -> int:

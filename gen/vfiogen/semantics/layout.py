@@ -50,7 +50,10 @@ class LayoutEngine:
 
     def size_align(self, t: TypeRef, where: Loc) -> tuple[int, int]:
         if t.kind == "int":
-            return self.abi.scalar(t.base)
+            try:
+                return self.abi.scalar(t.base)
+            except KeyError:
+                raise LayoutError(where, f"type '{t.name}' has no layout here") from None
         if t.kind == "enum":
             return ENUM_SIZE, ENUM_SIZE
         if t.kind == "pointer":

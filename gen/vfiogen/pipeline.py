@@ -116,7 +116,7 @@ def _compile(
     engines = {}
     for a in abis:
         d = own.get(id(pps[a]), decls)  # an ABI whose preprocessing differs: its own records
-        engines[a] = engine = LayoutEngine(ABIS[a], d.records, d.typedefs)
+        engines[a] = engine = LayoutEngine(ABIS[a], d.records, d.typedefs, d.enum_bases)
         for name in spec.records:
             engine.record(name, spec.records[name].loc)
         if d is not decls:

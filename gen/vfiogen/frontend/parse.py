@@ -52,6 +52,7 @@ class Declarations:
     comments: dict[str, list[Comment]] = field(default_factory=dict)  # per main header
     raw: dict[str, list[str]] = field(default_factory=dict)  # raw lines per main header
     skipped: list[Skipped] = field(default_factory=list)
+    enum_bases: dict[str, dict[str, str]] = field(default_factory=dict)  # wide enums: abi -> scalar
 
 
 def parse(pp: Preprocessed, main: list[str]) -> Declarations:
@@ -271,19 +272,35 @@ class _Walker:
         first = node.values.enumerators[0].name if node.values.enumerators else "empty"
         key = node.name or f"anon:{first}"
         en = Enum(key, loc_of(node), tag=node.name)
-        previous = -1
+        exprs = []
         for e in node.values.enumerators:
             en.enumerators.append(e.name)
             expr = self.gen.visit(e.value) if e.value is not None else None
             self.d.enumerators.append(Enumerator(e.name, loc_of(e), expr, key))
-            try:  # for array sizes that name an enumerator
-                value = self.constant(expr) if expr is not None else previous + 1
-            except EvalError:
-                value = None
-            if value is not None:
-                self.enum_values[e.name] = value
-            previous = value if value is not None else previous + 1
+            exprs.append((e.name, expr))
         self.d.enums[key] = en
+        for abi in ABIS:  # gcc widens an enum whose values need more than 32 bits
+            values = self.enum_values_on(abi, exprs)
+            lo, hi = (min(values), max(values)) if values else (0, 0)
+            if (lo < 0 and (lo < -(1 << 31) or hi >= 1 << 31)) or hi >= 1 << 32:
+                wide = "long long" if min(values) < 0 else "unsigned long long"
+                self.d.enum_bases.setdefault(key, {})[abi] = wide
+
+    def enum_values_on(self, abi: str, exprs: list[tuple[str, str | None]]) -> list[int]:
+        """An enum's values on one ABI as far as literals and earlier
+        enumerators give them; x86_64's also resolve array sizes."""
+        previous, values = -1, []
+        for name, expr in exprs:
+            try:
+                value = self.constant(expr, abi) if expr is not None else previous + 1
+            except EvalError:
+                value = previous + 1 if expr is None else None
+            if value is not None:
+                values.append(value)
+                if abi == "x86_64":
+                    self.enum_values[name] = value
+            previous = value if value is not None else previous + 1
+        return values
 
     def typeref(self, node: c_ast.Node, name: str | None, anon_tag: str | None = None) -> TypeRef:
         if isinstance(node, c_ast.TypeDecl):
@@ -333,12 +350,12 @@ class _Walker:
             return TypeRef("int", "void (*)(void)", "function")
         raise ParseError(loc_of(node), f"unsupported type node {type(node).__name__}")
 
-    def constant(self, text: str) -> int:
+    def constant(self, text: str, abi: str = "x86_64") -> int:
         """An integer constant expression of literals and enumerators."""
         resolve = lambda n: (
             (self.enum_values[n], INT) if n in self.enum_values else None
         )  # noqa: E731
-        ev = Evaluator(ABIS["x86_64"], resolve, _no_sizeof, lambda _: None)
+        ev = Evaluator(ABIS[abi], resolve, _no_sizeof, lambda _: None)
         return ev.value(Parser(tokenize(text), lambda _: False).parse())
 
     def int_literal(self, node: c_ast.Node, loc: Loc) -> int:

@@ -41,8 +41,15 @@ def copy_layouts(
 class LayoutEngine:
     """Computes and caches layouts for one ABI over a set of records."""
 
-    def __init__(self, abi: Abi, records: dict[str, Record], typedefs: dict[str, TypeRef]) -> None:
+    def __init__(
+        self,
+        abi: Abi,
+        records: dict[str, Record],
+        typedefs: dict[str, TypeRef],
+        enum_bases: dict[str, dict[str, str]] | None = None,
+    ) -> None:
         self.abi = abi
+        self.enum_bases = enum_bases or {}  # enums wider than an int: tag -> abi -> scalar
         self.records = records
         self.typedefs = typedefs
         self.done: dict[str, RecordLayout] = {}
@@ -55,7 +62,8 @@ class LayoutEngine:
             except KeyError:
                 raise LayoutError(where, f"type '{t.name}' has no layout here") from None
         if t.kind == "enum":
-            return ENUM_SIZE, ENUM_SIZE
+            wide = self.enum_bases.get(t.name, {}).get(self.abi.name)
+            return self.abi.scalar(wide) if wide else (ENUM_SIZE, ENUM_SIZE)
         if t.kind == "pointer":
             return self.abi.scalar("pointer")
         if t.kind == "array":

@@ -291,10 +291,12 @@ class _Walker:
         enumerators give them; x86_64's also resolve array sizes."""
         previous, values = -1, []
         for name, expr in exprs:
+            value: int | None = previous + 1
             try:
-                value = self.constant(expr, abi) if expr is not None else previous + 1
+                if expr is not None:
+                    value = self.constant(expr, abi)
             except EvalError:
-                value = previous + 1 if expr is None else None
+                value = None
             if value is not None:
                 values.append(value)
                 if abi == "x86_64":

@@ -58,6 +58,7 @@ class Gen:
         self.p = prefix
         self.n = 0
         self.structs: list[str] = []
+        self.enums: list[str] = []
         self.lines: list[str] = []
 
     def name(self, what: str) -> str:
@@ -86,6 +87,8 @@ class Gen:
             return [f"{t} {self.name('b')} : {r.randint(1, width)};"]
         if k < 0.37 and self.structs:
             return [f"struct {r.choice(self.structs)} {self.name('s')};"]
+        if k < 0.42 and self.enums:  # an enum-typed field (some enums are wider than int)
+            return [f"enum {r.choice(self.enums)} {self.name('en')};"]
         t = r.choice(SCALARS)
         dim = ""
         if r.random() < 0.2:
@@ -134,10 +137,17 @@ class Gen:
                     " = -1",
                     f" = {r.choice(CONVERSIONS)}",
                     f" = 1 << {r.randint(0, 30)}",
+                    " = 0x100000000ULL",  # wider than an int: the enum is 8 bytes
+                    " = -0x80000001LL",
+                    " = 0xffffffffU",
                 ]
             )
+            if not v and items and items[-1].endswith("0xffffffffU,"):
+                v = " = 7"  # unsigned int + 1 overflows the enumerator (a gcc error)
             items.append(f"{self.name('E').upper()}{v},")
-        self.lines += [f"enum {self.name('e')} {{", *items, "};"]
+        tag = self.name("e")
+        self.lines += [f"enum {tag} {{", *items, "};"]
+        self.enums.append(tag)
 
     def constant(self) -> None:
         value = self.r.choice(

@@ -12,7 +12,7 @@ import randheader
 import uapi_sweep
 from support import require_compiler
 
-SEEDS = range(1, 9)  # 8 headers x 40 records, plus enums, constants, requests
+SEEDS = range(1, 13)  # 12 headers x 40 records, plus enums, constants, requests
 
 
 @pytest.mark.gcc

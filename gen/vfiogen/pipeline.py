@@ -116,12 +116,13 @@ def _compile(
     engines = {}
     for a in abis:
         d = own.get(id(pps[a]), decls)  # an ABI whose preprocessing differs: its own records
-        engines[a] = engine = LayoutEngine(ABIS[a], d.records, d.typedefs)
+        engines[a] = engine = LayoutEngine(ABIS[a], d.records, d.typedefs, d.enum_bases)
         for name in spec.records:
             engine.record(name, spec.records[name].loc)
         if d is not decls:
             copy_layouts(a, spec.records, d.records, list(spec.records))
-    _Constants(spec, decls, pp.macros, engines, main).run()
+    per_abi = {a: (p.macros, own[id(p)]) for a, p in pps.items() if p is not pp}
+    _Constants(spec, decls, pp.macros, engines, main, per_abi).run()
     _bind_docs(spec, decls, main)
     _bind_value_sets(spec, decls, main)
     overlay.apply(spec, overlay_files)
@@ -191,17 +192,24 @@ class _Constants:
         macros: dict[str, cpp.Macro],
         engines: dict[str, LayoutEngine],
         main: list[str],
+        own: dict[str, tuple[dict[str, cpp.Macro], Declarations]] | None = None,
     ) -> None:
         self.spec = spec
         self.decls = decls
         self.macros = macros
+        # ABIs whose preprocessing differs: their own macros and enumerators
+        self.abi_macros = {a: m for a, (m, _) in (own or {}).items()}
+        self.abi_exprs = {
+            a: {e.name: e.expr for e in d.enumerators} for a, (_, d) in (own or {}).items()
+        }
         self.engines = engines
         self.main = main
         self.values: dict[str, dict[str, Value]] = {a: {} for a in engines}
         typedef_names = set(decls.typedefs)
         self.is_type = typedef_names.__contains__
         self.evaluators = {
-            a: Evaluator(e.abi, self.values[a].get, e.sizeof, e.scalar) for a, e in engines.items()
+            a: Evaluator(e.abi, self.values[a].get, e.sizeof, e.scalar, e.alignof)
+            for a, e in engines.items()
         }
 
     def run(self) -> None:
@@ -215,11 +223,12 @@ class _Constants:
         for e in self.decls.enumerators:
             per: dict[str, int] = {}
             for abi, ev in self.evaluators.items():
+                expr = self.abi_exprs.get(abi, {}).get(e.name, e.expr)
                 try:
-                    if e.expr is None:
+                    if expr is None:
                         v = previous.get(e.enum + abi, -1) + 1
                     else:
-                        v = ev.value(Parser(tokenize(e.expr), self.is_type).parse())
+                        v = ev.value(Parser(tokenize(expr), self.is_type).parse())
                 except EvalError as exc:
                     raise MacroError(e.loc, f"enumerator {e.name}: {exc}") from None
                 previous[e.enum + abi] = v
@@ -247,15 +256,13 @@ class _Constants:
             self.spec.constants[m.name] = Constant(m.name, m.loc, "macro", text, expr=m.body)
             return
         try:
-            node = Parser(
-                expand(tokenize(m.body), self.macros, frozenset({m.name})), self.is_type
-            ).parse()
-            if node[0] == "ioc":
-                self.request(m, node)
+            nodes = self.nodes(m)
+            if any(n[0] == "ioc" for n in nodes.values()):
+                self.request(m, nodes)
                 return
             per: dict[str, int] = {}
             for abi, ev in self.evaluators.items():
-                value = ev.eval(node)
+                value = ev.eval(nodes[abi])
                 self.values[abi][m.name] = value
                 per[abi] = value[0]
         except (EvalError, KeyError) as exc:
@@ -263,11 +270,30 @@ class _Constants:
             return
         self.spec.constants[m.name] = self.constant(m.name, m.loc, "macro", per, m.body)
 
-    def request(self, m: cpp.Macro, node: Node) -> None:
+    def nodes(self, m: cpp.Macro) -> dict[str, Node]:
+        """The parsed expansion of `m` per ABI (ABIs with their own macros
+        expand with those)."""
+        parsed: dict[int, Node] = {}
+        out = {}
+        for abi in self.evaluators:
+            table = self.abi_macros.get(abi, self.macros)
+            if id(table) not in parsed:
+                own = table.get(m.name)
+                if own is None or own.params is not None:
+                    raise EvalError(f"{m.name} is not defined on {abi}")
+                toks = expand(tokenize(own.body), table, frozenset({m.name}))
+                parsed[id(table)] = Parser(toks, self.is_type).parse()
+            out[abi] = parsed[id(table)]
+        return out
+
+    def request(self, m: cpp.Macro, nodes: dict[str, Node]) -> None:
         numbers: dict[str, int] = {}
         ioc = None
         for abi, ev in self.evaluators.items():
+            node = nodes[abi]
             try:
+                if node[0] != "ioc":
+                    raise EvalError(f"not a request on {abi}")
                 number, direction, type_, nr, _size = ev.ioc(node)
             except EvalError as exc:
                 raise MacroError(m.loc, f"request {m.name} = {m.body}: {exc}") from None

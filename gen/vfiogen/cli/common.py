@@ -15,6 +15,7 @@ from vfiogen.errors import Loc, SourceError, VfiogenError
 from vfiogen.inputs import releases, sources
 from vfiogen.ir.abi import ABIS, DEFAULT_ABIS
 from vfiogen.ir.model import Spec
+from vfiogen.overlay import merge as overlay
 
 
 def add_source_args(p: argparse.ArgumentParser) -> None:
@@ -45,9 +46,11 @@ def add_source_args(p: argparse.ArgumentParser) -> None:
         action="append",
         type=Path,
         default=None,
-        help="overlay file(s) instead of the shipped ones",
+        help="a vendor overlay file, added to the shipped ones (repeatable)",
     )
-    p.add_argument("--no-overlay", action="store_true", help="compile the header alone")
+    p.add_argument(
+        "--no-overlay", action="store_true", help="without the shipped overlays (only --overlay's)"
+    )
     p.add_argument("-q", "--quiet", action="store_true", help="no progress or warnings on stderr")
 
 
@@ -92,16 +95,17 @@ def source_from_word(word: str, includes: list[Path], quiet: bool = False) -> so
     )
 
 
-def overlay_files(a: argparse.Namespace) -> dict[str, Path] | None:
-    """--no-overlay: none; --overlay FILE...: those; else None (the shipped ones)."""
-    if a.no_overlay:
-        return {}
-    if not a.overlay:
+def overlay_files(a: argparse.Namespace, src: sources.HeaderSource) -> dict[str, Path] | None:
+    """The shipped overlays of the source's headers (none with --no-overlay),
+    then each --overlay FILE, merged in that order; None: the shipped ones."""
+    if not a.no_overlay and not a.overlay:
         return None
-    for f in a.overlay:
+    files = {} if a.no_overlay else overlay.default_files([n for n, _ in src.headers])
+    for f in a.overlay or []:
         if not f.is_file():
             raise SourceError(Loc(str(f)), "no such overlay file")
-    return {f"overlay{i}": f for i, f in enumerate(a.overlay)}
+        files[str(f)] = f
+    return files
 
 
 def parse_abis(text: str) -> tuple[str, ...]:
@@ -119,7 +123,7 @@ def compile_from_args(a: argparse.Namespace, with_history: bool = False) -> Spec
     """The spec of the source the arguments name; a pinned release compiled
     `with_history` also gets since/until from the history of all the pins."""
     src = resolve_source(a)
-    spec = pipeline.compile_spec(src, parse_abis(a.abis), overlay_files(a), warn=not a.quiet)
+    spec = pipeline.compile_spec(src, parse_abis(a.abis), overlay_files(a, src), warn=not a.quiet)
     if with_history and spec.release is not None:
         spec, _ = history.dated(spec, history.of_pins(quiet=a.quiet))
     return spec

@@ -49,9 +49,9 @@ def arguments(p: argparse.ArgumentParser) -> None:
         "--abis", default=None, help="comma-separated ABIs to compare (default: all both have)"
     )
     p.add_argument(
-        "--overlay", action="append", type=Path, default=None, help="overlay file(s) to use"
+        "--overlay", action="append", type=Path, default=None, help="a vendor overlay, added"
     )
-    p.add_argument("--no-overlay", action="store_true", help="compile the headers alone")
+    p.add_argument("--no-overlay", action="store_true", help="without the shipped overlays")
 
 
 def load_side(word: str, a: argparse.Namespace, abis: tuple[str, ...] | None) -> Spec:
@@ -66,7 +66,7 @@ def load_side(word: str, a: argparse.Namespace, abis: tuple[str, ...] | None) ->
     if path.exists() and not path.is_dir() and not path.is_file():
         raise SourceError(Loc(word), "not a regular file")
     src = source_from_word(word, a.includes, a.quiet)
-    return pipeline.compile_spec(src, abis or DEFAULT_ABIS, overlay_files(a), warn=not a.quiet)
+    return pipeline.compile_spec(src, abis or DEFAULT_ABIS, overlay_files(a, src), warn=not a.quiet)
 
 
 def _is_json(path: Path) -> bool:

@@ -19,6 +19,7 @@ from vfiogen.frontend.cpp import Macro
 
 IOC_MACROS = {"_IO": "none", "_IOR": "read", "_IOW": "write", "_IOWR": "readwrite", "_IOC": None}
 IOC_DIRS = {"_IOC_NONE": "none", "_IOC_READ": "read", "_IOC_WRITE": "write"}
+IOC_FIELDS = ("_IOC_NR", "_IOC_TYPE", "_IOC_SIZE", "_IOC_DIR")  # decoders, when not #defined
 
 
 class EvalError(Exception):
@@ -210,6 +211,8 @@ def canonical_scalar(words: list[str]) -> str | None:
         return "unsigned char" if unsigned else ("signed char" if signed else "char")
     if rest == ["_Bool"]:
         return "_Bool"
+    if rest in (["float"], ["double"]) and not (unsigned or signed):
+        return rest[0]  # a layout only: constants are integers
     base = {(): "int", ("short",): "short", ("long",): "long", ("long", "long"): "long long"}.get(
         tuple(rest)
     )
@@ -316,16 +319,38 @@ class Parser:
         if t == "sizeof":
             self.take()
             k = 1 if self.peek() == "(" else 0
-            if self.i + k < len(self.toks) and self.toks[self.i + k].kind == "str":
-                text = self.toks[self.i + k].text  # sizeof("prefix"): its bytes + NUL
-                self.i += 2 * k + 1 if k and self.peek(2) == ")" else k + 1
-                return ("num", len(_string_bytes(text)) + 1, ULONG)
+            j = self.i + k
+            if j < len(self.toks) and self.toks[j].kind == "str":
+                size = 1  # sizeof("prefix" "suffix"): the bytes of the joined literal + NUL
+                while j < len(self.toks) and self.toks[j].kind == "str":
+                    size += len(_string_bytes(self.toks[j].text))
+                    j += 1
+                self.i = j
+                if k:
+                    self.take(")")
+                return ("num", size, ULONG)
             if self.peek() == "(" and self.starts_type(1):
                 self.take("(")
                 name = self.typename()
                 self.take(")")
                 return ("sizeof", name)
             raise EvalError("sizeof of an expression is not supported")
+        if t == "_Alignof":
+            self.take()
+            self.take("(")
+            name = self.typename()
+            self.take(")")
+            return ("alignof", name)
+        if (
+            t == "("
+            and self.peek(1) in ("typeof", "__typeof__", "__typeof")
+            and self.peek(2) == "("
+        ):
+            self.i += 3  # (__typeof__(x))y: y converted to x's type
+            of = self.conditional()
+            self.take(")")
+            self.take(")")
+            return ("cast_typeof", of, self.unary())
         if t == "(" and self.starts_type(1):
             self.take("(")
             name = self.typename()
@@ -348,6 +373,13 @@ class Parser:
                 return self.ioc(t.text)
             if t.text in IOC_DIRS:
                 return ("iocdir", IOC_DIRS[t.text])
+            if (
+                t.text in IOC_FIELDS and self.peek() == "("
+            ):  # _IOC_NR(REQ), linux/ioctl.h not included
+                self.take("(")
+                arg = self.conditional()
+                self.take(")")
+                return ("iocfield", t.text, arg)
             return ("id", t.text)
         if t.kind == "str":
             raise EvalError("a string is not an integer")
@@ -473,11 +505,13 @@ class Evaluator:
         ident: Resolver,
         sizeof: Callable[[str], int],
         scalar: Callable[[str], str | None],
+        alignof: Callable[[str], int] | None = None,
     ) -> None:
         self.abi = abi
         self.ident = ident
         self.sizeof = sizeof
         self.scalar = scalar
+        self.alignof = alignof
 
     def bits(self, t: CType) -> int:
         if t.rank == 0:
@@ -534,6 +568,9 @@ class Evaluator:
                 return int(not v), INT
             r = {"-": -v, "+": v, "~": ~v}[op]
             return self.wrap(r, t), t
+        if kind == "cast_typeof":
+            t = self.eval(node[1])[1]
+            return self.wrap(self.eval(node[2])[0], t), t
         if kind == "cast":
             v, _ = self.eval(node[2])
             t = self._ctype(node[1])
@@ -542,11 +579,20 @@ class Evaluator:
             return self.wrap(v, t), t
         if kind == "sizeof":
             return self.size_of(node[1]), ULONG
+        if kind == "alignof":
+            if self.alignof is None:
+                raise EvalError(f"_Alignof({node[1]}) needs the layout")
+            return self.alignof(node[1]), ULONG
         if kind == "cond":
             c, _ = self.eval(node[1])
             a, b = self.eval(node[2]), self.eval(node[3])
             t = self.common(a[1], b[1])
             return self.wrap(a[0] if c else b[0], t), t
+        if kind == "iocfield":
+            enc, number = self.abi.ioc, self.eval(node[2])[0] & 0xFFFFFFFF
+            widths = [enc.nrbits, enc.typebits, enc.sizebits, enc.dirbits]
+            k = IOC_FIELDS.index(node[1])
+            return (number >> sum(widths[:k])) & ((1 << widths[k]) - 1), UINT
         if kind == "iocdir":
             ioc = self.abi.ioc
             return {"none": ioc.none, "read": ioc.read, "write": ioc.write}[node[1]], UINT

@@ -25,6 +25,11 @@ CPP_FLAGS = (
     "-D__signed__=signed",
     "-D__extension__=",
     "-D__inline__=inline",
+    "-D__volatile__=volatile",
+    "-D__const=const",
+    "-D__restrict=",
+    "-D__restrict__=",
+    "-D__alignof__=_Alignof",
     "-D__asm__(x)=",
     "-U__SIZEOF_INT128__",
 )
@@ -181,6 +186,7 @@ def _split(output: str, dirs: list[Path], source: HeaderSource) -> Preprocessed:
     lines = output.split("\n")
     out: list[str] = []
     ignored: list[tuple[Loc, str]] = []
+    pending: list[str] = []  # markers waiting for the ';' of a declaration
     cur_file, cur_line = "<stdin>", 1
     for raw in lines:
         m = _MARKER.match(raw)
@@ -205,10 +211,15 @@ def _split(output: str, dirs: list[Path], source: HeaderSource) -> Preprocessed:
             if u:
                 macros.pop(u.group(1), None)
             out.append("")
-        elif "__attribute__" in raw:
-            out.append(_rewrite_attributes(raw, Loc(cur_file, cur_line), out, ignored))
         else:
-            out.append(raw)
+            text = raw
+            if "__attribute__" in raw:
+                text = _rewrite_attributes(raw, Loc(cur_file, cur_line), out, ignored, pending)
+            semi = text.find(";")
+            if pending and semi >= 0:  # a trailing attribute's declaration ends here
+                text = f"{text[: semi + 1]} {' '.join(pending)}{text[semi + 1 :]}"
+                pending.clear()
+            out.append(text)
         cur_line += 1
     return Preprocessed("\n".join(out), macros, files, ignored)
 
@@ -266,7 +277,9 @@ def _attribute_items(inner: str) -> list[tuple[str, str | None]]:
     return items
 
 
-def _rewrite_attributes(line: str, loc: Loc, out: list[str], ignored: list[tuple[Loc, str]]) -> str:
+def _rewrite_attributes(
+    line: str, loc: Loc, out: list[str], ignored: list[tuple[Loc, str]], pending: list[str]
+) -> str:
     """Each `__attribute__((...))` becomes what the parser understands:
     aligned(N) in a declaration's specifiers -> `_Alignas(N)`; packed and
     trailing aligned -> a marker pseudo-member (see REC_*/MEM_*) in the
@@ -308,16 +321,12 @@ def _rewrite_attributes(line: str, loc: Loc, out: list[str], ignored: list[tuple
                 if brace < 0:
                     raise ParseError(loc, "expected '{' on the line of struct __attribute__")
                 line = f"{line[: brace + 1]} {rec} {line[brace + 1 :]}"
-            elif name == "aligned" and spec_position:
-                before += f" _Alignas({n}) "
+            elif name == "aligned" and spec_position and not re.match(r"\s*typedef\b", before):
+                before += f" _Alignas({n}) "  # (pycparser drops _Alignas on a typedef)
             else:
                 after_decl.append(mem)
         done = before + " "
-    if after_decl:
-        semi = line.find(";")
-        if semi < 0:
-            raise ParseError(loc, "expected ';' on the line of a trailing __attribute__")
-        line = f"{line[: semi + 1]} {' '.join(after_decl)}{line[semi + 1 :]}"
+    pending += after_decl  # placed after the declaration's ';' (this line or a later one)
     return done + line
 
 

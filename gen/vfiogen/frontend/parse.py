@@ -52,6 +52,7 @@ class Declarations:
     comments: dict[str, list[Comment]] = field(default_factory=dict)  # per main header
     raw: dict[str, list[str]] = field(default_factory=dict)  # raw lines per main header
     skipped: list[Skipped] = field(default_factory=list)
+    enum_bases: dict[str, dict[str, str]] = field(default_factory=dict)  # wide enums: abi -> scalar
 
 
 def parse(pp: Preprocessed, main: list[str]) -> Declarations:
@@ -135,12 +136,18 @@ class _Walker:
         self.d = decls
         self.gen = c_generator.CGenerator()
         self.enum_values: dict[str, int] = {}
+        self.typedef_align: dict[str, int] = {}  # typedef T __attribute__((aligned(N))) X;
         self.pack: list[int | None] = [None]  # `#pragma pack` stack, top last
 
     def visit(self, ast: c_ast.FileAST) -> None:
+        last_typedef = None
         for node in ast.ext:
             if isinstance(node, c_ast.Typedef):
                 self.d.typedefs[node.name] = self.typeref(node.type, node.name, node.name)
+                inherited = self.typedef_align.get(_typedef_name(node.type) or "")
+                if inherited:
+                    self.typedef_align[node.name] = inherited
+                last_typedef = node.name
             elif isinstance(node, c_ast.FuncDef) or (
                 isinstance(node, c_ast.Decl) and isinstance(node.type, c_ast.FuncDecl)
             ):
@@ -148,17 +155,23 @@ class _Walker:
                 self.d.skipped.append(
                     Skipped(decl.name, loc_of(decl), "function", "a function, not part of the ABI")
                 )
-            elif isinstance(node, c_ast.Decl):
-                if node.name in (MEM_PACKED, MEM_ALIGNED):
-                    continue  # on a typedef: its users' fields carry it (see typeref)
-                if isinstance(node.type, (c_ast.Struct, c_ast.Union, c_ast.Enum)):
-                    self.define(node.type)
-                else:
-                    raise ParseError(
-                        loc_of(node),
-                        f"unexpected declaration of '{node.name}' "
-                        "(a UAPI header declares only types)",
+            elif isinstance(node, c_ast.Decl) and node.name in (MEM_PACKED, MEM_ALIGNED):
+                if node.name == MEM_ALIGNED and last_typedef is not None:  # typedef T aligned(N) X;
+                    n = self.int_literal(node.type.dim, loc_of(node))
+                    self.typedef_align[last_typedef] = max(
+                        self.typedef_align.get(last_typedef, 1), n
                     )
+            elif isinstance(node, c_ast.Decl) and isinstance(
+                node.type, (c_ast.Struct, c_ast.Union, c_ast.Enum)
+            ):
+                self.define(node.type)  # struct/union/enum definitions and declarations
+            elif isinstance(node, c_ast.Decl):
+                inner = _innermost(node.type)
+                if isinstance(inner, (c_ast.Struct, c_ast.Union, c_ast.Enum)) and inner.name:
+                    self.define(inner)  # struct foo { ... } a_variable;
+                self.d.skipped.append(
+                    Skipped(node.name, loc_of(node), "variable", "a variable, not part of the ABI")
+                )
             elif isinstance(node, c_ast.Pragma):
                 self.pragma(node)
             else:
@@ -207,6 +220,8 @@ class _Walker:
             align = None
             for a in member.align or []:
                 align = max(align or 0, self.int_literal(a.alignment, loc_of(member)))
+            if self.typedef_align.get(_typedef_name(member.type) or ""):
+                align = max(align or 0, self.typedef_align[_typedef_name(member.type) or ""])
             fld = Field(member.name or "", ftype, loc_of(member), align=align)
             if member.bitsize is not None:
                 fld.bits = self.int_literal(member.bitsize, loc_of(member))
@@ -257,19 +272,37 @@ class _Walker:
         first = node.values.enumerators[0].name if node.values.enumerators else "empty"
         key = node.name or f"anon:{first}"
         en = Enum(key, loc_of(node), tag=node.name)
-        previous = -1
+        exprs = []
         for e in node.values.enumerators:
             en.enumerators.append(e.name)
             expr = self.gen.visit(e.value) if e.value is not None else None
             self.d.enumerators.append(Enumerator(e.name, loc_of(e), expr, key))
-            try:  # for array sizes that name an enumerator
-                value = self.constant(expr) if expr is not None else previous + 1
+            exprs.append((e.name, expr))
+        self.d.enums[key] = en
+        for abi in ABIS:  # gcc widens an enum whose values need more than 32 bits
+            values = self.enum_values_on(abi, exprs)
+            lo, hi = (min(values), max(values)) if values else (0, 0)
+            if (lo < 0 and (lo < -(1 << 31) or hi >= 1 << 31)) or hi >= 1 << 32:
+                wide = "long long" if min(values) < 0 else "unsigned long long"
+                self.d.enum_bases.setdefault(key, {})[abi] = wide
+
+    def enum_values_on(self, abi: str, exprs: list[tuple[str, str | None]]) -> list[int]:
+        """An enum's values on one ABI as far as literals and earlier
+        enumerators give them; x86_64's also resolve array sizes."""
+        previous, values = -1, []
+        for name, expr in exprs:
+            value: int | None = previous + 1
+            try:
+                if expr is not None:
+                    value = self.constant(expr, abi)
             except EvalError:
                 value = None
             if value is not None:
-                self.enum_values[e.name] = value
+                values.append(value)
+                if abi == "x86_64":
+                    self.enum_values[name] = value
             previous = value if value is not None else previous + 1
-        self.d.enums[key] = en
+        return values
 
     def typeref(self, node: c_ast.Node, name: str | None, anon_tag: str | None = None) -> TypeRef:
         if isinstance(node, c_ast.TypeDecl):
@@ -282,7 +315,7 @@ class _Walker:
             count, count_expr = None, None
             if node.dim is not None:
                 text = self.gen.visit(node.dim)
-                if "sizeof" in text:
+                if "sizeof" in text or "_Alignof" in text:
                     count_expr = text  # evaluated per ABI by the layout engine
                 else:
                     count = self.int_literal(node.dim, loc_of(node))
@@ -315,16 +348,16 @@ class _Walker:
             if base is None:
                 raise ParseError(loc_of(node), f"unknown type '{' '.join(words)}'")
             return TypeRef("int", base, base)
-        if isinstance(node, c_ast.FuncDecl):
-            raise ParseError(loc_of(node), f"function type of '{name}' is not supported")
+        if isinstance(node, c_ast.FuncDecl):  # typedef void fn_t(int): only behind a pointer
+            return TypeRef("int", "void (*)(void)", "function")
         raise ParseError(loc_of(node), f"unsupported type node {type(node).__name__}")
 
-    def constant(self, text: str) -> int:
+    def constant(self, text: str, abi: str = "x86_64") -> int:
         """An integer constant expression of literals and enumerators."""
         resolve = lambda n: (
             (self.enum_values[n], INT) if n in self.enum_values else None
         )  # noqa: E731
-        ev = Evaluator(ABIS["x86_64"], resolve, _no_sizeof, lambda _: None)
+        ev = Evaluator(ABIS[abi], resolve, _no_sizeof, lambda _: None)
         return ev.value(Parser(tokenize(text), lambda _: False).parse())
 
     def int_literal(self, node: c_ast.Node, loc: Loc) -> int:
@@ -338,6 +371,15 @@ class _Walker:
         if value < 0:
             raise ParseError(loc, f"'{text}' is negative")
         return value
+
+
+def _typedef_name(node: c_ast.Node) -> str | None:
+    """The typedef name a declarator's type (or array element) is spelled with."""
+    while isinstance(node, (c_ast.TypeDecl, c_ast.ArrayDecl)):
+        node = node.type
+    if isinstance(node, c_ast.IdentifierType) and len(node.names) == 1:
+        return str(node.names[0])
+    return None
 
 
 def _innermost(node: c_ast.Node) -> c_ast.Node:

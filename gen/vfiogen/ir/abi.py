@@ -92,6 +92,10 @@ class Abi:
             return 8, self.llong_align
         if name == "pointer":
             return self.pointer, self.pointer
+        if name == "float":
+            return 4, 4
+        if name == "double":
+            return 8, self.llong_align  # i386: 4 in a struct, as long long
         raise KeyError(name)
 
 

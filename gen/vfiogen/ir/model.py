@@ -208,11 +208,11 @@ class Unevaluated:
 @dataclass
 class Skipped:
     """Something in the header the spec leaves out on purpose, and why: a
-    `static inline` function, an attribute with no effect on the ABI."""
+    `static inline` function, a variable, an attribute with no ABI effect."""
 
     name: str
     loc: Loc
-    kind: Literal["function", "attribute"]
+    kind: Literal["function", "variable", "attribute"]
     reason: str
 
 

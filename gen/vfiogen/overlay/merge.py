@@ -78,6 +78,14 @@ TOP_KEYS = {
 FD_KIND_KEYS = {"title", "opened", "example", "phases", "since", "until"}
 PHASE_KEYS = {"title", "requests"}
 VERSIONED = {"since", "until"}
+# Value types of keys that mean one thing wherever they appear (checked with
+# the key's line); every section of the top level is a table.
+KEY_TYPES: dict[str, type] = {
+    **dict.fromkeys(("since", "until", "type", "note", "precondition", "source"), str),
+    **dict.fromkeys(("minsz", "count", "caps", "extension"), str),
+    **dict.fromkeys(("flag_gates", "fields", "errors"), dict),
+}
+_RELEASE = re.compile(r"\d+\.\d+(\.\d+)?")
 DOC_DIRECTION = {"_IOR": {"out"}, "_IOW": {"in"}, "_IOWR": {"in", "out", "inout"}}
 
 
@@ -141,8 +149,9 @@ def apply(spec: Spec, files: dict[str, Path]) -> None:
             raise OverlayError(Loc(str(path)), f"cannot read overlay: {exc.strerror}") from None
         except tomllib.TOMLDecodeError as exc:
             m = re.search(r"line (\d+)", str(exc))
+            what = "duplicate key: " if re.match(r"Cannot (overwrite|declare)", str(exc)) else ""
             raise OverlayError(
-                Loc(str(path), int(m.group(1)) if m else 1), f"not TOML: {exc}"
+                Loc(str(path), int(m.group(1)) if m else 1), f"not TOML: {what}{exc}"
             ) from None
         _Merger(spec, data, _Lines(_display_name(path), text)).run()
     _coverage(spec)
@@ -170,9 +179,24 @@ class _Merger:
             raise self.fail(
                 path + (unknown[0],),
                 f"unknown key '{unknown[0]}' in "
-                f"{'.'.join(path)}; expected one of {', '.join(sorted(allowed))}",
+                f"{'.'.join(path) or 'the top level'}; expected one of {', '.join(sorted(allowed))}",
             )
+        for key, value in entry.items():
+            want = dict if not path and key not in ("schema", "header") else KEY_TYPES.get(key)
+            if want is not None and not isinstance(value, want):
+                what = "a table" if want is dict else "a string"
+                raise self.fail(path + (key,), f"{key} = {value!r}; expected {what}")
+            if key in VERSIONED:
+                self.check_release(key, value, path + (key,))
         return entry
+
+    def check_release(self, key: str, value: str, path: tuple[str, ...]) -> None:
+        """since/until name a kernel release: MAJOR.MINOR or MAJOR.MINOR.PATCH
+        (a later one than the pins is a vendor's future request, allowed)."""
+        if not _RELEASE.fullmatch(value):
+            raise self.fail(
+                path, f'{key} = {value!r} is not a kernel release (expected MAJOR.MINOR, as "6.2")'
+            )
 
     def choice(
         self, entry: dict[str, Any], key: str, allowed: tuple[_Word, ...], path: tuple[str, ...]
@@ -580,6 +604,10 @@ def _from_c_macro(spec: Spec) -> None:
     for req in spec.requests.values():
         if req.annotated or req.arg is not None:
             continue
+        req.note = req.note or (
+            "Unannotated: no overlay describes this request; its argument is typed from "
+            f"its {req.ioc.macro} macro alone and the fd it is issued on is unknown."
+        )
         words = (req.ioc.size_type or "").split()
         if req.ioc.dir == "none" or not words:
             req.arg, req.result = "none", "status"

@@ -41,8 +41,15 @@ def copy_layouts(
 class LayoutEngine:
     """Computes and caches layouts for one ABI over a set of records."""
 
-    def __init__(self, abi: Abi, records: dict[str, Record], typedefs: dict[str, TypeRef]) -> None:
+    def __init__(
+        self,
+        abi: Abi,
+        records: dict[str, Record],
+        typedefs: dict[str, TypeRef],
+        enum_bases: dict[str, dict[str, str]] | None = None,
+    ) -> None:
         self.abi = abi
+        self.enum_bases = enum_bases or {}  # enums wider than an int: tag -> abi -> scalar
         self.records = records
         self.typedefs = typedefs
         self.done: dict[str, RecordLayout] = {}
@@ -50,9 +57,13 @@ class LayoutEngine:
 
     def size_align(self, t: TypeRef, where: Loc) -> tuple[int, int]:
         if t.kind == "int":
-            return self.abi.scalar(t.base)
+            try:
+                return self.abi.scalar(t.base)
+            except KeyError:
+                raise LayoutError(where, f"type '{t.name}' has no layout here") from None
         if t.kind == "enum":
-            return ENUM_SIZE, ENUM_SIZE
+            wide = self.enum_bases.get(t.name, {}).get(self.abi.name)
+            return self.abi.scalar(wide) if wide else (ENUM_SIZE, ENUM_SIZE)
         if t.kind == "pointer":
             return self.abi.scalar("pointer")
         if t.kind == "array":
@@ -67,7 +78,7 @@ class LayoutEngine:
     def count(self, t: TypeRef, where: Loc) -> int:
         if t.count_expr is None:
             return t.count or 0
-        ev = Evaluator(self.abi, lambda _: None, self.sizeof, self.scalar)
+        ev = Evaluator(self.abi, lambda _: None, self.sizeof, self.scalar, self.alignof)
         try:
             return ev.value(Parser(tokenize(t.count_expr), lambda n: n in self.typedefs).parse())
         except EvalError as exc:
@@ -121,21 +132,34 @@ class LayoutEngine:
 
     def sizeof(self, typename: str) -> int:
         """sizeof for a type as written in a macro: `struct x`, `__u32`, `int *`."""
+        return self.size_align_of(typename)[0]
+
+    def alignof(self, typename: str) -> int:
+        """_Alignof (and __alignof__, which cpp maps to it) of a type name."""
+        return self.size_align_of(typename)[1]
+
+    def size_align_of(self, typename: str) -> tuple[int, int]:
+        """(size, alignment) of a type name; an EvalError (the caller knows the
+        position) when it has no layout."""
         name = typename.strip()
         if name.endswith("*"):
-            return self.abi.pointer
+            return self.abi.scalar("pointer")
         words = name.split()
-        if words[0] in ("struct", "union") and len(words) == 2:
-            return self.record(words[1], Loc("<sizeof>")).size
-        if words[0] == "enum":
-            return ENUM_SIZE
-        base = self.scalar(name)
-        if base is not None:
-            return self.abi.scalar(base)[0]
-        t = self.typedefs.get(name)
-        if t is not None:
-            return self.size_align(t, Loc("<sizeof>"))[0]
-        raise LayoutError(Loc("<sizeof>"), f"unknown type '{typename}'")
+        try:
+            if words[0] in ("struct", "union") and len(words) == 2:
+                lay = self.record(words[1], Loc("<sizeof>"))
+                return lay.size, lay.align
+            if words[0] == "enum":
+                return ENUM_SIZE, ENUM_SIZE
+            base = self.scalar(name)
+            if base is not None:
+                return self.abi.scalar(base)
+            t = self.typedefs.get(name)
+            if t is not None:
+                return self.size_align(t, Loc("<sizeof>"))
+        except LayoutError as exc:
+            raise EvalError(exc.message) from None
+        raise EvalError(f"unknown type '{typename}'")
 
     def scalar(self, typename: str) -> str | None:
         """The canonical scalar behind a type name (typedefs resolved)."""

@@ -104,15 +104,21 @@ def main() -> None:
     rows.append(("vfiogen build 7.2, cache warm", t_build))
     t_spec = measure([*vfiogen, "spec", "7.2", "-q", "-o", str(work / "s.json")])
     rows.append(("vfiogen spec 7.2, cache warm", t_spec))
-    rows.append(("vfiogen diff 6.1 7.2, cache warm", measure([*vfiogen, "diff", "6.1", "7.2", "-q"])))
+    rows.append(
+        ("vfiogen diff 6.1 7.2, cache warm", measure([*vfiogen, "diff", "6.1", "7.2", "-q"]))
+    )
     n = len(releases.load_pins())
-    rows.append((f"vfiogen history ({n} releases), cache warm", measure([*vfiogen, "history", "-q"])))
+    rows.append(
+        (f"vfiogen history ({n} releases), cache warm", measure([*vfiogen, "history", "-q"]))
+    )
     cold_out = work / "cold"
     rows.append(("vfiogen build 7.2, cache empty", cold_build(cold_out)))
     load_after = os.getloadavg()
-    print(f"median of {RUNS} runs (cold: {COLD_RUNS}), whole process; load average (1, 5, 15 min) "
-          f"before {load_before[0]:.1f} {load_before[1]:.1f} {load_before[2]:.1f}, "
-          f"after {load_after[0]:.1f} {load_after[1]:.1f} {load_after[2]:.1f}")
+    print(
+        f"median of {RUNS} runs (cold: {COLD_RUNS}), whole process; load average (1, 5, 15 min) "
+        f"before {load_before[0]:.1f} {load_before[1]:.1f} {load_before[2]:.1f}, "
+        f"after {load_after[0]:.1f} {load_after[1]:.1f} {load_after[2]:.1f}"
+    )
     for name, t in rows:
         ratio = f"  {t / t_ctg:5.2f}x ctypesgen" if t_ctg and "vfiogen" in name else ""
         print(f"  {name:46} {t * 1000:7.0f} ms{ratio}")

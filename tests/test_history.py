@@ -193,8 +193,7 @@ def test_dated_copy_has_since_and_until() -> None:
     pad = spec.records["vfio_iommu_type1_info"].fields[-1]
     assert (pad.name, pad.since) == ("pad", "6.12")
     bind = spec.requests["VFIO_DEVICE_BIND_IOMMUFD"]
-    # the overlay's exact version, with the pins that bracket it
-    assert (bind.since, bind.since_pinned) == ("6.6", ["6.3", "6.12"])
+    assert (bind.since, bind.since_pinned) == ("6.6", ["6.3", "6.12"])  # the overlay's exact version
     alloc = spec.requests["IOMMU_IOAS_ALLOC"]
     assert (alloc.since, alloc.since_pinned) == ("6.2", ["6.1", "6.3"])  # iommufd.h's first
     reset = spec.requests["VFIO_DEVICE_RESET"]

@@ -51,6 +51,7 @@ docs:
 
 bench: setup
 	$(PYTHON) tests/bench/bench_spec.py
+	$(PYTHON) tests/bench/bench_speed.py
 	$(PYTHON) tests/bench/bench_bindings.py
 	$(PYTHON) tests/bench/bench_diff.py
 	$(PYTHON) tests/bench/bench_docs.py

@@ -197,6 +197,23 @@ def dated(compiled: Spec, history: History) -> tuple[Spec, list[str]]:
     return spec, conflicts
 
 
+def exact_since(compiled: Spec, history: History) -> tuple[dict[str, str], list[str]]:
+    """The requests whose `since` the overlay states more exactly than the
+    pins (name -> version), and the conflicts: what `dated` would write for
+    requests, without copying the spec."""
+    exact: dict[str, str] = {}
+    conflicts: list[str] = []
+    for name, req in compiled.requests.items():
+        e = history.get("request", name)
+        if e is None:
+            continue
+        since = _precise(history, "since", name, req.since, e.since, conflicts)
+        _precise(history, "until", name, req.until, e.until, conflicts)
+        if since and since != e.since:
+            exact[name] = since
+    return exact, conflicts
+
+
 def _bracket(history: History, name: str) -> list[str]:
     """[newest pin without the request, oldest pin with it] ("" when no
     older pin exists): the evidence for an exact `since` the overlay gives."""

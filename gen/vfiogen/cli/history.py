@@ -41,8 +41,11 @@ def run(a: argparse.Namespace) -> int:
         raise SourceError(
             Loc("--release"), f"unknown release {target!r}; pinned: {', '.join(h.releases)}"
         )
-    spec, conflicts = history.dated(history.compile_pin(target, a.quiet), h)
-    newest, _ = history.dated(history.compile_pin(h.releases[-1], a.quiet), h)
+    compiled = history.compile_pin(target, a.quiet)
+    newest = compiled if target == h.releases[-1] else history.compile_pin(h.releases[-1], a.quiet)
+    exact, conflicts = history.exact_since(compiled, h)
+    if newest is not compiled:
+        exact = {**history.exact_since(newest, h)[0], **exact}
     if not a.quiet:
         for c in conflicts:
             print(f"vfiogen: warning: {c}", file=sys.stderr)
@@ -55,13 +58,7 @@ def run(a: argparse.Namespace) -> int:
                 f"{missing[0]}: not a request, type, type.field, constant, flag or capability "
                 f"of any pinned release",
             )
-    exact = {
-        name: r.since
-        for s in (newest, spec)
-        for name, r in s.requests.items()
-        if r.since and (e := h.get("request", name)) is not None and r.since != e.since
-    }
     if a.write_spec:
-        write_atomic(a.write_spec, to_json(spec))
+        write_atomic(a.write_spec, to_json(history.dated(compiled, h)[0]))
     emit(a.output, diff_render.render_history(h, a.format, names, exact))
     return 0

@@ -10,7 +10,6 @@ templates, black_format its output.
 from __future__ import annotations
 
 import functools
-import importlib.metadata
 from typing import TYPE_CHECKING, Any
 
 from vfiogen import __version__, cache
@@ -100,6 +99,8 @@ def black_format(text: str) -> str:
 @functools.cache
 def _black_version() -> str:
     """The installed black's version, read without importing black."""
+    import importlib.metadata  # 10 ms with the email package: only `build` formats
+
     try:
         return importlib.metadata.version("black")
     except importlib.metadata.PackageNotFoundError:

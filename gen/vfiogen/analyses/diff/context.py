@@ -124,5 +124,6 @@ def _change(
     kind = entity or aspect.entities[0]
     if kind not in aspect.entities:
         raise LookupError(f"{aspect.id} does not judge {kind} changes")
-    detail = "; ".join(part for part in (what, verdict.reason) if part)
+    reason = verdict.reason
+    detail = f"{what}; {reason}" if what and reason else what or reason
     return Change(kind, name, aspect.change, verdict.severity, abi, detail, verdict.rule)

@@ -33,9 +33,12 @@ def renames(removed: Iterable[str], added: list[str], score: Score) -> dict[str,
     """Removed name -> added name, in the order of `removed`; each added name
     is taken at most once."""
     out: dict[str, str] = {}
+    if not added:
+        return out
+    taken: set[str] = set()
     for x in removed:
-        taken = set(out.values())
         y = best_match(x, (y for y in added if y not in taken), score)
         if y is not None:
             out[x] = y
+            taken.add(y)
     return out

@@ -62,7 +62,9 @@ class Aspect(NamedTuple, Generic[F]):
     def judge(self, facts: F) -> Verdict:
         for rule in self.rules:
             if rule.when(facts):
-                reason = rule.reason.format_map(_Attributes(facts))
+                reason = rule.reason
+                if "{" in reason:
+                    reason = reason.format_map(_Attributes(facts))
                 return Verdict(rule.id, rule.severity, reason)
         raise LookupError(f"no rule of {self.id} holds for {facts}")  # the last always holds
 

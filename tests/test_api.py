@@ -230,3 +230,31 @@ def test_migration_state_machine(monkeypatch: pytest.MonkeyPatch) -> None:
             dev.set_mig_state(99)  # not a state: refused before the call
     assert (abi.VFIO_DEVICE_FEATURE_MIG_DEVICE_STATE, abi.VFIO_DEVICE_FEATURE_SET) in seen
     assert len(seen) == 5  # the refused state never reached the kernel
+
+
+@pytest.mark.parametrize(
+    "state, ok", [(-1, False), (0, True), (7, True), (9, False), (1 << 32, False)]
+)
+def test_migration_state_is_checked_before_the_call(
+    monkeypatch: pytest.MonkeyPatch, state: int, ok: bool
+) -> None:
+    """The FSM check's boundaries: PRE_COPY_P2P (7), the last state, reaches
+    the kernel; a number that names no state never does."""
+    head = ctypes.sizeof(abi.vfio_device_feature)
+    sent: list[int] = []
+
+    def kernel(fd: int, buf: bytearray) -> int:
+        st = abi.vfio_device_feature_mig_state.from_buffer(buf, head)
+        sent.append(int(st.device_state))
+        st.data_fd = -1
+        return 0
+
+    monkeypatch.setattr(rq, "vfio_device_feature", kernel)
+    with api.Device(os.open("/dev/null", os.O_RDWR)) as dev:
+        if ok:
+            assert dev.set_mig_state(state) is None
+            assert sent == [state]
+        else:
+            with pytest.raises(ValueError):
+                dev.set_mig_state(state)
+            assert sent == []

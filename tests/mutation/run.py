@@ -391,6 +391,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("targets", nargs="*", help=f"default: all of {', '.join(BY_NAME)}")
     ap.add_argument("--out", type=Path, default=scratch.ROOT / "build/mutation")
     ap.add_argument(
+        "--report",
+        action="store_true",
+        help="only summarise the sessions in OUT (a run still going counts what is done)",
+    )
+    ap.add_argument(
         "--recheck",
         action="store_true",
         help="re-run only the survivors of the sessions in OUT against the current tests",
@@ -406,7 +411,12 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="vfiogen-mutation-") as tmp:
         tree = scratch.copy_checkout(Path(tmp) / "checkout")
         for t in chosen:
-            if args.recheck:
+            if args.report:
+                session = args.out.resolve() / f"{t.name}.sqlite"
+                if session.is_file():
+                    total, killed, timeouts, survivors = results(session, t, known)
+                    outcomes.append(Outcome(t, total, killed, timeouts, survivors, 0.0))
+            elif args.recheck:
                 session = args.out.resolve() / f"{t.name}.sqlite"
                 done, caught = recheck(tree, session, t)
                 print(f"{t.name}: {caught} of {done} survivors now killed", flush=True)

@@ -188,6 +188,7 @@ class Outcome:
     timeouts: int
     survivors: list[Survivor]
     seconds: float
+    pending: int = 0  # not run yet (a session still going)
 
     @property
     def equivalent(self) -> int:
@@ -293,7 +294,7 @@ def recheck(tree: Path, session: Path, t: Target) -> tuple[int, int]:
 
 def results(
     session: Path, t: Target, known: list[dict[str, str]]
-) -> tuple[int, int, int, list[Survivor]]:
+) -> tuple[int, int, int, list[Survivor], int]:
     total = killed = timeouts = 0
     survivors = []
     with use_db(str(session), WorkDB.Mode.open) as db:
@@ -317,8 +318,9 @@ def results(
                 killed += 1
                 if result.worker_outcome == WorkerOutcome.ABNORMAL:
                     timeouts += 1
+        pending = len(list(db.pending_work_items))
     survivors.sort(key=lambda s: (s.line, s.operator))
-    return total, killed, timeouts, survivors
+    return total, killed, timeouts, survivors, pending
 
 
 def campaign(tree: Path, t: Target, out: Path, known: list[dict[str, str]]) -> Outcome:
@@ -340,8 +342,8 @@ def campaign(tree: Path, t: Target, out: Path, known: list[dict[str, str]]) -> O
     subprocess.run(["nice", "cosmic-ray", "exec", str(cfg), str(session)], cwd=tree, check=True)
     if t.fast:
         print(f"{t.name}: {second_pass(tree, session, t)} more killed by all its tests", flush=True)
-    total, killed, timeouts, survivors = results(session, t, known)
-    return Outcome(t, total, killed, timeouts, survivors, time.monotonic() - start)
+    total, killed, timeouts, survivors, pending = results(session, t, known)
+    return Outcome(t, total, killed, timeouts, survivors, time.monotonic() - start, pending)
 
 
 def report(outcomes: list[Outcome], argv: list[str]) -> str:
@@ -359,7 +361,8 @@ def report(outcomes: list[Outcome], argv: list[str]) -> str:
     for o in outcomes:
         t = o.target
         lines.append(
-            f"| {t.name} | `{t.module}` | {', '.join(t.functions) or 'all'} | {o.total} | {o.killed} "
+            f"| {t.name}{f' ({o.pending} not run yet)' if o.pending else ''} | `{t.module}` "
+            f"| {', '.join(t.functions) or 'all'} | {o.total} | {o.killed} "
             f"| {len(o.survivors)} | {o.equivalent} | {o.score():.1f}% "
             f"| {o.score(True):.1f}% | {o.seconds / 60:.0f} |"
         )
@@ -414,14 +417,14 @@ def main(argv: list[str] | None = None) -> int:
             if args.report:
                 session = args.out.resolve() / f"{t.name}.sqlite"
                 if session.is_file():
-                    total, killed, timeouts, survivors = results(session, t, known)
-                    outcomes.append(Outcome(t, total, killed, timeouts, survivors, 0.0))
+                    total, killed, timeouts, survivors, pending = results(session, t, known)
+                    outcomes.append(Outcome(t, total, killed, timeouts, survivors, 0.0, pending))
             elif args.recheck:
                 session = args.out.resolve() / f"{t.name}.sqlite"
                 done, caught = recheck(tree, session, t)
                 print(f"{t.name}: {caught} of {done} survivors now killed", flush=True)
-                total, killed, timeouts, survivors = results(session, t, known)
-                outcomes.append(Outcome(t, total, killed, timeouts, survivors, 0.0))
+                total, killed, timeouts, survivors, pending = results(session, t, known)
+                outcomes.append(Outcome(t, total, killed, timeouts, survivors, 0.0, pending))
             else:
                 outcomes.append(campaign(tree, t, args.out.resolve(), known))
             text = report(outcomes, args_in)

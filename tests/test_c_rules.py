@@ -46,6 +46,7 @@ CONVERSIONS = {
     "PROMOTE_NOT_UCHAR": "(~(unsigned char)0)",
     # casts wrap to the target's width (char 8 bits, short 16); to _Bool: 0 or 1
     "CAST_CHAR": "((char)300)",
+    "CAST_CHAR_POSITIVE": "((char)100)",  # all 8 bits: stays positive
     "CAST_SCHAR": "((signed char)200)",
     "CAST_SHORT": "((short)40000)",
     "CAST_USHORT": "((unsigned short)70000)",
@@ -61,6 +62,7 @@ CONVERSIONS = {
     "LIT_DEC_2P32": "(4294967296 > 0)",
     "LIT_UL_SUFFIX": "(0xffffffffUL + 1)",
     "LIT_OCTAL": "(0777 + 0x10 + 0b101)",
+    "LIT_OCT_UINT": "(037777777777 > -1)",  # octal: may be unsigned, as hex
     "LIT_BIN_UINT": "(0b11111111111111111111111111111111 > -1)",  # binary: may be unsigned
     "LIT_HEX_U64": "(0xffffffffffffffff > 0)",  # unsigned long (long long on i386)
     "LIT_HEX_2P62": "(0x4000000000000000 > -1)",  # long: the signed type holds it

@@ -92,8 +92,8 @@ TARGETS = [
         "diff-severity",
         "gen/vfiogen/analyses/diff/facts.py",
         (),
-        ("tests/test_diff_rules.py", "tests/test_diff_breaking.py"),
-        fast=("tests/test_diff_rules.py",),
+        ("tests/test_diff_facts.py", "tests/test_diff_rules.py", "tests/test_diff_breaking.py"),
+        fast=("tests/test_diff_facts.py", "tests/test_diff_rules.py"),
     ),
     Target(
         "overlay-validation",

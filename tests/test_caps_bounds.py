@@ -187,7 +187,9 @@ def test_first_offset_bounds(first: int, reason: str) -> None:
     assert caps.walk("region_info", bytes(buf), BASE)[0].offset == BASE
 
 
-@pytest.mark.parametrize("length, ok", [(BASE + 7, False), (BASE + 8, True)])
+@pytest.mark.parametrize(
+    "length, ok", [(BASE + 7, False), (BASE + 8, True), (BASE + 9, True), (BASE + 15, True)]
+)
 def test_header_against_the_buffer_end(length: int, ok: bool) -> None:
     buf = buffer(length)
     buf[BASE:length] = HDR.pack(abi.VFIO_REGION_INFO_CAP_MSIX_MAPPABLE, 1, 0)[: length - BASE]

@@ -47,6 +47,7 @@ CONVERSIONS = {
     # casts wrap to the target's width (char 8 bits, short 16); to _Bool: 0 or 1
     "CAST_CHAR": "((char)300)",
     "CAST_CHAR_POSITIVE": "((char)100)",  # all 8 bits: stays positive
+    "CAST_SCHAR_POSITIVE": "((signed char)100)",
     "CAST_SCHAR": "((signed char)200)",
     "CAST_SHORT": "((short)40000)",
     "CAST_USHORT": "((unsigned short)70000)",

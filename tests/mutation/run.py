@@ -248,11 +248,25 @@ def second_pass(tree: Path, session: Path, t: Target) -> int:
     return more
 
 
-def diff_lines(diff: str) -> tuple[str, str] | None:
-    """The one removed and the one added line of a single-line mutant."""
-    minus = [ln[1:] for ln in diff.splitlines() if ln.startswith("-") and not ln.startswith("---")]
-    plus = [ln[1:] for ln in diff.splitlines() if ln.startswith("+") and not ln.startswith("+++")]
-    return (minus[0], plus[0]) if len(minus) == len(plus) == 1 else None
+def diff_blocks(diff: str) -> tuple[str, str] | None:
+    """The old and new text of a one-hunk mutant, its context lines included
+    (so a line that occurs twice is still found at its place)."""
+    body = diff.split("\n@@", 1)
+    if len(body) != 2 or "\n@@" in body[1]:
+        return None
+    old, new = [], []
+    for ln in body[1].split("\n")[1:]:
+        if ln.startswith(" ") or ln == "":
+            old.append(ln[1:])
+            new.append(ln[1:])
+        elif ln.startswith("-"):
+            old.append(ln[1:])
+        elif ln.startswith("+"):
+            new.append(ln[1:])
+    while old and new and old[-1] == new[-1] == "":
+        old.pop()
+        new.pop()
+    return "\n".join(old), "\n".join(new)
 
 
 def recheck(tree: Path, session: Path, t: Target) -> tuple[int, int]:
@@ -266,12 +280,12 @@ def recheck(tree: Path, session: Path, t: Target) -> tuple[int, int]:
         for item, result in db.completed_work_items:
             if result.test_outcome != TestOutcome.SURVIVED:
                 continue
-            lines = diff_lines(result.diff or "")
-            if lines is None or original.count(lines[0] + "\n") != 1:
+            blocks = diff_blocks(result.diff or "")
+            if blocks is None or original.count(blocks[0]) != 1:
                 print(f"{t.name}: cannot re-apply {result.diff!r}", flush=True)
                 continue
             done += 1
-            module.write_text(original.replace(lines[0] + "\n", lines[1] + "\n", 1))
+            module.write_text(original.replace(blocks[0], blocks[1], 1))
             try:
                 killed = scratch.run_tests(tree, t.tests, timeout=t.timeout).returncode != 0
             except subprocess.TimeoutExpired:

@@ -192,9 +192,11 @@ def test_first_offset_bounds(first: int, reason: str) -> None:
 )
 def test_header_against_the_buffer_end(length: int, ok: bool) -> None:
     buf = buffer(length)
-    buf[BASE:length] = HDR.pack(abi.VFIO_REGION_INFO_CAP_MSIX_MAPPABLE, 1, 0)[: length - BASE]
+    header = HDR.pack(abi.VFIO_REGION_INFO_CAP_MSIX_MAPPABLE, 1, 0)[: length - BASE]
+    buf[BASE : BASE + len(header)] = header
+    assert len(buf) == length
     if ok:
-        assert walk(buf)[0].raw == bytes(buf[BASE:])
+        assert walk(buf)[0].raw == bytes(buf[BASE:]) and len(buf[BASE:]) == length - BASE
     else:
         with pytest.raises(DecodeError, match="needs 8 bytes, the buffer has 7"):
             walk(buf)

@@ -85,7 +85,7 @@ TARGETS = [
         "layout",
         "gen/vfiogen/semantics/layout.py",
         ("record", "size_align", "align_up", "count"),
-        ("tests/test_c_rules.py", "tests/test_frontend.py"),
+        ("tests/test_c_rules.py", "tests/test_frontend.py", "tests/test_random_headers.py"),
         fast=("tests/test_c_rules.py",),
     ),
     Target(

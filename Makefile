@@ -15,7 +15,7 @@ DEB_PACKAGES := gcc gcc-aarch64-linux-gnu gcc-powerpc64-linux-gnu gcc-arm-linux-
 	gcc-riscv64-linux-gnu gcc-s390x-linux-gnu gcc-mips64el-linux-gnuabi64
 NEWEST := $(shell sed -n 's/^\[releases\."\(.*\)"\]/\1/p' headers/releases.toml | tail -n 1)
 
-.PHONY: all generate test setup deb-packages python-packages fetch bench docs
+.PHONY: all generate test setup deb-packages python-packages fetch bench docs mutation
 
 all: generate
 
@@ -48,6 +48,13 @@ fetch:
 # only the docs: `make` (or `make setup`) has installed the tools
 docs:
 	vfiogen docs --release $(NEWEST) --out build/docs-src --html build/docs-html
+
+# The mutation campaign over the code that decides correctness (long: about
+# an hour on 2 cores; `make test` runs only the fixed sample in
+# tests/mutation/sample.toml). Report: build/mutation/report.md.
+mutation: setup
+	$(PYTHON) -m pip install -q -e '.[mutation]'
+	nice $(PYTHON) tests/mutation/run.py
 
 bench: setup
 	$(PYTHON) tests/bench/bench_spec.py

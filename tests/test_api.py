@@ -361,3 +361,90 @@ def test_structs_print_their_fields_and_abi_lists_lazy_classes() -> None:
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).parent.parent / "generated")}
     assert subprocess.run([sys.executable, "-c", probe], env=env).returncode == 0
     assert "on an iommufd fd" in str(VfioError(errno.ENOTTY, "IOMMU_DESTROY", "iommufd"))
+
+
+@pytest.mark.parametrize(
+    "state, ok", [(-1, False), (0, True), (7, True), (9, False), (1 << 32, False)]
+)
+def test_migration_state_is_checked_before_the_call(
+    monkeypatch: pytest.MonkeyPatch, state: int, ok: bool
+) -> None:
+    """The FSM check's boundaries: PRE_COPY_P2P (7), the last state, reaches
+    the kernel; a number that names no state never does."""
+    head = ctypes.sizeof(abi.vfio_device_feature)
+    sent: list[int] = []
+
+    def kernel(fd: int, buf: bytearray) -> int:
+        st = abi.vfio_device_feature_mig_state.from_buffer(buf, head)
+        assert st.data_fd == -1  # an output: the request goes out with -1 in it
+        sent.append(int(st.device_state))
+        st.data_fd = -1
+        return 0
+
+    monkeypatch.setattr(rq, "vfio_device_feature", kernel)
+    with api.Device(os.open("/dev/null", os.O_RDWR)) as dev:
+        if ok:
+            assert dev.set_mig_state(state) is None
+            assert sent == [state]
+        else:
+            with pytest.raises(ValueError):
+                dev.set_mig_state(state)
+            assert sent == []
+
+
+@pytest.mark.parametrize("data_fd, returned", [(0, 0), (5, 5), (-1, None)])
+def test_migration_data_fd_zero_is_an_fd(
+    monkeypatch: pytest.MonkeyPatch, data_fd: int, returned: int | None
+) -> None:
+    head = ctypes.sizeof(abi.vfio_device_feature)
+
+    def kernel(fd: int, buf: bytearray) -> int:
+        abi.vfio_device_feature_mig_state.from_buffer(buf, head).data_fd = data_fd
+        return 0
+
+    monkeypatch.setattr(rq, "vfio_device_feature", kernel)
+    with api.Device(os.open("/dev/null", os.O_RDWR)) as dev:
+        assert dev.set_mig_state(abi.VFIO_DEVICE_STATE_STOP_COPY) == returned
+
+
+def test_argsz_negotiation_bounds() -> None:
+    """MAX_ARGSZ itself is granted, one byte more is refused; a kernel that
+    answers with a smaller argsz is done in one call; one that keeps growing
+    is given up after 8 calls. Errors point at the struct (offset 0)."""
+    size = ctypes.sizeof(abi.vfio_device_info)
+    calls: list[int] = []
+
+    def asks(n: int):  # type: ignore[no-untyped-def]
+        def kernel(buf: bytearray) -> None:
+            calls.append(len(buf))
+            head = abi.vfio_device_info.from_buffer(buf)
+            if head.argsz < n:
+                head.argsz = n
+
+        return kernel
+
+    info, whole = api._negotiate(asks(api.MAX_ARGSZ), abi.vfio_device_info)
+    assert calls == [size, api.MAX_ARGSZ] and len(whole) == api.MAX_ARGSZ
+    calls.clear()
+    with pytest.raises(DecodeError, match=f"asks for argsz {api.MAX_ARGSZ + 1}") as err:
+        api._negotiate(asks(api.MAX_ARGSZ + 1), abi.vfio_device_info)
+    assert err.value.offset == 0 and calls == [size]
+
+    calls.clear()
+
+    def smaller(buf: bytearray) -> None:
+        calls.append(len(buf))
+        abi.vfio_device_info.from_buffer(buf).argsz = 16  # only the minimum was needed
+
+    info, whole = api._negotiate(smaller, abi.vfio_device_info)
+    assert calls == [size] and len(whole) == size
+
+    calls.clear()
+
+    def greedy(buf: bytearray) -> None:
+        calls.append(len(buf))
+        abi.vfio_device_info.from_buffer(buf).argsz = len(buf) + 8
+
+    with pytest.raises(DecodeError, match="kept growing") as err:
+        api._negotiate(greedy, abi.vfio_device_info)
+    assert err.value.offset == 0 and calls == [size + 8 * i for i in range(8)]

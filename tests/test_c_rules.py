@@ -25,6 +25,7 @@ from vfiogen.ir.model import Spec
 CONVERSIONS = {
     # C11 6.3.1.8: unsigned operand of rank >= the signed one's: unsigned wins
     "CONV_INT_UINT": "(-1 < 1U)",
+    "CONV_UINT_LONG_CMP": "(1U < -1L)",  # the unsigned operand first
     "CONV_LONG_ULONG": "(-1L < 1UL)",
     # ... of lower rank, but the signed type cannot hold all its values
     # (equal widths: long and unsigned int on i386): the unsigned version of
@@ -45,6 +46,8 @@ CONVERSIONS = {
     "PROMOTE_NOT_UCHAR": "(~(unsigned char)0)",
     # casts wrap to the target's width (char 8 bits, short 16); to _Bool: 0 or 1
     "CAST_CHAR": "((char)300)",
+    "CAST_CHAR_POSITIVE": "((char)100)",  # all 8 bits: stays positive
+    "CAST_SCHAR_POSITIVE": "((signed char)100)",
     "CAST_SCHAR": "((signed char)200)",
     "CAST_SHORT": "((short)40000)",
     "CAST_USHORT": "((unsigned short)70000)",
@@ -60,6 +63,10 @@ CONVERSIONS = {
     "LIT_DEC_2P32": "(4294967296 > 0)",
     "LIT_UL_SUFFIX": "(0xffffffffUL + 1)",
     "LIT_OCTAL": "(0777 + 0x10 + 0b101)",
+    "LIT_OCT_UINT": "(037777777777 > -1)",  # octal: may be unsigned, as hex
+    "LIT_BIN_UINT": "(0b11111111111111111111111111111111 > -1)",  # binary: may be unsigned
+    "LIT_HEX_U64": "(0xffffffffffffffff > 0)",  # unsigned long (long long on i386)
+    "LIT_HEX_2P62": "(0x4000000000000000 > -1)",  # long: the signed type holds it
     # wrap-around of unsigned arithmetic, per the type's width on each ABI
     "WRAP_UINT": "(0xffffffffU + 1)",
     "WRAP_ULONG": "(~0UL)",

@@ -187,12 +187,16 @@ def test_first_offset_bounds(first: int, reason: str) -> None:
     assert caps.walk("region_info", bytes(buf), BASE)[0].offset == BASE
 
 
-@pytest.mark.parametrize("length, ok", [(BASE + 7, False), (BASE + 8, True)])
+@pytest.mark.parametrize(
+    "length, ok", [(BASE + 7, False), (BASE + 8, True), (BASE + 9, True), (BASE + 15, True)]
+)
 def test_header_against_the_buffer_end(length: int, ok: bool) -> None:
     buf = buffer(length)
-    buf[BASE:length] = HDR.pack(abi.VFIO_REGION_INFO_CAP_MSIX_MAPPABLE, 1, 0)[: length - BASE]
+    header = HDR.pack(abi.VFIO_REGION_INFO_CAP_MSIX_MAPPABLE, 1, 0)[: length - BASE]
+    buf[BASE : BASE + len(header)] = header
+    assert len(buf) == length
     if ok:
-        assert walk(buf)[0].raw == bytes(buf[BASE:])
+        assert walk(buf)[0].raw == bytes(buf[BASE:]) and len(buf[BASE:]) == length - BASE
     else:
         with pytest.raises(DecodeError, match="needs 8 bytes, the buffer has 7"):
             walk(buf)
@@ -333,3 +337,24 @@ def test_header_past_the_buffer_says_how_many_bytes_there_are(first: int, has: i
     with pytest.raises(DecodeError, match=f"needs 8 bytes, the buffer has {has}$") as err:
         caps.walk("region_info", bytes(buf), first)
     assert err.value.offset == first
+
+
+@pytest.mark.parametrize("at", [BASE + 8, BASE + 16, BASE + 24])
+def test_body_and_header_bounds_hold_at_any_offset(at: int) -> None:
+    """The same two refusals for a capability after a marker, at offsets
+    whose low bits differ (so an OR or XOR in place of + shows)."""
+    buf = buffer(at + 64)
+    put_header(buf, BASE, abi.VFIO_REGION_INFO_CAP_MSIX_MAPPABLE, at)
+    put_header(buf, at, TYPE, at + TYPE_SIZE - 4)  # body runs 4 bytes into the next
+    put_header(buf, at + TYPE_SIZE - 4, 99, 0)
+    with pytest.raises(DecodeError, match=f"body of {TYPE_SIZE} bytes does not fit") as err:
+        walk(buf)
+    assert err.value.offset == at
+    buf = buffer(at + 64)
+    put_header(buf, BASE, abi.VFIO_REGION_INFO_CAP_MSIX_MAPPABLE, at)
+    put_header(buf, at + 4, 98, 0)
+    buf[at : at + 4] = struct.pack("=HH", 99, 1)
+    buf[at + 4 : at + 8] = struct.pack("=I", at + 4)  # next inside the header
+    with pytest.raises(DecodeError, match="inside this capability's header") as err:
+        walk(buf)
+    assert err.value.offset == at

@@ -281,3 +281,71 @@ def test_field_kinds_and_kernel_bugs_reach_the_spec() -> None:
     old = release_spec("4.19")  # no dirty tracking yet: since = "5.8" explains it
     assert sorted(old.kernel_bugs) == ["ioeventfd-negative-bar"]
     assert "kernel_bugs.unmap-dma-pgsize-0.request" in old.coverage.not_applicable
+
+
+RESET = '[requests.VFIO_DEVICE_RESET]\nfd = "device"\narg = "none"\nresult = "status"\n'
+
+
+@pytest.mark.parametrize(
+    "text, line, message",
+    [
+        (
+            '[requests.VFIO_CHECK_EXTENSION]\nfd = "container"\narg = "value"\n'
+            'type = "vfio_device_info"\nresult = "value"\n',
+            4,
+            "request VFIO_CHECK_EXTENSION: 'vfio_device_info' is not a C integer type",
+        ),
+        (
+            RESET + 'caps = "nowhere"\n',
+            5,
+            "request VFIO_DEVICE_RESET: caps scope 'nowhere' is not declared",
+        ),
+        (
+            RESET + 'extension = "VFIO_NOPE"\n',
+            5,
+            "request VFIO_DEVICE_RESET: extension VFIO_NOPE is not a constant of the header",
+        ),
+        ('[requests.VFIO_DEVICE_RESET]\nfd = "device"\nresult = "status"\n', 1, "needs 'arg'"),
+        ('[requests.VFIO_DEVICE_RESET]\narg = "none"\nresult = "status"\n', 1, "needs 'fd'"),
+        ('[requests.VFIO_DEVICE_RESET]\nfd = "device"\narg = "none"\n', 1, "needs 'result'"),
+    ],
+)
+def test_bad_request_entry_is_refused_at_its_line(
+    tmp_path: Path, text: str, line: int, message: str
+) -> None:
+    """Each refusal points at the key that is wrong (its line), or at the
+    entry's table when a key is missing."""
+    with pytest.raises(OverlayError) as err:
+        compile_with(tmp_path, text)
+    assert str(err.value.loc) == f"{tmp_path / 'o.toml'}:{line}"
+    assert message in err.value.message
+
+
+def test_flag_gates_apply_or_are_not_applicable(tmp_path: Path) -> None:
+    text = RESET + (
+        "[requests.VFIO_DEVICE_RESET.flag_gates]\n"
+        'VFIO_DMA_UNMAP_FLAG_ALL = "VFIO_UNMAP_ALL"\nVFIO_NOPE = "VFIO_UNMAP_ALL"\n'
+    )
+    spec = compile_with(tmp_path, text)
+    assert spec.requests["VFIO_DEVICE_RESET"].flag_gates == {
+        "VFIO_DMA_UNMAP_FLAG_ALL": "VFIO_UNMAP_ALL"
+    }
+    assert spec.coverage.not_applicable == ["requests.VFIO_DEVICE_RESET.flag_gates.VFIO_NOPE"]
+
+
+def test_coverage_without_capability_and_tail_entries(tmp_path: Path) -> None:
+    """With no [capabilities] and no [tails], the coverage names what the
+    header has (read from linux/vfio.h by hand): capability ids defined as
+    macros, and flexible arrays; never a _VERSION/_MASK macro, never a sized
+    array."""
+    spec = compile_with(tmp_path, REQ)
+    cov = spec.coverage
+    assert {"VFIO_REGION_INFO_CAP_SPARSE_MMAP", "VFIO_REGION_INFO_CAP_TYPE"} <= set(
+        cov.uncovered_capabilities
+    )
+    assert not any(n.endswith(("_VERSION", "_MASK")) for n in cov.uncovered_capabilities)
+    assert {"vfio_region_info_cap_sparse_mmap.areas", "vfio_irq_set.data"} <= set(cov.untyped_tails)
+    assert not any(t.startswith("vfio_device_info.") for t in cov.untyped_tails)
+    assert "vfio_iommu_type1_info_dma_avail.avail" not in cov.untyped_tails  # a plain __u32
+    assert cov.unannotated_requests and "VFIO_DEVICE_RESET" not in cov.unannotated_requests
+    assert (cov.requests, cov.annotated) == (len(spec.requests), 1)

@@ -16,6 +16,7 @@ import ctypes
 import errno
 import os
 import sys
+import termios
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -23,7 +24,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent.parent / "generated"))
 
-from vfio import abi  # noqa: E402
+from vfio import _ioctl, abi  # noqa: E402
 from vfio import requests as rq  # noqa: E402
 from vfio.errors import VfioError  # noqa: E402
 
@@ -153,3 +154,46 @@ def test_string_argument(null_fd: int) -> None:
         rq.vfio_group_get_device_fd(null_fd, "a\0b")
     with pytest.raises(TypeError, match="takes a str, not bytes"):
         rq.vfio_group_get_device_fd(null_fd, b"x")  # type: ignore[arg-type]
+
+
+def test_fd_zero_is_a_valid_fd() -> None:
+    """The fd check's boundary: 0 is an fd (stdin here), -1 is not."""
+    saved = os.dup(0)
+    try:
+        null = os.open(os.devnull, os.O_RDWR)
+        os.dup2(null, 0)
+        os.close(null)
+        reaches_kernel(lambda: rq.vfio_get_api_version(0))
+        with pytest.raises(ValueError, match="fd must be >= 0, not -1"):
+            rq.vfio_get_api_version(-1)
+    finally:
+        os.dup2(saved, 0)
+        os.close(saved)
+
+
+class _Int(ctypes.Structure):
+    _fields_ = [("n", ctypes.c_int)]
+
+
+@pytest.fixture
+def pipe_with_five_bytes() -> Iterator[int]:
+    r, w = os.pipe()
+    os.write(w, b"12345")
+    yield r
+    os.close(r)
+    os.close(w)
+
+
+def test_a_pointer_argument_is_written_back(pipe_with_five_bytes: int) -> None:
+    """What the kernel writes through the pointer reaches the caller's buffer
+    (fcntl's mutate flag): FIONREAD, a real ioctl that answers through its
+    argument, on a pipe holding 5 bytes, through each pointer-taking kind."""
+    fd = pipe_with_five_bytes
+    buf = bytearray(4)
+    assert _ioctl.struct(fd, termios.FIONREAD, buf, _Int, "FIONREAD", "pipe") == 0
+    assert int.from_bytes(buf, sys.byteorder) == 5
+    value = _Int()
+    assert _ioctl.struct(fd, termios.FIONREAD, value, _Int, "FIONREAD", "pipe") == 0
+    assert value.n == 5
+    assert _ioctl.int_ptr(fd, termios.FIONREAD, 0, "FIONREAD", "pipe") == 0
+    assert _ioctl.string(fd, termios.FIONREAD, "abcd", "FIONREAD", "pipe") == 0

@@ -52,9 +52,7 @@ def main() -> None:
     cli = median_seconds(
         [sys.executable, "-m", "vfiogen", "docs", newest, "-q", "--out", str(out / "src")], RUNS
     )
-    html = median_seconds(
-        sphinx_command(out / "src", out / "html"), HTML_RUNS, before=out / "html"
-    )
+    html = median_seconds(sphinx_command(out / "src", out / "html"), HTML_RUNS, before=out / "html")
     pages = sum(p.endswith(".md") for p in tree)
     print(f"reference docs of {newest}: {pages} pages; median wall time, cache warm")
     print(f"  render_docs(spec), in process                 {render * 1000:7.0f} ms")

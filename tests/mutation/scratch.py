@@ -54,7 +54,7 @@ def locate(tree: Path, m: Mutant) -> Path:
         p
         for d in SEARCH
         for p in sorted((tree / d).rglob("*.py"))
-        if m.old in p.read_text(errors="replace")
+        if p.read_text(errors="replace").count(m.old) == 1
     ]
     if len(found) != 1:
         where = ", ".join(str(p.relative_to(tree)) for p in found) or "nowhere"
@@ -76,7 +76,9 @@ def run_tests(
 
 
 def killed(tree: Path, m: Mutant) -> tuple[bool, str]:
-    """Apply `m` in `tree`, run its tests, revert: (tests failed, their output)."""
+    """Apply `m` in `tree`, run its tests, revert: (tests failed, their output).
+    Only pytest's status 1 counts: an import or collection error (2, 4) is
+    no test catching the bug."""
     path = locate(tree, m)
     original = path.read_text()
     path.write_text(original.replace(m.old, m.new, 1))
@@ -84,4 +86,4 @@ def killed(tree: Path, m: Mutant) -> tuple[bool, str]:
         proc = run_tests(tree, m.tests)
     finally:
         path.write_text(original)
-    return proc.returncode != 0, proc.stdout[-3000:] + proc.stderr[-2000:]
+    return proc.returncode == 1, proc.stdout[-3000:] + proc.stderr[-2000:]  # 1: tests failed

@@ -90,7 +90,7 @@ def build(spec: Spec, proof: Proof | None = None) -> DocsModel:
     users = uses(spec, names)
     model.requests = [_request_page(spec, names, r, errata) for r in _ordered_requests(spec)]
     for page in model.requests:
-        page.proof = request_facts(proof, page.name, spec.requests[page.name].errors)
+        page.proof = request_facts(proof, page.name)
     model.fd_pages = _fd_pages(spec, names)
     model.all_requests = sorted(
         (row for page in model.fd_pages for ph in page.phases for row in ph.requests),

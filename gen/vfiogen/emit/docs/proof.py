@@ -28,15 +28,13 @@ def _errno(name: str, why: dict[str, str]) -> str:
     return f"{{abbr}}`{name} ({reason})`"
 
 
-def request_facts(
-    proof: Proof | None, request: str, why: dict[str, str] | None = None
-) -> list[Fact]:
-    """A request page's rows: every run where the request was seen."""
+def request_facts(proof: Proof | None, request: str) -> list[Fact]:
+    """A request page's rows: every run where the request was seen (the
+    page's Errors table, just above, says why each errno happens)."""
     if proof is None or request not in proof.requests:
         return []
     seen = proof.requests[request]
-    cells = [(run, outcome(seen, run, why)) for run in proof.runs()]
-    return [Fact(run, cell) for run, cell in cells if cell != NOT_RUN]
+    return [Fact(run, outcome(seen, run)) for run in proof.runs() if outcome(seen, run) != NOT_RUN]
 
 
 def proof_page(spec: Spec, names: Names, proof: Proof) -> ProofPage:

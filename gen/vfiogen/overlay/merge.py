@@ -13,7 +13,7 @@ import errno
 import re
 import tomllib
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Callable, TypeVar
 
 from vfiogen.data import data_dir
 from vfiogen.errors import Loc, OverlayError
@@ -157,6 +157,23 @@ def apply(spec: Spec, files: dict[str, Path]) -> None:
     _coverage(spec)
 
 
+def _errnos(
+    entry: Any, path: tuple[str, ...], fail: Callable[[tuple[str, ...], str], OverlayError]
+) -> dict[str, str]:
+    """A request's `errors`: errno names Python's errno module knows, each
+    with a non-empty reason, so the docs and runtime hints can trust them."""
+    if not isinstance(entry, dict):
+        raise fail(path, f"expected a table of errno name -> reason for {'.'.join(path)}")
+    out: dict[str, str] = {}
+    for name, why in entry.items():
+        if not (name.startswith("E") and isinstance(getattr(errno, name, None), int)):
+            raise fail(path + (name,), f"{name!r} is not an errno name (errno.{name})")
+        if not isinstance(why, str) or not why.strip():
+            raise fail(path + (name,), f"errors.{name} needs a non-empty reason string")
+        out[name] = why.strip()
+    return out
+
+
 class _Merger:
     def __init__(self, spec: Spec, data: dict[str, Any], lines: _Lines) -> None:
         self.spec = spec
@@ -290,7 +307,7 @@ class _Merger:
         req.precondition = e.get("precondition", "")
         req.note = e.get("note", "")
         req.source = e.get("source", "")
-        req.errors = self.errnos(e.get("errors", {}), path + ("errors",))
+        req.errors = _errnos(e.get("errors", {}), path + ("errors",), self.fail)
         req.since, req.until = e.get("since"), e.get("until")
         rec = None
         if req.arg == "struct":
@@ -349,20 +366,6 @@ class _Merger:
                 continue
             req.directions[fname] = d["dir"]
         self.errata(req)
-
-    def errnos(self, entry: Any, path: tuple[str, ...]) -> dict[str, str]:
-        """A request's `errors`: errno names Python's errno module knows, each
-        with a non-empty reason, so the docs and runtime hints can trust them."""
-        if not isinstance(entry, dict):
-            raise self.fail(path, f"expected a table of errno name -> reason for {'.'.join(path)}")
-        out: dict[str, str] = {}
-        for name, why in entry.items():
-            if not (name.startswith("E") and isinstance(getattr(errno, name, None), int)):
-                raise self.fail(path + (name,), f"{name!r} is not an errno name (errno.{name})")
-            if not isinstance(why, str) or not why.strip():
-                raise self.fail(path + (name,), f"errors.{name} needs a non-empty reason string")
-            out[name] = why.strip()
-        return out
 
     def is_scalar_type(self, name: str) -> bool:
         return (

@@ -4,6 +4,7 @@ one line with file:line, nothing written)."""
 from __future__ import annotations
 
 import json
+import os
 import re
 import subprocess
 import sys
@@ -20,6 +21,10 @@ ROOT = Path(__file__).parent.parent
 def vfiogen(
     *args: str, env: dict[str, str] | None = None, cwd: Path | None = None
 ) -> subprocess.CompletedProcess[str]:
+    """`python -m vfiogen ARGS` running this checkout's generator (not
+    whichever checkout is installed)."""
+    env = dict(os.environ if env is None else env)
+    env["PYTHONPATH"] = os.pathsep.join([str(ROOT / "gen"), env.get("PYTHONPATH", "")])
     return subprocess.run(
         [sys.executable, "-m", "vfiogen", *args], capture_output=True, text=True, env=env, cwd=cwd
     )
@@ -40,6 +45,15 @@ def test_committed_generated_tree_is_fresh() -> None:
     assert out.returncode == 0, f"run `make` to regenerate:\n{out.stderr}"
     spec = vfiogen("spec", list(releases.load_pins())[-1], "-q")
     assert spec.stdout == (ROOT / "generated/spec.json").read_text()
+
+
+def test_generated_python_passes_black_check() -> None:
+    out = subprocess.run(
+        [sys.executable, "-m", "black", "--check", "--quiet", str(ROOT / "generated")],
+        capture_output=True,
+        text=True,
+    )
+    assert out.returncode == 0, out.stderr
 
 
 def test_build_check_detects_staleness(tmp_path: Path) -> None:

@@ -46,7 +46,7 @@ def test_stages_import_one_way() -> None:
     if lint is None:
         pytest.fail("import-linter is not installed (pip install -e '.[test]')")
     out = subprocess.run(
-        [lint, "--config", str(ROOT / "pyproject.toml")],
+        [lint, str(ROOT / "pyproject.toml")],
         cwd=ROOT / "gen",
         capture_output=True,
         text=True,

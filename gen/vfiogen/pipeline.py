@@ -17,6 +17,7 @@ from vfiogen import spec_cache
 from vfiogen.frontend import kerneldoc as comments
 from vfiogen.frontend import cpp
 from vfiogen.frontend import parse as frontend
+from vfiogen.overlay import load
 from vfiogen.overlay import merge as overlay
 from vfiogen.ir.abi import ABIS, DEFAULT_ABIS
 from vfiogen.frontend.cexpr import (
@@ -89,7 +90,7 @@ def cache_key(
 
 def _overlays(source: HeaderSource, files: dict[str, Path] | None) -> dict[str, Path]:
     """The overlay files given, or else the shipped ones for the main headers."""
-    return files if files is not None else overlay.default_files([n for n, _ in source.headers])
+    return files if files is not None else load.default_files([n for n, _ in source.headers])
 
 
 def _compile(

@@ -15,7 +15,7 @@ from vfiogen.errors import Loc, SourceError, VfiogenError
 from vfiogen.inputs import releases, sources
 from vfiogen.ir.abi import ABIS, DEFAULT_ABIS
 from vfiogen.ir.model import Spec
-from vfiogen.overlay import merge as overlay
+from vfiogen.overlay import load
 
 
 def add_source_args(p: argparse.ArgumentParser) -> None:
@@ -100,7 +100,7 @@ def overlay_files(a: argparse.Namespace, src: sources.HeaderSource) -> dict[str,
     then each --overlay FILE, merged in that order; None: the shipped ones."""
     if not a.no_overlay and not a.overlay:
         return None
-    files = {} if a.no_overlay else overlay.default_files([n for n, _ in src.headers])
+    files = {} if a.no_overlay else load.default_files([n for n, _ in src.headers])
     for f in a.overlay or []:
         if not f.is_file():
             raise SourceError(Loc(str(f)), "no such overlay file")

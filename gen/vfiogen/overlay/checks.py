@@ -3,14 +3,17 @@
 
 from __future__ import annotations
 
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from vfiogen.errors import Loc, OverlayError
 from vfiogen.ir.model import Record, Spec
 
+_Word = TypeVar("_Word", bound=str)
+
 
 class Checks(Protocol):
     spec: Spec
+    data: dict[str, Any]  # this overlay file's TOML
 
     def fail(self, path: tuple[str, ...], msg: str) -> OverlayError: ...
 
@@ -23,5 +26,9 @@ class Checks(Protocol):
     def versioned_absent(self, entry: Any, path: tuple[str, ...], what: str) -> None: ...
 
     def applies(self, entry: dict[str, Any]) -> bool: ...
+
+    def choice(
+        self, entry: dict[str, Any], key: str, allowed: tuple[_Word, ...], path: tuple[str, ...]
+    ) -> _Word | None: ...
 
     def field_names(self, rec: Record) -> set[str]: ...

@@ -19,7 +19,8 @@ from vfiogen.data import data_dir
 from vfiogen.errors import Loc, OverlayError
 from vfiogen.frontend.cexpr import canonical_scalar
 from vfiogen.ir.query import is_flag_member, named_fields
-from vfiogen.overlay import field_kinds, kernel_bugs
+from vfiogen.overlay.load import KeyLines, display_name
+from vfiogen.overlay import coverage, fd_kinds, field_kinds, kernel_bugs, links
 from vfiogen.inputs.releases import version_key
 from vfiogen.ir.model import (
     ARG_KINDS,
@@ -75,8 +76,6 @@ TOP_KEYS = {
     "schema",
     "header",
 }
-FD_KIND_KEYS = {"title", "opened", "example", "phases", "since", "until"}
-PHASE_KEYS = {"title", "requests"}
 VERSIONED = {"since", "until"}
 # Value types of keys that mean one thing wherever they appear (checked with
 # the key's line); every section of the top level is a table.
@@ -87,57 +86,6 @@ KEY_TYPES: dict[str, type] = {
 }
 _RELEASE = re.compile(r"\d+\.\d+(\.\d+)?")
 DOC_DIRECTION = {"_IOR": {"out"}, "_IOW": {"in"}, "_IOWR": {"in", "out", "inout"}}
-
-
-def default_files(main: list[str]) -> dict[str, Path]:
-    """The shipped overlay for each main header: linux/vfio.h -> vfio.toml."""
-    out = {}
-    pkg = data_dir("headers")
-    for name in main:
-        candidate = pkg.joinpath(Path(name).stem + ".toml")
-        if candidate.is_file():
-            out[name] = candidate
-    return out
-
-
-_KEY = re.compile(r'"([^"]*)"|([\w-]+)')
-
-
-def _display_name(path: Path) -> Path:
-    """Shipped overlays are named as in the repository (headers/vfio.toml), so
-    specs are the same bytes wherever vfiogen is installed; others as given."""
-    shipped = data_dir("headers")
-    try:
-        return Path("headers") / path.resolve().relative_to(shipped.resolve())
-    except ValueError:
-        return path
-
-
-class _Lines:
-    """file:line of every table header and key, for error positions."""
-
-    def __init__(self, path: Path, text: str) -> None:
-        self.path = str(path)
-        self.where: dict[tuple[str, ...], int] = {}
-        table: tuple[str, ...] = ()
-        for n, line in enumerate(text.split("\n"), 1):
-            s = line.strip()
-            if s.startswith("[") and not s.startswith("[["):
-                table = self._path(s[1 : s.find("]", s.rfind('"') + 1 if '"' in s else 0)])
-                self.where.setdefault(table, n)
-            elif re.match(r'^("[^"]*"|[\w.-]+)\s*=', s):
-                self.where.setdefault(table + self._path(s.split("=", 1)[0]), n)
-
-    @staticmethod
-    def _path(dotted: str) -> tuple[str, ...]:
-        """'requests."a.b".fields' -> ('requests', 'a.b', 'fields')."""
-        return tuple(q or bare for q, bare in _KEY.findall(dotted))
-
-    def loc(self, *path: str) -> Loc:
-        for n in range(len(path), 0, -1):
-            if path[:n] in self.where:
-                return Loc(self.path, self.where[path[:n]])
-        return Loc(self.path, 1)
 
 
 def apply(spec: Spec, files: dict[str, Path]) -> None:
@@ -153,8 +101,8 @@ def apply(spec: Spec, files: dict[str, Path]) -> None:
             raise OverlayError(
                 Loc(str(path), int(m.group(1)) if m else 1), f"not TOML: {what}{exc}"
             ) from None
-        _Merger(spec, data, _Lines(_display_name(path), text)).run()
-    _coverage(spec)
+        _Merger(spec, data, KeyLines(display_name(path), text)).run()
+    coverage.compute(spec)
 
 
 def _errnos(
@@ -175,7 +123,7 @@ def _errnos(
 
 
 class _Merger:
-    def __init__(self, spec: Spec, data: dict[str, Any], lines: _Lines) -> None:
+    def __init__(self, spec: Spec, data: dict[str, Any], lines: KeyLines) -> None:
         self.spec = spec
         self.data = data
         self.lines = lines
@@ -277,9 +225,9 @@ class _Merger:
         for name, entry in self.data.get("tails", {}).items():
             self.tail(name, entry)
         for name, entry in self.data.get("links", {}).items():
-            self.link(name, entry)
+            links.link(self, name, entry)
         for name, entry in self.data.get("fd_kinds", {}).items():
-            self.fd_kind(name, entry)
+            fd_kinds.fd_kind(self, name, entry)
         # facts for the fuzzers and the docs (overlay/field_kinds.py, kernel_bugs.py)
         for tag, entry in self.data.get("records", {}).items():
             field_kinds.merge(self, tag, entry)
@@ -507,143 +455,3 @@ class _Merger:
         self.spec.tails[key] = Tail(
             rec_name, fname, self.lines.loc(*path), count, selector, dict(cases)
         )
-
-    def fd_kind(self, name: str, entry: Any) -> None:
-        """[fd_kinds.NAME]: a phase may name only requests of this overlay;
-        those the header lacks (since/until) are left out."""
-        path = ("fd_kinds", name)
-        e = self.check_keys(entry, FD_KIND_KEYS, path)
-        kind = self.choice({"kind": name}, "kind", FD_KINDS, path)
-        if kind is None or not self.applies(e):
-            return
-        texts = {}
-        for key in ("title", "opened", "example"):
-            if not isinstance(e.get(key), str):
-                raise self.fail(path + (key,), f"fd kind {name} needs a string '{key}'")
-            texts[key] = e[key]
-        phases = []
-        for i, phase in enumerate(e.get("phases", [])):
-            p = self.check_keys(phase, PHASE_KEYS, path + ("phases",))
-            if not isinstance(p.get("title"), str) or not isinstance(p.get("requests"), list):
-                raise self.fail(path + ("phases",), f"phase {i} needs a title and a request list")
-            for req in p["requests"]:
-                if req not in self.data.get("requests", {}):
-                    raise self.fail(
-                        path + ("phases",),
-                        f"phase {p['title']!r} names {req!r}, not a request here",
-                    )
-            present = [r for r in p["requests"] if r in self.spec.requests]
-            phases.append(CallPhase(p["title"], present))
-        self.spec.fd_kinds[kind] = FdKindInfo(
-            kind, self.lines.loc(*path), texts["title"], texts["opened"], texts["example"], phases
-        )
-
-    def link(self, key: str, target: Any) -> None:
-        path = ("links", key)
-        versioned = isinstance(target, dict)
-        if versioned:
-            self.check_keys(target, {"to"} | VERSIONED, path)
-            entry, target = target, target.get("to")
-        else:
-            entry = {}
-        rec_name, _, fname = key.partition(".")
-        rec = self.spec.records.get(rec_name)
-        if rec is None or fname not in self.field_names(rec):
-            self.versioned_absent(entry, path, f"field {key}")
-            return
-        if isinstance(target, str) and target.startswith("enum "):
-            tag = target[5:]
-            if tag not in self.spec.enums:
-                self.versioned_absent(entry, path, f"enum {tag}")
-                return
-            self.bind_enum(tag, key)
-            return
-        if not isinstance(target, list):
-            raise self.fail(path, f"link {key}: expected 'enum TAG' or a list of constants")
-        for name in target:
-            const = self.spec.constants.get(name)
-            if const is None:
-                self.versioned_absent(entry, path, f"constant {name}")
-                continue
-            if const.enum:
-                self.bind_enum(const.enum, key)
-                continue
-            vs = self.spec.value_sets.get(key)
-            if vs is None:
-                vs = self.spec.value_sets[key] = ValueSet(
-                    key, self.lines.loc(*path), "flags", [], [key], "overlay"
-                )
-                self.set_field_values(rec_name, fname, key)
-            if name not in vs.members:
-                vs.members.append(name)
-            if const.values is None:
-                const.values = key
-            if not is_flag_member(name, const.value):
-                vs.kind = "values"
-
-    def bind_enum(self, key: str, field_path: str) -> None:
-        set_id = f"enum {key}"
-        en = self.spec.enums[key]
-        vs = self.spec.value_sets.get(set_id)
-        if vs is None:
-            vs = self.spec.value_sets[set_id] = ValueSet(
-                set_id, en.loc, "enum", list(en.enumerators), [], "enum"
-            )
-            en.values = set_id
-        if field_path not in vs.fields:
-            vs.fields.append(field_path)
-        rec_name, _, fname = field_path.partition(".")
-        self.set_field_values(rec_name, fname, set_id)
-
-    def set_field_values(self, rec_name: str, fname: str, set_id: str) -> None:
-        for f in named_fields(self.spec.records[rec_name], self.spec.records):
-            if f.name == fname:
-                f.values = set_id
-
-
-def _from_c_macro(spec: Spec) -> None:
-    """An unannotated request (a vendor's) typed from its _IO* macro alone:
-    arg kind from the direction and the size type; fd kind unknown (None)."""
-    for req in spec.requests.values():
-        if req.annotated or req.arg is not None:
-            continue
-        req.note = req.note or (
-            "Unannotated: no overlay describes this request; its argument is typed from "
-            f"its {req.ioc.macro} macro alone and the fd it is issued on is unknown."
-        )
-        words = (req.ioc.size_type or "").split()
-        if req.ioc.dir == "none" or not words:
-            req.arg, req.result = "none", "status"
-        elif len(words) == 2 and words[0] in ("struct", "union") and words[1] in spec.records:
-            req.arg, req.arg_type, req.result = "struct", words[1], "status"
-        else:
-            req.arg, req.result = "int_ptr", "status"
-
-
-def _coverage(spec: Spec) -> None:
-    _from_c_macro(spec)
-    cov = spec.coverage
-    cov.requests = len(spec.requests)
-    cov.annotated = sum(r.annotated for r in spec.requests.values())
-    cov.unannotated_requests = [n for n, r in spec.requests.items() if not r.annotated]
-    abi = spec.abis[0]
-    for req in spec.requests.values():
-        if req.annotated and req.arg == "struct" and req.arg_type in spec.records:
-            for fname in (f.name for f in named_fields(spec.records[req.arg_type], spec.records)):
-                if fname not in req.directions:
-                    cov.undirected_fields.append(f"{req.name}: {fname}")
-    caps = re.compile(r"_CAP_[A-Z0-9_]+$")
-    for name, c in spec.constants.items():
-        if (
-            caps.search(name)
-            and not name.endswith(("_VERSION", "_MASK"))
-            and name not in spec.capabilities
-        ):
-            if isinstance(c.value, int) and c.kind == "macro" and c.values is None:
-                cov.uncovered_capabilities.append(name)
-    for rec in spec.records.values():
-        for f in rec.fields:
-            if f.type.kind == "array" and f.type.count in (None, 0) and f.name:
-                key = f"{rec.name}.{f.name}"
-                if key not in spec.tails and not f.name.startswith("__empty"):
-                    cov.untyped_tails.append(key)

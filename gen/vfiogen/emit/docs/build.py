@@ -457,7 +457,7 @@ def render_docs(spec: Spec, proof: Proof | None = None) -> dict[str, str]:
         return templating.render(f"docs/{template}", site=model, **context)
 
     out = {
-        "conf.py": page("conf.py.j2"),
+        "conf.py": templating.black_format(page("conf.py.j2")),
         "_static/favicon.svg": page("favicon.svg.j2"),
         "_static/custom.css": page("custom.css.j2"),
         "index.md": page("index.md.j2"),

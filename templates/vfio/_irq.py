@@ -5,11 +5,14 @@ into selectors, `await wait_async()` into asyncio."""
 
 from __future__ import annotations
 
-import asyncio
 import os
 import select
 from collections.abc import Callable
 from types import TracebackType
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import asyncio
 
 __all__ = ["Interrupt"]
 
@@ -55,6 +58,8 @@ class Interrupt:
 
     async def wait_async(self) -> int:
         """Wait in an asyncio loop without blocking it; the count."""
+        import asyncio  # not at module import: asyncio costs ~10 ms, most users never await
+
         loop = asyncio.get_running_loop()
         fd = self.fileno()
         while True:

@@ -111,14 +111,13 @@ class LayoutEngine:
             if f.bits is not None:
                 start = _place_bitfield(start, f.bits, fsize, falign, packed)
                 end = start + f.bits
-                if f.name:  # an unnamed bit-field does not align the record (psABI)
-                    max_align = max(max_align, falign)
                 f.layout[self.abi.name] = FieldLayout(start // 8, fsize, start)
             else:
                 start = align_up(start, falign * 8)
                 end = start + fsize * 8
-                max_align = max(max_align, falign)
                 f.layout[self.abi.name] = FieldLayout(start // 8, fsize)
+            if f.bits is None or f.name:  # an unnamed bit-field does not align the record
+                max_align = max(max_align, falign)
             size_bits = max(size_bits, end)
             if rec.kind == "struct":
                 bitpos = end

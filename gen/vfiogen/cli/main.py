@@ -71,9 +71,18 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as exc:  # an internal error: one line unless --debug
         if debug:
             raise
-        frame = traceback.extract_tb(exc.__traceback__)[-1]
-        stage = Path(frame.filename).stem
-        source = getattr(args, "header", None) or getattr(args, "source", None) or "the input"
+        frames = [
+            f.filename for f in traceback.extract_tb(exc.__traceback__) if "vfiogen" in f.filename
+        ]
+        stage = Path(frames[-1] if frames else "?").with_suffix("").name  # the module that failed
+        source = next(
+            (
+                getattr(args, k)
+                for k in ("header", "release", "kernel_tree", "git", "source")
+                if getattr(args, k, None)
+            ),
+            "the input",
+        )
         print(
             f"vfiogen: {source}: internal error in {stage} ({type(exc).__name__}: {exc}); "
             "rerun with --debug for the traceback",

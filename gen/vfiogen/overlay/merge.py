@@ -82,7 +82,7 @@ VERSIONED = {"since", "until"}
 KEY_TYPES: dict[str, type] = {
     **dict.fromkeys(("since", "until", "type", "note", "precondition", "source"), str),
     **dict.fromkeys(("minsz", "count", "caps", "extension"), str),
-    **dict.fromkeys(("flag_gates", "fields", "errors"), dict),
+    **dict.fromkeys(("flag_gates", "fields"), dict),  # errors: errnos() says more
 }
 _RELEASE = re.compile(r"\d+\.\d+(\.\d+)?")
 DOC_DIRECTION = {"_IOR": {"out"}, "_IOW": {"in"}, "_IOWR": {"in", "out", "inout"}}

@@ -102,7 +102,11 @@ def _compile(
     pp = pps[abis[0]]
     main = [name for name, _ in source.headers]
     decls = frontend.parse(pp, main)
-    own = {id(p): frontend.parse(p, main) for p in pps.values() if p is not pp}
+    own = {
+        id(p): frontend.typedefs_only(p, pp, decls) or frontend.parse(p, main)
+        for p in pps.values()
+        if p is not pp
+    }
     spec = Spec(
         schema_version=SCHEMA_VERSION,
         generator=f"vfiogen {__version__}",
@@ -120,7 +124,7 @@ def _compile(
         engines[a] = engine = LayoutEngine(ABIS[a], d.records, d.typedefs, d.enum_bases)
         for name in spec.records:
             engine.record(name, spec.records[name].loc)
-        if d is not decls:
+        if d.records is not decls.records:
             copy_layouts(a, spec.records, d.records, list(spec.records))
     per_abi = {a: (p.macros, own[id(p)]) for a, p in pps.items() if p is not pp}
     _Constants(spec, decls, pp.macros, engines, main, per_abi).run()

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import Literal
 
+import dataclasses
 import re
 from dataclasses import dataclass, field
 
@@ -70,6 +71,47 @@ def parse(pp: Preprocessed, main: list[str]) -> Declarations:
     for loc, name in pp.ignored:
         decls.skipped.append(Skipped(name, loc, "attribute", "no effect on layout or values"))
     return decls
+
+
+_TYPEDEF_LINE = re.compile(r"\s*typedef\b[^{};]*;\s*")
+
+
+def _declaration_lines(text: str) -> list[str]:
+    return [x for x in text.split("\n") if x.strip() and not x.startswith("# ")]
+
+
+def typedefs_only(
+    pp: Preprocessed, primary: Preprocessed, decls: Declarations
+) -> Declarations | None:
+    """An ABI whose preprocessing differs from the primary one's in one-line
+    typedefs only (`__kernel_size_t`, `__kernel_old_dev_t`, ...): the primary
+    declarations with this ABI's typedefs, from a parse of those lines alone
+    (a whole parse costs 4x more). None when more than typedefs differ."""
+    mine, theirs = _declaration_lines(pp.text), _declaration_lines(primary.text)
+    if [x for x in mine if not _TYPEDEF_LINE.fullmatch(x)] != [
+        x for x in theirs if not _TYPEDEF_LINE.fullmatch(x)
+    ]:
+        return None
+    lines = [x for x in mine if _TYPEDEF_LINE.fullmatch(x)]
+    defined = {m.group(1) for x in lines if (m := re.search(r"(\w+)\s*(?:\[[^\]]*\])?\s*;", x))}
+    placeholders = sorted(set(decls.typedefs) - defined)  # typedef struct {...} x; and friends
+    text = "".join(f"typedef int {n};\n" for n in placeholders) + "\n".join(lines)
+    try:
+        ast = CParser().parse(text, filename="<typedefs>")
+    except Exception:  # pycparser: ParseError or AssertionError; the whole parse decides
+        return None
+    walker = _Walker(Declarations())
+    walker.visit(ast)
+    typedefs = dict(decls.typedefs)
+    for name, t in walker.d.typedefs.items():
+        if name in placeholders:
+            continue
+        if t.kind == "int" and t.name in placeholders:
+            t = decls.typedefs[t.name]
+            if t.kind != "int":
+                return None  # a typedef of a record typedef: the whole parse resolves it
+        typedefs[name] = t
+    return dataclasses.replace(decls, typedefs=typedefs)
 
 
 _COUNTED_BY = re.compile(r"\b(\w+)\s*\[[^\]]*\]\s*__counted_by\((\w+)\)")

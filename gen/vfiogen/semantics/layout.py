@@ -57,8 +57,10 @@ class LayoutEngine:
 
     def size_align(self, t: TypeRef, where: Loc) -> tuple[int, int]:
         if t.kind == "int":
+            named = self.typedefs.get(t.name)  # this ABI's typedef (records are shared)
+            base = named.base if named is not None and named.kind == "int" else t.base
             try:
-                return self.abi.scalar(t.base)
+                return self.abi.scalar(base)
             except KeyError:
                 raise LayoutError(where, f"type '{t.name}' has no layout here") from None
         if t.kind == "enum":

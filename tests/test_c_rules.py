@@ -139,6 +139,15 @@ struct rule_long {{
 \tchar c;
 }};
 
+/* only bytes: aligned to 1; no members at all (GNU C): size 0, aligned to 1 */
+struct rule_bytes {{
+	__u8 a[3];
+	char b;
+}};
+
+struct rule_empty {{
+}};
+
 /* an array sized by a constant expression */
 #define RULE_COUNT (sizeof(struct rule_pad) / 4)
 struct rule_counted {{

@@ -98,13 +98,19 @@ TARGETS = [
     Target(
         "overlay-validation",
         "gen/vfiogen/overlay/merge.py",
-        ("request", "_coverage"),
+        ("request",),
         ("tests/test_overlay.py",),
         fast=(
             "tests/test_overlay.py",
             "-k",
             "bad_overlay or direction or versioned or semantics or newest",
         ),
+    ),
+    Target(
+        "overlay-coverage",
+        "gen/vfiogen/overlay/coverage.py",
+        ("compute",),
+        ("tests/test_overlay.py",),
     ),
     Target(
         "docs-facts",

@@ -77,6 +77,7 @@ def test_open_pci_map_region_and_interrupt_drive_edu(edu) -> None:
         assert [i.index for i in dev.irqs()][:3] == [0, 1, 2]
         with dev.map_region(abi.VFIO_PCI_BAR0_REGION_INDEX) as bar0:
             assert bar0.read32(EDU_ID) == 0x010000ED
+            dev.enable_bus_master()  # edu's MSI is a memory write it masters
             with dev.interrupt(abi.VFIO_PCI_MSI_IRQ_INDEX) as irq:
                 bar0.write32(EDU_IRQ_RAISE, 0x1)
                 assert irq.wait(5) == 1, "no MSI from edu"

@@ -179,10 +179,13 @@ def test_ioas_close_can_be_retried_after_ebusy(cdev: Path) -> None:
             ioas.close()
         assert err.value.errno == errno.EBUSY
         dev.detach_ioas()
+        ioas_id = ioas.id
         ioas.close()  # must destroy it now
-        with pytest.raises(VfioError) as err:  # so it is gone
-            iommufd.destroy(ioas.id)
+        with pytest.raises(VfioError) as err:  # so it is gone from the kernel
+            iommufd.destroy(ioas_id)
         assert err.value.errno == errno.ENOENT
+        with pytest.raises(ValueError, match="closed"):  # and refused locally
+            ioas.id
 
 
 def test_device_info_and_regions(stack: Stack) -> None:

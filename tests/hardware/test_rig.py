@@ -5,6 +5,8 @@ report."""
 
 from __future__ import annotations
 
+import json
+
 import pytest
 import rig
 
@@ -25,3 +27,22 @@ def test_guest_kernel_log_clean(guest_run: rig.GuestResult) -> None:
         + "\n".join(problems)
         + f"\n{guest_run.describe()}"
     )
+
+
+def test_every_request_proven_in_the_snapshot_is_proven_again(
+    guest_run: rig.GuestResult,
+) -> None:
+    """headers/proof.json (what the docs cite) is a floor: each success it
+    records on this flavor must happen again, in the same IOMMU mode, so a
+    runtime change that bypasses a request or breaks it cannot pass."""
+    snapshot = json.loads((rig.REPO / "headers/proof.json").read_text())
+    record = rig.guest_proof(guest_run.work) or {"requests": {}}
+    flavor = guest_run.kernel.name
+    missing = [
+        f"{name} in {where}"
+        for name, seen in snapshot["requests"].items()
+        for where in seen["ok"]
+        if where.split("/", 1)[0] == flavor
+        and where.split("/", 1)[1] not in record["requests"].get(name, {}).get("ok", [])
+    ]
+    assert missing == [], f"no longer proven on {flavor}: {', '.join(missing)}"

@@ -21,10 +21,11 @@ sys.path.insert(0, str(BINDINGS))
 
 import proof  # noqa: E402
 from pci import PciDevice, find_pci  # noqa: E402
-from vfio import _ioctl  # noqa: E402
+from vfio import _ioctl, requests  # noqa: E402
 
 if IN_GUEST:
     proof.install(_ioctl)
+    proof.install_requests(requests)
 EDU_VENDOR, EDU_DEVICE = 0x1234, 0x11E8
 
 

@@ -40,9 +40,22 @@ def install(ioctl_module: Any) -> None:
         setattr(ioctl_module, kind, _recording(original))
 
 
-def _recording(call: Callable[..., int]) -> Callable[..., int]:
+def install_requests(requests_module: Any) -> None:
+    """Wrap every request function of vfio.requests too: their fast path
+    (an int fd and the exact struct) calls fcntl.ioctl without vfio._ioctl.
+    The runtime looks them up on the module at call time (`rq.<name>`)."""
+    for name in requests_module.REQUESTS:
+        function = getattr(requests_module, name.lower())
+        if not getattr(function, "_proof", False):
+            setattr(requests_module, name.lower(), _recording(function, name))
+
+
+def _recording(call: Callable[..., int], request: str | None = None) -> Callable[..., int]:
+    """`call` recorded under `request`, or under its second-to-last argument
+    (the name vfio._ioctl's functions take)."""
+
     def recorded(*args: Any) -> int:
-        name = str(args[-2])
+        name = request or str(args[-2])
         try:
             result = call(*args)
         except VfioError as exc:

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs libabigail's abidw and abidiff (Debian/Ubuntu `abigail-tools`),
-# which tests/test_diff.py and tests/test_history.py use as an independent
+# which tests/analyses/test_diff.py and tests/analyses/test_history.py use as an independent
 # ABI oracle (the kernel's check-uapi.sh runs the same tools). Idempotent:
 # does nothing when both are already on PATH.
 set -euo pipefail

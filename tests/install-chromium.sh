@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Installs Debian's chromium for the browser tests of the docs (tests/test_docs.py).
+# Installs Debian's chromium for the browser tests of the docs (tests/emit/test_docs.py).
 # Idempotent: does nothing when /usr/bin/chromium is already there. The tests
 # drive this browser with playwright's Python client; no browser is downloaded.
 set -euo pipefail

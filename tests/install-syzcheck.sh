@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Builds syzkaller's description checker (syzcheck) from the reference kit,
-# the oracle of tests/test_syzkaller.py: syzkaller's own parser and compiler
+# the oracle of tests/emit/test_syzkaller.py: syzkaller's own parser and compiler
 # run on generated/fuzz/vfio.txt. The kit is read from ../shared/reference/
 # syzkaller beside the clone (read-only in CI) or from $VFIOGEN_SYZKALLER_KIT;
 # its build.sh fetches Go from Debian sid into the cache directory, so a rerun

@@ -202,7 +202,7 @@ def decode(cls: Struct, data: bytes) -> Any:
     if issubclass(cls, Codec) and cls.codec() is not None:
         # unpack() is struct.Struct.unpack_from: called only where decode()
         # said the bytes are there (on a short buffer it raises struct.error,
-        # see tests/test_fuzz.py::test_unpack_short_buffer).
+        # see tests/emit/test_fuzz.py::test_unpack_short_buffer).
         fields = cls.unpack(data)
         assert cls.unpack(cls.pack(*fields)) == fields
     return value

@@ -146,7 +146,7 @@ ABIS: dict[str, Abi] = {
             (),
             ("powerpc-linux-any", "powerpc64-linux-any"),
         ),
-        # Not in DEFAULT_ABIS: checked against gcc (tests/test_gcc_oracle.py) so
+        # Not in DEFAULT_ABIS: checked against gcc (tests/semantics/test_gcc_oracle.py) so
         # that the syzkaller .const file can give their numbers.
         Abi("arm", 4, 4, 8, False, GENERIC_IOC, "arm-linux-gnueabihf-gcc", (), ("arm-linux-any",)),
         Abi(

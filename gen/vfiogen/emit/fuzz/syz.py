@@ -51,7 +51,7 @@ ALONGSIDE_EXTERNAL = {"iommufd": "fd_iommufd"}
 ALONGSIDE_BASE = {"container": "fd_vfio"}
 MODES = ("replace", "alongside")
 # What syzkaller's own dev_vfio.txt / dev_iommu.txt describe per fd kind, at
-# the commit of the checker kit (tests/test_syzkaller.py checks these counts).
+# the commit of the checker kit (tests/emit/test_syzkaller.py checks these counts).
 SYZKALLER_COMMIT = "1e72964"
 SYZKALLER_OWN = {
     "container": ("fd_vfio", 6),

@@ -109,7 +109,7 @@ def test_wheel_is_reproducible_and_versions_unreleased_headers(wheel: Path, tmp_
 def test_commands_write_into_out_itself(tmp_path: Path) -> None:
     """`vfiogen wheel --out DIR` and `vfiogen docs --out DIR`: the wheel, and
     the pages (index.md, conf.py), directly in DIR."""
-    env = {**os.environ, "PYTHONPATH": str(Path(__file__).parent.parent / "gen")}
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).parents[2] / "gen")}
     for command in ("wheel", "docs"):
         out = subprocess.run(
             [

@@ -19,7 +19,7 @@ import pytest
 from support import IN_CI, release_spec
 from vfiogen.emit.fuzz import syz
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 FUZZ = ROOT / "generated" / "fuzz"
 ARCHES = ("amd64", "386", "arm64", "ppc64le")
 # mode -> (our file, syzkaller files it stands for)

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).parent.parent / "generated"))
+sys.path.insert(0, str(Path(__file__).parents[2] / "generated"))
 
 from vfio import __main__ as cli  # noqa: E402
 from vfio import api, devices  # noqa: E402

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from support import release_source
 
-ROOT = Path(__file__).parent.parent
+ROOT = Path(__file__).parents[2]
 
 
 def run(*args: str) -> subprocess.CompletedProcess[str]:

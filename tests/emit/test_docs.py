@@ -36,7 +36,7 @@ from vfiogen.emit import tree as render
 from vfiogen.errors import DocsError
 from vfiogen.ir.model import Record, Spec
 
-ROOT = Path(__file__).parent.parent
+ROOT = Path(__file__).parents[2]
 NEWEST = RELEASES[-1]
 CHROMIUM_FLAGS = [
     "--no-sandbox",

@@ -14,7 +14,7 @@ from vfiogen.ir import schema
 from vfiogen.errors import SpecFormatError
 from vfiogen.ir.codec import from_json, to_json
 
-SCHEMA_FILE = Path(__file__).parent.parent / "gen/vfiogen/ir/spec.schema.json"
+SCHEMA_FILE = Path(__file__).parents[2] / "gen/vfiogen/ir/spec.schema.json"
 
 
 def test_committed_schema_is_derived_from_the_ir() -> None:
@@ -31,7 +31,7 @@ def test_round_trip_and_schema(release: str) -> None:
 
 
 LOC = re.compile(r"(linux/(vfio|iommufd)\.h|headers/(vfio|iommufd)\.toml):[1-9][0-9]*")
-ROOT = Path(__file__).parent.parent
+ROOT = Path(__file__).parents[2]
 
 
 def test_every_element_has_a_position() -> None:

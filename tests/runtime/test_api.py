@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).parent.parent / "generated"))
+sys.path.insert(0, str(Path(__file__).parents[2] / "generated"))
 
 from vfio import abi, api  # noqa: E402
 from vfio import requests as rq  # noqa: E402
@@ -358,7 +358,7 @@ def test_structs_print_their_fields_and_abi_lists_lazy_classes() -> None:
         "import vfio.abi as a; names = dir(a); "
         "assert 'VfioRegionInfoFlags' in names and 'VfioRegionInfoFlags' not in vars(a)"
     )
-    env = {**os.environ, "PYTHONPATH": str(Path(__file__).parent.parent / "generated")}
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).parents[2] / "generated")}
     assert subprocess.run([sys.executable, "-c", probe], env=env).returncode == 0
     assert "on an iommufd fd" in str(VfioError(errno.ENOTTY, "IOMMU_DESTROY", "iommufd"))
 

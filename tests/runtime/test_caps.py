@@ -14,7 +14,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-sys.path.insert(0, str(Path(__file__).parent.parent / "generated"))
+sys.path.insert(0, str(Path(__file__).parents[2] / "generated"))
 
 from vfio import abi, caps  # noqa: E402
 from vfio.errors import DecodeError  # noqa: E402

@@ -15,7 +15,7 @@ from support import release_source
 from vfiogen import pipeline
 from vfiogen.errors import OverlayError
 
-ROOT = Path(__file__).parent.parent
+ROOT = Path(__file__).parents[2]
 REQ = '[requests.VFIO_DEVICE_RESET]\nfd = "device"\narg = "none"\nresult = "status"\n'
 INFO = '[requests.VFIO_DEVICE_GET_INFO]\nfd = "device"\narg = "struct"\ntype = "vfio_device_info"\nresult = "status"\n'
 

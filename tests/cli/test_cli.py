@@ -15,7 +15,7 @@ import pytest
 from support import release_source
 from vfiogen.inputs import releases
 
-ROOT = Path(__file__).parent.parent
+ROOT = Path(__file__).parents[2]
 
 
 def vfiogen(

@@ -21,7 +21,7 @@ from vfiogen.analyses import history
 from vfiogen.cli.main import main
 from vfiogen.ir.codec import from_json, to_json
 
-SCHEMA_FILE = Path(__file__).parent.parent / "gen/vfiogen/ir/spec.schema.json"
+SCHEMA_FILE = Path(__file__).parents[2] / "gen/vfiogen/ir/spec.schema.json"
 
 
 @functools.lru_cache(maxsize=None)

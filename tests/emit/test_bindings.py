@@ -27,7 +27,7 @@ from vfiogen.emit import tree as render
 from vfiogen.emit.bindings import runtime
 from vfiogen.errors import VfiogenError
 
-ROOT = Path(__file__).parent.parent
+ROOT = Path(__file__).parents[2]
 GENERATED = ROOT / "generated"
 sys.path.insert(0, str(GENERATED))
 

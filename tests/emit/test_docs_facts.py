@@ -19,7 +19,7 @@ from vfiogen.emit.docs import build as docs
 from vfiogen.ir.abi import DEFAULT_ABIS
 
 NEWEST = RELEASES[-1]
-ROOT = Path(__file__).parent.parent
+ROOT = Path(__file__).parents[2]
 MINSZ = re.compile(
     r"^- \*\*minimum size\*\*: up to and including \{c:member\}`(\w+) <([\w.]+)>`: (.*)$", re.M
 )

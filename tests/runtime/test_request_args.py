@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).parent.parent / "generated"))
+sys.path.insert(0, str(Path(__file__).parents[2] / "generated"))
 
 from vfio import _ioctl, abi  # noqa: E402
 from vfio import requests as rq  # noqa: E402

@@ -7,7 +7,7 @@ hypothesis strategies draw what they claim (valid structs and chains decode
 exactly, broken ones raise DecodeError); the kernel fuzzer builds safe
 arguments for every request and mutation (checked against files that answer
 ENOTTY, no device needed). syzkaller's compiler checks vfio.txt
-(tests/test_syzkaller.py).
+(tests/emit/test_syzkaller.py).
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ from hypothesis import HealthCheck, given, settings
 from support import release_spec
 from vfiogen.emit.fuzz import build as fuzz
 
-ROOT = Path(__file__).parent.parent
+ROOT = Path(__file__).parents[2]
 GENERATED = ROOT / "generated"
 sys.path.insert(0, str(GENERATED))
 

@@ -153,12 +153,6 @@ def of_pins(quiet: bool = True) -> History:
     return history
 
 
-def for_pins(quiet: bool = True) -> tuple[History, dict[str, Spec]]:
-    """The history of all pinned releases, and their specs (for reuse)."""
-    specs = compile_pins(quiet)
-    return compute(specs), dict(specs)
-
-
 def dated(compiled: Spec, history: History) -> tuple[Spec, list[str]]:
     """A copy of `compiled` with since/until from `history`, and the conflicts
     between the overlay's versions and the observed history (history wins).

@@ -16,7 +16,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from vfiogen.inputs import releases
-from vfiogen.ir.abi import ABIS
 from vfiogen.errors import Loc, SourceError
 
 MAIN_HEADERS = ("linux/vfio.h", "linux/iommufd.h")
@@ -196,7 +195,3 @@ def _makefile_version(makefile: Path) -> str | None:
     v = re.search(r"^VERSION = (\d+)", text, re.M)
     p = re.search(r"^PATCHLEVEL = (\d+)", text, re.M)
     return f"{v.group(1)}.{p.group(1)}" if v and p else None
-
-
-def known_abis() -> list[str]:
-    return list(ABIS)

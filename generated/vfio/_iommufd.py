@@ -6,12 +6,11 @@ from __future__ import annotations
 
 import ctypes
 from pathlib import Path
-from types import TracebackType
 from typing import Self
 
 from vfio import abi
 from vfio import requests as rq
-from vfio._base import Owned, open_rw, page_aligned, uint
+from vfio._base import Owned, OwnedId, open_rw, page_aligned, uint
 from vfio._device import Device
 from vfio._dma import DmaBuffer
 from vfio import devices
@@ -47,27 +46,16 @@ class Iommufd(Owned):
         rq.iommu_destroy(self.fd, d)
 
 
-class Ioas:
-    """An iommufd I/O address space: map, unmap, the usable IOVA ranges."""
+class Ioas(OwnedId):
+    """An iommufd I/O address space: map, unmap, the usable IOVA ranges.
+    close() destroys it; EBUSY while a device is attached, and then the IOAS
+    stays open so close() can be retried after detaching."""
+
+    kind = "ioas"
+    iommufd: Iommufd
 
     def __init__(self, iommufd: Iommufd, ioas_id: int) -> None:
-        self.iommufd = iommufd
-        self._id = ioas_id
-        self._open = True
-
-    @property
-    def id(self) -> int:
-        """The IOAS id; ValueError once closed (no request goes to the kernel)."""
-        if not self._open:
-            raise ValueError("this ioas is closed")
-        return self._id
-
-    @property
-    def closed(self) -> bool:
-        return not self._open
-
-    def __repr__(self) -> str:
-        return f"<Ioas id={self._id}{' closed' if not self._open else ''}>"
+        super().__init__(iommufd, ioas_id)
 
     def map_dma(
         self, iova: int, size: int, vaddr: int, *, readable: bool = True, writable: bool = True
@@ -120,21 +108,6 @@ class Ioas:
             return [(int(x.start), int(x.last)) for x in ranges[: int(r.num_iovas)]]
         raise DecodeError("iommu_ioas_iova_ranges", 0, "num_iovas kept growing")
 
-    def close(self) -> None:
-        """Destroy the IOAS; EBUSY while a device is attached, and then the
-        IOAS stays open so close() can be retried after detaching."""
-        if self._open and not self.iommufd.closed:
-            self.iommufd.destroy(self._id)
-            self._open = False
-
-    def __enter__(self) -> Ioas:
-        return self
-
-    def __exit__(
-        self, et: type[BaseException] | None, ev: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.close()
-
 
 class CdevDevice(Device):
     """The VFIO cdev part of vfio.api.Device: bind to an iommufd, attach to an IOAS."""
@@ -174,24 +147,36 @@ class CdevDevice(Device):
         dev.dma_space = ioas
         return dev
 
+    dev_id: int | None = None
+    """The device's id in the iommufd it is bound to (bind_iommufd), which
+    IOMMU_HWPT_ALLOC, IOMMU_VIOMMU_ALLOC and the like take; None until bound."""
+
     def bind_iommufd(self, iommufd: Iommufd) -> int:
-        """Returns the device id inside that iommufd."""
+        """Returns the device id inside that iommufd (kept as `dev_id`)."""
         b = abi.vfio_device_bind_iommufd()
         b.argsz = ctypes.sizeof(b)
         b.iommufd = iommufd.fd
         rq.vfio_device_bind_iommufd(self.fd, b)
-        return int(b.out_devid)
+        self.dev_id = int(b.out_devid)
+        return self.dev_id
 
     def attach_ioas(self, ioas: Ioas) -> int:
         """Attach to the IOAS; returns the id of the page table (HWPT) the
         kernel made for it, which is not the IOAS id."""
+        return self.attach(ioas)
+
+    def attach(self, pt: OwnedId) -> int:
+        """Attach to a page table: an IOAS (the kernel makes a HWPT for it,
+        whose id is returned) or a HWPT the caller allocated (its own id
+        comes back). Attaching again replaces the page table."""
         a = abi.vfio_device_attach_iommufd_pt()
         a.argsz = ctypes.sizeof(a)
-        a.pt_id = ioas.id
+        a.pt_id = pt.id
         rq.vfio_device_attach_iommufd_pt(self.fd, a)
         return int(a.pt_id)
 
     def detach_ioas(self) -> None:
+        """Detach from whatever page table the device is attached to."""
         d = abi.vfio_device_detach_iommufd_pt()
         d.argsz = ctypes.sizeof(d)
         rq.vfio_device_detach_iommufd_pt(self.fd, d)

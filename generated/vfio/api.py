@@ -29,8 +29,10 @@ from vfio._mmio import Mmio
 from vfio._device import DeviceInfo, IrqInfo, RegionInfo
 from vfio._gfx import DmaBufFd, GfxPlane
 from vfio._iommufd import Ioas, Iommufd
+from vfio._iommufd_objects import DirtyBitmap, FaultQueue, Hwpt
 from vfio._legacy import Container, GroupStatus, IommuInfo
 from vfio._vf_token import vf_device_name
+from vfio._viommu import HwQueue, Vdevice, VEvent, VeventQueue, Viommu
 from vfio._device import Device as _Device
 from vfio._vf_token import VfTokenDevice
 from vfio._pci_reset import PciResetDevice
@@ -50,11 +52,15 @@ __all__ = [
     "DecodeError",
     "Device",
     "DeviceInfo",
+    "DirtyBitmap",
     "DmaBufFd",
     "DmaBuffer",
+    "FaultQueue",
     "GfxPlane",
     "Group",
     "GroupStatus",
+    "HwQueue",
+    "Hwpt",
     "Interrupt",
     "Ioas",
     "IommuInfo",
@@ -62,7 +68,11 @@ __all__ = [
     "IrqInfo",
     "Mmio",
     "RegionInfo",
+    "VEvent",
+    "Vdevice",
+    "VeventQueue",
     "VfioError",
+    "Viommu",
     "open_pci",
     "vf_device_name",
 ]

@@ -11,7 +11,7 @@ import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from types import TracebackType
-from typing import Self, TypeVar
+from typing import Protocol, Self, TypeVar
 
 from vfio import caps
 from vfio.errors import (
@@ -46,7 +46,23 @@ def page_aligned(value: int, what: str) -> int:
     return value
 
 
-class Owned:
+class Closing:
+    """close() at the end of a `with` block (on error paths too), written
+    once for every object that owns something."""
+
+    def close(self) -> None:
+        raise NotImplementedError
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self, et: type[BaseException] | None, ev: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+
+class Owned(Closing):
     """Owns one file descriptor and closes it exactly once."""
 
     kind = "fd"
@@ -72,20 +88,79 @@ class Owned:
             fd, self._fd = self._fd, -1
             os.close(fd)
 
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self, et: type[BaseException] | None, ev: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.close()
-
     def __del__(self) -> None:
         if getattr(self, "_fd", -1) >= 0:
             self.close()
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} fd={self._fd}>"
+
+
+class ObjectSpace(Protocol):
+    """Where an object id lives (an Iommufd): its fd, and IOMMU_DESTROY."""
+
+    @property
+    def fd(self) -> int: ...
+
+    @property
+    def closed(self) -> bool: ...
+
+    def destroy(self, object_id: int) -> None: ...
+
+
+class OwnedId(Closing):
+    """Owns one object id of an iommufd and destroys it (IOMMU_DESTROY)
+    exactly once. A destroy the kernel refuses (EBUSY: another object still
+    uses it) raises and leaves the object open, so close() can be retried;
+    once the iommufd is closed, its objects are gone with it."""
+
+    kind = "object"
+
+    def __init__(self, space: ObjectSpace, object_id: int) -> None:
+        self.iommufd = space
+        self._id = object_id
+        self._open = True
+
+    @property
+    def id(self) -> int:
+        """The object's id; ValueError once closed (no request goes to the kernel)."""
+        if self.closed:
+            raise ValueError(f"this {self.kind} is closed")
+        return self._id
+
+    @property
+    def closed(self) -> bool:
+        return not self._open or self.iommufd.closed
+
+    def close(self) -> None:
+        if self._open and not self.iommufd.closed:
+            self.iommufd.destroy(self._id)
+        self._open = False
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} id={self._id}{' closed' if self.closed else ''}>"
+
+
+class OwnedIdFd(OwnedId):
+    """An iommufd object that also hands out a file descriptor (a fault
+    queue, a vEVENTQ): close() closes the fd, then destroys the id, as the
+    kernel's selftests do; fileno() makes it usable with select/poll."""
+
+    def __init__(self, space: ObjectSpace, object_id: int, fd: int) -> None:
+        super().__init__(space, object_id)
+        self._file = Owned(fd)  # closes the fd on garbage collection too
+        self._file.kind = self.kind
+
+    @property
+    def fd(self) -> int:
+        return self._file.fd
+
+    def fileno(self) -> int:
+        return self._file.fd
+
+    def close(self) -> None:
+        self._file.close()
+        super().close()
 
 
 _MISSING_HINTS = {

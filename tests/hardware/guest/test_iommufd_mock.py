@@ -3,8 +3,10 @@ HWPTs (paging, nested, dirty tracking), invalidation, the fault queue, the
 vIOMMU, vdevice, vEVENTQ and hw queue, IOAS copy / map_file /
 change_process, GET_HW_INFO, OPTION and VFIO_IOAS. The flows follow the
 kernel's own tools/testing/selftests/iommu/iommufd.c; every iommufd request
-goes through the generated vfio.requests / vfio.api, IOMMU_TEST_CMD through
-the bindings vfiogen generated from iommufd_test.h (iommufd_selftest.py).
+goes through the generated vfio.api (its Hwpt, Viommu, Vdevice, VeventQueue,
+FaultQueue and HwQueue objects) or vfio.requests where no verb fits,
+IOMMU_TEST_CMD through the bindings vfiogen generated from iommufd_test.h
+(iommufd_selftest.py).
 
 Skipped on a kernel without the mock IOMMU; failed on the -full flavor, which
 is built with it."""
@@ -15,9 +17,8 @@ import ctypes
 import errno
 import mmap
 import os
-import select
 from collections.abc import Iterator
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
 import iommufd_selftest
 import pytest
@@ -67,41 +68,6 @@ def mock(t: iommufd_selftest.TestBindings) -> Iterator[Mock]:
 def anon(size: int) -> tuple[mmap.mmap, int]:
     mem = mmap.mmap(-1, size, mmap.MAP_SHARED | mmap.MAP_ANONYMOUS)
     return mem, ctypes.addressof(ctypes.c_char.from_buffer(mem))
-
-
-def hwpt_alloc(m: Mock, pt_id: int, flags: int = 0, data: Any = None, fault_id: int = 0) -> int:
-    a = abi.iommu_hwpt_alloc()
-    a.size = ctypes.sizeof(a)
-    a.flags = flags
-    a.dev_id = m.dom.idev_id
-    a.pt_id = pt_id
-    a.fault_id = fault_id
-    if data is not None:
-        a.data_type = m.test.t.abi.IOMMU_HWPT_DATA_SELFTEST
-        a.data_len = ctypes.sizeof(data)
-        a.data_uptr = ctypes.addressof(data)
-    rq.iommu_hwpt_alloc(m.iommufd.fd, a)
-    return int(a.out_hwpt_id)
-
-
-def viommu_alloc(m: Mock, parent: int) -> int:
-    v = abi.iommu_viommu_alloc()
-    v.size = ctypes.sizeof(v)
-    v.type = m.test.t.abi.IOMMU_VIOMMU_TYPE_SELFTEST
-    v.dev_id = m.dom.idev_id
-    v.hwpt_id = parent
-    rq.iommu_viommu_alloc(m.iommufd.fd, v)
-    return int(v.out_viommu_id)
-
-
-def vdevice_alloc(m: Mock, viommu: int, virt_id: int) -> int:
-    v = abi.iommu_vdevice_alloc()
-    v.size = ctypes.sizeof(v)
-    v.viommu_id = viommu
-    v.dev_id = m.dom.idev_id
-    v.virt_id = virt_id
-    rq.iommu_vdevice_alloc(m.iommufd.fd, v)
-    return int(v.out_vdevice_id)
 
 
 def test_get_hw_info_of_the_mock_device(mock: Mock) -> None:
@@ -247,9 +213,9 @@ def test_change_process_here_and_in_a_forked_child(mock: Mock) -> None:
 
 
 def test_dirty_tracking_bit_by_bit(mock: Mock) -> None:
-    """A dirty-tracking HWPT: the mock domain marks every even page dirty
-    (IOMMU_TEST_OP_DIRTY); GET_DIRTY_BITMAP reports exactly those bits, and
-    a second read finds them cleared."""
+    """A dirty-tracking HWPT (api.Hwpt): the mock domain marks every even
+    page dirty (IOMMU_TEST_OP_DIRTY); dirty_bitmap() reports exactly those
+    bits, keeps them with clear=False, and a read that clears finds none after."""
     t = mock.test.t.abi
     start, page = t.MOCK_APERTURE_START, t.MOCK_PAGE_SIZE
     length = 64 * 1024
@@ -265,29 +231,27 @@ def test_dirty_tracking_bit_by_bit(mock: Mock) -> None:
     rq.iommu_option(mock.iommufd.fd, o)  # pages the size the dirty logic expects
     mock.ioas.map_dma(start, length, va)
     cfg = t.iommu_hwpt_selftest(pagetable_type=t.MOCK_IOMMUPT_DEFAULT)
-    hwpt = hwpt_alloc(mock, mock.ioas.id, abi.IOMMU_HWPT_ALLOC_DIRTY_TRACKING, cfg)
-    track = abi.iommu_hwpt_set_dirty_tracking()
-    track.size = ctypes.sizeof(track)
-    track.hwpt_id, track.flags = hwpt, abi.IOMMU_HWPT_DIRTY_TRACKING_ENABLE
-    rq.iommu_hwpt_set_dirty_tracking(mock.iommufd.fd, track)
-    marks = (ctypes.c_uint64 * (nbits // 64 or 1))()
-    for bit in range(0, nbits, 2):
-        marks[bit // 64] |= 1 << (bit % 64)
-    assert mock.test.set_dirty(hwpt, start, length, page, marks) == nbits // 2
-    got = (ctypes.c_uint64 * len(marks))()
-    get = abi.iommu_hwpt_get_dirty_bitmap()
-    get.size = ctypes.sizeof(get)
-    get.hwpt_id, get.iova, get.length, get.page_size = hwpt, start, length, page
-    get.data = ctypes.addressof(got)
-    rq.iommu_hwpt_get_dirty_bitmap(mock.iommufd.fd, get)
-    for bit in range(nbits):
-        assert bool(got[bit // 64] >> (bit % 64) & 1) == (bit % 2 == 0), f"page {bit}"
-    ctypes.memset(got, 0, ctypes.sizeof(got))
-    rq.iommu_hwpt_get_dirty_bitmap(mock.iommufd.fd, get)  # read and cleared before
-    assert not any(got)
-    track.flags = 0
-    rq.iommu_hwpt_set_dirty_tracking(mock.iommufd.fd, track)
-    mock.iommufd.destroy(hwpt)
+    with api.Hwpt.paging(
+        mock.ioas,
+        mock.dom.idev_id,
+        dirty_tracking=True,
+        data=cfg,
+        data_type=t.IOMMU_HWPT_DATA_SELFTEST,
+    ) as hwpt:
+        hwpt.set_dirty_tracking(True)
+        marks = (ctypes.c_uint64 * (nbits // 64 or 1))()
+        for bit in range(0, nbits, 2):
+            marks[bit // 64] |= 1 << (bit % 64)
+        assert mock.test.set_dirty(hwpt.id, start, length, page, marks) == nbits // 2
+        even = list(range(0, nbits, 2))
+        kept = hwpt.dirty_bitmap(start, length, page, clear=False)
+        assert len(kept) == nbits and kept.dirty_pages() == even
+        got = hwpt.dirty_bitmap(start, length, page)  # NO_CLEAR left them: read and clear
+        for bit in range(nbits):
+            assert got[bit] == (bit % 2 == 0), f"page {bit}"
+        assert got.dirty_iovas() == [start + bit * page for bit in even]
+        assert hwpt.dirty_bitmap(start, length, page).dirty_pages() == []  # cleared before
+        hwpt.set_dirty_tracking(False)
     mock.ioas.unmap_dma(start, length)
     mem.close()
 
@@ -296,30 +260,23 @@ def test_nested_hwpt_and_invalidate(mock: Mock) -> None:
     """A NEST_PARENT paging HWPT, a nested HWPT on it with the selftest data
     type, and IOMMU_HWPT_INVALIDATE of all its mock IOTLB entries."""
     t = mock.test.t.abi
-    parent = hwpt_alloc(mock, mock.ioas.id, abi.IOMMU_HWPT_ALLOC_NEST_PARENT)
-    nested = hwpt_alloc(mock, parent, 0, t.iommu_hwpt_selftest(iotlb=t.IOMMU_TEST_IOTLB_DEFAULT))
-    mock.test.check_iotlb(nested, 0, t.IOMMU_TEST_IOTLB_DEFAULT)
-    req = t.iommu_hwpt_invalidate_selftest(flags=t.IOMMU_TEST_INVALIDATE_FLAG_ALL)
-    inv = abi.iommu_hwpt_invalidate()
-    inv.size = ctypes.sizeof(inv)
-    inv.hwpt_id, inv.data_type = nested, t.IOMMU_HWPT_INVALIDATE_DATA_SELFTEST
-    inv.data_uptr, inv.entry_len, inv.entry_num = ctypes.addressof(req), ctypes.sizeof(req), 1
-    rq.iommu_hwpt_invalidate(mock.iommufd.fd, inv)
-    assert inv.entry_num == 1
-    for entry in range(t.MOCK_NESTED_DOMAIN_IOTLB_NUM):
-        mock.test.check_iotlb(nested, entry, 0)
-    with pytest.raises(VfioError) as err:  # a paging HWPT has no IOTLB to invalidate
-        inv.hwpt_id, inv.entry_num = parent, 1
-        rq.iommu_hwpt_invalidate(mock.iommufd.fd, inv)
-    assert err.value.errno in (errno.EINVAL, errno.EOPNOTSUPP)
-    mock.iommufd.destroy(nested)
-    mock.iommufd.destroy(parent)
-
-
-def read_exact(fd: int, size: int) -> bytes:
-    ready, _, _ = select.select([fd], [], [], 5)
-    assert ready, "nothing to read"
-    return os.read(fd, size)
+    dev = mock.dom.idev_id
+    iotlb = t.iommu_hwpt_selftest(iotlb=t.IOMMU_TEST_IOTLB_DEFAULT)
+    with (
+        api.Hwpt.paging(mock.ioas, dev, nest_parent=True) as parent,
+        api.Hwpt.nested(parent, dev, t.IOMMU_HWPT_DATA_SELFTEST, iotlb) as nested,
+    ):
+        mock.test.check_iotlb(nested.id, 0, t.IOMMU_TEST_IOTLB_DEFAULT)
+        req = t.iommu_hwpt_invalidate_selftest(flags=t.IOMMU_TEST_INVALIDATE_FLAG_ALL)
+        assert nested.invalidate(t.IOMMU_HWPT_INVALIDATE_DATA_SELFTEST, [req]) == 1
+        for entry in range(t.MOCK_NESTED_DOMAIN_IOTLB_NUM):
+            mock.test.check_iotlb(nested.id, entry, 0)
+        with pytest.raises(VfioError) as err:  # a paging HWPT has no IOTLB to invalidate
+            parent.invalidate(t.IOMMU_HWPT_INVALIDATE_DATA_SELFTEST, [req])
+        assert err.value.errno in (errno.EINVAL, errno.EOPNOTSUPP)
+        with pytest.raises(VfioError) as err:  # the nested HWPT still uses it
+            parent.close()
+        assert err.value.errno == errno.EBUSY and not parent.closed
 
 
 def test_viommu_vdevice_fault_queue_and_veventq(mock: Mock) -> None:
@@ -328,62 +285,42 @@ def test_viommu_vdevice_fault_queue_and_veventq(mock: Mock) -> None:
     from the fault fd and answered; a vEVENTQ delivers a mock event with the
     vdevice's virtual id; a hw queue is allocated on mapped memory."""
     t = mock.test.t.abi
-    parent = hwpt_alloc(mock, mock.ioas.id, abi.IOMMU_HWPT_ALLOC_NEST_PARENT)
-    viommu = viommu_alloc(mock, parent)
-    fa = abi.iommu_fault_alloc()
-    fa.size = ctypes.sizeof(fa)
-    rq.iommu_fault_queue_alloc(mock.iommufd.fd, fa)
-    fault_fd = int(fa.out_fault_fd)
-    q = abi.iommu_veventq_alloc()
-    q.size = ctypes.sizeof(q)
-    q.viommu_id, q.type, q.veventq_depth = viommu, t.IOMMU_VEVENTQ_TYPE_SELFTEST, 2
-    rq.iommu_veventq_alloc(mock.iommufd.fd, q)
-    veventq_fd = int(q.out_veventq_fd)
-    try:
-        data = t.iommu_hwpt_selftest(iotlb=t.IOMMU_TEST_IOTLB_DEFAULT)
-        iopf_hwpt = hwpt_alloc(mock, viommu, abi.IOMMU_HWPT_FAULT_ID_VALID, data, fa.out_fault_id)
-        vdev = vdevice_alloc(mock, viommu, 0x99)
-        mock.test.replace(mock.dom.stdev_id, iopf_hwpt)
-        mock.test.trigger_iopf(mock.dom.idev_id, 0x1, 0x2, 0xDEADBEEF)
-        raw = read_exact(fault_fd, ctypes.sizeof(abi.iommu_hwpt_pgfault))
-        fault = abi.iommu_hwpt_pgfault.from_buffer_copy(raw)
-        assert (fault.dev_id, fault.grpid) == (mock.dom.idev_id, 0x2)
-        assert fault.addr == 0xDEADBEEF & ~(PAGE - 1) or fault.addr == 0xDEADBEEF
-        reply = abi.iommu_hwpt_page_response(
-            cookie=fault.cookie, code=abi.IOMMUFD_PAGE_RESP_SUCCESS
-        )
-        assert os.write(fault_fd, bytes(reply)) == ctypes.sizeof(reply)
-        mock.test.trigger_vevent(mock.dom.idev_id)
-        size = ctypes.sizeof(abi.iommufd_vevent_header) + ctypes.sizeof(
-            t.iommu_viommu_event_selftest
-        )
-        raw = read_exact(veventq_fd, size)
-        event = t.iommu_viommu_event_selftest.from_buffer_copy(
-            raw[ctypes.sizeof(abi.iommufd_vevent_header) :]
-        )
-        assert event.virt_id == 0x99
-        mock.test.replace(mock.dom.stdev_id, mock.ioas.id)
-        mock.iommufd.destroy(iopf_hwpt)
-        mock.iommufd.destroy(vdev)
+    dev = mock.dom.idev_id
+    data = t.iommu_hwpt_selftest(iotlb=t.IOMMU_TEST_IOTLB_DEFAULT)
+    with (
+        api.Hwpt.paging(mock.ioas, dev, nest_parent=True) as parent,
+        api.Viommu.alloc(parent, dev, t.IOMMU_VIOMMU_TYPE_SELFTEST) as viommu,
+        api.FaultQueue.alloc(mock.iommufd) as faults,
+        viommu.veventq(t.IOMMU_VEVENTQ_TYPE_SELFTEST, 2, t.iommu_viommu_event_selftest) as events,
+    ):
+        assert events.read(timeout=0) == []  # nothing yet: select() on its fileno
+        with (
+            viommu.hwpt(dev, t.IOMMU_HWPT_DATA_SELFTEST, data, fault=faults) as iopf_hwpt,
+            viommu.vdevice(dev, 0x99) as vdev,
+        ):
+            mock.test.replace(mock.dom.stdev_id, iopf_hwpt.id)
+            mock.test.trigger_iopf(dev, 0x1, 0x2, 0xDEADBEEF)
+            (fault,) = faults.read(timeout=5)
+            assert (fault.dev_id, fault.pasid, fault.grpid) == (dev, 0x1, 0x2)
+            assert fault.addr in (0xDEADBEEF & ~(PAGE - 1), 0xDEADBEEF)
+            faults.respond(fault)
+            mock.test.trigger_vevent(dev)
+            (event,) = events.read(timeout=5)
+            assert event.data is not None and event.data.virt_id == vdev.virt_id
+            assert event.lost == 0
+            mock.test.replace(mock.dom.stdev_id, mock.ioas.id)
         check_hw_queue(mock, viommu)
-    finally:
-        os.close(fault_fd)
-        os.close(veventq_fd)
 
 
-def check_hw_queue(mock: Mock, viommu: int) -> None:
+def check_hw_queue(mock: Mock, viommu: api.Viommu) -> None:
     t = mock.test.t.abi
     mem, va = anon(PAGE)
     iova = t.MOCK_APERTURE_START
     mock.ioas.map_dma(iova, PAGE, va)
-    hq = abi.iommu_hw_queue_alloc()
-    hq.size = ctypes.sizeof(hq)
-    hq.viommu_id, hq.type, hq.index = viommu, t.IOMMU_HW_QUEUE_TYPE_SELFTEST, 0
-    hq.nesting_parent_iova, hq.length = iova, PAGE
-    rq.iommu_hw_queue_alloc(mock.iommufd.fd, hq)
-    with pytest.raises(VfioError) as err:  # the queue owns that IOVA now
-        mock.ioas.unmap_dma(iova, PAGE)
-    assert err.value.errno == errno.EBUSY
-    mock.iommufd.destroy(hq.out_hw_queue_id)
+    with viommu.hw_queue(t.IOMMU_HW_QUEUE_TYPE_SELFTEST, 0, iova, PAGE) as queue:
+        assert queue.id > 0
+        with pytest.raises(VfioError) as err:  # the queue owns that IOVA now
+            mock.ioas.unmap_dma(iova, PAGE)
+        assert err.value.errno == errno.EBUSY
     mock.ioas.unmap_dma(iova, PAGE)
     mem.close()

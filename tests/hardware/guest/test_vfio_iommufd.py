@@ -188,6 +188,32 @@ def test_ioas_close_can_be_retried_after_ebusy(cdev: Path) -> None:
             ioas.id
 
 
+def test_attach_to_a_paging_hwpt_and_dma_through_it(cdev: Path) -> None:
+    """A page table the caller allocates (api.Hwpt.paging, IOMMU_HWPT_ALLOC
+    on intel-iommu): attaching edu's cdev to it answers with its own id,
+    edu's DMA goes through it, and it cannot be destroyed while attached."""
+    before = open_fds()
+    with (
+        api.Iommufd() as iommufd,
+        iommufd.ioas() as ioas,
+        api.Device.open_cdev(cdev) as dev,
+    ):
+        dev.bind_iommufd(iommufd)
+        with api.Hwpt.paging(ioas, dev) as hwpt:
+            assert dev.attach(hwpt) == hwpt.id
+            with pytest.raises(VfioError) as err:
+                hwpt.close()
+            assert err.value.errno == errno.EBUSY and not hwpt.closed
+            bar0 = Mmio(dev.mmap(abi.VFIO_PCI_BAR0_REGION_INDEX))
+            try:
+                check_dma_round_trip(dev, ioas, bar0)
+            finally:
+                bar0.close()
+            dev.detach_ioas()
+        assert hwpt.closed
+    assert open_fds() == before, "file descriptors leaked"
+
+
 def test_device_info_and_regions(stack: Stack) -> None:
     check_device_info_and_regions(stack[2])
 

@@ -31,6 +31,7 @@ from vfio._gfx import DmaBufFd, GfxPlane
 from vfio._iommufd import Ioas, Iommufd
 from vfio._iommufd_objects import DirtyBitmap, FaultQueue, Hwpt
 from vfio._legacy import Container, GroupStatus, IommuInfo
+from vfio._migration import MigrationArcError, mig_path
 from vfio._vf_token import vf_device_name
 from vfio._viommu import HwQueue, Vdevice, VEvent, VeventQueue, Viommu
 from vfio._device import Device as _Device
@@ -66,6 +67,7 @@ __all__ = [
     "IommuInfo",
     "Iommufd",
     "IrqInfo",
+    "MigrationArcError",
     "Mmio",
     "RegionInfo",
     "VEvent",
@@ -73,6 +75,7 @@ __all__ = [
     "VeventQueue",
     "VfioError",
     "Viommu",
+    "mig_path",
     "open_pci",
     "vf_device_name",
 ]

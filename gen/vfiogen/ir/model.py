@@ -387,6 +387,41 @@ class KernelBug:
 
 
 @dataclass
+class FsmState:
+    """One state of a kernel state machine (overlay [state_machines]): the
+    flags a device must report for it, and from it toward each target the
+    next step the kernel takes (the machine's `blocked` state: refused)."""
+
+    name: str  # the enumerator
+    loc: Loc
+    needs: list[str]  # flag constants the device must have for this state
+    next: dict[str, str]  # target state -> next step from here
+    since: str | None = None
+    until: str | None = None
+
+
+@dataclass
+class StateMachine:
+    """A state machine the kernel enforces and the header does not encode
+    (the VFIO migration FSM: vfio_mig_get_next_state). A request to move
+    from one state to a target walks `next` one step at a time, skipping the
+    steps whose `needs` the device lacks; the kernel refuses (with `errno`) a
+    target the device's flags do not support, any value not a state, and a
+    walk that reaches `blocked`, which is never a target itself."""
+
+    name: str  # the C enum whose values are the states
+    loc: Loc
+    feature: str  # the device feature that reads and sets the state
+    flags_feature: str  # the device feature that reports the flags `needs` names
+    blocked: str  # the state that marks a refused arc
+    errno: str  # the kernel's answer to a refused target or arc
+    source: str  # where in the kernel
+    states: dict[str, FsmState] = field(default_factory=dict)
+    since: str | None = None
+    until: str | None = None
+
+
+@dataclass
 class Erratum:
     """A place where the header's comments disagree with the truth."""
 
@@ -438,6 +473,7 @@ class Spec:
     tails: dict[str, Tail] = field(default_factory=dict)
     fd_kinds: dict[str, FdKindInfo] = field(default_factory=dict)
     kernel_bugs: dict[str, KernelBug] = field(default_factory=dict)
+    state_machines: dict[str, StateMachine] = field(default_factory=dict)
     errata: list[Erratum] = field(default_factory=list)
     coverage: Coverage = field(default_factory=Coverage)
     # The releases `since`/`until` were computed over, oldest first (empty

@@ -20,7 +20,7 @@ from vfiogen.errors import Loc, OverlayError
 from vfiogen.frontend.cexpr import canonical_scalar
 from vfiogen.ir.query import is_flag_member, named_fields
 from vfiogen.overlay.load import KeyLines, display_name
-from vfiogen.overlay import coverage, fd_kinds, field_kinds, kernel_bugs, links
+from vfiogen.overlay import coverage, fd_kinds, field_kinds, kernel_bugs, links, state_machines
 from vfiogen.inputs.releases import version_key
 from vfiogen.ir.model import (
     ARG_KINDS,
@@ -73,6 +73,7 @@ TOP_KEYS = {
     "fd_kinds",
     "records",
     "kernel_bugs",
+    "state_machines",
     "schema",
     "header",
 }
@@ -233,6 +234,8 @@ class _Merger:
             field_kinds.merge(self, tag, entry)
         for name, entry in self.data.get("kernel_bugs", {}).items():
             kernel_bugs.merge(self, name, entry)
+        for name, entry in self.data.get("state_machines", {}).items():
+            state_machines.merge(self, name, entry)  # overlay/state_machines.py
 
     def request(self, name: str, entry: Any) -> None:
         path = ("requests", name)

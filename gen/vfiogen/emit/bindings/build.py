@@ -13,7 +13,7 @@ from vfiogen.emit.bindings.runtime import RuntimeModule, load_runtime, shipped
 from vfiogen.emit.templating import black_format, render, stamp
 from vfiogen.ir.model import Spec
 
-RENDERED = ("__init__.py", "abi.py", "requests.py", "caps.py", "api.py")
+RENDERED = ("__init__.py", "abi.py", "requests.py", "caps.py", "fsm.py", "api.py")
 
 
 def render_bindings(spec: Spec) -> dict[str, str]:
@@ -35,6 +35,7 @@ def render_bindings(spec: Spec) -> dict[str, str]:
         "capabilities": model.capabilities,
         "tails": model.tails,
         "builders": model.builders,
+        "state_machines": list(spec.state_machines.values()),
         "features": sorted(((f.name, f.index) for f in spec.features.values()), key=lambda f: f[1]),
         **api_context(runtime),
     }

@@ -80,11 +80,74 @@ def test_mtty_migration_round_trip() -> None:
             assert dst.mig_state == S.RUNNING
             got = b"".join(dst.read(abi.VFIO_PCI_BAR0_REGION_INDEX, UART_RX, 1) for _ in message)
             assert got == message
-            with pytest.raises(VfioError) as err:  # the kernel's own FSM: no arc to ERROR
-                src.set_mig_state(S.ERROR)
-            assert err.value.errno == errno.EINVAL
             src.reset()  # VFIO_DEVICE_RESET puts mtty back to RUNNING
             assert src.mig_state == S.RUNNING
+    assert set(os.listdir("/proc/self/fd")) == before, "file descriptors leaked"
+
+
+def raw_set_state(dev: api.Device, state: int) -> int:
+    """SET MIG_DEVICE_STATE through vfio.requests, unchecked: the errno the
+    kernel answers (0: it moved; a data fd it returned is closed)."""
+    head = ctypes.sizeof(abi.vfio_device_feature)
+    buf = bytearray(head + ctypes.sizeof(abi.vfio_device_feature_mig_state))
+    f = abi.vfio_device_feature.from_buffer(buf)
+    f.argsz = len(buf)
+    f.flags = abi.VFIO_DEVICE_FEATURE_SET | abi.VFIO_DEVICE_FEATURE_MIG_DEVICE_STATE
+    st = abi.vfio_device_feature_mig_state.from_buffer(buf, head)
+    st.device_state, st.data_fd = state, -1
+    del f, st
+    try:
+        rq.vfio_device_feature(dev.fd, buf)
+    except VfioError as exc:
+        return exc.errno
+    data_fd = int(abi.vfio_device_feature_mig_state.from_buffer(buf, head).data_fd)
+    if data_fd >= 0:
+        os.close(data_fd)
+    return 0
+
+
+def check_refused_both_ways(dev: api.Device, target: int, reason: str) -> None:
+    """vfio.api refuses the arc before the kernel, and the kernel, asked
+    the same raw, answers the errno the overlay's state machine names."""
+    current = dev.mig_state
+    with pytest.raises(api.MigrationArcError, match=reason) as err:
+        dev.set_mig_state(target)
+    assert (err.value.current, err.value.target) == (current, target)
+    assert dev.mig_state == current  # nothing reached the kernel
+    got = raw_set_state(dev, target)
+    assert errno.errorcode.get(got) == err.value.kernel_errno, (current, target, got)
+    assert dev.mig_state == current
+
+
+def test_mtty_forbidden_arcs_are_refused_locally_and_by_the_kernel() -> None:
+    """Every target and arc mtty's FSM refuses (it has every migration flag):
+    ERROR, VFIO_DEVICE_STATE_NR and a value that is no state from RUNNING,
+    STOP_COPY -> PRE_COPY and -> PRE_COPY_P2P; the allowed arcs between pass."""
+    before = set(os.listdir("/proc/self/fd"))
+    with mdev.created("mtty-1") as path, mdev.opened(path) as dev:
+        assert dev.mig_states() == [
+            S.STOP,
+            S.RUNNING,
+            S.STOP_COPY,
+            S.RESUMING,
+            S.RUNNING_P2P,
+            S.PRE_COPY,
+            S.PRE_COPY_P2P,
+        ]
+        assert dev.mig_state == S.RUNNING
+        check_refused_both_ways(dev, S.ERROR, "ERROR is never a target")
+        check_refused_both_ways(dev, S.NR, "not a migration state")
+        check_refused_both_ways(dev, 99, "not a migration state")
+        assert dev.mig_path(S.STOP_COPY) == [S.RUNNING_P2P, S.STOP, S.STOP_COPY]
+        data_fd = dev.set_mig_state(S.STOP_COPY)
+        assert data_fd is not None
+        os.close(data_fd)
+        assert dev.mig_state == S.STOP_COPY
+        check_refused_both_ways(dev, S.PRE_COPY, "forbids this arc")
+        check_refused_both_ways(dev, S.PRE_COPY_P2P, "forbids this arc")
+        assert dev.set_mig_state(S.STOP) is None  # what STOP_COPY may do
+        dev.reset()
+        assert dev.mig_state == S.RUNNING
     assert set(os.listdir("/proc/self/fd")) == before, "file descriptors leaked"
 
 

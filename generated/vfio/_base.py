@@ -50,6 +50,8 @@ class Closing:
     """close() at the end of a `with` block (on error paths too), written
     once for every object that owns something."""
 
+    __slots__ = ()
+
     def close(self) -> None:
         raise NotImplementedError
 

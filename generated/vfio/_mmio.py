@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import mmap
 import sys
-from types import TracebackType
+
+from vfio._base import Closing
 
 __all__ = ["Mmio"]
 
@@ -16,7 +17,7 @@ def _swapped(value: int, width: int) -> int:
     return int.from_bytes(value.to_bytes(width, "big"), "little")
 
 
-class Mmio:
+class Mmio(Closing):
     """A mapped region (from Device.map_region). Registers are little-endian,
     as PCI is: on a big-endian host (powerpc64) values are byte-swapped."""
 
@@ -80,14 +81,6 @@ class Mmio:
             view.release()
         self.view.release()
         self.mem.close()
-
-    def __enter__(self) -> Mmio:
-        return self
-
-    def __exit__(
-        self, et: type[BaseException] | None, ev: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.close()
 
     def __repr__(self) -> str:
         return f"<Mmio region={self.index} size={self.size:#x}{' closed' if self.closed else ''}>"

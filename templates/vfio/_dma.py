@@ -5,10 +5,9 @@ from __future__ import annotations
 
 import ctypes
 import mmap
-from types import TracebackType
 from typing import TYPE_CHECKING
 
-from vfio._base import PAGE_SIZE, page_aligned, uint
+from vfio._base import Closing, PAGE_SIZE, page_aligned, uint
 
 __all__ = ["DmaBuffer"]
 
@@ -25,7 +24,7 @@ if TYPE_CHECKING:  # a Protocol class costs import time; only mypy needs it
         def unmap_dma(self, iova: int, size: int) -> int: ...
 
 
-class DmaBuffer:
+class DmaBuffer(Closing):
     """Page-aligned anonymous memory, mapped for device DMA at `iova` for as
     long as this object is open; unmapped and freed by `close()`. `view` is a
     memoryview of the memory, `vaddr` its address."""
@@ -70,14 +69,6 @@ class DmaBuffer:
         finally:
             self.view.release()
             self._release()
-
-    def __enter__(self) -> DmaBuffer:
-        return self
-
-    def __exit__(
-        self, et: type[BaseException] | None, ev: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.close()
 
     def __repr__(self) -> str:
         state = "mapped" if self.mapped else "closed"

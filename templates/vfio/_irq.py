@@ -8,8 +8,9 @@ from __future__ import annotations
 import os
 import select
 from collections.abc import Callable
-from types import TracebackType
 from typing import TYPE_CHECKING
+
+from vfio._base import Closing
 
 if TYPE_CHECKING:
     import asyncio
@@ -22,7 +23,7 @@ def _settle(ready: asyncio.Future[None]) -> None:
         ready.set_result(None)
 
 
-class Interrupt:
+class Interrupt(Closing):
     """One interrupt vector routed to an eventfd this object owns; close()
     unroutes it (through `release`) and closes the eventfd."""
 
@@ -82,14 +83,6 @@ class Interrupt:
                 self.release()
         finally:
             os.close(fd)
-
-    def __enter__(self) -> Interrupt:
-        return self
-
-    def __exit__(
-        self, et: type[BaseException] | None, ev: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.close()
 
     def __del__(self) -> None:
         if getattr(self, "_fd", -1) >= 0:

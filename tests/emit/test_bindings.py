@@ -134,7 +134,17 @@ def test_runtime_ships_verbatim_and_only_what_the_headers_have() -> None:
     # vfio.api combines every part 7.2 has, and a group opens that Device
     assert {"feature", "migration_flags", "open_cdev", "irq_info"} <= set(dir(api.Device))
     assert api.Group.device_class is api.Device
-    assert api.Device.__mro__[-3:] == (runtime_device.Device, vfio._base.Owned, object)
+    assert api.Device.__mro__[-4:] == (
+        runtime_device.Device,
+        vfio._base.Owned,
+        vfio._base.Closing,
+        object,
+    )
+    # iommufd's objects ship where their requests are: HWPTs and fault queues
+    # since 6.11, the vIOMMU family with the hw queue (6.17)
+    mid = {m.module for m in runtime.shipped(release_spec("6.13"), list(modules.values()))}
+    assert "_iommufd_objects" in mid and "_viommu" not in mid
+    assert {"Hwpt", "FaultQueue", "Viommu", "VeventQueue", "MigrationArcError"} <= set(api.__all__)
 
 
 def test_runtime_declarations_are_checked(tmp_path: Path) -> None:

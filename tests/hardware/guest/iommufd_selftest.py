@@ -54,6 +54,12 @@ def load(root: Path) -> TestBindings:
     return loaded
 
 
+def object_id(obj: Any) -> int:
+    """An iommufd object's id: an int, or a vfio.api object owning one
+    (Ioas, Hwpt, Viommu...)."""
+    return obj if isinstance(obj, int) else int(obj.id)
+
+
 class MockDomain(NamedTuple):
     """IOMMU_TEST_OP_MOCK_DOMAIN's answer: a mock device attached to a mock
     domain (HWPT) for an IOAS; idev_id is its device id in the iommufd."""
@@ -83,25 +89,25 @@ class Selftest:
         self.t.requests.iommu_test_cmd(self.fd, c)
         return c
 
-    def mock_domain(self, ioas_id: int) -> MockDomain:
-        c = self.cmd(self.t.abi.IOMMU_TEST_OP_MOCK_DOMAIN, ioas_id)
+    def mock_domain(self, ioas: Any) -> MockDomain:
+        c = self.cmd(self.t.abi.IOMMU_TEST_OP_MOCK_DOMAIN, object_id(ioas))
         m = c.mock_domain
         return MockDomain(int(m.out_stdev_id), int(m.out_hwpt_id), int(m.out_idev_id))
 
-    def replace(self, stdev_id: int, pt_id: int) -> None:
-        """Attach the mock device to another page table (IOAS or HWPT)."""
+    def replace(self, stdev_id: int, pt: Any) -> None:
+        """Attach the mock device to another page table (an Ioas or a Hwpt, or its id)."""
         self.cmd(
             self.t.abi.IOMMU_TEST_OP_MOCK_DOMAIN_REPLACE,
             stdev_id,
-            mock_domain_replace={"pt_id": pt_id},
+            mock_domain_replace={"pt_id": object_id(pt)},
         )
 
-    def set_dirty(self, hwpt_id: int, iova: int, length: int, page_size: int, bitmap: Any) -> int:
+    def set_dirty(self, hwpt: Any, iova: int, length: int, page_size: int, bitmap: Any) -> int:
         """Mark the pages whose bits are set in `bitmap` dirty in the mock
         domain; returns how many it marked."""
         c = self.cmd(
             self.t.abi.IOMMU_TEST_OP_DIRTY,
-            hwpt_id,
+            object_id(hwpt),
             dirty={
                 "iova": iova,
                 "length": length,
@@ -111,11 +117,11 @@ class Selftest:
         )
         return int(c.dirty.out_nr_dirty)
 
-    def check_iotlb(self, hwpt_id: int, iotlb_id: int, expected: int) -> None:
+    def check_iotlb(self, hwpt: Any, iotlb_id: int, expected: int) -> None:
         """EINVAL unless the nested mock domain's IOTLB entry holds `expected`."""
         self.cmd(
             self.t.abi.IOMMU_TEST_OP_MD_CHECK_IOTLB,
-            hwpt_id,
+            object_id(hwpt),
             check_iotlb={"id": iotlb_id, "iotlb": expected},
         )
 

@@ -61,7 +61,7 @@ def mock(t: iommufd_selftest.TestBindings) -> Iterator[Mock]:
     with api.Iommufd() as iommufd:
         ioas = iommufd.ioas()
         test = iommufd_selftest.Selftest(t, iommufd)
-        yield Mock(iommufd, ioas, test, test.mock_domain(ioas.id))
+        yield Mock(iommufd, ioas, test, test.mock_domain(ioas))
     assert set(os.listdir("/proc/self/fd")) == before, "file descriptors leaked"
 
 
@@ -242,7 +242,7 @@ def test_dirty_tracking_bit_by_bit(mock: Mock) -> None:
         marks = (ctypes.c_uint64 * (nbits // 64 or 1))()
         for bit in range(0, nbits, 2):
             marks[bit // 64] |= 1 << (bit % 64)
-        assert mock.test.set_dirty(hwpt.id, start, length, page, marks) == nbits // 2
+        assert mock.test.set_dirty(hwpt, start, length, page, marks) == nbits // 2
         even = list(range(0, nbits, 2))
         kept = hwpt.dirty_bitmap(start, length, page, clear=False)
         assert len(kept) == nbits and kept.dirty_pages() == even
@@ -266,11 +266,11 @@ def test_nested_hwpt_and_invalidate(mock: Mock) -> None:
         api.Hwpt.paging(mock.ioas, dev, nest_parent=True) as parent,
         api.Hwpt.nested(parent, dev, t.IOMMU_HWPT_DATA_SELFTEST, iotlb) as nested,
     ):
-        mock.test.check_iotlb(nested.id, 0, t.IOMMU_TEST_IOTLB_DEFAULT)
+        mock.test.check_iotlb(nested, 0, t.IOMMU_TEST_IOTLB_DEFAULT)
         req = t.iommu_hwpt_invalidate_selftest(flags=t.IOMMU_TEST_INVALIDATE_FLAG_ALL)
         assert nested.invalidate(t.IOMMU_HWPT_INVALIDATE_DATA_SELFTEST, [req]) == 1
         for entry in range(t.MOCK_NESTED_DOMAIN_IOTLB_NUM):
-            mock.test.check_iotlb(nested.id, entry, 0)
+            mock.test.check_iotlb(nested, entry, 0)
         with pytest.raises(VfioError) as err:  # a paging HWPT has no IOTLB to invalidate
             parent.invalidate(t.IOMMU_HWPT_INVALIDATE_DATA_SELFTEST, [req])
         assert err.value.errno in (errno.EINVAL, errno.EOPNOTSUPP)
@@ -298,7 +298,7 @@ def test_viommu_vdevice_fault_queue_and_veventq(mock: Mock) -> None:
             viommu.hwpt(dev, t.IOMMU_HWPT_DATA_SELFTEST, data, fault=faults) as iopf_hwpt,
             viommu.vdevice(dev, 0x99) as vdev,
         ):
-            mock.test.replace(mock.dom.stdev_id, iopf_hwpt.id)
+            mock.test.replace(mock.dom.stdev_id, iopf_hwpt)
             mock.test.trigger_iopf(dev, 0x1, 0x2, 0xDEADBEEF)
             (fault,) = faults.read(timeout=5)
             assert (fault.dev_id, fault.pasid, fault.grpid) == (dev, 0x1, 0x2)
@@ -308,7 +308,7 @@ def test_viommu_vdevice_fault_queue_and_veventq(mock: Mock) -> None:
             (event,) = events.read(timeout=5)
             assert event.data is not None and event.data.virt_id == vdev.virt_id
             assert event.lost == 0
-            mock.test.replace(mock.dom.stdev_id, mock.ioas.id)
+            mock.test.replace(mock.dom.stdev_id, mock.ioas)
         check_hw_queue(mock, viommu)
 
 

@@ -13,11 +13,10 @@ import sys
 from pathlib import Path
 
 from vfiogen import __version__
-from vfiogen import spec_cache
+from vfiogen import spec_cache, spec_keys
 from vfiogen.frontend import kerneldoc as comments
 from vfiogen.frontend import cpp
 from vfiogen.frontend import parse as frontend
-from vfiogen.overlay import load
 from vfiogen.overlay import merge as overlay
 from vfiogen.ir.abi import ABIS, DEFAULT_ABIS
 from vfiogen.frontend.cexpr import (
@@ -63,8 +62,8 @@ def compile_spec(
     overlay_files: dict[str, Path] | None = None,
     warn: bool = True,
 ) -> Spec:
-    files = _overlays(source, overlay_files)
-    cached = spec_cache.key(source, abis, files)
+    files = spec_keys.overlays(source, overlay_files)
+    cached = spec_keys.key(source, abis, files)
     spec = spec_cache.load(cached, source) if cached else None
     if spec is None:
         spec, read = _compile(source, abis, files)
@@ -85,12 +84,7 @@ def cache_key(
     overlay_files: dict[str, Path] | None = None,
 ) -> str | None:
     """The key `compile_spec` stores this compilation under (None: not cached)."""
-    return spec_cache.key(source, abis, _overlays(source, overlay_files))
-
-
-def _overlays(source: HeaderSource, files: dict[str, Path] | None) -> dict[str, Path]:
-    """The overlay files given, or else the shipped ones for the main headers."""
-    return files if files is not None else load.default_files([n for n, _ in source.headers])
+    return spec_keys.key(source, abis, spec_keys.overlays(source, overlay_files))
 
 
 def _compile(

@@ -24,6 +24,7 @@ from typing import Iterable
 
 from vfiogen import cache
 from vfiogen import pipeline as compiler
+from vfiogen import spec_keys
 from vfiogen.inputs import releases
 from vfiogen.inputs import sources
 from vfiogen.ir.query import entity_of, members
@@ -137,7 +138,7 @@ def of_pins(quiet: bool = True) -> History:
     """The history of all pinned releases. It is kept in the user cache under
     the cache keys of every pin's compiled spec, so it is reused exactly as
     long as each of those specs would be (one read instead of one per pin)."""
-    keys = [compiler.cache_key(sources.from_release(n, quiet=quiet)) for n in releases.load_pins()]
+    keys = spec_keys.pin_keys(quiet)
     entry = cache.digest("history", *[k for k in keys if k]) if all(keys) else None
     payload = cache.read(HISTORY_CACHE, entry) if entry else None
     if payload is not None:

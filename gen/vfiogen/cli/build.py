@@ -8,7 +8,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from vfiogen.cli.common import add_source_args, compile_from_args
+from vfiogen.cli.common import add_source_args
+from vfiogen.cli.compile import compile_from_args
 from vfiogen.emit import tree
 from vfiogen.inputs import proof
 

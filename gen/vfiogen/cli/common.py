@@ -1,5 +1,7 @@
-"""What the commands share: the source arguments, turning them into a spec,
-and writing output files whole or not at all."""
+"""What the commands share: the source arguments, turning them into a
+source, and writing output files whole or not at all. Light on purpose: a
+command whose answer is cached (`cli.answers`) gets here without the
+compiler (`cli.compile` holds what needs it)."""
 
 from __future__ import annotations
 
@@ -9,13 +11,12 @@ import sys
 import tempfile
 from pathlib import Path
 
-from vfiogen import pipeline
-from vfiogen.analyses import history
 from vfiogen.errors import Loc, SourceError, VfiogenError
 from vfiogen.inputs import releases, sources
 from vfiogen.ir.abi import ABIS, DEFAULT_ABIS
-from vfiogen.ir.model import Spec
 from vfiogen.overlay import load
+
+RESOLVED = "_resolved_sources"  # on the parsed arguments: each source resolved once
 
 
 def add_source_args(p: argparse.ArgumentParser) -> None:
@@ -55,6 +56,16 @@ def add_source_args(p: argparse.ArgumentParser) -> None:
 
 
 def resolve_source(a: argparse.Namespace) -> sources.HeaderSource:
+    """The source the arguments name, resolved once per run (a kernel tree or
+    a git ref makes a temporary directory; the answer's key and the compile
+    share it)."""
+    memo: dict[str | None, sources.HeaderSource] = a.__dict__.setdefault(RESOLVED, {})
+    if None not in memo:
+        memo[None] = _resolve(a)
+    return memo[None]
+
+
+def _resolve(a: argparse.Namespace) -> sources.HeaderSource:
     explicit = [x for x in (a.header, a.release, a.kernel_tree, a.git) if x is not None]
     if len(explicit) + (a.source is not None) > 1:
         raise VfiogenError(
@@ -73,6 +84,14 @@ def resolve_source(a: argparse.Namespace) -> sources.HeaderSource:
     if a.source is None:
         return sources.default_source(quiet=a.quiet)
     return source_from_word(a.source, a.includes, a.quiet)
+
+
+def source_of_word(a: argparse.Namespace, word: str) -> sources.HeaderSource:
+    """`source_from_word` with the arguments' -I and -q, resolved once per run."""
+    memo: dict[str | None, sources.HeaderSource] = a.__dict__.setdefault(RESOLVED, {})
+    if word not in memo:
+        memo[word] = source_from_word(word, a.includes, a.quiet)
+    return memo[word]
 
 
 def source_from_word(word: str, includes: list[Path], quiet: bool = False) -> sources.HeaderSource:
@@ -117,16 +136,6 @@ def parse_abis(text: str) -> tuple[str, ...]:
             None, f"unknown ABI {unknown[0] if unknown else '(none)'}; known: {', '.join(ABIS)}"
         )
     return abis
-
-
-def compile_from_args(a: argparse.Namespace, with_history: bool = False) -> Spec:
-    """The spec of the source the arguments name; a pinned release compiled
-    `with_history` also gets since/until from the history of all the pins."""
-    src = resolve_source(a)
-    spec = pipeline.compile_spec(src, parse_abis(a.abis), overlay_files(a, src), warn=not a.quiet)
-    if with_history and spec.release is not None:
-        spec, _ = history.dated(spec, history.of_pins(quiet=a.quiet))
-    return spec
 
 
 def write_atomic(path: Path, text: str) -> None:

@@ -1,5 +1,5 @@
 """`vfiogen diff OLD NEW`: what changed between two sources, and whether it
-breaks old users.
+breaks old users (`cli.compute.diff`; a cached answer is replayed without it).
 
 It exits like check-uapi.sh so it can gate a CI job: 0 nothing breaking,
 1 something breaking, 2 an error (a `VfiogenError`, printed as one line by
@@ -10,18 +10,14 @@ tree, GITDIR@REF, or a spec JSON file written by `vfiogen spec`.
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
-from vfiogen import pipeline
-from vfiogen.analyses.diff.compare import diff
-from vfiogen.cli.common import emit, overlay_files, parse_abis, source_from_word
-from vfiogen.emit.reports import diff as diff_render
-from vfiogen.errors import DiffError, Loc, SourceError
+from vfiogen.cli.answers import Answer, Parts
+from vfiogen.cli.common import overlay_files, parse_abis, source_of_word
+from vfiogen.emit.reports.formats import FORMATS
+from vfiogen.errors import Loc, SourceError
 from vfiogen.inputs import releases
 from vfiogen.ir.abi import DEFAULT_ABIS
-from vfiogen.ir.codec import from_json
-from vfiogen.ir.model import Spec
 
 HELP = "what changed between two sources, and whether it breaks old users"
 DESCRIPTION = (
@@ -33,7 +29,7 @@ DESCRIPTION = (
 
 def output_arguments(p: argparse.ArgumentParser) -> None:
     """--format, -o and -q, shared with `history`."""
-    p.add_argument("--format", choices=diff_render.FORMATS, default="text")
+    p.add_argument("--format", choices=FORMATS, default="text")
     p.add_argument("-o", "--output", help="output file (default: stdout)")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress or warnings on stderr")
 
@@ -54,19 +50,19 @@ def arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-overlay", action="store_true", help="without the shipped overlays")
 
 
-def load_side(word: str, a: argparse.Namespace, abis: tuple[str, ...] | None) -> Spec:
-    """One side of the diff: a spec JSON file as it is, anything else compiled."""
+def abis_of(a: argparse.Namespace) -> tuple[str, ...] | None:
+    """--abis, or None: every ABI both sides have."""
+    return None if a.abis is None else parse_abis(a.abis)
+
+
+def spec_file(word: str) -> Path | None:
+    """The spec JSON file a side names (None: a source to compile)."""
     path = Path(word)
     if word not in releases.load_pins() and path.is_file() and _is_json(path):
-        try:
-            text = path.read_text()
-        except (OSError, UnicodeDecodeError) as exc:
-            raise SourceError(Loc(word), f"cannot read spec: {exc}") from None
-        return from_json(text, word)
+        return path
     if path.exists() and not path.is_dir() and not path.is_file():
         raise SourceError(Loc(word), "not a regular file")
-    src = source_from_word(word, a.includes, a.quiet)
-    return pipeline.compile_spec(src, abis or DEFAULT_ABIS, overlay_files(a, src), warn=not a.quiet)
+    return None
 
 
 def _is_json(path: Path) -> bool:
@@ -81,15 +77,18 @@ def _is_json(path: Path) -> bool:
     return head.startswith(b"{")
 
 
-def run(a: argparse.Namespace) -> int:
-    abis = None if a.abis is None else parse_abis(a.abis)
-    old = load_side(a.old, a, abis)
-    new = load_side(a.new, a, abis)
-    try:
-        report = diff(old, new, a.old, a.new, abis)
-    except (KeyError, IndexError, TypeError, AttributeError) as exc:
-        # A spec JSON that passed the schema checks but is inconsistent must
-        # not crash with status 1, which means "breaking" to a CI gate.
-        raise DiffError(None, f"inconsistent spec ({type(exc).__name__}: {exc})") from None
-    emit(a.output, diff_render.render_diff(report, a.format))
-    return 1 if report.breaking else 0
+def answer(a: argparse.Namespace) -> Answer | None:
+    """Where this answer is kept: each side's spec (or spec file's bytes)."""
+    abis = abis_of(a)
+    parts = Parts("diff", a.old, a.new, a.format, abis, a.quiet)
+    for word in (a.old, a.new):
+        path = spec_file(word)
+        if path is None:
+            src = source_of_word(a, word)
+            parts.source(src, abis or DEFAULT_ABIS, overlay_files(a, src))
+            continue
+        try:
+            parts.data(word, path.read_bytes())
+        except OSError:
+            return None  # reported by the command itself
+    return parts.answer()

@@ -18,7 +18,8 @@ import sys
 import time
 from pathlib import Path
 
-from vfiogen.cli.common import add_source_args, compile_from_args
+from vfiogen.cli.common import add_source_args
+from vfiogen.cli.compile import compile_from_args
 from vfiogen.emit.docs import build as docs
 from vfiogen.emit.tree import write_tree
 from vfiogen.inputs import proof

@@ -6,7 +6,8 @@ import argparse
 import json
 import sys
 
-from vfiogen.cli.common import add_source_args, compile_from_args
+from vfiogen.cli.common import add_source_args
+from vfiogen.cli.compile import compile_from_args
 from vfiogen.emit.reports import inspect
 from vfiogen.ir.abi import ABIS
 

@@ -3,7 +3,11 @@
 Each command module has HELP (and optionally DESCRIPTION), `arguments(p)`
 and `run(args) -> exit status`. Only the module of the command being run is
 imported (the emitters and their libraries cost most of a short command's
-time); `vfiogen --help` imports them all. Every command that compiles takes
+time); `vfiogen --help` imports them all. A command whose whole answer is
+kept in the user cache (`spec`, `diff`, `history`: `cli.answers`) has
+`answer(args)` instead of `run`, and its work lives in
+`vfiogen.cli.compute.<name>`, imported only when the answer is not kept: a
+warm answer never imports the compiler. Every command that compiles takes
 one source, given positionally (a pinned release name, a header file, a
 kernel tree, `DIR@REF` for a git ref) or with the explicit options. Errors
 are one line `file:line: message` on stderr and exit 2.
@@ -19,6 +23,7 @@ import traceback
 from types import ModuleType
 
 from vfiogen import __version__
+from vfiogen.cli import answers
 from vfiogen.errors import VfiogenError
 
 COMMANDS = (
@@ -51,8 +56,20 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
             name, help=module.HELP, description=getattr(module, "DESCRIPTION", module.HELP)
         )
         module.arguments(sp)
-        sp.set_defaults(run=module.run)
     return p
+
+
+def run(args: argparse.Namespace) -> int:
+    """The exit status of the parsed command: its kept answer replayed, or
+    the command run (and its answer kept when the command has one)."""
+    module = command_module(args.command)
+    if not hasattr(module, "answer"):
+        return int(module.run(args))
+
+    def work() -> int:
+        return int(importlib.import_module(f"vfiogen.cli.compute.{args.command}").run(args))
+
+    return answers.answered(args, module.answer(args), work)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -62,7 +79,7 @@ def main(argv: list[str] | None = None) -> int:
     debug = "--debug" in argv
     args = parser.parse_args([w for w in argv if w != "--debug"])
     try:
-        return int(args.run(args))
+        return run(args)
     except VfiogenError as exc:
         print(f"vfiogen: {exc}", file=sys.stderr)
         return 2

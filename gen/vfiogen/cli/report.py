@@ -6,7 +6,8 @@ from __future__ import annotations
 import argparse
 import sys
 
-from vfiogen.cli.common import add_source_args, compile_from_args
+from vfiogen.cli.common import add_source_args
+from vfiogen.cli.compile import compile_from_args
 from vfiogen.emit.reports.coverage import coverage_text
 
 HELP = "overlay coverage and header errata"

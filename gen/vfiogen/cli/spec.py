@@ -1,11 +1,12 @@
-"""`vfiogen spec`: compile a header into the spec JSON."""
+"""`vfiogen spec`: compile a header into the spec JSON (`cli.compute.spec`;
+a cached answer is replayed without it)."""
 
 from __future__ import annotations
 
 import argparse
 
-from vfiogen.cli.common import add_source_args, compile_from_args, emit
-from vfiogen.ir.codec import to_json
+from vfiogen.cli.answers import Answer, Parts
+from vfiogen.cli.common import add_source_args, overlay_files, parse_abis, resolve_source
 
 HELP = "compile a header into the spec JSON"
 
@@ -15,6 +16,12 @@ def arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("-o", "--output", help="output file (default: stdout)")
 
 
-def run(a: argparse.Namespace) -> int:
-    emit(a.output, to_json(compile_from_args(a, with_history=True)))
-    return 0
+def answer(a: argparse.Namespace) -> Answer | None:
+    """Where this answer is kept: the source's spec, and for a pinned release
+    the pins' history its since/until come from."""
+    src = resolve_source(a)
+    parts = Parts("spec", a.quiet)
+    parts.source(src, parse_abis(a.abis), overlay_files(a, src))
+    if src.release is not None:
+        parts.pins(a.quiet)
+    return parts.answer()

@@ -7,7 +7,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from vfiogen.cli.common import add_source_args, compile_from_args
+from vfiogen.cli.common import add_source_args
+from vfiogen.cli.compile import compile_from_args
 from vfiogen.emit.bindings.build import render_bindings
 from vfiogen.emit.bindings.wheel import write_wheel
 

@@ -23,6 +23,7 @@ from vfiogen.data import PACKAGE
 
 ENTRY_FORMAT = b"vfiogen-cache-1"
 LIMIT_BYTES = 256 << 20  # per kind of entry
+FINGERPRINTS = "fingerprints"
 
 
 def cache_dir() -> Path:
@@ -47,16 +48,63 @@ def digest(*parts: str | bytes) -> str:
 def fingerprint() -> str:
     """The running generator's identity (`source_digest` of this package),
     computed once per process."""
-    return source_digest(PACKAGE)
+    return memoized_source_digest(PACKAGE)
+
+
+def source_files(root: Path) -> list[tuple[str, str]]:
+    """Every Python source file under `root`: (relative name, path), sorted
+    (plain strings: a warm command lists them on every run)."""
+    out = []
+    top = str(root)
+    for folder, _, files in os.walk(top):
+        rel = os.path.relpath(folder, top)
+        for name in files:
+            if name.endswith(".py"):
+                out.append((name if rel == "." else f"{rel}/{name}", f"{folder}/{name}"))
+    return sorted(out)
 
 
 def source_digest(root: Path) -> str:
     """The version and the content of every Python source file under `root`:
     entries written by another version or by an edited checkout are never read."""
     parts: list[str | bytes] = [__version__]
-    for path in sorted(root.rglob("*.py")):
-        parts += [str(path.relative_to(root)), path.read_bytes()]
+    for rel, path in source_files(root):
+        with open(path, "rb") as f:
+            parts += [rel, f.read()]
     return digest(*parts)
+
+
+def memoized_source_digest(root: Path) -> str:
+    """`source_digest(root)`, kept in the user cache under the files' stat
+    (size, mtime, ctime, inode): reading and hashing the ~100 files took
+    longer than a warm command's own work. An edit changes the ctime (which
+    no tool sets back), so an edited checkout, editable install included,
+    never finds the old value."""
+    stamps = []
+    for rel, path in source_files(root):
+        st = os.stat(path)
+        stamps.append(f"{rel} {st.st_size} {st.st_mtime_ns} {st.st_ctime_ns} {st.st_ino}")
+    entry = digest(__version__, str(root), *stamps)
+    known = read(FINGERPRINTS, entry)
+    if known is not None and len(known) == 64:
+        return known.decode()
+    value = source_digest(root)
+    write(FINGERPRINTS, entry, value.encode())
+    return value
+
+
+_FILE_DIGESTS: dict[tuple[str, int, int, int, int], str] = {}
+
+
+def file_digest(path: Path) -> str:
+    """sha256 of a file's content, hashed once per process while its stat
+    is unchanged (a key reads the same data files for every pin)."""
+    st = path.stat()
+    stamp = (str(path), st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+    known = _FILE_DIGESTS.get(stamp)
+    if known is None:
+        known = _FILE_DIGESTS[stamp] = hashlib.sha256(path.read_bytes()).hexdigest()
+    return known
 
 
 def entry_path(kind: str, key: str) -> Path:

@@ -28,6 +28,7 @@ without importing the compiler or the IR.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import pickle
 from pathlib import Path
@@ -58,7 +59,7 @@ def key(source: HeaderSource, abis: tuple[str, ...], overlay_files: dict[str, Pa
         cache.fingerprint(),
         source.description,
         str(source.kernel_version),
-        repr(sorted(source.sha256().items())),
+        repr(sorted((name, cache.file_digest(path)) for name, path in source.headers)),
         repr([(a, [str(d) for d in source.include_dirs(a)]) for a in abis]),
         repr(source.defines),
     ]
@@ -69,11 +70,17 @@ def key(source: HeaderSource, abis: tuple[str, ...], overlay_files: dict[str, Pa
         marker = (releases.tree_dir(pin) / ".verified").stat()
         pinned = sorted((k, v) for k, v in dataclasses.asdict(pin).items() if k != "loc")
         parts += [repr(pinned), f"{marker.st_ino} {marker.st_mtime_ns}"]
-    for path in sorted(data_dir("headers").glob("*.toml")):
-        parts += [path.name, path.read_bytes()]
+    for path in _data_files():
+        parts += [path.name, cache.file_digest(path)]
     for name, path in sorted(overlay_files.items()):
-        parts += [name, str(path), path.read_bytes()]
+        parts += [name, str(path), cache.file_digest(path)]
     return cache.digest(*parts)
+
+
+@functools.cache
+def _data_files() -> list[Path]:
+    """The shipped data files (pins, overlays, kernel answers), listed once."""
+    return sorted(data_dir("headers").glob("*.toml"))
 
 
 def pin_keys(quiet: bool = True) -> list[str | None]:

@@ -30,7 +30,6 @@ from __future__ import annotations
 import dataclasses
 import functools
 import hashlib
-import pickle
 from pathlib import Path
 
 from vfiogen import cache
@@ -126,6 +125,8 @@ def unchanged(deps: list[Dependency], dirs: list[Path]) -> bool:
 def recorded_dependencies(entry: str) -> list[Dependency] | None:
     """The files listed with the spec stored under `entry` (None: no
     readable entry). Unpickling loads the IR classes: only after a miss."""
+    import pickle  # only after a miss: a warm answer's start-up does without it
+
     payload = cache.read(KIND, entry)
     if payload is None:
         return None

@@ -19,7 +19,6 @@ import argparse
 import importlib
 import sys
 from pathlib import Path
-import traceback
 from types import ModuleType
 
 from vfiogen import __version__
@@ -88,6 +87,8 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as exc:  # an internal error: one line unless --debug
         if debug:
             raise
+        import traceback  # only here: a warm command's start-up does without it
+
         frames = [
             f.filename for f in traceback.extract_tb(exc.__traceback__) if "vfiogen" in f.filename
         ]

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import re
-import subprocess
 from pathlib import Path
 
 from vfiogen.errors import SourceError
@@ -17,6 +16,8 @@ from vfiogen.errors import SourceError
 
 def debian_mirror() -> str:
     """The machine's own Debian mirror, read from apt's index targets."""
+    import subprocess  # late: only a fetch runs it, and a warm command's start-up does without it
+
     try:
         out = subprocess.run(
             ["apt-get", "indextargets", "--format", "$(SITE)"],
@@ -111,6 +112,8 @@ def extract(deb: Path, dest: Path) -> None:
 
 def _run(cmd: list[str], env: dict[str, str] | None, cwd: Path) -> str:
     """Run an apt/dpkg tool; its stdout, or a SourceError with its last error line."""
+    import subprocess  # late: only a fetch runs it, and a warm command's start-up does without it
+
     try:
         proc = subprocess.run(cmd, env=env, cwd=cwd, capture_output=True, text=True)
     except OSError as exc:

@@ -11,7 +11,6 @@ from __future__ import annotations
 import functools
 import hashlib
 import shutil
-import subprocess
 import sys
 import tempfile
 import tomllib
@@ -135,6 +134,8 @@ def _sha256(path: Path) -> str:
 
 
 def _fetch_wheel(release: Release, downloads: Path, staging: Path) -> None:
+    import subprocess  # late: only a fetch runs it, and a warm command's start-up does without it
+
     wheel = downloads / release.file
     if not wheel.is_file():
         cmd = [

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import re
-import subprocess
 import sys
 import tempfile
 from dataclasses import dataclass, field
@@ -106,6 +105,8 @@ def from_kernel_tree(root: Path, description: str | None = None) -> HeaderSource
 def from_git(repo: Path, ref: str) -> HeaderSource:
     """A git ref of a kernel repository, read from its objects (no checkout):
     the UAPI subtrees are written to a temporary directory."""
+    import subprocess  # late: only a git source runs it, and a warm command's start-up does without it
+
     paths = [
         "include/uapi",
         *{f"arch/{a}/include/uapi" for a in KERNEL_TREE_ARCH.values()},

@@ -17,6 +17,7 @@ from vfiogen.emit.templating import render
 from vfiogen.analyses.diff.model import CHANGES, ENTITIES, SEVERITIES, Change, Report
 from vfiogen.analyses.history import History
 from vfiogen.emit.reports.formats import FORMATS as FORMATS
+
 TEMPLATE_SUFFIX = {"text": "txt.j2", "markdown": "md.j2", "html": "html.j2"}
 HISTORY_ORDER = (
     "request",

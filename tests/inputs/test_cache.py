@@ -194,6 +194,31 @@ def test_an_edited_generator_has_another_fingerprint(tmp_path: Path) -> None:
     assert cache.source_digest(copy) != cache.fingerprint()
 
 
+def test_memoized_fingerprint_follows_an_edit(
+    own_cache: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The generator's digest is kept under its files' stat, as an editable
+    checkout runs it: an edit of the same size with the mtime set back is
+    still seen (the ctime moves), and an unchanged tree is not read again."""
+    copy = tmp_path / "vfiogen"
+    shutil.copytree(PACKAGE, copy, ignore=shutil.ignore_patterns("__pycache__"))
+    first = cache.memoized_source_digest(copy)
+    assert first == cache.source_digest(copy) == cache.fingerprint()
+    with monkeypatch.context() as m:
+        m.setattr(cache, "source_digest", lambda root: pytest.fail("read again"))
+        assert cache.memoized_source_digest(copy) == first
+    layout = copy / "semantics/layout.py"
+    st = layout.stat()
+    text = layout.read_text()
+    layout.write_text(text.replace("return", "retorn", 1))  # same size
+    os.utime(layout, ns=(st.st_atime_ns, st.st_mtime_ns))
+    assert layout.stat().st_size == st.st_size and layout.stat().st_mtime_ns == st.st_mtime_ns
+    edited = cache.memoized_source_digest(copy)
+    assert edited != first and edited == cache.source_digest(copy)
+    (copy / "semantics/new_module.py").write_text("X = 1\n")  # a file added
+    assert cache.memoized_source_digest(copy) not in (first, edited)
+
+
 def test_stale_entry_is_not_read(own_cache: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """An entry written by another generator (another fingerprint) is never
     found: the key changes, the compiler runs."""

@@ -31,41 +31,51 @@ def _defaults(cls: type) -> list[tuple[str, Any]]:
     return _FIELDS[cls]
 
 
+_SCALARS = frozenset({str, int, float, bool, type(None)})
+_COMPACT = json.JSONEncoder(separators=(",", ":"))  # one encoder: json.dumps makes one per call
+_PLAIN = json.JSONEncoder()
+
+
 def _encode(value: Any) -> Any:
-    if isinstance(value, Loc):
-        return value.to_json()
-    if dataclasses.is_dataclass(value):
-        out = {}
-        for name, default in _defaults(type(value)):
-            v = getattr(value, name)
-            if default is not _MISSING and v == default:
-                continue  # defaults are implied; keeps the JSON short
-            out[name] = _encode(v)
-        return out
-    if isinstance(value, dict):
-        return {k: _encode(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_encode(v) for v in value]
-    return value
+    cls = type(value)
+    if cls in _SCALARS:
+        return value
+    fields = _FIELDS.get(cls)
+    if fields is None:
+        if cls is Loc:
+            return value.to_json()
+        if isinstance(value, dict):
+            return {k: _encode(v) for k, v in value.items()}
+        if isinstance(value, (list, tuple)):
+            return [_encode(v) for v in value]
+        if not dataclasses.is_dataclass(value):
+            return value
+        fields = _defaults(cls)
+    out = {}
+    for name, default in fields:
+        v = getattr(value, name)
+        if default is not _MISSING and v == default:
+            continue  # defaults are implied; keeps the JSON short
+        out[name] = v if type(v) in _SCALARS else _encode(v)
+    return out
 
 
 def to_json(spec: Spec) -> str:
     """The spec's JSON text, one entity per line (readable diffs, and the
     fast C encoder does the work); identical input gives identical bytes."""
     data = _encode(spec)
+    key, compact = _PLAIN.encode, _COMPACT.encode
     lines = ["{"]
     items = list(data.items())
-    for i, (key, value) in enumerate(items):
+    for i, (name, value) in enumerate(items):
         comma = "," if i < len(items) - 1 else ""
         if isinstance(value, dict) and value:
-            lines.append(f" {json.dumps(key)}: {{")
-            entries = list(value.items())
-            for j, (k, v) in enumerate(entries):
-                sep = "," if j < len(entries) - 1 else ""
-                lines.append(f"  {json.dumps(k)}: {json.dumps(v, separators=(',', ':'))}{sep}")
+            lines.append(f" {key(name)}: {{")
+            entries = [f"  {key(k)}: {compact(v)}" for k, v in value.items()]
+            lines.append(",\n".join(entries))
             lines.append(f" }}{comma}")
         else:
-            lines.append(f" {json.dumps(key)}: {json.dumps(value, separators=(',', ':'))}{comma}")
+            lines.append(f" {key(name)}: {compact(value)}{comma}")
     lines.append("}")
     return "\n".join(lines) + "\n"
 

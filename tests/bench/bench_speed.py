@@ -2,10 +2,13 @@
 to ctypesgen on the same header, in the same run, with the machine's load.
 
 Cache warm: one warm-up run fills the user cache (compiled specs, the pins'
-history, black's output, Jinja's compiled templates), then the median of
-RUNS runs. Cold: `vfiogen build` with an empty cache of its own (the fetched
-release trees shared), every run; its output is compared byte for byte with
-the warm one. Goals: build <= 1.5 s and <= 4x ctypesgen, spec <= 0.5x
+history, the kept answers of spec/diff/history, black's output, Jinja's
+compiled templates), then the median of RUNS runs. "Specs cached, no
+answer": the compiled specs and history cached but the command's answer
+removed before each run (the compiler imported, the specs read). Cold
+(cache empty): a cache of its own per run (the fetched release trees
+shared); `build`'s and `spec`'s outputs are compared byte for byte with the
+warm ones. Goals: build <= 1.5 s and <= 4x ctypesgen, spec <= 0.5x
 ctypesgen, diff 6.1 7.2 <= 0.25 s, history <= 0.3 s.
 Run: `python tests/bench/bench_speed.py` (from the checkout; bytecode
 compiled first, as an installed package has it).
@@ -24,6 +27,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Callable
 
 from vfiogen.data import PACKAGE
 from vfiogen.inputs import releases
@@ -63,18 +67,43 @@ def ctypesgen() -> str | None:
     return str(beside) if beside.is_file() else shutil.which("ctypesgen")
 
 
-def cold_build(out: Path) -> Timing:
-    """Medians of `vfiogen build 7.2` with an empty cache each run."""
+def empty_cache() -> Path:
+    """A cache directory of its own, sharing only the fetched release trees."""
+    cache = Path(tempfile.mkdtemp(prefix="vfiogen-cold-"))
+    (cache / "trees").symlink_to(releases.cache_dir() / "trees")
+    return cache
+
+
+def cold(cmd: list[str], before: Callable[[Path], None] | None = None) -> Timing:
+    """Medians of `cmd` with an empty cache each run (`before` prepares it)."""
     walls, cpus = [], []
     for _ in range(COLD_RUNS):
-        with tempfile.TemporaryDirectory(prefix="vfiogen-cold-") as cache:
-            (Path(cache) / "trees").symlink_to(releases.cache_dir() / "trees")
-            env = dict(os.environ, VFIOGEN_CACHE=cache)
-            cmd = [sys.executable, "-m", "vfiogen", "build", "7.2", "-q", "--out", str(out)]
-            cpu, start = cpu_of_children(), time.perf_counter()
-            subprocess.run(cmd, check=True, env=env, capture_output=True)
-            walls.append(time.perf_counter() - start)
-            cpus.append(cpu_of_children() - cpu)
+        cache = empty_cache()
+        if before is not None:
+            before(cache)
+        env = dict(os.environ, VFIOGEN_CACHE=str(cache))
+        cpu, start = cpu_of_children(), time.perf_counter()
+        subprocess.run(cmd, check=True, env=env, capture_output=True)
+        walls.append(time.perf_counter() - start)
+        cpus.append(cpu_of_children() - cpu)
+        shutil.rmtree(cache)
+    return statistics.median(walls), statistics.median(cpus)
+
+
+def answers_removed(cmd: list[str], runs: int = RUNS) -> Timing:
+    """Medians of `cmd` with the compiled specs and the pins' history cached
+    but no kept answer (`cli.answers`): the compiler imported, the specs read."""
+    cache = empty_cache()
+    env = dict(os.environ, VFIOGEN_CACHE=str(cache))
+    subprocess.run(cmd, check=True, env=env, capture_output=True)
+    walls, cpus = [], []
+    for _ in range(runs):
+        shutil.rmtree(cache / "answers", ignore_errors=True)
+        cpu, start = cpu_of_children(), time.perf_counter()
+        subprocess.run(cmd, check=True, env=env, capture_output=True)
+        walls.append(time.perf_counter() - start)
+        cpus.append(cpu_of_children() - cpu)
+    shutil.rmtree(cache)
     return statistics.median(walls), statistics.median(cpus)
 
 
@@ -114,11 +143,13 @@ def main() -> None:
     warm_out = work / "warm"
     t_build = measure([*vfiogen, "build", "7.2", "-q", "--out", str(warm_out)])
     rows.append(("vfiogen build 7.2, cache warm", t_build))
-    t_spec = measure([*vfiogen, "spec", "7.2", "-q", "-o", str(work / "s.json")])
-    rows.append(("vfiogen spec 7.2, cache warm", t_spec))
+    spec = [*vfiogen, "spec", "7.2", "-q", "-o"]
+    rows.append(("vfiogen spec 7.2, cache warm", measure([*spec, str(work / "s.json")])))
     spec_header = [*vfiogen, "spec", "--header", str(header), f"-I{tree / 'any-linux-any'}"]
-    spec_header += ["--abis", "x86_64,i386,aarch64", "-q", "-o", str(work / "h.json")]
-    rows.append(("vfiogen spec --header vfio.h, cache warm", measure(spec_header)))
+    spec_header += ["--abis", "x86_64,i386,aarch64", "-q", "-o"]
+    rows.append(
+        ("vfiogen spec --header vfio.h, cache warm", measure([*spec_header, str(work / "h.json")]))
+    )
     rows.append(
         ("vfiogen diff 6.1 7.2, cache warm", measure([*vfiogen, "diff", "6.1", "7.2", "-q"]))
     )
@@ -126,8 +157,32 @@ def main() -> None:
     rows.append(
         (f"vfiogen history ({n} releases), cache warm", measure([*vfiogen, "history", "-q"]))
     )
+    rows.append(
+        (
+            "vfiogen spec 7.2, specs cached, no answer",
+            answers_removed([*spec, str(work / "a.json")]),
+        )
+    )
+    rows.append(
+        (
+            "vfiogen diff 6.1 7.2, specs cached, no answer",
+            answers_removed([*vfiogen, "diff", "6.1", "7.2", "-q"]),
+        )
+    )
+    rows.append(("vfiogen spec 7.2, cache empty", cold([*spec, str(work / "s-cold.json")])))
+    rows.append(
+        (
+            "vfiogen spec --header vfio.h, cache empty",
+            cold([*spec_header, str(work / "h-cold.json")]),
+        )
+    )
     cold_out = work / "cold"
-    rows.append(("vfiogen build 7.2, cache empty", cold_build(cold_out)))
+    rows.append(
+        (
+            "vfiogen build 7.2, cache empty",
+            cold([*vfiogen, "build", "7.2", "-q", "--out", str(cold_out)]),
+        )
+    )
     load_after = os.getloadavg()
     print(
         f"median of {RUNS} runs (cold: {COLD_RUNS}), whole process, wall and CPU (user+sys, "
@@ -139,8 +194,13 @@ def main() -> None:
         ratio = ""
         if t_ctg and "vfiogen" in name:
             ratio = f"  {wall / t_ctg[0]:5.2f}x / {cpu / t_ctg[1]:5.2f}x ctypesgen"
-        print(f"  {name:46} {wall * 1000:7.0f} ms wall {cpu * 1000:7.0f} ms CPU{ratio}")
+        print(f"  {name:48} {wall * 1000:7.0f} ms wall {cpu * 1000:7.0f} ms CPU{ratio}")
+    same_spec = all(
+        filecmp.cmp(work / a, work / b, shallow=False)
+        for a, b in (("s.json", "s-cold.json"), ("s.json", "a.json"), ("h.json", "h-cold.json"))
+    )
     print(f"  cold and warm build outputs identical: {same_tree(warm_out, cold_out)}")
+    print(f"  cold, uncached-answer and warm spec outputs identical: {same_spec}")
     shutil.rmtree(work)
 
 

@@ -67,6 +67,13 @@ def ctypesgen() -> str | None:
     return str(beside) if beside.is_file() else shutil.which("ctypesgen")
 
 
+def run_ok(cmd: list[str], env: dict[str, str]) -> None:
+    """Run `cmd`; exit status 0 or 1 (`diff`: breaking) is success."""
+    out = subprocess.run(cmd, env=env, capture_output=True, text=True)
+    if out.returncode not in (0, 1):
+        raise SystemExit(f"failed ({out.returncode}): {' '.join(cmd)}\n{out.stderr}")
+
+
 def empty_cache() -> Path:
     """A cache directory of its own, sharing only the fetched release trees."""
     cache = Path(tempfile.mkdtemp(prefix="vfiogen-cold-"))
@@ -83,7 +90,7 @@ def cold(cmd: list[str], before: Callable[[Path], None] | None = None) -> Timing
             before(cache)
         env = dict(os.environ, VFIOGEN_CACHE=str(cache))
         cpu, start = cpu_of_children(), time.perf_counter()
-        subprocess.run(cmd, check=True, env=env, capture_output=True)
+        run_ok(cmd, env)
         walls.append(time.perf_counter() - start)
         cpus.append(cpu_of_children() - cpu)
         shutil.rmtree(cache)
@@ -95,12 +102,12 @@ def answers_removed(cmd: list[str], runs: int = RUNS) -> Timing:
     but no kept answer (`cli.answers`): the compiler imported, the specs read."""
     cache = empty_cache()
     env = dict(os.environ, VFIOGEN_CACHE=str(cache))
-    subprocess.run(cmd, check=True, env=env, capture_output=True)
+    run_ok(cmd, env)
     walls, cpus = [], []
     for _ in range(runs):
         shutil.rmtree(cache / "answers", ignore_errors=True)
         cpu, start = cpu_of_children(), time.perf_counter()
-        subprocess.run(cmd, check=True, env=env, capture_output=True)
+        run_ok(cmd, env)
         walls.append(time.perf_counter() - start)
         cpus.append(cpu_of_children() - cpu)
     shutil.rmtree(cache)

@@ -22,7 +22,8 @@ import pytest
 from support import release_source
 from vfiogen import cache
 from vfiogen.cli import answers
-from vfiogen.cli.main import main
+from vfiogen.cli import history as history_cli
+from vfiogen.cli.main import build_parser, main
 from vfiogen.inputs import releases
 
 ROOT = Path(__file__).parents[2]
@@ -230,3 +231,20 @@ def test_errors_and_second_outputs_are_not_kept(
     assert main(["history", "-q", "--write-spec", str(tmp_path / "s.json")]) == 0
     assert (tmp_path / "s.json").is_file() and answer_files(own_cache) == []
     capsys.readouterr()
+
+
+def test_edited_report_template_is_another_answer(
+    own_cache: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The report templates are data, not in the generator's fingerprint: a
+    diff or history answer is keyed by them too."""
+    templates = tmp_path / "templates"
+    shutil.copytree(ROOT / "templates/diff", templates / "diff")
+    monkeypatch.setattr(answers, "data_dir", lambda name: templates)
+    args = build_parser("history").parse_args(["history", "-q"])
+    before = history_cli.answer(args)
+    assert before is not None and history_cli.answer(args) == before
+    page = templates / "diff/history.txt.j2"
+    page.write_text(page.read_text() + "\n")
+    after = history_cli.answer(args)
+    assert after is not None and after.entry != before.entry

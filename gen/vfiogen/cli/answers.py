@@ -6,7 +6,8 @@ Its answer (exit status, output text, what it printed on stderr) depends
 only on the inputs of those specs and the command's options, so it is kept
 whole: the command module names the entry (`Answer`) from the spec keys of
 its sources (`spec_keys`, the spec cache's own invalidation rules: the
-generator's fingerprint, headers, ABIs, overlays, the pin's tree), and this
+generator's fingerprint, headers, ABIs, overlays, the pin's tree; for
+`diff` and `history` also the report templates and Jinja), and this
 module replays it, or runs the command (`cli.compute.<name>`, imported only
 then) and records it. A source other than a pinned release is replayed only
 while every file the preprocessor read for it is unchanged, as its spec
@@ -21,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import importlib.util
 import io
 import marshal
 import sys
@@ -30,6 +32,7 @@ from typing import Callable, TextIO
 
 from vfiogen import cache, spec_keys
 from vfiogen.cli.common import emit
+from vfiogen.data import data_dir
 from vfiogen.inputs.sources import HeaderSource
 
 KIND = "answers"
@@ -71,6 +74,17 @@ class Parts:
         keys = spec_keys.pin_keys(quiet)
         self.complete = self.complete and all(keys)
         self.parts += [k for k in keys if k]
+
+    def templates(self, folder: str) -> None:
+        """The templates the answer is rendered with (templates/<folder>: not
+        Python, so not in the generator's fingerprint), and the Jinja that
+        renders them (its package's `__init__.py`, which holds its version:
+        read without importing Jinja)."""
+        for path in sorted((data_dir("templates") / folder).glob("*.j2")):
+            self.parts += [path.name, cache.file_digest(path)]
+        jinja = importlib.util.find_spec("jinja2")
+        origin = jinja.origin if jinja is not None else None
+        self.parts.append(cache.file_digest(Path(origin)) if origin else "no jinja2")
 
     def data(self, label: str, content: bytes) -> None:
         """An input read as it is (a spec JSON file)."""

@@ -81,6 +81,7 @@ def answer(a: argparse.Namespace) -> Answer | None:
     """Where this answer is kept: each side's spec (or spec file's bytes)."""
     abis = abis_of(a)
     parts = Parts("diff", a.old, a.new, a.format, abis, a.quiet)
+    parts.templates("diff")
     for word in (a.old, a.new):
         path = spec_file(word)
         if path is None:

@@ -36,5 +36,6 @@ def answer(a: argparse.Namespace) -> Answer | None:
     if a.write_spec:
         return None
     parts = Parts("history", a.names, a.format, a.release, a.quiet)
+    parts.templates("diff")
     parts.pins(a.quiet)
     return parts.answer()

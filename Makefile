@@ -59,6 +59,7 @@ mutation: setup
 bench: setup
 	$(PYTHON) tests/bench/bench_spec.py
 	$(PYTHON) tests/bench/bench_speed.py
+	$(PYTHON) tests/bench/bench_ab.py main
 	$(PYTHON) tests/bench/bench_bindings.py
 	$(PYTHON) tests/bench/bench_diff.py
 	$(PYTHON) tests/bench/bench_docs.py

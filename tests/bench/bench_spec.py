@@ -95,7 +95,8 @@ def main() -> None:
         f"load average {load[0]:.1f} {load[1]:.1f} {load[2]:.1f}"
     )
     print(
-        f"  in process (spec from the cache + JSON; no startup, no imports): {in_process(header, tree) * 1000:.0f} ms"
+        "  in process (spec from the spec cache + JSON, what a command without a kept answer "
+        f"does; no startup, no imports): {in_process(header, tree) * 1000:.0f} ms"
     )
     for name, t, rss in rows:
         print(f"  {name:48} {t * 1000:7.0f} ms   peak RSS {rss / 1024:6.1f} MiB")

@@ -21,7 +21,6 @@ from vfiogen.inputs.sources import HeaderSource
 from vfiogen.ir.model import Spec
 
 KIND = spec_keys.KIND
-key = spec_keys.key  # where callers have always asked for it
 
 
 def load(entry: str, source: HeaderSource) -> Spec | None:

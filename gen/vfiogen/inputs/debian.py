@@ -7,6 +7,7 @@ machine's own Debian mirror; `apt-get download` fetches the .deb and
 
 from __future__ import annotations
 
+import fcntl
 import os
 import re
 from pathlib import Path
@@ -55,8 +56,14 @@ def private_apt(root: Path, suite: str, refresh: bool = False) -> dict[str, str]
         'Acquire::Languages "none";\nAPT::Architectures { "amd64"; };\n'
     )
     env = dict(os.environ, APT_CONFIG=str(d / "apt.conf"))
-    if refresh or not any(p.name != "partial" for p in (d / "lists").iterdir()):
-        _run(["apt-get", "-qq", "update"], env, d)
+    # The rig fetches kernels in parallel processes, two of them from one suite:
+    # one update at a time, and the lists count only once an update finished.
+    with open(d / "update.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        updated = d / "lists.updated"
+        if refresh or not updated.exists():
+            _run(["apt-get", "-qq", "update"], env, d)
+            updated.touch()
     return env
 
 

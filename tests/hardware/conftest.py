@@ -94,7 +94,7 @@ def _boot(name: str, work: Path) -> rig.GuestResult | rig.RigError:
     try:
         rig.check_host()
         return rig.run_pytest(
-            name, [str(rig.GUEST_TESTS), "-v", "-rfEs"], work, prepare=rig.prepare
+            name, [*rig.guest_test_paths(name), "-v", "-rfEs"], work, prepare=rig.prepare
         )
     except rig.RigError as exc:
         return exc

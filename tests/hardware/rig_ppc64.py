@@ -136,18 +136,13 @@ def build_guest_initramfs(kernel: Kernel, out: Path, root: Path) -> list[str]:
 
 def guest_pythonpath(host_sys_path: Sequence[str]) -> str:
     """The host interpreter's sys.path without its standard library (the
-    guest's Python has its own): site-packages and the project's paths."""
+    guest's Python has its own: the stdlib dir, lib-dynload, the zip), so
+    site-packages and the project's paths, in the host's order."""
     paths = sysconfig.get_paths()
     stdlib = {Path(paths["stdlib"]), Path(paths["platstdlib"])}
-    kept = [
-        p
-        for p in host_sys_path
-        if p
-        and not p.endswith(".zip")
-        and not any(Path(p) == s or s in Path(p).parents for s in stdlib)
-    ]
-    site = {Path(paths["purelib"]), Path(paths["platlib"])}
-    return ":".join(kept + [str(s) for s in sorted(site) if str(s) not in kept])
+    stdlib |= {s / "lib-dynload" for s in stdlib}
+    kept = [p for p in host_sys_path if p and not p.endswith(".zip") and Path(p) not in stdlib]
+    return ":".join(kept)
 
 
 def qemu_command(flavor: Flavor, kernel: Kernel, initrd: Path, work: Path, root: Path) -> list[str]:

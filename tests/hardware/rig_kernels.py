@@ -118,7 +118,7 @@ def kernel_dir(name: str) -> Path:
 
 def kernels_under_test() -> list[str]:
     """The kernels the hardware tier boots: $VFIOGEN_RIG_KERNELS (comma
-    separated, e.g. "6.1,6.12,7.2"), default 6.1, 7.2 and 7.2-full."""
+    separated, e.g. "6.1,6.12,7.2"), default 6.1, 7.2, 7.2-full and 7.2-ppc64."""
     names = os.environ.get("VFIOGEN_RIG_KERNELS", ",".join(DEFAULT_KERNELS))
     return [n.strip() for n in names.split(",") if n.strip()]
 

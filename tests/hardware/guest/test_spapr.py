@@ -168,6 +168,21 @@ def test_v2_registered_memory_windows_and_dma(group: api.Group, edu) -> None:
             memory.close()
 
 
+def test_the_default_iommu_on_power_is_spapr_v2(group: api.Group) -> None:
+    """vfio.api's Container.set_iommu() picks the best model the kernel offers."""
+    with proof.mode(PROOF_V2), api.Container() as container:
+        assert set(container.supported_iommus()) == {
+            abi.VFIO_SPAPR_TCE_IOMMU,
+            abi.VFIO_SPAPR_TCE_v2_IOMMU,
+        }
+        group.set_container(container)
+        try:
+            assert container.set_iommu() == abi.VFIO_SPAPR_TCE_v2_IOMMU
+            assert tce_info(container).flags & abi.VFIO_IOMMU_SPAPR_INFO_DDW
+        finally:
+            group.unset_container()
+
+
 def test_eeh_is_not_offered_on_an_emulated_phb(group: api.Group) -> None:
     with proof.mode(PROOF_V1):
         container = attached(group, abi.VFIO_SPAPR_TCE_IOMMU)

@@ -59,18 +59,30 @@ class Container(Owned):
         return rq.vfio_check_extension(self.fd, uint(extension, "extension"))
 
     def supported_iommus(self) -> list[int]:
-        kinds = [abi.VFIO_TYPE1_IOMMU, abi.VFIO_TYPE1v2_IOMMU, abi.VFIO_NOIOMMU_IOMMU]
+        kinds = [
+            abi.VFIO_TYPE1_IOMMU,
+            abi.VFIO_TYPE1v2_IOMMU,
+            abi.VFIO_NOIOMMU_IOMMU,
+            abi.VFIO_SPAPR_TCE_IOMMU,
+            abi.VFIO_SPAPR_TCE_v2_IOMMU,
+        ]
         return [k for k in kinds if self.check_extension(k)]
 
     def set_iommu(self, iommu: int | None = None) -> int:
-        """Set the IOMMU model (default: type1v2 if supported, else type1);
-        needs at least one group attached. Returns the model set."""
+        """Set the IOMMU model (default: the best the kernel offers: type1v2,
+        type1, or on POWER sPAPR TCE v2, then v1); needs at least one group
+        attached. Returns the model set."""
         if iommu is None:
-            preferred = (abi.VFIO_TYPE1v2_IOMMU, abi.VFIO_TYPE1_IOMMU)
+            preferred = (
+                abi.VFIO_TYPE1v2_IOMMU,
+                abi.VFIO_TYPE1_IOMMU,
+                abi.VFIO_SPAPR_TCE_v2_IOMMU,
+                abi.VFIO_SPAPR_TCE_IOMMU,
+            )
             iommu = next((k for k in preferred if self.check_extension(k)), None)
             if iommu is None:
                 raise VfioError(
-                    95, "VFIO_SET_IOMMU", self.kind, "neither type1 nor type1v2 is supported"
+                    95, "VFIO_SET_IOMMU", self.kind, "neither a type1 nor a sPAPR TCE IOMMU"
                 )
         rq.vfio_set_iommu(self.fd, uint(iommu, "iommu"))
         return iommu

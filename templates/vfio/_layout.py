@@ -32,6 +32,7 @@ _MACHINES = {
     "aarch64": "aarch64",
     "arm64": "aarch64",
     "ppc64": "powerpc64",
+    "ppc64le": "powerpc64",  # uname -m of a little-endian POWER guest (Debian ppc64el)
 }
 
 

@@ -63,6 +63,7 @@ from rig_qemu import (
     check_host,
     choose_accel,
     find_qemu,
+    guest_test_paths,
     qemu_command,
     run_pytest,
     write_job,
@@ -74,7 +75,7 @@ __all__ = [
     "REPO", "Flavor", "GuestFailure", "GuestResult", "Kernel", "MissingPart", "RigError",
     "_cpio", "_is_static_elf", "_modinfo", "build_initramfs", "cache_root", "check_host",
     "choose_accel", "debian", "fetch_kernel", "find_busybox", "find_qemu", "kernel_dir",
-    "kernels_under_test", "own_bindings", "prepare", "qemu_command", "run_pytest",
+    "kernels_under_test", "guest_test_paths", "own_bindings", "prepare", "qemu_command", "run_pytest",
     "test_header_bindings", "write_job", "guest_proof", "spec_requests", "write_proof",
 ]  # fmt: skip
 
@@ -104,7 +105,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 0
         work = args.work or Path(tempfile.mkdtemp(prefix=f"vfiogen-rig-{args.kernel}-"))
         result = run_pytest(
-            args.kernel, pytest_args or [str(GUEST_TESTS)], work, timeout=args.timeout,
+            args.kernel, pytest_args or guest_test_paths(args.kernel), work, timeout=args.timeout,
             cwd=Path.cwd(), prepare=prepare,
         )  # fmt: skip
     except RigError as exc:

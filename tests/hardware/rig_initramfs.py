@@ -9,7 +9,7 @@ import re
 import shutil
 import struct
 import subprocess
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from functools import lru_cache
 from pathlib import Path
 
@@ -53,11 +53,20 @@ def _is_static_elf(path: Path) -> bool:
     return PT_INTERP not in types
 
 
-def build_initramfs(kernel: Kernel, out: Path) -> list[str]:
+def build_initramfs(
+    kernel: Kernel,
+    out: Path,
+    *,
+    wanted: Sequence[str] = WANTED_MODULES,
+    busybox: Path | None = None,
+    init: Path = GUEST_INIT,
+) -> list[str]:
     """Write the guest's initramfs (gzip'd cpio) to `out`; returns the modules
     in load order (dependencies first). A kernel without modules (no
     <moddir>/kernel, everything in modules.builtin) gets an empty list; its
-    module parameters must then be on the kernel command line."""
+    module parameters must then be on the kernel command line. A guest of
+    another architecture brings its own `wanted` modules, static `busybox`
+    and `init` (rig_ppc64.py)."""
     tree = kernel.moddir / "kernel"
     available = {
         _module_name(p): p
@@ -86,7 +95,7 @@ def build_initramfs(kernel: Kernel, out: Path) -> list[str]:
                 visit(dep.replace("-", "_"), True)
         order.append(name)
 
-    for name in WANTED_MODULES:
+    for name in wanted:
         visit(name, True)
     for name in OPTIONAL_MODULES:
         visit(name, False)
@@ -95,8 +104,8 @@ def build_initramfs(kernel: Kernel, out: Path) -> list[str]:
         (d, 0o040755, b"") for d in ("bin", "dev", "proc", "sys", "tmp", "newroot", "mods")
     ]
     entries.append(("dev/console", 0o020600, b""))
-    entries.append(("bin/busybox", 0o100755, find_busybox().read_bytes()))
-    entries.append(("init", 0o100755, GUEST_INIT.read_bytes()))
+    entries.append(("bin/busybox", 0o100755, (busybox or find_busybox()).read_bytes()))
+    entries.append(("init", 0o100755, init.read_bytes()))
     entries.append(("mods/order", 0o100644, "".join(f"{m}\n" for m in order).encode()))
     entries += [(f"mods/{m}.ko", 0o100644, blobs[m]) for m in order]
     out.write_bytes(gzip.compress(_cpio(entries), compresslevel=6, mtime=0))

@@ -45,7 +45,9 @@ class Flavor:
     kernel built from that Debian source package (kbuild.py). `devices` are
     QEMU arguments beyond the IOMMU and the edu every flavor has, `cmdline`
     kernel parameters beyond the rig's own, `bind` the vendor:device IDs
-    /init hands to vfio-pci."""
+    /init hands to vfio-pci. `arch` is the Debian architecture of the kernel
+    (not amd64: another QEMU and guest userland, rig_ppc64.py), `guest_tests`
+    the files of guest/ it runs (empty: all of them)."""
 
     name: str
     suite: str
@@ -54,6 +56,8 @@ class Flavor:
     devices: tuple[str, ...] = ()
     cmdline: str = ""
     bind: tuple[str, ...] = (EDU_ID,)
+    arch: str = "amd64"
+    guest_tests: tuple[str, ...] = ()
 
     @property
     def series(self) -> str:
@@ -80,9 +84,14 @@ FLAVORS = {
             cmdline="vfio_pci.enable_sriov=1 vfio.enable_unsafe_noiommu_mode=1",
             bind=(EDU_ID, NVME_ID),
         ),
+        # sid's ppc64el kernel on QEMU's pseries machine (TCG): edu on its own
+        # PHB behind the sPAPR TCE IOMMU, for the sPAPR requests (rig_ppc64.py).
+        Flavor("7.2-ppc64", "sid", iommu="", arch="ppc64el", guest_tests=("test_spapr.py",)),
     )
 }
-DEFAULT_KERNELS = ("6.1", "7.2", "7.2-full")
+DEFAULT_KERNELS = ("6.1", "7.2", "7.2-full", "7.2-ppc64")
+# The Debian package that points at a suite's current kernel, per architecture.
+KERNEL_META = {"amd64": "linux-image-amd64", "ppc64el": "linux-image-powerpc64le"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,7 +118,7 @@ def kernel_dir(name: str) -> Path:
 
 def kernels_under_test() -> list[str]:
     """The kernels the hardware tier boots: $VFIOGEN_RIG_KERNELS (comma
-    separated, e.g. "6.1,6.12,7.2"), default 6.1, 7.2 and 7.2-full."""
+    separated, e.g. "6.1,6.12,7.2"), default 6.1, 7.2, 7.2-full and 7.2-ppc64."""
     names = os.environ.get("VFIOGEN_RIG_KERNELS", ",".join(DEFAULT_KERNELS))
     return [n.strip() for n in names.split(",") if n.strip()]
 
@@ -162,20 +171,23 @@ def _build_kernel(flavor: Flavor, dest: Path, refresh: bool) -> Kernel:
 
 
 def _download_kernel(flavor: Flavor, dest: Path) -> Kernel:
-    """Resolve linux-image-amd64 in the suite, download the image package and,
+    """Resolve linux-image-amd64 (or the flavor's architecture's) in the
+    suite, download the image package and,
     where the suite splits it (sid: linux-binary-/linux-modules-/linux-base-),
     its parts; unpack them all into `dest`."""
     apt_root = cache_root()
-    meta = debian.show(apt_root, flavor.suite, "linux-image-amd64", refresh=True)
+    arch = flavor.arch
+    meta_name = KERNEL_META[arch]
+    meta = debian.show(apt_root, flavor.suite, meta_name, refresh=True, arch=arch)
     images = [d for d in debian.depends(meta) if re.match(r"linux-image-\d", d)]
     if not images:
-        raise RigError(f"{flavor.suite}: linux-image-amd64 depends on no linux-image-<version>")
+        raise RigError(f"{flavor.suite}: {meta_name} depends on no linux-image-<version>")
     image = images[0]
-    fields = debian.show(apt_root, flavor.suite, image)
+    fields = debian.show(apt_root, flavor.suite, image, arch=arch)
     version = fields.get("Version", "")
-    if not version.startswith(flavor.name + "."):
+    if not version.startswith(flavor.series + "."):
         raise RigError(
-            f"Debian {flavor.suite}'s kernel is now {version}, not {flavor.name}: "
+            f"Debian {flavor.suite}'s kernel is now {version}, not {flavor.series}: "
             f"update FLAVORS in {Path(__file__).name}"
         )
     abi = image.removeprefix("linux-image-")
@@ -190,7 +202,7 @@ def _download_kernel(flavor: Flavor, dest: Path) -> Kernel:
         tree = staging / "tree"
         for package in parts:
             print(f"rig: downloading {package} from Debian {flavor.suite}", file=sys.stderr)
-            debian.extract(debian.download(apt_root, flavor.suite, package, debs), tree)
+            debian.extract(debian.download(apt_root, flavor.suite, package, debs, arch), tree)
         vmlinuz = sorted(tree.glob("boot/vmlinuz-*")) + sorted(
             tree.glob("usr/lib/modules/*/vmlinuz")
         )

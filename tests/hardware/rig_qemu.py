@@ -16,6 +16,7 @@ from collections.abc import Callable, Sequence
 from functools import lru_cache
 from pathlib import Path
 
+import rig_ppc64
 from rig_errors import GuestFailure, MissingPart, RigError
 from rig_initramfs import build_initramfs, find_busybox
 from rig_kernels import FLAVORS, Flavor, Kernel, fetch_kernel
@@ -105,26 +106,27 @@ def guest_environment(kernel: Kernel, work: Path) -> dict[str, str]:
     return env
 
 
+def guest_test_paths(name: str) -> list[str]:
+    """What the guest's pytest runs for flavor `name`: its guest_tests, or
+    all of guest/."""
+    flavor = FLAVORS.get(name)
+    if flavor is None or not flavor.guest_tests:
+        return [str(GUEST_TESTS)]
+    return [str(GUEST_TESTS / f) for f in flavor.guest_tests]
+
+
 def write_job(
-    kernel: Kernel, work: Path, pytest_args: Sequence[str], cwd: Path = REPO
+    kernel: Kernel,
+    work: Path,
+    pytest_args: Sequence[str],
+    cwd: Path = REPO,
+    interpreter: str | None = None,
 ) -> dict[str, str]:
     """Write job.sh (run by /init inside the chroot) and host.json (what the
-    host's interpreter sees, for the guest to compare); returns the job's env."""
+    host's interpreter sees, for the guest to compare); returns the job's env.
+    `interpreter`: the guest's own Python (another architecture), which gets
+    the host interpreter's sys.path, standard library excepted, as PYTHONPATH."""
     env = guest_environment(kernel, work)
-    argv = [
-        sys.executable,
-        "-m",
-        "pytest",
-        *GUEST_PYTEST_OPTIONS,
-        f"--junitxml={work / 'junit.xml'}",
-        *pytest_args,
-    ]
-    assignments = " ".join(f"{k}={shlex.quote(v)}" for k, v in sorted(env.items()))
-    (work / "job.sh").write_text(
-        "# Written by tests/hardware/rig.py; run by the guest's /init in the host root.\n"
-        f"cd {shlex.quote(str(cwd))} || exit 90\n"
-        f"exec env -i {assignments} {shlex.join(argv)}\n"
-    )
     probe = "import json, sys, vfiogen; print(json.dumps([sys.path, vfiogen.__file__]))"
     try:
         host = subprocess.run(
@@ -138,10 +140,26 @@ def write_job(
             f"(is the project installed? pip install -e .): {tail(host.stderr, 3)}"
         )
     sys_path, vfiogen_file = json.loads(host.stdout)
+    if interpreter is not None:
+        env["PYTHONPATH"] = rig_ppc64.guest_pythonpath(sys_path)
+    argv = [
+        interpreter or sys.executable,
+        "-m",
+        "pytest",
+        *GUEST_PYTEST_OPTIONS,
+        f"--junitxml={work / 'junit.xml'}",
+        *pytest_args,
+    ]
+    assignments = " ".join(f"{k}={shlex.quote(v)}" for k, v in sorted(env.items()))
+    (work / "job.sh").write_text(
+        "# Written by tests/hardware/rig.py; run by the guest's /init in the host root.\n"
+        f"cd {shlex.quote(str(cwd))} || exit 90\n"
+        f"exec env -i {assignments} {shlex.join(argv)}\n"
+    )
     (work / "host.json").write_text(
         json.dumps(
             {
-                "executable": sys.executable,
+                "executable": interpreter or sys.executable,
                 "sys_path": sys_path,
                 "vfiogen": vfiogen_file,
                 "kernel": kernel.name,
@@ -206,7 +224,13 @@ def run_pytest(
     host for this kernel into the work dir (the guest finds it at
     $VFIOGEN_RIG_WORK). Raises GuestFailure when the guest gives no result,
     whatever the reason."""
-    check_host()
+    name = kernel if isinstance(kernel, str) else kernel.name
+    flavor = FLAVORS.get(name) or Flavor(name, "")
+    foreign = flavor.arch == rig_ppc64.ARCH  # the one other architecture so far
+    if foreign:
+        rig_ppc64.check_host()
+    else:
+        check_host()
     if isinstance(kernel, str):
         kernel = fetch_kernel(kernel)
     work = work.resolve()
@@ -221,11 +245,18 @@ def run_pytest(
     if prepare is not None:
         prepare(kernel, work)
     initrd = work / "initrd.cpio.gz"
-    build_initramfs(kernel, initrd)
-    write_job(kernel, work, pytest_args, cwd)
-    accel = accel or choose_accel()
     timeout = timeout or float(os.environ.get("VFIOGEN_RIG_TIMEOUT", DEFAULT_TIMEOUT))
-    cmd = qemu_command(kernel, initrd, work, accel)
+    if foreign:
+        root = rig_ppc64.fetch_root()
+        rig_ppc64.build_guest_initramfs(kernel, initrd, root)
+        write_job(kernel, work, pytest_args, cwd, interpreter=rig_ppc64.guest_python())
+        accel = "tcg"  # no KVM for another architecture
+        cmd = rig_ppc64.qemu_command(flavor, kernel, initrd, work, root)
+    else:
+        build_initramfs(kernel, initrd)
+        write_job(kernel, work, pytest_args, cwd)
+        accel = accel or choose_accel()
+        cmd = qemu_command(kernel, initrd, work, accel)
     (work / "qemu.cmd").write_text(shlex.join(cmd) + "\n")
 
     start = time.monotonic()

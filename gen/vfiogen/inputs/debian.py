@@ -34,15 +34,19 @@ def debian_mirror() -> str:
     raise SourceError("apt", "no Debian mirror among apt's sources (is this Debian?)")
 
 
-def private_apt(root: Path, suite: str, refresh: bool = False) -> dict[str, str]:
-    """Create (once) and update a private apt config for `suite`; returns the
-    environment to run apt-get with. The package lists are fetched once;
-    `refresh` fetches them again (a suite drops superseded packages, so names
-    resolved from old lists can vanish from the mirror)."""
-    d = root / f"apt-{suite}"
+def private_apt(
+    root: Path, suite: str, refresh: bool = False, arch: str = "amd64"
+) -> dict[str, str]:
+    """Create (once) and update a private apt config for `suite` and the
+    Debian architecture `arch` (a guest of another architecture needs its
+    binaries: "ppc64el"); returns the environment to run apt-get with. The
+    package lists are fetched once; `refresh` fetches them again (a suite drops
+    superseded packages, so names resolved from old lists can vanish from the
+    mirror)."""
+    d = root / (f"apt-{suite}" if arch == "amd64" else f"apt-{suite}-{arch}")
     for sub in ("lists/partial", "cache/archives/partial", "parts", "prefs"):
         (d / sub).mkdir(parents=True, exist_ok=True)
-    (d / "sources.list").write_text(f"deb {debian_mirror()} {suite} main\n")
+    (d / "sources.list").write_text(f"deb [arch={arch}] {debian_mirror()} {suite} main\n")
     (d / "status").touch()  # an empty dpkg status: the host's installs do not matter
     (d / "apt.conf").write_text(
         f'Dir::Etc::SourceList "{d}/sources.list";\n'
@@ -53,7 +57,8 @@ def private_apt(root: Path, suite: str, refresh: bool = False) -> dict[str, str]
         f'Dir::Cache "{d}/cache";\n'
         f'Dir::State::status "{d}/status";\n'
         'Dir::Cache::pkgcache "";\nDir::Cache::srcpkgcache "";\n'
-        'Acquire::Languages "none";\nAPT::Architectures { "amd64"; };\n'
+        'Acquire::Languages "none";\n'
+        f'APT::Architecture "{arch}";\nAPT::Architectures {{ "{arch}"; }};\n'
     )
     env = dict(os.environ, APT_CONFIG=str(d / "apt.conf"))
     # The rig fetches kernels in parallel processes, two of them from one suite:
@@ -67,10 +72,12 @@ def private_apt(root: Path, suite: str, refresh: bool = False) -> dict[str, str]
     return env
 
 
-def show(root: Path, suite: str, package: str, refresh: bool = False) -> dict[str, str]:
+def show(
+    root: Path, suite: str, package: str, refresh: bool = False, arch: str = "amd64"
+) -> dict[str, str]:
     """The control fields (Version, Depends, ...) of the version of `package`
-    that `download` would fetch from `suite`."""
-    env = private_apt(root, suite, refresh)
+    that `download` would fetch from `suite` for `arch`."""
+    env = private_apt(root, suite, refresh, arch)
     out = _run(["apt-cache", "show", "--no-all-versions", package], env, root)
     fields: dict[str, str] = {}
     key = ""
@@ -98,9 +105,19 @@ def depends(fields: dict[str, str]) -> list[str]:
     return names
 
 
-def download(root: Path, suite: str, package: str, dest: Path) -> Path:
-    """Download `package` from `suite` into `dest`; returns the .deb path."""
-    env = private_apt(root, suite)
+def closure(root: Path, suite: str, packages: list[str], arch: str = "amd64") -> list[str]:
+    """`packages` and everything they depend on, as `apt-get install` would
+    add them to an empty system of `arch` (no recommends): what a root
+    unpacked from .debs needs (a guest's Python and its libraries)."""
+    env = private_apt(root, suite, arch=arch)
+    cmd = ["apt-get", "-s", "-qq", "install", "--no-install-recommends", *packages]
+    out = _run(cmd, env, root)
+    return [line.split()[1] for line in out.splitlines() if line.startswith("Inst ")]
+
+
+def download(root: Path, suite: str, package: str, dest: Path, arch: str = "amd64") -> Path:
+    """Download `package` (of `arch`) from `suite` into `dest`; returns the .deb path."""
+    env = private_apt(root, suite, arch=arch)
     dest.mkdir(parents=True, exist_ok=True)
     before = set(dest.glob("*.deb"))
     _run(["apt-get", "-qq", "download", package], env, dest)

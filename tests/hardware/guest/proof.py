@@ -21,6 +21,8 @@ from vfio.errors import VfioError  # the guest's bindings: conftest put them on 
 
 # IOMMU modes, as the kernel's VFIO selftests name their variants
 MODES = ("type1", "type1v2", "iommufd-compat-type1", "iommufd-compat-type1v2", "cdev", "noiommu")
+# POWER's sPAPR TCE IOMMU, v1 and v2 (the 7.2-ppc64 flavor, test_spapr.py)
+MODES += ("spapr", "spapr-v2")
 NO_MODE = "fuzz"
 
 _current: list[str] = []  # a stack: the innermost mode wins

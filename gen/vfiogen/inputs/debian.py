@@ -46,9 +46,27 @@ def private_apt(
     d = root / (f"apt-{suite}" if arch == "amd64" else f"apt-{suite}-{arch}")
     for sub in ("lists/partial", "cache/archives/partial", "parts", "prefs"):
         (d / sub).mkdir(parents=True, exist_ok=True)
-    (d / "sources.list").write_text(f"deb [arch={arch}] {debian_mirror()} {suite} main\n")
-    (d / "status").touch()  # an empty dpkg status: the host's installs do not matter
-    (d / "apt.conf").write_text(
+    env = dict(os.environ, APT_CONFIG=str(d / "apt.conf"))
+    # The rig fetches kernels in parallel processes, two of them from one suite:
+    # one writer of the config and one update at a time, and the lists count
+    # only once an update finished.
+    with open(d / "update.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        _write_config(d, suite, arch)
+        updated = d / "lists.updated"
+        if refresh or not updated.exists():
+            _run(["apt-get", "-qq", "update"], env, d)
+            updated.touch()
+    return env
+
+
+def _write_config(d: Path, suite: str, arch: str) -> None:
+    """The private apt configuration in `d`: its own sources, lists, cache and
+    an empty dpkg status (the host's installs do not matter)."""
+    _replace(d / "sources.list", f"deb [arch={arch}] {debian_mirror()} {suite} main\n")
+    (d / "status").touch()
+    _replace(
+        d / "apt.conf",
         f'Dir::Etc::SourceList "{d}/sources.list";\n'
         f'Dir::Etc::SourceParts "{d}/parts";\n'
         f'Dir::Etc::Preferences "{d}/prefs/none";\n'
@@ -58,18 +76,18 @@ def private_apt(
         f'Dir::State::status "{d}/status";\n'
         'Dir::Cache::pkgcache "";\nDir::Cache::srcpkgcache "";\n'
         'Acquire::Languages "none";\n'
-        f'APT::Architecture "{arch}";\nAPT::Architectures {{ "{arch}"; }};\n'
+        f'APT::Architecture "{arch}";\nAPT::Architectures {{ "{arch}"; }};\n',
     )
-    env = dict(os.environ, APT_CONFIG=str(d / "apt.conf"))
-    # The rig fetches kernels in parallel processes, two of them from one suite:
-    # one update at a time, and the lists count only once an update finished.
-    with open(d / "update.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        updated = d / "lists.updated"
-        if refresh or not updated.exists():
-            _run(["apt-get", "-qq", "update"], env, d)
-            updated.touch()
-    return env
+
+
+def _replace(path: Path, text: str) -> None:
+    """Write `text` to `path` unless it is there already, by renaming a
+    complete file into place: another process's apt-get may be reading it."""
+    if path.exists() and path.read_text() == text:
+        return
+    staged = path.with_name(path.name + ".new")
+    staged.write_text(text)
+    staged.replace(path)
 
 
 def show(

@@ -75,6 +75,57 @@ from vfio.abi import (
     VFIO_SET_IOMMU,
 )
 
+# The struct classes under private names (iommufd names some like their
+# request function): the fast paths compare against module globals, which
+# is cheaper than an attribute of vfio.abi (a module with __getattr__, whose
+# attribute loads the interpreter cannot specialise).
+from vfio.abi import (
+    iommu_destroy as _iommu_destroy,
+    iommu_fault_alloc as _iommu_fault_alloc,
+    iommu_hw_info as _iommu_hw_info,
+    iommu_hw_queue_alloc as _iommu_hw_queue_alloc,
+    iommu_hwpt_alloc as _iommu_hwpt_alloc,
+    iommu_hwpt_get_dirty_bitmap as _iommu_hwpt_get_dirty_bitmap,
+    iommu_hwpt_invalidate as _iommu_hwpt_invalidate,
+    iommu_hwpt_set_dirty_tracking as _iommu_hwpt_set_dirty_tracking,
+    iommu_ioas_alloc as _iommu_ioas_alloc,
+    iommu_ioas_allow_iovas as _iommu_ioas_allow_iovas,
+    iommu_ioas_change_process as _iommu_ioas_change_process,
+    iommu_ioas_copy as _iommu_ioas_copy,
+    iommu_ioas_iova_ranges as _iommu_ioas_iova_ranges,
+    iommu_ioas_map as _iommu_ioas_map,
+    iommu_ioas_map_file as _iommu_ioas_map_file,
+    iommu_ioas_unmap as _iommu_ioas_unmap,
+    iommu_option as _iommu_option,
+    iommu_vdevice_alloc as _iommu_vdevice_alloc,
+    iommu_veventq_alloc as _iommu_veventq_alloc,
+    iommu_vfio_ioas as _iommu_vfio_ioas,
+    iommu_viommu_alloc as _iommu_viommu_alloc,
+    vfio_device_attach_iommufd_pt as _vfio_device_attach_iommufd_pt,
+    vfio_device_bind_iommufd as _vfio_device_bind_iommufd,
+    vfio_device_detach_iommufd_pt as _vfio_device_detach_iommufd_pt,
+    vfio_device_feature as _vfio_device_feature,
+    vfio_device_gfx_plane_info as _vfio_device_gfx_plane_info,
+    vfio_device_info as _vfio_device_info,
+    vfio_device_ioeventfd as _vfio_device_ioeventfd,
+    vfio_eeh_pe_op as _vfio_eeh_pe_op,
+    vfio_group_status as _vfio_group_status,
+    vfio_iommu_spapr_register_memory as _vfio_iommu_spapr_register_memory,
+    vfio_iommu_spapr_tce_create as _vfio_iommu_spapr_tce_create,
+    vfio_iommu_spapr_tce_info as _vfio_iommu_spapr_tce_info,
+    vfio_iommu_spapr_tce_remove as _vfio_iommu_spapr_tce_remove,
+    vfio_iommu_type1_dirty_bitmap as _vfio_iommu_type1_dirty_bitmap,
+    vfio_iommu_type1_dma_map as _vfio_iommu_type1_dma_map,
+    vfio_iommu_type1_dma_unmap as _vfio_iommu_type1_dma_unmap,
+    vfio_iommu_type1_info as _vfio_iommu_type1_info,
+    vfio_irq_info as _vfio_irq_info,
+    vfio_irq_set as _vfio_irq_set,
+    vfio_pci_hot_reset as _vfio_pci_hot_reset,
+    vfio_pci_hot_reset_info as _vfio_pci_hot_reset_info,
+    vfio_precopy_info as _vfio_precopy_info,
+    vfio_region_info as _vfio_region_info,
+)
+
 
 class Request(NamedTuple):
     """What the spec knows about one request."""
@@ -767,11 +818,13 @@ def vfio_get_api_version(fd: int) -> int:
     Availability: Always
 
     fd: container; argument: none; result: value; since Linux 4.19."""
-    if type(fd) is int and fd >= 0:  # checked: straight in
+    if fd.__class__ is int:  # checked: straight in (fcntl refuses fd < 0 before the call)
         try:
             return _fcntl_ioctl_int(fd, VFIO_GET_API_VERSION, 0)
         except OSError as exc:
             raise VfioError(exc.errno or 0, "VFIO_GET_API_VERSION", "container") from exc
+        except ValueError:
+            pass  # a negative fd: _ioctl says so in its words
     return _ioctl.none(fd, VFIO_GET_API_VERSION, "VFIO_GET_API_VERSION", "container")
 
 
@@ -783,6 +836,13 @@ def vfio_check_extension(fd: int, value: int) -> int:
     Availability: Always
 
     fd: container; argument: value __u32; result: value; since Linux 4.19."""
+    if fd.__class__ is int and value.__class__ is int and 0 <= value <= _ioctl.INT_MAX:  # checked
+        try:
+            return _fcntl_ioctl_int(fd, VFIO_CHECK_EXTENSION, value)
+        except OSError as exc:
+            raise VfioError(exc.errno or 0, "VFIO_CHECK_EXTENSION", "container") from exc
+        except ValueError:
+            pass  # a negative fd: _ioctl says so in its words
     return _ioctl.value(fd, VFIO_CHECK_EXTENSION, value, "VFIO_CHECK_EXTENSION", "container")
 
 
@@ -800,6 +860,15 @@ def vfio_set_iommu(fd: int, value: int) -> None:
     Availability: When VFIO group attached
 
     fd: container; argument: value __u32; result: status; since Linux 4.19."""
+    if fd.__class__ is int and value.__class__ is int and 0 <= value <= _ioctl.INT_MAX:  # checked
+        try:
+            _fcntl_ioctl_int(fd, VFIO_SET_IOMMU, value)
+        except OSError as exc:
+            raise VfioError(exc.errno or 0, "VFIO_SET_IOMMU", "container") from exc
+        except ValueError:
+            pass  # a negative fd: _ioctl says so in its words
+        else:
+            return
     _ioctl.value(fd, VFIO_SET_IOMMU, value, "VFIO_SET_IOMMU", "container")
 
 
@@ -818,11 +887,13 @@ def vfio_group_get_status(fd: int, arg: _abi.vfio_group_status | bytearray) -> i
         `arg` is filled in place; the ioctl's return value is returned
         (0 on success).
     """
-    if type(fd) is int and fd >= 0 and type(arg) is _abi.vfio_group_status:  # checked: straight in
+    if arg.__class__ is _vfio_group_status and fd.__class__ is int:  # checked: straight in
         try:
             return _fcntl_ioctl(fd, VFIO_GROUP_GET_STATUS, arg, True)
         except OSError as exc:
             raise VfioError(exc.errno or 0, "VFIO_GROUP_GET_STATUS", "group") from exc
+        except ValueError:
+            pass  # a negative fd, refused by fcntl before the call: _ioctl says so in its words
     return _ioctl.struct(
         fd, VFIO_GROUP_GET_STATUS, arg, _abi.vfio_group_status, "VFIO_GROUP_GET_STATUS", "group"
     )
@@ -862,12 +933,15 @@ def vfio_group_unset_container(fd: int) -> None:
     Availability: When attached to container
 
     fd: group; argument: none; result: status; since Linux 4.19."""
-    if type(fd) is int and fd >= 0:  # checked: straight in
+    if fd.__class__ is int:  # checked: straight in (fcntl refuses fd < 0 before the call)
         try:
             _fcntl_ioctl_int(fd, VFIO_GROUP_UNSET_CONTAINER, 0)
         except OSError as exc:
             raise VfioError(exc.errno or 0, "VFIO_GROUP_UNSET_CONTAINER", "group") from exc
-        return
+        except ValueError:
+            pass  # a negative fd: _ioctl says so in its words
+        else:
+            return
     _ioctl.none(fd, VFIO_GROUP_UNSET_CONTAINER, "VFIO_GROUP_UNSET_CONTAINER", "group")
 
 
@@ -900,11 +974,13 @@ def vfio_device_get_info(fd: int, arg: _abi.vfio_device_info | bytearray) -> int
         `arg` is filled in place; the ioctl's return value is returned
         (0 on success).
     """
-    if type(fd) is int and fd >= 0 and type(arg) is _abi.vfio_device_info:  # checked: straight in
+    if arg.__class__ is _vfio_device_info and fd.__class__ is int:  # checked: straight in
         try:
             return _fcntl_ioctl(fd, VFIO_DEVICE_GET_INFO, arg, True)
         except OSError as exc:
             raise VfioError(exc.errno or 0, "VFIO_DEVICE_GET_INFO", "device") from exc
+        except ValueError:
+            pass  # a negative fd, refused by fcntl before the call: _ioctl says so in its words
     return _ioctl.struct(
         fd, VFIO_DEVICE_GET_INFO, arg, _abi.vfio_device_info, "VFIO_DEVICE_GET_INFO", "device"
     )
@@ -927,11 +1003,13 @@ def vfio_device_get_region_info(fd: int, arg: _abi.vfio_region_info | bytearray)
         `arg` is filled in place; the ioctl's return value is returned
         (0 on success).
     """
-    if type(fd) is int and fd >= 0 and type(arg) is _abi.vfio_region_info:  # checked: straight in
+    if arg.__class__ is _vfio_region_info and fd.__class__ is int:  # checked: straight in
         try:
             return _fcntl_ioctl(fd, VFIO_DEVICE_GET_REGION_INFO, arg, True)
         except OSError as exc:
             raise VfioError(exc.errno or 0, "VFIO_DEVICE_GET_REGION_INFO", "device") from exc
+        except ValueError:
+            pass  # a negative fd, refused by fcntl before the call: _ioctl says so in its words
     return _ioctl.struct(
         fd,
         VFIO_DEVICE_GET_REGION_INFO,
@@ -981,11 +1059,13 @@ def vfio_device_get_irq_info(fd: int, arg: _abi.vfio_irq_info | bytearray) -> in
         `arg` is filled in place; the ioctl's return value is returned
         (0 on success).
     """
-    if type(fd) is int and fd >= 0 and type(arg) is _abi.vfio_irq_info:  # checked: straight in
+    if arg.__class__ is _vfio_irq_info and fd.__class__ is int:  # checked: straight in
         try:
             return _fcntl_ioctl(fd, VFIO_DEVICE_GET_IRQ_INFO, arg, True)
         except OSError as exc:
             raise VfioError(exc.errno or 0, "VFIO_DEVICE_GET_IRQ_INFO", "device") from exc
+        except ValueError:
+            pass  # a negative fd, refused by fcntl before the call: _ioctl says so in its words
     return _ioctl.struct(
         fd, VFIO_DEVICE_GET_IRQ_INFO, arg, _abi.vfio_irq_info, "VFIO_DEVICE_GET_IRQ_INFO", "device"
     )
@@ -1034,11 +1114,13 @@ def vfio_device_set_irqs(fd: int, arg: _abi.vfio_irq_set | bytearray) -> int:
         `arg` is filled in place; the ioctl's return value is returned
         (0 on success).
     """
-    if type(fd) is int and fd >= 0 and type(arg) is _abi.vfio_irq_set:  # checked: straight in
+    if arg.__class__ is _vfio_irq_set and fd.__class__ is int:  # checked: straight in
         try:
             return _fcntl_ioctl(fd, VFIO_DEVICE_SET_IRQS, arg, True)
         except OSError as exc:
             raise VfioError(exc.errno or 0, "VFIO_DEVICE_SET_IRQS", "device") from exc
+        except ValueError:
+            pass  # a negative fd, refused by fcntl before the call: _ioctl says so in its words
     return _ioctl.struct(
         fd, VFIO_DEVICE_SET_IRQS, arg, _abi.vfio_irq_set, "VFIO_DEVICE_SET_IRQS", "device"
     )
@@ -1048,12 +1130,15 @@ def vfio_device_reset(fd: int) -> None:
     """Reset a device.
 
     fd: device; argument: none; result: status; since Linux 4.19."""
-    if type(fd) is int and fd >= 0:  # checked: straight in
+    if fd.__class__ is int:  # checked: straight in (fcntl refuses fd < 0 before the call)
         try:
             _fcntl_ioctl_int(fd, VFIO_DEVICE_RESET, 0)
         except OSError as exc:
             raise VfioError(exc.errno or 0, "VFIO_DEVICE_RESET", "device") from exc
-        return
+        except ValueError:
+            pass  # a negative fd: _ioctl says so in its words
+        else:
+            return
     _ioctl.none(fd, VFIO_DEVICE_RESET, "VFIO_DEVICE_RESET", "device")
 
 
@@ -1113,13 +1198,13 @@ def vfio_device_get_pci_hot_reset_info(
         `arg` is filled in place; the ioctl's return value is returned
         (0 on success).
     """
-    if (
-        type(fd) is int and fd >= 0 and type(arg) is _abi.vfio_pci_hot_reset_info
-    ):  # checked: straight in
+    if arg.__class__ is _vfio_pci_hot_reset_info and fd.__class__ is int:  # checked: straight in
         try:
             return _fcntl_ioctl(fd, VFIO_DEVICE_GET_PCI_HOT_RESET_INFO, arg, True)
         except OSError as exc:
             raise VfioError(exc.errno or 0, "VFIO_DEVICE_GET_PCI_HOT_RESET_INFO", "device") from exc
+        except ValueError:
+            pass  # a negative fd, refused by fcntl before the call: _ioctl says so in its words
     return _ioctl.struct(
         fd,
         VFIO_DEVICE_GET_PCI_HOT_RESET_INFO,
@@ -1158,11 +1243,13 @@ def vfio_device_pci_hot_reset(fd: int, arg: _abi.vfio_pci_hot_reset | bytearray)
         `arg` is filled in place; the ioctl's return value is returned
         (0 on success).
     """
-    if type(fd) is int and fd >= 0 and type(arg) is _abi.vfio_pci_hot_reset:  # checked: straight in
+    if arg.__class__ is _vfio_pci_hot_reset and fd.__class__ is int:  # checked: straight in
         try:
             return _fcntl_ioctl(fd, VFIO_DEVICE_PCI_HOT_RESET, arg, True)
         except OSError as exc:
             raise VfioError(exc.errno or 0, "VFIO_DEVICE_PCI_HOT_RESET", "device") from exc
+        except ValueError:
+            pass  # a negative fd, refused by fcntl before the call: _ioctl says so in its words
     return _ioctl.struct(
         fd,
         VFIO_DEVICE_PCI_HOT_RESET,
@@ -1198,13 +1285,13 @@ def vfio_device_query_gfx_plane(fd: int, arg: _abi.vfio_device_gfx_plane_info | 
         `arg` is filled in place; the ioctl's return value is returned
         (0 on success).
     """
-    if (
-        type(fd) is int and fd >= 0 and type(arg) is _abi.vfio_device_gfx_plane_info
-    ):  # checked: straight in
+    if arg.__class__ is _vfio_device_gfx_plane_info and fd.__class__ is int:  # checked: straight in
         try:
             return _fcntl_ioctl(fd, VFIO_DEVICE_QUERY_GFX_PLANE, arg, True)
         except OSError as exc:
             raise VfioError(exc.errno or 0, "VFIO_DEVICE_QUERY_GFX_PLANE", "device") from exc
+        except ValueError:
+            pass  # a negative fd, refused by fcntl before the call: _ioctl says so in its words
     return _ioctl.struct(
         fd,
         VFIO_DEVICE_QUERY_GFX_PLANE,
@@ -1244,13 +1331,13 @@ def vfio_device_ioeventfd(fd: int, arg: _abi.vfio_device_ioeventfd | bytearray) 
         `arg` is filled in place; the ioctl's return value is returned
         (0 on success).
     """
-    if (
-        type(fd) is int and fd >= 0 and type(arg) is _abi.vfio_device_ioeventfd
-    ):  # checked: straight in
+    if arg.__class__ is _vfio_device_ioeventfd and fd.__class__ is int:  # checked: straight in
         try:
             return _fcntl_ioctl(fd, VFIO_DEVICE_IOEVENTFD, arg, True)
         except OSError as exc:
             raise VfioError(exc.errno or 0, "VFIO_DEVICE_IOEVENTFD", "device") from exc
+        except ValueError:
+            pass  # a negative fd, refused by fcntl before the call: _ioctl says so in its words
     return _ioctl.struct(
         fd,
         VFIO_DEVICE_IOEVENTFD,
@@ -1281,13 +1368,13 @@ def vfio_device_feature(fd: int, arg: _abi.vfio_device_feature | bytearray) -> i
         `arg` is filled in place; the ioctl's return value is returned
         (0 on success).
     """
-    if (
-        type(fd) is int and fd >= 0 and type(arg) is _abi.vfio_device_feature
-    ):  # checked: straight in
+    if arg.__class__ is _vfio_device_feature and fd.__class__ is int:  # checked: straight in
         try:
             return _fcntl_ioctl(fd, VFIO_DEVICE_FEATURE, arg, True)
         except OSError as exc:
             raise VfioError(exc.errno or 0, "VFIO_DEVICE_FEATURE", "device") from exc
+        except ValueError:
+            pass  # a negative fd, refused by fcntl before the call: _ioctl says so in its words
     return _ioctl.struct(
         fd, VFIO_DEVICE_FEATURE, arg, _abi.vfio_device_feature, "VFIO_DEVICE_FEATURE", "device"
     )
@@ -1301,13 +1388,13 @@ def vfio_device_bind_iommufd(fd: int, arg: _abi.vfio_device_bind_iommufd | bytea
         `arg` is filled in place; the ioctl's return value is returned
         (0 on success).
     """
-    if (
-        type(fd) is int and fd >= 0 and type(arg) is _abi.vfio_device_bind_iommufd
-    ):  # checked: straight in
+    if arg.__class__ is _vfio_device_bind_iommufd and fd.__class__ is int:  # checked: straight in
         try:
             return _fcntl_ioctl(fd, VFIO_DEVICE_BIND_IOMMUFD, arg, True)
         except OSError as exc:
             raise VfioError(exc.errno or 0, "VFIO_DEVICE_BIND_IOMMUFD", "device") from exc
+        except ValueError:
+            pass  # a negative fd, refused by fcntl before the call: _ioctl says so in its words
     return _ioctl.struct(
         fd,
         VFIO_DEVICE_BIND_IOMMUFD,
@@ -1329,12 +1416,14 @@ def vfio_device_attach_iommufd_pt(
         (0 on success).
     """
     if (
-        type(fd) is int and fd >= 0 and type(arg) is _abi.vfio_device_attach_iommufd_pt
+        arg.__class__ is _vfio_device_attach_iommufd_pt and fd.__class__ is int
     ):  # checked: straight in
         try:
             return _fcntl_ioctl(fd, VFIO_DEVICE_ATTACH_IOMMUFD_PT, arg, True)
         except OSError as exc:
             raise VfioError(exc.errno or 0, "VFIO_DEVICE_ATTACH_IOMMUFD_PT", "device") from exc
+        except ValueError:
+            pass  # a negative fd, refused by fcntl before the call: _ioctl says so in its words
     return _ioctl.struct(
         fd,
         VFIO_DEVICE_ATTACH_IOMMUFD_PT,
@@ -1356,12 +1445,14 @@ def vfio_device_detach_iommufd_pt(
         (0 on success).
     """
     if (
-        type(fd) is int and fd >= 0 and type(arg) is _abi.vfio_device_detach_iommufd_pt
+        arg.__class__ is _vfio_device_detach_iommufd_pt and fd.__class__ is int
     ):  # checked: straight in
         try:
             return _fcntl_ioctl(fd, VFIO_DEVICE_DETACH_IOMMUFD_PT, arg, True)
         except OSError as exc:
             raise VfioError(exc.errno or 0, "VFIO_DEVICE_DETACH_IOMMUFD_PT", "device") from exc
+        except ValueError:
+            pass  # a negative fd, refused by fcntl before the call: _ioctl says so in its words
     return _ioctl.struct(
         fd,
         VFIO_DEVICE_DETACH_IOMMUFD_PT,
@@ -1441,11 +1532,13 @@ def vfio_mig_get_precopy_info(fd: int, arg: _abi.vfio_precopy_info | bytearray) 
         `arg` is filled in place; the ioctl's return value is returned
         (0 on success).
     """
-    if type(fd) is int and fd >= 0 and type(arg) is _abi.vfio_precopy_info:  # checked: straight in
+    if arg.__class__ is _vfio_precopy_info and fd.__class__ is int:  # checked: straight in
         try:
             return _fcntl_ioctl(fd, VFIO_MIG_GET_PRECOPY_INFO, arg, True)
         except OSError as exc:
             raise VfioError(exc.errno or 0, "VFIO_MIG_GET_PRECOPY_INFO", "mig_data") from exc
+        except ValueError:
+            pass  # a negative fd, refused by fcntl before the call: _ioctl says so in its words
     return _ioctl.struct(
         fd,
         VFIO_MIG_GET_PRECOPY_INFO,
@@ -1469,13 +1562,13 @@ def vfio_iommu_get_info(fd: int, arg: _abi.vfio_iommu_type1_info | bytearray) ->
         `arg` is filled in place; the ioctl's return value is returned
         (0 on success).
     """
-    if (
-        type(fd) is int and fd >= 0 and type(arg) is _abi.vfio_iommu_type1_info
-    ):  # checked: straight in
+    if arg.__class__ is _vfio_iommu_type1_info and fd.__class__ is int:  # checked: straight in
         try:
             return _fcntl_ioctl(fd, VFIO_IOMMU_GET_INFO, arg, True)
         except OSError as exc:
             raise VfioError(exc.errno or 0, "VFIO_IOMMU_GET_INFO", "container") from exc
+        except ValueError:
+            pass  # a negative fd, refused by fcntl before the call: _ioctl says so in its words
     return _ioctl.struct(
         fd, VFIO_IOMMU_GET_INFO, arg, _abi.vfio_iommu_type1_info, "VFIO_IOMMU_GET_INFO", "container"
     )
@@ -1500,13 +1593,13 @@ def vfio_iommu_map_dma(fd: int, arg: _abi.vfio_iommu_type1_dma_map | bytearray) 
         `arg` is filled in place; the ioctl's return value is returned
         (0 on success).
     """
-    if (
-        type(fd) is int and fd >= 0 and type(arg) is _abi.vfio_iommu_type1_dma_map
-    ):  # checked: straight in
+    if arg.__class__ is _vfio_iommu_type1_dma_map and fd.__class__ is int:  # checked: straight in
         try:
             return _fcntl_ioctl(fd, VFIO_IOMMU_MAP_DMA, arg, True)
         except OSError as exc:
             raise VfioError(exc.errno or 0, "VFIO_IOMMU_MAP_DMA", "container") from exc
+        except ValueError:
+            pass  # a negative fd, refused by fcntl before the call: _ioctl says so in its words
     return _ioctl.struct(
         fd,
         VFIO_IOMMU_MAP_DMA,
@@ -1549,13 +1642,13 @@ def vfio_iommu_unmap_dma(fd: int, arg: _abi.vfio_iommu_type1_dma_unmap | bytearr
         `arg` is filled in place; the ioctl's return value is returned
         (0 on success).
     """
-    if (
-        type(fd) is int and fd >= 0 and type(arg) is _abi.vfio_iommu_type1_dma_unmap
-    ):  # checked: straight in
+    if arg.__class__ is _vfio_iommu_type1_dma_unmap and fd.__class__ is int:  # checked: straight in
         try:
             return _fcntl_ioctl(fd, VFIO_IOMMU_UNMAP_DMA, arg, True)
         except OSError as exc:
             raise VfioError(exc.errno or 0, "VFIO_IOMMU_UNMAP_DMA", "container") from exc
+        except ValueError:
+            pass  # a negative fd, refused by fcntl before the call: _ioctl says so in its words
     return _ioctl.struct(
         fd,
         VFIO_IOMMU_UNMAP_DMA,
@@ -1570,12 +1663,15 @@ def vfio_iommu_enable(fd: int) -> None:
     """VFIO_IOMMU_ENABLE
 
     fd: container; argument: none; result: status; since Linux 4.19."""
-    if type(fd) is int and fd >= 0:  # checked: straight in
+    if fd.__class__ is int:  # checked: straight in (fcntl refuses fd < 0 before the call)
         try:
             _fcntl_ioctl_int(fd, VFIO_IOMMU_ENABLE, 0)
         except OSError as exc:
             raise VfioError(exc.errno or 0, "VFIO_IOMMU_ENABLE", "container") from exc
-        return
+        except ValueError:
+            pass  # a negative fd: _ioctl says so in its words
+        else:
+            return
     _ioctl.none(fd, VFIO_IOMMU_ENABLE, "VFIO_IOMMU_ENABLE", "container")
 
 
@@ -1583,12 +1679,15 @@ def vfio_iommu_disable(fd: int) -> None:
     """VFIO_IOMMU_DISABLE
 
     fd: container; argument: none; result: status; since Linux 4.19."""
-    if type(fd) is int and fd >= 0:  # checked: straight in
+    if fd.__class__ is int:  # checked: straight in (fcntl refuses fd < 0 before the call)
         try:
             _fcntl_ioctl_int(fd, VFIO_IOMMU_DISABLE, 0)
         except OSError as exc:
             raise VfioError(exc.errno or 0, "VFIO_IOMMU_DISABLE", "container") from exc
-        return
+        except ValueError:
+            pass  # a negative fd: _ioctl says so in its words
+        else:
+            return
     _ioctl.none(fd, VFIO_IOMMU_DISABLE, "VFIO_IOMMU_DISABLE", "container")
 
 
@@ -1631,12 +1730,14 @@ def vfio_iommu_dirty_pages(fd: int, arg: _abi.vfio_iommu_type1_dirty_bitmap | by
         (0 on success).
     """
     if (
-        type(fd) is int and fd >= 0 and type(arg) is _abi.vfio_iommu_type1_dirty_bitmap
+        arg.__class__ is _vfio_iommu_type1_dirty_bitmap and fd.__class__ is int
     ):  # checked: straight in
         try:
             return _fcntl_ioctl(fd, VFIO_IOMMU_DIRTY_PAGES, arg, True)
         except OSError as exc:
             raise VfioError(exc.errno or 0, "VFIO_IOMMU_DIRTY_PAGES", "container") from exc
+        except ValueError:
+            pass  # a negative fd, refused by fcntl before the call: _ioctl says so in its words
     return _ioctl.struct(
         fd,
         VFIO_IOMMU_DIRTY_PAGES,
@@ -1655,13 +1756,13 @@ def vfio_iommu_spapr_tce_get_info(fd: int, arg: _abi.vfio_iommu_spapr_tce_info |
         `arg` is filled in place; the ioctl's return value is returned
         (0 on success).
     """
-    if (
-        type(fd) is int and fd >= 0 and type(arg) is _abi.vfio_iommu_spapr_tce_info
-    ):  # checked: straight in
+    if arg.__class__ is _vfio_iommu_spapr_tce_info and fd.__class__ is int:  # checked: straight in
         try:
             return _fcntl_ioctl(fd, VFIO_IOMMU_SPAPR_TCE_GET_INFO, arg, True)
         except OSError as exc:
             raise VfioError(exc.errno or 0, "VFIO_IOMMU_SPAPR_TCE_GET_INFO", "container") from exc
+        except ValueError:
+            pass  # a negative fd, refused by fcntl before the call: _ioctl says so in its words
     return _ioctl.struct(
         fd,
         VFIO_IOMMU_SPAPR_TCE_GET_INFO,
@@ -1680,11 +1781,13 @@ def vfio_eeh_pe_op(fd: int, arg: _abi.vfio_eeh_pe_op | bytearray) -> int:
         `arg` is filled in place; the ioctl's return value is returned
         (the answer).
     """
-    if type(fd) is int and fd >= 0 and type(arg) is _abi.vfio_eeh_pe_op:  # checked: straight in
+    if arg.__class__ is _vfio_eeh_pe_op and fd.__class__ is int:  # checked: straight in
         try:
             return _fcntl_ioctl(fd, VFIO_EEH_PE_OP, arg, True)
         except OSError as exc:
             raise VfioError(exc.errno or 0, "VFIO_EEH_PE_OP", "container") from exc
+        except ValueError:
+            pass  # a negative fd, refused by fcntl before the call: _ioctl says so in its words
     return _ioctl.struct(
         fd, VFIO_EEH_PE_OP, arg, _abi.vfio_eeh_pe_op, "VFIO_EEH_PE_OP", "container"
     )
@@ -1706,7 +1809,7 @@ def vfio_iommu_spapr_register_memory(
         (0 on success).
     """
     if (
-        type(fd) is int and fd >= 0 and type(arg) is _abi.vfio_iommu_spapr_register_memory
+        arg.__class__ is _vfio_iommu_spapr_register_memory and fd.__class__ is int
     ):  # checked: straight in
         try:
             return _fcntl_ioctl(fd, VFIO_IOMMU_SPAPR_REGISTER_MEMORY, arg, True)
@@ -1714,6 +1817,8 @@ def vfio_iommu_spapr_register_memory(
             raise VfioError(
                 exc.errno or 0, "VFIO_IOMMU_SPAPR_REGISTER_MEMORY", "container"
             ) from exc
+        except ValueError:
+            pass  # a negative fd, refused by fcntl before the call: _ioctl says so in its words
     return _ioctl.struct(
         fd,
         VFIO_IOMMU_SPAPR_REGISTER_MEMORY,
@@ -1739,7 +1844,7 @@ def vfio_iommu_spapr_unregister_memory(
         (0 on success).
     """
     if (
-        type(fd) is int and fd >= 0 and type(arg) is _abi.vfio_iommu_spapr_register_memory
+        arg.__class__ is _vfio_iommu_spapr_register_memory and fd.__class__ is int
     ):  # checked: straight in
         try:
             return _fcntl_ioctl(fd, VFIO_IOMMU_SPAPR_UNREGISTER_MEMORY, arg, True)
@@ -1747,6 +1852,8 @@ def vfio_iommu_spapr_unregister_memory(
             raise VfioError(
                 exc.errno or 0, "VFIO_IOMMU_SPAPR_UNREGISTER_MEMORY", "container"
             ) from exc
+        except ValueError:
+            pass  # a negative fd, refused by fcntl before the call: _ioctl says so in its words
     return _ioctl.struct(
         fd,
         VFIO_IOMMU_SPAPR_UNREGISTER_MEMORY,
@@ -1772,12 +1879,14 @@ def vfio_iommu_spapr_tce_create(fd: int, arg: _abi.vfio_iommu_spapr_tce_create |
         (0 on success).
     """
     if (
-        type(fd) is int and fd >= 0 and type(arg) is _abi.vfio_iommu_spapr_tce_create
+        arg.__class__ is _vfio_iommu_spapr_tce_create and fd.__class__ is int
     ):  # checked: straight in
         try:
             return _fcntl_ioctl(fd, VFIO_IOMMU_SPAPR_TCE_CREATE, arg, True)
         except OSError as exc:
             raise VfioError(exc.errno or 0, "VFIO_IOMMU_SPAPR_TCE_CREATE", "container") from exc
+        except ValueError:
+            pass  # a negative fd, refused by fcntl before the call: _ioctl says so in its words
     return _ioctl.struct(
         fd,
         VFIO_IOMMU_SPAPR_TCE_CREATE,
@@ -1800,12 +1909,14 @@ def vfio_iommu_spapr_tce_remove(fd: int, arg: _abi.vfio_iommu_spapr_tce_remove |
         (0 on success).
     """
     if (
-        type(fd) is int and fd >= 0 and type(arg) is _abi.vfio_iommu_spapr_tce_remove
+        arg.__class__ is _vfio_iommu_spapr_tce_remove and fd.__class__ is int
     ):  # checked: straight in
         try:
             return _fcntl_ioctl(fd, VFIO_IOMMU_SPAPR_TCE_REMOVE, arg, True)
         except OSError as exc:
             raise VfioError(exc.errno or 0, "VFIO_IOMMU_SPAPR_TCE_REMOVE", "container") from exc
+        except ValueError:
+            pass  # a negative fd, refused by fcntl before the call: _ioctl says so in its words
     return _ioctl.struct(
         fd,
         VFIO_IOMMU_SPAPR_TCE_REMOVE,
@@ -1824,11 +1935,13 @@ def iommu_destroy(fd: int, arg: _abi.iommu_destroy | bytearray) -> int:
         `arg` is filled in place; the ioctl's return value is returned
         (0 on success).
     """
-    if type(fd) is int and fd >= 0 and type(arg) is _abi.iommu_destroy:  # checked: straight in
+    if arg.__class__ is _iommu_destroy and fd.__class__ is int:  # checked: straight in
         try:
             return _fcntl_ioctl(fd, IOMMU_DESTROY, arg, True)
         except OSError as exc:
             raise VfioError(exc.errno or 0, "IOMMU_DESTROY", "iommufd") from exc
+        except ValueError:
+            pass  # a negative fd, refused by fcntl before the call: _ioctl says so in its words
     return _ioctl.struct(fd, IOMMU_DESTROY, arg, _abi.iommu_destroy, "IOMMU_DESTROY", "iommufd")
 
 
@@ -1843,11 +1956,13 @@ def iommu_ioas_alloc(fd: int, arg: _abi.iommu_ioas_alloc | bytearray) -> int:
         `arg` is filled in place; the ioctl's return value is returned
         (0 on success).
     """
-    if type(fd) is int and fd >= 0 and type(arg) is _abi.iommu_ioas_alloc:  # checked: straight in
+    if arg.__class__ is _iommu_ioas_alloc and fd.__class__ is int:  # checked: straight in
         try:
             return _fcntl_ioctl(fd, IOMMU_IOAS_ALLOC, arg, True)
         except OSError as exc:
             raise VfioError(exc.errno or 0, "IOMMU_IOAS_ALLOC", "iommufd") from exc
+        except ValueError:
+            pass  # a negative fd, refused by fcntl before the call: _ioctl says so in its words
     return _ioctl.struct(
         fd, IOMMU_IOAS_ALLOC, arg, _abi.iommu_ioas_alloc, "IOMMU_IOAS_ALLOC", "iommufd"
     )
@@ -1886,13 +2001,13 @@ def iommu_ioas_iova_ranges(fd: int, arg: _abi.iommu_ioas_iova_ranges | bytearray
         `arg` is filled in place; the ioctl's return value is returned
         (0 on success).
     """
-    if (
-        type(fd) is int and fd >= 0 and type(arg) is _abi.iommu_ioas_iova_ranges
-    ):  # checked: straight in
+    if arg.__class__ is _iommu_ioas_iova_ranges and fd.__class__ is int:  # checked: straight in
         try:
             return _fcntl_ioctl(fd, IOMMU_IOAS_IOVA_RANGES, arg, True)
         except OSError as exc:
             raise VfioError(exc.errno or 0, "IOMMU_IOAS_IOVA_RANGES", "iommufd") from exc
+        except ValueError:
+            pass  # a negative fd, refused by fcntl before the call: _ioctl says so in its words
     return _ioctl.struct(
         fd,
         IOMMU_IOAS_IOVA_RANGES,
@@ -1926,13 +2041,13 @@ def iommu_ioas_allow_iovas(fd: int, arg: _abi.iommu_ioas_allow_iovas | bytearray
         `arg` is filled in place; the ioctl's return value is returned
         (0 on success).
     """
-    if (
-        type(fd) is int and fd >= 0 and type(arg) is _abi.iommu_ioas_allow_iovas
-    ):  # checked: straight in
+    if arg.__class__ is _iommu_ioas_allow_iovas and fd.__class__ is int:  # checked: straight in
         try:
             return _fcntl_ioctl(fd, IOMMU_IOAS_ALLOW_IOVAS, arg, True)
         except OSError as exc:
             raise VfioError(exc.errno or 0, "IOMMU_IOAS_ALLOW_IOVAS", "iommufd") from exc
+        except ValueError:
+            pass  # a negative fd, refused by fcntl before the call: _ioctl says so in its words
     return _ioctl.struct(
         fd,
         IOMMU_IOAS_ALLOW_IOVAS,
@@ -1959,11 +2074,13 @@ def iommu_ioas_map(fd: int, arg: _abi.iommu_ioas_map | bytearray) -> int:
         `arg` is filled in place; the ioctl's return value is returned
         (0 on success).
     """
-    if type(fd) is int and fd >= 0 and type(arg) is _abi.iommu_ioas_map:  # checked: straight in
+    if arg.__class__ is _iommu_ioas_map and fd.__class__ is int:  # checked: straight in
         try:
             return _fcntl_ioctl(fd, IOMMU_IOAS_MAP, arg, True)
         except OSError as exc:
             raise VfioError(exc.errno or 0, "IOMMU_IOAS_MAP", "iommufd") from exc
+        except ValueError:
+            pass  # a negative fd, refused by fcntl before the call: _ioctl says so in its words
     return _ioctl.struct(fd, IOMMU_IOAS_MAP, arg, _abi.iommu_ioas_map, "IOMMU_IOAS_MAP", "iommufd")
 
 
@@ -1982,13 +2099,13 @@ def iommu_ioas_map_file(fd: int, arg: _abi.iommu_ioas_map_file | bytearray) -> i
         `arg` is filled in place; the ioctl's return value is returned
         (0 on success).
     """
-    if (
-        type(fd) is int and fd >= 0 and type(arg) is _abi.iommu_ioas_map_file
-    ):  # checked: straight in
+    if arg.__class__ is _iommu_ioas_map_file and fd.__class__ is int:  # checked: straight in
         try:
             return _fcntl_ioctl(fd, IOMMU_IOAS_MAP_FILE, arg, True)
         except OSError as exc:
             raise VfioError(exc.errno or 0, "IOMMU_IOAS_MAP_FILE", "iommufd") from exc
+        except ValueError:
+            pass  # a negative fd, refused by fcntl before the call: _ioctl says so in its words
     return _ioctl.struct(
         fd, IOMMU_IOAS_MAP_FILE, arg, _abi.iommu_ioas_map_file, "IOMMU_IOAS_MAP_FILE", "iommufd"
     )
@@ -2011,11 +2128,13 @@ def iommu_ioas_copy(fd: int, arg: _abi.iommu_ioas_copy | bytearray) -> int:
         `arg` is filled in place; the ioctl's return value is returned
         (0 on success).
     """
-    if type(fd) is int and fd >= 0 and type(arg) is _abi.iommu_ioas_copy:  # checked: straight in
+    if arg.__class__ is _iommu_ioas_copy and fd.__class__ is int:  # checked: straight in
         try:
             return _fcntl_ioctl(fd, IOMMU_IOAS_COPY, arg, True)
         except OSError as exc:
             raise VfioError(exc.errno or 0, "IOMMU_IOAS_COPY", "iommufd") from exc
+        except ValueError:
+            pass  # a negative fd, refused by fcntl before the call: _ioctl says so in its words
     return _ioctl.struct(
         fd, IOMMU_IOAS_COPY, arg, _abi.iommu_ioas_copy, "IOMMU_IOAS_COPY", "iommufd"
     )
@@ -2034,11 +2153,13 @@ def iommu_ioas_unmap(fd: int, arg: _abi.iommu_ioas_unmap | bytearray) -> int:
         `arg` is filled in place; the ioctl's return value is returned
         (0 on success).
     """
-    if type(fd) is int and fd >= 0 and type(arg) is _abi.iommu_ioas_unmap:  # checked: straight in
+    if arg.__class__ is _iommu_ioas_unmap and fd.__class__ is int:  # checked: straight in
         try:
             return _fcntl_ioctl(fd, IOMMU_IOAS_UNMAP, arg, True)
         except OSError as exc:
             raise VfioError(exc.errno or 0, "IOMMU_IOAS_UNMAP", "iommufd") from exc
+        except ValueError:
+            pass  # a negative fd, refused by fcntl before the call: _ioctl says so in its words
     return _ioctl.struct(
         fd, IOMMU_IOAS_UNMAP, arg, _abi.iommu_ioas_unmap, "IOMMU_IOAS_UNMAP", "iommufd"
     )
@@ -2052,11 +2173,13 @@ def iommu_option(fd: int, arg: _abi.iommu_option | bytearray) -> int:
         `arg` is filled in place; the ioctl's return value is returned
         (0 on success).
     """
-    if type(fd) is int and fd >= 0 and type(arg) is _abi.iommu_option:  # checked: straight in
+    if arg.__class__ is _iommu_option and fd.__class__ is int:  # checked: straight in
         try:
             return _fcntl_ioctl(fd, IOMMU_OPTION, arg, True)
         except OSError as exc:
             raise VfioError(exc.errno or 0, "IOMMU_OPTION", "iommufd") from exc
+        except ValueError:
+            pass  # a negative fd, refused by fcntl before the call: _ioctl says so in its words
     return _ioctl.struct(fd, IOMMU_OPTION, arg, _abi.iommu_option, "IOMMU_OPTION", "iommufd")
 
 
@@ -2075,11 +2198,13 @@ def iommu_vfio_ioas(fd: int, arg: _abi.iommu_vfio_ioas | bytearray) -> int:
         `arg` is filled in place; the ioctl's return value is returned
         (0 on success).
     """
-    if type(fd) is int and fd >= 0 and type(arg) is _abi.iommu_vfio_ioas:  # checked: straight in
+    if arg.__class__ is _iommu_vfio_ioas and fd.__class__ is int:  # checked: straight in
         try:
             return _fcntl_ioctl(fd, IOMMU_VFIO_IOAS, arg, True)
         except OSError as exc:
             raise VfioError(exc.errno or 0, "IOMMU_VFIO_IOAS", "iommufd") from exc
+        except ValueError:
+            pass  # a negative fd, refused by fcntl before the call: _ioctl says so in its words
     return _ioctl.struct(
         fd, IOMMU_VFIO_IOAS, arg, _abi.iommu_vfio_ioas, "IOMMU_VFIO_IOAS", "iommufd"
     )
@@ -2114,11 +2239,13 @@ def iommu_hwpt_alloc(fd: int, arg: _abi.iommu_hwpt_alloc | bytearray) -> int:
         `arg` is filled in place; the ioctl's return value is returned
         (0 on success).
     """
-    if type(fd) is int and fd >= 0 and type(arg) is _abi.iommu_hwpt_alloc:  # checked: straight in
+    if arg.__class__ is _iommu_hwpt_alloc and fd.__class__ is int:  # checked: straight in
         try:
             return _fcntl_ioctl(fd, IOMMU_HWPT_ALLOC, arg, True)
         except OSError as exc:
             raise VfioError(exc.errno or 0, "IOMMU_HWPT_ALLOC", "iommufd") from exc
+        except ValueError:
+            pass  # a negative fd, refused by fcntl before the call: _ioctl says so in its words
     return _ioctl.struct(
         fd, IOMMU_HWPT_ALLOC, arg, _abi.iommu_hwpt_alloc, "IOMMU_HWPT_ALLOC", "iommufd"
     )
@@ -2146,11 +2273,13 @@ def iommu_get_hw_info(fd: int, arg: _abi.iommu_hw_info | bytearray) -> int:
         `arg` is filled in place; the ioctl's return value is returned
         (0 on success).
     """
-    if type(fd) is int and fd >= 0 and type(arg) is _abi.iommu_hw_info:  # checked: straight in
+    if arg.__class__ is _iommu_hw_info and fd.__class__ is int:  # checked: straight in
         try:
             return _fcntl_ioctl(fd, IOMMU_GET_HW_INFO, arg, True)
         except OSError as exc:
             raise VfioError(exc.errno or 0, "IOMMU_GET_HW_INFO", "iommufd") from exc
+        except ValueError:
+            pass  # a negative fd, refused by fcntl before the call: _ioctl says so in its words
     return _ioctl.struct(
         fd, IOMMU_GET_HW_INFO, arg, _abi.iommu_hw_info, "IOMMU_GET_HW_INFO", "iommufd"
     )
@@ -2167,12 +2296,14 @@ def iommu_hwpt_set_dirty_tracking(
         (0 on success).
     """
     if (
-        type(fd) is int and fd >= 0 and type(arg) is _abi.iommu_hwpt_set_dirty_tracking
+        arg.__class__ is _iommu_hwpt_set_dirty_tracking and fd.__class__ is int
     ):  # checked: straight in
         try:
             return _fcntl_ioctl(fd, IOMMU_HWPT_SET_DIRTY_TRACKING, arg, True)
         except OSError as exc:
             raise VfioError(exc.errno or 0, "IOMMU_HWPT_SET_DIRTY_TRACKING", "iommufd") from exc
+        except ValueError:
+            pass  # a negative fd, refused by fcntl before the call: _ioctl says so in its words
     return _ioctl.struct(
         fd,
         IOMMU_HWPT_SET_DIRTY_TRACKING,
@@ -2200,12 +2331,14 @@ def iommu_hwpt_get_dirty_bitmap(fd: int, arg: _abi.iommu_hwpt_get_dirty_bitmap |
         (0 on success).
     """
     if (
-        type(fd) is int and fd >= 0 and type(arg) is _abi.iommu_hwpt_get_dirty_bitmap
+        arg.__class__ is _iommu_hwpt_get_dirty_bitmap and fd.__class__ is int
     ):  # checked: straight in
         try:
             return _fcntl_ioctl(fd, IOMMU_HWPT_GET_DIRTY_BITMAP, arg, True)
         except OSError as exc:
             raise VfioError(exc.errno or 0, "IOMMU_HWPT_GET_DIRTY_BITMAP", "iommufd") from exc
+        except ValueError:
+            pass  # a negative fd, refused by fcntl before the call: _ioctl says so in its words
     return _ioctl.struct(
         fd,
         IOMMU_HWPT_GET_DIRTY_BITMAP,
@@ -2236,13 +2369,13 @@ def iommu_hwpt_invalidate(fd: int, arg: _abi.iommu_hwpt_invalidate | bytearray) 
         `arg` is filled in place; the ioctl's return value is returned
         (0 on success).
     """
-    if (
-        type(fd) is int and fd >= 0 and type(arg) is _abi.iommu_hwpt_invalidate
-    ):  # checked: straight in
+    if arg.__class__ is _iommu_hwpt_invalidate and fd.__class__ is int:  # checked: straight in
         try:
             return _fcntl_ioctl(fd, IOMMU_HWPT_INVALIDATE, arg, True)
         except OSError as exc:
             raise VfioError(exc.errno or 0, "IOMMU_HWPT_INVALIDATE", "iommufd") from exc
+        except ValueError:
+            pass  # a negative fd, refused by fcntl before the call: _ioctl says so in its words
     return _ioctl.struct(
         fd,
         IOMMU_HWPT_INVALIDATE,
@@ -2261,11 +2394,13 @@ def iommu_fault_queue_alloc(fd: int, arg: _abi.iommu_fault_alloc | bytearray) ->
         `arg` is filled in place; the ioctl's return value is returned
         (0 on success).
     """
-    if type(fd) is int and fd >= 0 and type(arg) is _abi.iommu_fault_alloc:  # checked: straight in
+    if arg.__class__ is _iommu_fault_alloc and fd.__class__ is int:  # checked: straight in
         try:
             return _fcntl_ioctl(fd, IOMMU_FAULT_QUEUE_ALLOC, arg, True)
         except OSError as exc:
             raise VfioError(exc.errno or 0, "IOMMU_FAULT_QUEUE_ALLOC", "iommufd") from exc
+        except ValueError:
+            pass  # a negative fd, refused by fcntl before the call: _ioctl says so in its words
     return _ioctl.struct(
         fd,
         IOMMU_FAULT_QUEUE_ALLOC,
@@ -2296,11 +2431,13 @@ def iommu_viommu_alloc(fd: int, arg: _abi.iommu_viommu_alloc | bytearray) -> int
         `arg` is filled in place; the ioctl's return value is returned
         (0 on success).
     """
-    if type(fd) is int and fd >= 0 and type(arg) is _abi.iommu_viommu_alloc:  # checked: straight in
+    if arg.__class__ is _iommu_viommu_alloc and fd.__class__ is int:  # checked: straight in
         try:
             return _fcntl_ioctl(fd, IOMMU_VIOMMU_ALLOC, arg, True)
         except OSError as exc:
             raise VfioError(exc.errno or 0, "IOMMU_VIOMMU_ALLOC", "iommufd") from exc
+        except ValueError:
+            pass  # a negative fd, refused by fcntl before the call: _ioctl says so in its words
     return _ioctl.struct(
         fd, IOMMU_VIOMMU_ALLOC, arg, _abi.iommu_viommu_alloc, "IOMMU_VIOMMU_ALLOC", "iommufd"
     )
@@ -2322,13 +2459,13 @@ def iommu_vdevice_alloc(fd: int, arg: _abi.iommu_vdevice_alloc | bytearray) -> i
         `arg` is filled in place; the ioctl's return value is returned
         (0 on success).
     """
-    if (
-        type(fd) is int and fd >= 0 and type(arg) is _abi.iommu_vdevice_alloc
-    ):  # checked: straight in
+    if arg.__class__ is _iommu_vdevice_alloc and fd.__class__ is int:  # checked: straight in
         try:
             return _fcntl_ioctl(fd, IOMMU_VDEVICE_ALLOC, arg, True)
         except OSError as exc:
             raise VfioError(exc.errno or 0, "IOMMU_VDEVICE_ALLOC", "iommufd") from exc
+        except ValueError:
+            pass  # a negative fd, refused by fcntl before the call: _ioctl says so in its words
     return _ioctl.struct(
         fd, IOMMU_VDEVICE_ALLOC, arg, _abi.iommu_vdevice_alloc, "IOMMU_VDEVICE_ALLOC", "iommufd"
     )
@@ -2342,13 +2479,13 @@ def iommu_ioas_change_process(fd: int, arg: _abi.iommu_ioas_change_process | byt
         `arg` is filled in place; the ioctl's return value is returned
         (0 on success).
     """
-    if (
-        type(fd) is int and fd >= 0 and type(arg) is _abi.iommu_ioas_change_process
-    ):  # checked: straight in
+    if arg.__class__ is _iommu_ioas_change_process and fd.__class__ is int:  # checked: straight in
         try:
             return _fcntl_ioctl(fd, IOMMU_IOAS_CHANGE_PROCESS, arg, True)
         except OSError as exc:
             raise VfioError(exc.errno or 0, "IOMMU_IOAS_CHANGE_PROCESS", "iommufd") from exc
+        except ValueError:
+            pass  # a negative fd, refused by fcntl before the call: _ioctl says so in its words
     return _ioctl.struct(
         fd,
         IOMMU_IOAS_CHANGE_PROCESS,
@@ -2383,13 +2520,13 @@ def iommu_veventq_alloc(fd: int, arg: _abi.iommu_veventq_alloc | bytearray) -> i
         `arg` is filled in place; the ioctl's return value is returned
         (0 on success).
     """
-    if (
-        type(fd) is int and fd >= 0 and type(arg) is _abi.iommu_veventq_alloc
-    ):  # checked: straight in
+    if arg.__class__ is _iommu_veventq_alloc and fd.__class__ is int:  # checked: straight in
         try:
             return _fcntl_ioctl(fd, IOMMU_VEVENTQ_ALLOC, arg, True)
         except OSError as exc:
             raise VfioError(exc.errno or 0, "IOMMU_VEVENTQ_ALLOC", "iommufd") from exc
+        except ValueError:
+            pass  # a negative fd, refused by fcntl before the call: _ioctl says so in its words
     return _ioctl.struct(
         fd, IOMMU_VEVENTQ_ALLOC, arg, _abi.iommu_veventq_alloc, "IOMMU_VEVENTQ_ALLOC", "iommufd"
     )
@@ -2412,13 +2549,13 @@ def iommu_hw_queue_alloc(fd: int, arg: _abi.iommu_hw_queue_alloc | bytearray) ->
         `arg` is filled in place; the ioctl's return value is returned
         (0 on success).
     """
-    if (
-        type(fd) is int and fd >= 0 and type(arg) is _abi.iommu_hw_queue_alloc
-    ):  # checked: straight in
+    if arg.__class__ is _iommu_hw_queue_alloc and fd.__class__ is int:  # checked: straight in
         try:
             return _fcntl_ioctl(fd, IOMMU_HW_QUEUE_ALLOC, arg, True)
         except OSError as exc:
             raise VfioError(exc.errno or 0, "IOMMU_HW_QUEUE_ALLOC", "iommufd") from exc
+        except ValueError:
+            pass  # a negative fd, refused by fcntl before the call: _ioctl says so in its words
     return _ioctl.struct(
         fd, IOMMU_HW_QUEUE_ALLOC, arg, _abi.iommu_hw_queue_alloc, "IOMMU_HW_QUEUE_ALLOC", "iommufd"
     )

@@ -17,7 +17,7 @@ import errno
 import os
 import sys
 import termios
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -141,6 +141,25 @@ def test_struct_buffer_kinds(null_fd: int) -> None:
 def test_fd_is_checked_before_the_call(fd: object, error: type[Exception]) -> None:
     with pytest.raises(error, match="fd must be"):
         rq.vfio_get_api_version(fd)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("fd, error", [(-1, ValueError), (True, TypeError), ("3", TypeError)])
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda fd: rq.vfio_group_get_status(fd, abi.vfio_group_status()),  # struct fast path
+        lambda fd: rq.vfio_check_extension(fd, 1),  # value fast path
+        lambda fd: rq.vfio_device_reset(fd),  # no-argument fast path
+    ],
+    ids=["struct", "value", "none"],
+)
+def test_fast_paths_check_the_fd_too(
+    call: Callable[[object], object], fd: object, error: type[Exception]
+) -> None:
+    """The exact struct (or a plain int) goes straight to fcntl: a negative
+    fd or a bool still never reaches the kernel, with the same words."""
+    with pytest.raises(error, match="fd must be"):
+        call(fd)
 
 
 def test_fd_may_be_a_file_object() -> None:

@@ -31,6 +31,7 @@ def render_bindings(spec: Spec) -> dict[str, str]:
         "constants": model.constants,
         "requests": model.requests,
         "request_imports": sorted(r.name for r in model.requests),
+        "struct_types": sorted({r.arg_type for r in model.requests if r.arg_type}),
         "scopes": model.scopes,
         "capabilities": model.capabilities,
         "tails": model.tails,

@@ -7,9 +7,10 @@ part this release's headers allow."""
 from __future__ import annotations
 
 import ctypes
+import errno
 import os
 from pathlib import Path
-from typing import Generic, NamedTuple, TypeVar
+from typing import Any, Generic, NamedTuple, TypeVar
 
 from vfio import abi, caps
 from vfio import requests as rq
@@ -20,6 +21,7 @@ from vfio import devices
 from vfio.errors import (
     DeviceNotFoundError,
     NoIommuGroupError,
+    NoiommuRefusedError,
     NodeError,
     NotBoundError,
     SetupError,
@@ -49,6 +51,8 @@ class Container(Owned):
 
     def __init__(self, path: str | Path = "/dev/vfio/vfio") -> None:
         super().__init__(open_rw(path, "container"))
+        self.groups: list[Group[Any]] = []  # attached through Group.set_container
+        self.iommu: int | None = None  # the model set_iommu set
 
     @property
     def api_version(self) -> int:
@@ -84,7 +88,20 @@ class Container(Owned):
                 raise VfioError(
                     95, "VFIO_SET_IOMMU", self.kind, "neither a type1 nor a sPAPR TCE IOMMU"
                 )
-        rq.vfio_set_iommu(self.fd, uint(iommu, "iommu"))
+        try:
+            rq.vfio_set_iommu(self.fd, uint(iommu, "iommu"))
+        except VfioError as exc:
+            if exc.errno == errno.EINVAL and self.iommu is not None:
+                exc.add_hint(
+                    f"this container's IOMMU model is already set (model {self.iommu}): only once"
+                )
+            elif exc.errno == errno.EINVAL and not self.groups:
+                exc.add_hint(
+                    "no group is attached to this container yet: "
+                    "group.set_container(container) first, then set_iommu()"
+                )
+            raise
+        self.iommu = iommu
         return iommu
 
     def iommu_info(self) -> IommuInfo:
@@ -153,9 +170,17 @@ class Group(Owned, Generic[_D]):
     kind = "group"
     device_class: type[_D]
 
-    def __init__(self, group: int | str | Path) -> None:
-        path = f"/dev/vfio/{group}" if isinstance(group, int) else group
+    def __init__(self, group: int | str | Path, *, noiommu: bool = False) -> None:
+        """`group` is a number (/dev/vfio/N, or /dev/vfio/noiommu-N when that is
+        the node) or a path. A no-IOMMU group opens only with noiommu=True."""
+        path = Path(f"/dev/vfio/{group}" if isinstance(group, int) else group)
+        if isinstance(group, int) and not path.exists():
+            unsafe = path.with_name(f"noiommu-{group}")
+            path = unsafe if unsafe.exists() else path
+        if path.name.startswith("noiommu-") and not noiommu:
+            raise NoiommuRefusedError(str(path))
         super().__init__(open_rw(path, "group"))
+        self.container: Container | None = None  # set by set_container
 
     @staticmethod
     def number_of(device: str, sysfs: str | Path = "/sys/bus/pci/devices") -> int:
@@ -178,20 +203,60 @@ class Group(Owned, Generic[_D]):
     def set_container(self, container: Container) -> None:
         if not isinstance(container, Container):
             raise TypeError(f"set_container takes a Container, not {type(container).__name__}")
-        rq.vfio_group_set_container(self.fd, container.fd)
+        try:
+            rq.vfio_group_set_container(self.fd, container.fd)
+        except VfioError as exc:
+            if exc.errno == errno.EINVAL and self._container_set():
+                exc.add_hint(
+                    "this group already has a container (a group joins one container): "
+                    "unset_container() first"
+                )
+            raise
+        self.container = container
+        container.groups.append(self)
+
+    def _container_set(self) -> bool:
+        """What the kernel says (the group may have been attached without this object)."""
+        try:
+            return self.status.container_set
+        except VfioError:
+            return False
 
     def unset_container(self) -> None:
         """Only after every device fd of the group is closed."""
-        rq.vfio_group_unset_container(self.fd)
+        try:
+            rq.vfio_group_unset_container(self.fd)
+        except VfioError as exc:
+            if exc.errno == errno.EINVAL and not self._container_set():
+                exc.add_hint("this group has no container to leave")
+            raise
+        if self.container is not None and self in self.container.groups:
+            self.container.groups.remove(self)
+        self.container = None
 
     def open_device(self, name: str) -> _D:
-        return self.device_class(rq.vfio_group_get_device_fd(self.fd, name), name)
+        try:
+            fd = rq.vfio_group_get_device_fd(self.fd, name)
+        except VfioError as exc:
+            if exc.errno == errno.EINVAL:
+                if not self._container_set():
+                    exc.add_hint(
+                        "the group has no container: group.set_container(container) and "
+                        "container.set_iommu() first"
+                    )
+                elif self.container is not None and self.container.iommu is None:
+                    exc.add_hint("the container has no IOMMU model yet: container.set_iommu()")
+            raise
+        return self.device_class(fd, name)
 
 
-def open_pci(device_class: type[_D], bdf: str, root: str | Path = "/") -> _D:
+def open_pci(
+    device_class: type[_D], bdf: str, root: str | Path = "/", *, noiommu: bool = False
+) -> _D:
     """The device at `bdf` through the legacy container, checked against
     sysfs first so that each way to fail says what to do; the device owns
-    its group and container (closing it closes them) and maps DMA there."""
+    its group and container (closing it closes them) and maps DMA there.
+    A device in a no-IOMMU group opens only with noiommu=True."""
     found = devices.device(bdf, root)
     where = str(Path(root) / "sys/bus/pci/devices" / found.bdf)
     if found.iommu_group is None:
@@ -201,9 +266,12 @@ def open_pci(device_class: type[_D], bdf: str, root: str | Path = "/") -> _D:
     if found.group_node is None:
         node = str(Path(root) / "dev/vfio" / str(found.iommu_group))
         raise NodeError(2, node, "the group has no node: is vfio-pci loaded? (modprobe vfio-pci)")
+    group_node = Path(root) / found.group_node.lstrip("/")
+    if found.noiommu and not noiommu:
+        raise NoiommuRefusedError(str(group_node))
     container = Container(Path(root) / "dev/vfio/vfio")
     try:
-        group: Group[_D] = Group(Path(root) / found.group_node.lstrip("/"))
+        group: Group[_D] = Group(group_node, noiommu=found.noiommu)
         try:
             _attach(group, container, found, root)
             dev = device_class(rq.vfio_group_get_device_fd(group.fd, found.bdf), found.bdf)

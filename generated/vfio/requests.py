@@ -140,6 +140,8 @@ class Request(NamedTuple):
     argsz: str | None
     since: str | None  # the first kernel release that has it (None: unknown)
     until: str | None  # the first that no longer has it
+    errors: dict[str, str]  # errno name -> when the kernel returns it ({}: none of its own)
+    precondition: str  # what must hold before the call ("" when the overlay says nothing)
 
 
 REQUESTS: Final[dict[str, Request]] = {
@@ -154,6 +156,8 @@ REQUESTS: Final[dict[str, Request]] = {
         None,
         "4.19",
         None,
+        {},
+        "",
     ),
     "VFIO_CHECK_EXTENSION": Request(
         "VFIO_CHECK_EXTENSION",
@@ -166,6 +170,8 @@ REQUESTS: Final[dict[str, Request]] = {
         None,
         "4.19",
         None,
+        {},
+        "",
     ),
     "VFIO_SET_IOMMU": Request(
         "VFIO_SET_IOMMU",
@@ -178,6 +184,12 @@ REQUESTS: Final[dict[str, Request]] = {
         None,
         "4.19",
         None,
+        {
+            "EINVAL": "no group attached yet (VFIO_GROUP_SET_CONTAINER first) or an IOMMU model is already set; via /dev/iommu: not a type1 model",
+            "ENODEV": "no registered IOMMU driver offers this model (VFIO_CHECK_EXTENSION says 0) or every candidate refused the groups",
+            "EPERM": "via /dev/iommu: VFIO_NOIOMMU_IOMMU without CAP_SYS_RAWIO",
+        },
+        "at least one group attached via VFIO_GROUP_SET_CONTAINER and no IOMMU set yet",
     ),
     "VFIO_GROUP_GET_STATUS": Request(
         "VFIO_GROUP_GET_STATUS",
@@ -190,6 +202,11 @@ REQUESTS: Final[dict[str, Request]] = {
         "minsz",
         "4.19",
         None,
+        {
+            "EINVAL": "argsz below the minimum (offsetofend flags)",
+            "ENODEV": "the IOMMU group is gone (its devices were removed)",
+        },
+        "",
     ),
     "VFIO_GROUP_SET_CONTAINER": Request(
         "VFIO_GROUP_SET_CONTAINER",
@@ -202,6 +219,15 @@ REQUESTS: Final[dict[str, Request]] = {
         None,
         "4.19",
         None,
+        {
+            "EBADF": "the int passed is not an open fd",
+            "EBADFD": "the fd is neither a VFIO container nor an iommufd",
+            "EINVAL": "the group already has a container or iommufd",
+            "ENODEV": "the IOMMU group is gone",
+            "EPERM": "the group is not viable (a device in it is bound to a host driver) or is owned by another container, or no-IOMMU rules: CAP_SYS_RAWIO missing or mixing no-IOMMU and real groups",
+            "EBUSY": "the group's DMA ownership cannot be taken (iommu_group_claim_dma_owner: the group is on a non-default domain)",
+        },
+        "",
     ),
     "VFIO_GROUP_UNSET_CONTAINER": Request(
         "VFIO_GROUP_UNSET_CONTAINER",
@@ -214,6 +240,11 @@ REQUESTS: Final[dict[str, Request]] = {
         None,
         "4.19",
         None,
+        {
+            "EINVAL": "the group has no container or iommufd set",
+            "EBUSY": "device fds of the group are still open",
+        },
+        "group attached to a container; every device fd of the group closed (EBUSY otherwise)",
     ),
     "VFIO_GROUP_GET_DEVICE_FD": Request(
         "VFIO_GROUP_GET_DEVICE_FD",
@@ -226,6 +257,13 @@ REQUESTS: Final[dict[str, Request]] = {
         None,
         "4.19",
         None,
+        {
+            "ENODEV": "no device of that name in the group (use the sysfs name, e.g. 0000:00:03.0), or its driver is unbinding",
+            "EINVAL": "the group has no container or iommufd yet, or the container has no IOMMU model (VFIO_SET_IOMMU first)",
+            "EPERM": "no-IOMMU group without CAP_SYS_RAWIO; via iommufd: MSI cannot be isolated and allow_unsafe_interrupts is off",
+            "EFAULT": "the name pointer is not readable",
+        },
+        "group attached to a container with SET_IOMMU done (or to an iommufd)",
     ),
     "VFIO_DEVICE_GET_INFO": Request(
         "VFIO_DEVICE_GET_INFO",
@@ -238,6 +276,10 @@ REQUESTS: Final[dict[str, Request]] = {
         "grow",
         "4.19",
         None,
+        {
+            "EINVAL": "argsz below the minimum (offsetofend num_irqs), or the cdev fd is not bound yet (VFIO_DEVICE_BIND_IOMMUFD first)"
+        },
+        "",
     ),
     "VFIO_DEVICE_GET_REGION_INFO": Request(
         "VFIO_DEVICE_GET_REGION_INFO",
@@ -250,6 +292,10 @@ REQUESTS: Final[dict[str, Request]] = {
         "grow",
         "4.19",
         None,
+        {
+            "EINVAL": "argsz below the minimum (offsetofend offset), index past num_regions, the VGA index on a device without VGA, or the cdev fd is not bound yet (VFIO_DEVICE_BIND_IOMMUFD first)"
+        },
+        "",
     ),
     "VFIO_DEVICE_GET_IRQ_INFO": Request(
         "VFIO_DEVICE_GET_IRQ_INFO",
@@ -262,6 +308,10 @@ REQUESTS: Final[dict[str, Request]] = {
         "minsz",
         "4.19",
         None,
+        {
+            "EINVAL": "argsz below the minimum, index at or past VFIO_PCI_NUM_IRQS, the ERR index on a non-PCIe device, or the cdev fd is not bound yet (VFIO_DEVICE_BIND_IOMMUFD first)"
+        },
+        "",
     ),
     "VFIO_DEVICE_SET_IRQS": Request(
         "VFIO_DEVICE_SET_IRQS",
@@ -274,6 +324,13 @@ REQUESTS: Final[dict[str, Request]] = {
         "minsz",
         "4.19",
         None,
+        {
+            "EINVAL": "argsz below the minimum or too short for count data elements, unknown flag bits or several data types, start/count past the index's IRQ count, or enabling one interrupt type while another is active; or the cdev fd is not bound yet (VFIO_DEVICE_BIND_IOMMUFD first)",
+            "ENOTTY": "the index does not support the action (MASK/UNMASK of MSI or MSI-X, ERR on non-PCIe, INTx MASK with an eventfd)",
+            "ENODEV": "INTx trigger on a device with no INTx line",
+            "EBADF": "an fd in data is not an open fd (eventfd_ctx_fdget)",
+        },
+        "",
     ),
     "VFIO_DEVICE_RESET": Request(
         "VFIO_DEVICE_RESET",
@@ -286,6 +343,11 @@ REQUESTS: Final[dict[str, Request]] = {
         None,
         "4.19",
         None,
+        {
+            "EINVAL": "the device has no reset method (VFIO_DEVICE_FLAGS_RESET is clear), or the cdev fd is not bound yet (VFIO_DEVICE_BIND_IOMMUFD first)",
+            "EAGAIN": "the device lock is taken (another reset or config access in flight): retry",
+        },
+        "",
     ),
     "VFIO_DEVICE_GET_PCI_HOT_RESET_INFO": Request(
         "VFIO_DEVICE_GET_PCI_HOT_RESET_INFO",
@@ -298,6 +360,12 @@ REQUESTS: Final[dict[str, Request]] = {
         "enospc",
         "4.19",
         None,
+        {
+            "EINVAL": "argsz below the minimum, or the cdev fd is not bound yet (VFIO_DEVICE_BIND_IOMMUFD first)",
+            "ENODEV": "neither a slot nor a bus reset is possible for this device",
+            "ENOSPC": "devices is too short: count says how many entries are needed, retry with that many",
+        },
+        "",
     ),
     "VFIO_DEVICE_PCI_HOT_RESET": Request(
         "VFIO_DEVICE_PCI_HOT_RESET",
@@ -310,6 +378,14 @@ REQUESTS: Final[dict[str, Request]] = {
         "minsz",
         "4.19",
         None,
+        {
+            "EINVAL": "argsz below the minimum or flags set, a group fd count on a cdev fd (or none on a group fd), more fds than affected devices, an fd that is not a VFIO group, or an affected device the caller does not own",
+            "EBADF": "an entry of group_fds is not an open fd",
+            "ENODEV": "neither a slot nor a bus reset is possible for this device",
+            "EBUSY": "an affected device's memory lock is held (its BAR is being accessed or faulted): retry",
+            "EAGAIN": "the bus could not be locked (pci_reset_bus: another reset or config access in flight): retry",
+        },
+        "group-opened device: group_fds must prove ownership of every affected group (1..count); cdev-opened device: count must be 0",
     ),
     "VFIO_DEVICE_QUERY_GFX_PLANE": Request(
         "VFIO_DEVICE_QUERY_GFX_PLANE",
@@ -322,6 +398,11 @@ REQUESTS: Final[dict[str, Request]] = {
         "minsz",
         "4.19",
         None,
+        {
+            "ENOTTY": "the device has no virtual display (vfio-pci devices; only display mdevs such as i915 GVT-g and mbochs implement it)",
+            "EINVAL": "argsz below the minimum, flags neither a plane type nor a supported PROBE, or no plane of that type is available",
+        },
+        "",
     ),
     "VFIO_DEVICE_GET_GFX_DMABUF": Request(
         "VFIO_DEVICE_GET_GFX_DMABUF",
@@ -334,6 +415,12 @@ REQUESTS: Final[dict[str, Request]] = {
         None,
         "4.19",
         None,
+        {
+            "ENOTTY": "the device has no virtual display (vfio-pci devices)",
+            "ENOENT": "the dmabuf id names no plane returned by VFIO_DEVICE_QUERY_GFX_PLANE",
+            "EINVAL": "the plane's buffer cannot be exported",
+        },
+        "",
     ),
     "VFIO_DEVICE_IOEVENTFD": Request(
         "VFIO_DEVICE_IOEVENTFD",
@@ -346,6 +433,14 @@ REQUESTS: Final[dict[str, Request]] = {
         "minsz",
         "4.19",
         None,
+        {
+            "EINVAL": "argsz below the minimum, flags not exactly one size bit, fd below -1, offset not inside a BAR or overlapping the MSI-X table, or the cdev fd is not bound yet (VFIO_DEVICE_BIND_IOMMUFD first)",
+            "EEXIST": "an ioeventfd with the same offset, data and size already exists",
+            "ENODEV": "fd = -1 (delete) but no matching ioeventfd exists",
+            "ENOSPC": "the device already has VFIO_PCI_IOEVENTFD_MAX ioeventfds",
+            "EBADF": "fd is not an open fd",
+        },
+        "",
     ),
     "VFIO_DEVICE_FEATURE": Request(
         "VFIO_DEVICE_FEATURE",
@@ -358,6 +453,12 @@ REQUESTS: Final[dict[str, Request]] = {
         "minsz",
         "5.7",
         None,
+        {
+            "EINVAL": "argsz below the minimum or the feature's payload, unknown flag bits, GET with SET without PROBE, neither without PROBE, or an op the feature does not support; or the cdev fd is not bound yet (VFIO_DEVICE_BIND_IOMMUFD first)",
+            "ENOTTY": "the device does not implement this feature (e.g. no migration driver, no VF token)",
+            "EOVERFLOW": "DMA logging: a range's iova + length wraps",
+        },
+        "",
     ),
     "VFIO_DEVICE_BIND_IOMMUFD": Request(
         "VFIO_DEVICE_BIND_IOMMUFD",
@@ -370,6 +471,16 @@ REQUESTS: Final[dict[str, Request]] = {
         "size",
         "6.6",
         None,
+        {
+            "EINVAL": "argsz below the minimum, iommufd below 0, unknown flag bits, a token flag the device does not take, a group-opened device fd, an already bound fd, or an IOMMU without cache coherency",
+            "E2BIG": "argsz larger than the struct with non-zero bytes past it",
+            "EBADF": "iommufd is not an open fd",
+            "EBADFD": "iommufd is not /dev/iommu",
+            "EBUSY": "the device's group is open via /dev/vfio/$GROUP",
+            "EACCES": "the VF token is missing or does not match (VFIO_DEVICE_BIND_FLAG_TOKEN)",
+            "EPERM": "MSI cannot be isolated and allow_unsafe_interrupts is off, or another owner holds the device's DMA",
+        },
+        "cdev fd (/dev/vfio/devices/vfioN) only, not yet bound",
     ),
     "VFIO_DEVICE_ATTACH_IOMMUFD_PT": Request(
         "VFIO_DEVICE_ATTACH_IOMMUFD_PT",
@@ -382,6 +493,13 @@ REQUESTS: Final[dict[str, Request]] = {
         "minsz",
         "6.6",
         None,
+        {
+            "EINVAL": "argsz below the minimum (or below pasid with VFIO_DEVICE_ATTACH_PASID), unknown flag bits, pt_id neither an IOAS nor a HWPT, or the cdev fd is not bound yet (VFIO_DEVICE_BIND_IOMMUFD first)",
+            "ENOENT": "pt_id names no object of the bound iommufd",
+            "EOPNOTSUPP": "VFIO_DEVICE_ATTACH_PASID on a driver without PASID attach",
+            "ENOTTY": "a group-opened device fd (cdev-only request)",
+        },
+        "cdev fd after VFIO_DEVICE_BIND_IOMMUFD",
     ),
     "VFIO_DEVICE_DETACH_IOMMUFD_PT": Request(
         "VFIO_DEVICE_DETACH_IOMMUFD_PT",
@@ -394,6 +512,12 @@ REQUESTS: Final[dict[str, Request]] = {
         "minsz",
         "6.6",
         None,
+        {
+            "EINVAL": "argsz below the minimum (or below pasid with VFIO_DEVICE_DETACH_PASID), unknown flag bits, or the cdev fd is not bound yet (VFIO_DEVICE_BIND_IOMMUFD first)",
+            "EOPNOTSUPP": "VFIO_DEVICE_DETACH_PASID on a driver without PASID detach",
+            "ENOTTY": "a group-opened device fd (cdev-only request)",
+        },
+        "cdev fd after VFIO_DEVICE_BIND_IOMMUFD",
     ),
     "VFIO_MIG_GET_PRECOPY_INFO": Request(
         "VFIO_MIG_GET_PRECOPY_INFO",
@@ -406,6 +530,12 @@ REQUESTS: Final[dict[str, Request]] = {
         "minsz",
         "6.2",
         None,
+        {
+            "EINVAL": "argsz below the minimum, or the device is not in PRE_COPY or PRE_COPY_P2P",
+            "ENOTTY": "the data fd does not support pre-copy (a RESUMING fd, or a driver without it)",
+            "ENODEV": "the migration file hit an error and is unusable (mlx5vf_precopy_ioctl)",
+        },
+        "device in PRE_COPY or PRE_COPY_P2P (EINVAL otherwise)",
     ),
     "VFIO_IOMMU_GET_INFO": Request(
         "VFIO_IOMMU_GET_INFO",
@@ -418,6 +548,12 @@ REQUESTS: Final[dict[str, Request]] = {
         "grow",
         "4.19",
         None,
+        {
+            "EINVAL": "argsz below the minimum, or the container has no IOMMU model yet (VFIO_SET_IOMMU first)",
+            "ENODEV": "via /dev/iommu: no compat IOAS yet (VFIO_SET_IOMMU first)",
+            "ENOTTY": "the container's IOMMU model does not implement it (sPAPR TCE)",
+        },
+        "",
     ),
     "VFIO_IOMMU_MAP_DMA": Request(
         "VFIO_IOMMU_MAP_DMA",
@@ -430,6 +566,17 @@ REQUESTS: Final[dict[str, Request]] = {
         "minsz",
         "4.19",
         None,
+        {
+            "EINVAL": "argsz below the minimum, unknown flags, size 0, neither READ nor WRITE, iova/vaddr/size not aligned to the IOMMU page size, or iova outside the usable IOVA ranges; or the container has no IOMMU model yet (VFIO_SET_IOMMU first)",
+            "EEXIST": "the IOVA range overlaps an existing mapping",
+            "ENOSPC": "the container's mapping limit is reached (type1 module parameter dma_entry_limit)",
+            "ENOMEM": "pinning the pages would exceed RLIMIT_MEMLOCK",
+            "EFAULT": "vaddr is not mapped in the process or cannot be pinned with the requested access",
+            "EOVERFLOW": "iova + size or vaddr + size wraps, or a value does not fit the kernel's types",
+            "EPERM": "sPAPR v1: the container is not enabled (VFIO_IOMMU_ENABLE first), or the container belongs to another process's mm",
+            "ENODEV": "via /dev/iommu: no compat IOAS yet (VFIO_SET_IOMMU first)",
+        },
+        "",
     ),
     "VFIO_IOMMU_UNMAP_DMA": Request(
         "VFIO_IOMMU_UNMAP_DMA",
@@ -442,6 +589,14 @@ REQUESTS: Final[dict[str, Request]] = {
         "minsz",
         "4.19",
         None,
+        {
+            "EINVAL": "argsz below the minimum, unknown flags, iova/size not page aligned, size 0, VFIO_DMA_UNMAP_FLAG_ALL with iova or size set, a range that splits a mapping (type1v2), or the container has no IOMMU model yet (VFIO_SET_IOMMU first)",
+            "EOVERFLOW": "iova + size wraps, or a value does not fit the kernel's types",
+            "EBUSY": "VFIO_DMA_UNMAP_FLAG_VADDR while an emulated-IOMMU (mdev) group is attached",
+            "EPERM": "sPAPR v1: the container is not enabled (VFIO_IOMMU_ENABLE first)",
+            "ENODEV": "via /dev/iommu: no compat IOAS yet (VFIO_SET_IOMMU first)",
+        },
+        "",
     ),
     "VFIO_IOMMU_ENABLE": Request(
         "VFIO_IOMMU_ENABLE",
@@ -454,6 +609,15 @@ REQUESTS: Final[dict[str, Request]] = {
         None,
         "4.19",
         None,
+        {
+            "ENOTTY": "not an sPAPR TCE v1 container (type1 and sPAPR v2 do not have it)",
+            "EINVAL": "the container has no IOMMU model yet (VFIO_SET_IOMMU first)",
+            "EBUSY": "the container is already enabled",
+            "ENODEV": "no group is attached to the container",
+            "EPERM": "the platform has no 32-bit DMA window, or the container belongs to another process's mm",
+            "ENOMEM": "locking the DMA window's pages would exceed RLIMIT_MEMLOCK",
+        },
+        "",
     ),
     "VFIO_IOMMU_DISABLE": Request(
         "VFIO_IOMMU_DISABLE",
@@ -466,6 +630,12 @@ REQUESTS: Final[dict[str, Request]] = {
         None,
         "4.19",
         None,
+        {
+            "ENOTTY": "not an sPAPR TCE v1 container",
+            "EINVAL": "the container has no IOMMU model yet (VFIO_SET_IOMMU first)",
+            "EPERM": "the container belongs to another process's mm",
+        },
+        "",
     ),
     "VFIO_IOMMU_DIRTY_PAGES": Request(
         "VFIO_IOMMU_DIRTY_PAGES",
@@ -478,6 +648,14 @@ REQUESTS: Final[dict[str, Request]] = {
         "minsz",
         "5.8",
         None,
+        {
+            "EACCES": "the container uses VFIO_TYPE1_IOMMU: dirty tracking needs VFIO_TYPE1v2_IOMMU",
+            "EINVAL": "argsz below the minimum, unknown flags or not exactly one of START/STOP/GET_BITMAP, a bitmap pgsize other than the IOMMU's, a bitmap pointer not accessible for its size, an unaligned or unmapped range, or tracking not started; or the container has no IOMMU model yet (VFIO_SET_IOMMU first)",
+            "EOVERFLOW": "iova + size wraps",
+            "EFAULT": "copying the dirty bitmap to user memory failed",
+            "ENOTTY": "via /dev/iommu: the compat layer does not implement it (use IOMMU_HWPT_GET_DIRTY_BITMAP)",
+        },
+        "exactly one of START/STOP/GET_BITMAP; GET_BITMAP only while logging is started",
     ),
     "VFIO_IOMMU_SPAPR_TCE_GET_INFO": Request(
         "VFIO_IOMMU_SPAPR_TCE_GET_INFO",
@@ -490,6 +668,13 @@ REQUESTS: Final[dict[str, Request]] = {
         "minsz",
         "4.19",
         None,
+        {
+            "ENOTTY": "the container's IOMMU model is not sPAPR TCE (type1, or /dev/iommu compat)",
+            "ENXIO": "no group is attached to the container",
+            "EINVAL": "argsz below the minimum, or the container has no IOMMU model yet",
+            "EPERM": "the container belongs to another process's mm",
+        },
+        "",
     ),
     "VFIO_EEH_PE_OP": Request(
         "VFIO_EEH_PE_OP",
@@ -502,6 +687,13 @@ REQUESTS: Final[dict[str, Request]] = {
         "minsz",
         "4.19",
         None,
+        {
+            "ENOTTY": "the container's IOMMU model is not sPAPR TCE (type1, or /dev/iommu compat)",
+            "ENODEV": "an attached group has no EEH PE",
+            "EINVAL": "argsz below the minimum, flags set, an unknown op, or the container has no IOMMU model yet",
+            "EPERM": "the container belongs to another process's mm",
+        },
+        "",
     ),
     "VFIO_IOMMU_SPAPR_REGISTER_MEMORY": Request(
         "VFIO_IOMMU_SPAPR_REGISTER_MEMORY",
@@ -514,6 +706,14 @@ REQUESTS: Final[dict[str, Request]] = {
         "minsz",
         "4.19",
         None,
+        {
+            "ENOTTY": "not an sPAPR TCE v2 container",
+            "EINVAL": "argsz below the minimum, flags set, vaddr or size not page aligned or wrapping, or the container has no IOMMU model yet",
+            "EBUSY": "this range is already registered with this container",
+            "ENOMEM": "pinning the range would exceed RLIMIT_MEMLOCK",
+            "EPERM": "the container belongs to another process's mm",
+        },
+        "",
     ),
     "VFIO_IOMMU_SPAPR_UNREGISTER_MEMORY": Request(
         "VFIO_IOMMU_SPAPR_UNREGISTER_MEMORY",
@@ -526,6 +726,13 @@ REQUESTS: Final[dict[str, Request]] = {
         "minsz",
         "4.19",
         None,
+        {
+            "ENOTTY": "not an sPAPR TCE v2 container",
+            "EINVAL": "argsz below the minimum, flags set, vaddr or size not page aligned, or the container has no IOMMU model yet",
+            "ENOENT": "the range is not registered with this container",
+            "EPERM": "nothing was ever registered (no mm yet), or the container belongs to another process's mm",
+        },
+        "",
     ),
     "VFIO_IOMMU_SPAPR_TCE_CREATE": Request(
         "VFIO_IOMMU_SPAPR_TCE_CREATE",
@@ -538,6 +745,14 @@ REQUESTS: Final[dict[str, Request]] = {
         "minsz",
         "4.19",
         None,
+        {
+            "ENOTTY": "not an sPAPR TCE v2 container",
+            "ENXIO": "no group is attached to the container",
+            "EINVAL": "argsz below the minimum, flags set, a page_shift the platform does not support, or the container has no IOMMU model yet",
+            "ENOSPC": "every DMA window slot is in use",
+            "EPERM": "the platform cannot create windows, or the container belongs to another process's mm",
+        },
+        "",
     ),
     "VFIO_IOMMU_SPAPR_TCE_REMOVE": Request(
         "VFIO_IOMMU_SPAPR_TCE_REMOVE",
@@ -550,6 +765,13 @@ REQUESTS: Final[dict[str, Request]] = {
         "minsz",
         "4.19",
         None,
+        {
+            "ENOTTY": "not an sPAPR TCE v2 container",
+            "ENXIO": "no group is attached to the container",
+            "EINVAL": "argsz below the minimum, flags set, start_addr is not a window's start, or the container has no IOMMU model yet",
+            "EPERM": "the container belongs to another process's mm",
+        },
+        "",
     ),
     "IOMMU_DESTROY": Request(
         "IOMMU_DESTROY",
@@ -562,6 +784,12 @@ REQUESTS: Final[dict[str, Request]] = {
         "size",
         "6.2",
         None,
+        {
+            "ENOENT": "id names no object (or it is already destroyed)",
+            "EBUSY": "the object is still in use (a device attached to the IOAS/HWPT, a HWPT built on it, a vDEVICE on the vIOMMU)",
+            "EINVAL": "size below the minimum for this request",
+        },
+        "",
     ),
     "IOMMU_IOAS_ALLOC": Request(
         "IOMMU_IOAS_ALLOC",
@@ -574,6 +802,12 @@ REQUESTS: Final[dict[str, Request]] = {
         "size",
         "6.2",
         None,
+        {
+            "EOPNOTSUPP": "flags is not zero",
+            "EINVAL": "size below the minimum for this request",
+            "E2BIG": "size larger than the kernel's struct with non-zero bytes past it",
+        },
+        "",
     ),
     "IOMMU_IOAS_IOVA_RANGES": Request(
         "IOMMU_IOAS_IOVA_RANGES",
@@ -586,6 +820,14 @@ REQUESTS: Final[dict[str, Request]] = {
         "emsgsize",
         "6.2",
         None,
+        {
+            "EMSGSIZE": "num_iovas is too small: the kernel wrote the needed count into num_iovas, retry with that many",
+            "ENOENT": "ioas_id is not an IOAS",
+            "EOPNOTSUPP": "__reserved is not zero",
+            "EFAULT": "allowed_iovas is not writable for num_iovas entries",
+            "EINVAL": "size below the minimum for this request",
+        },
+        "",
     ),
     "IOMMU_IOAS_ALLOW_IOVAS": Request(
         "IOMMU_IOAS_ALLOW_IOVAS",
@@ -598,6 +840,14 @@ REQUESTS: Final[dict[str, Request]] = {
         "size",
         "6.2",
         None,
+        {
+            "EINVAL": "a range with start >= last, or two ranges overlapping",
+            "EADDRINUSE": "an allowed range intersects a reserved range (an attached device's reserved region or MSI window)",
+            "ENOENT": "ioas_id is not an IOAS",
+            "EOPNOTSUPP": "__reserved is not zero",
+            "EFAULT": "allowed_iovas is not readable for num_iovas entries",
+        },
+        "",
     ),
     "IOMMU_IOAS_MAP": Request(
         "IOMMU_IOAS_MAP",
@@ -610,6 +860,17 @@ REQUESTS: Final[dict[str, Request]] = {
         "size",
         "6.2",
         None,
+        {
+            "EOPNOTSUPP": "unknown flag bits or __reserved set",
+            "EINVAL": "neither READABLE nor WRITEABLE, length 0 or not a multiple of the IOAS's IOVA alignment, or a FIXED_IOVA not aligned or crossing a reserved range",
+            "EEXIST": "the FIXED_IOVA range overlaps an existing mapping",
+            "ENOSPC": "no free allowed IOVA space of that length (kernel-chosen IOVA)",
+            "ENOENT": "ioas_id is not an IOAS",
+            "EOVERFLOW": "iova or length past ULONG_MAX, or iova + length wraps",
+            "ENOMEM": "pinning the pages would exceed RLIMIT_MEMLOCK (or the accounting mode's limit)",
+            "EFAULT": "user_va is not mapped or cannot be pinned with the requested access",
+        },
+        "",
     ),
     "IOMMU_IOAS_MAP_FILE": Request(
         "IOMMU_IOAS_MAP_FILE",
@@ -622,6 +883,17 @@ REQUESTS: Final[dict[str, Request]] = {
         "size",
         "6.13",
         None,
+        {
+            "EOPNOTSUPP": "unknown flag bits",
+            "EINVAL": "neither READABLE nor WRITEABLE, length 0, or a FIXED_IOVA not aligned or crossing a reserved range",
+            "EBADF": "fd is not an open fd",
+            "EEXIST": "the FIXED_IOVA range overlaps an existing mapping",
+            "ENOSPC": "no free allowed IOVA space of that length",
+            "ENOENT": "ioas_id is not an IOAS",
+            "EOVERFLOW": "iova or length past ULONG_MAX, or start + length wraps",
+            "ENOMEM": "pinning the pages would exceed RLIMIT_MEMLOCK",
+        },
+        "",
     ),
     "IOMMU_IOAS_COPY": Request(
         "IOMMU_IOAS_COPY",
@@ -634,6 +906,16 @@ REQUESTS: Final[dict[str, Request]] = {
         "size",
         "6.2",
         None,
+        {
+            "EOPNOTSUPP": "unknown flag bits",
+            "EINVAL": "neither READABLE nor WRITEABLE, length 0, or a FIXED_IOVA not aligned or crossing a reserved range",
+            "ENOENT": "src_ioas_id or dst_ioas_id is not an IOAS, or the source range is not fully mapped",
+            "EEXIST": "the FIXED_IOVA destination overlaps an existing mapping",
+            "ENOSPC": "no free IOVA space of that length in the destination",
+            "EPERM": "WRITEABLE requested for pages the source mapped read-only",
+            "EOVERFLOW": "an iova or length past ULONG_MAX, or an iova + length wraps",
+        },
+        "",
     ),
     "IOMMU_IOAS_UNMAP": Request(
         "IOMMU_IOAS_UNMAP",
@@ -646,6 +928,13 @@ REQUESTS: Final[dict[str, Request]] = {
         "size",
         "6.2",
         None,
+        {
+            "ENOENT": "nothing is mapped in the range, a mapping is only partly inside it (only whole mappings unmap), or ioas_id is not an IOAS",
+            "EBUSY": "a mapping in the range is held by an in-kernel access (an emulated device's pin) or a concurrent map/unmap",
+            "EINVAL": "length is 0",
+            "EOVERFLOW": "iova or length past ULONG_MAX, or iova + length wraps",
+        },
+        "",
     ),
     "IOMMU_OPTION": Request(
         "IOMMU_OPTION",
@@ -658,6 +947,14 @@ REQUESTS: Final[dict[str, Request]] = {
         "size",
         "6.2",
         None,
+        {
+            "EOPNOTSUPP": "__reserved set, an unknown option_id, an op other than GET/SET, or IOMMU_OPTION_RLIMIT_MODE with a non-zero object_id",
+            "EINVAL": "SET with val64 other than 0 or 1",
+            "EPERM": "setting IOMMU_OPTION_RLIMIT_MODE without CAP_SYS_RESOURCE",
+            "EBUSY": "IOMMU_OPTION_RLIMIT_MODE set after objects were created in this iommufd",
+            "ENOENT": "IOMMU_OPTION_HUGE_PAGES: object_id is not an IOAS",
+        },
+        "",
     ),
     "IOMMU_VFIO_IOAS": Request(
         "IOMMU_VFIO_IOAS",
@@ -670,6 +967,12 @@ REQUESTS: Final[dict[str, Request]] = {
         "size",
         "6.2",
         None,
+        {
+            "EOPNOTSUPP": "__reserved set or an unknown op",
+            "ENODEV": "IOMMU_VFIO_IOAS_GET when no compat IOAS is set",
+            "ENOENT": "IOMMU_VFIO_IOAS_SET: ioas_id is not an IOAS",
+        },
+        "",
     ),
     "IOMMU_HWPT_ALLOC": Request(
         "IOMMU_HWPT_ALLOC",
@@ -682,6 +985,13 @@ REQUESTS: Final[dict[str, Request]] = {
         "size",
         "6.6",
         None,
+        {
+            "EOPNOTSUPP": "__reserved or unknown flags set, DIRTY_TRACKING on an IOMMU without it, FAULT_ID_VALID with NEST_PARENT, or the IOMMU driver cannot allocate this kind of domain",
+            "EINVAL": "data_type NONE with data_len, another data_type without data_len or data_uptr, pt_id not an IOAS, paging HWPT or vIOMMU, or a vIOMMU of another IOMMU instance",
+            "ENOENT": "dev_id is not a device bound to this iommufd, or fault_id is not a fault queue",
+            "EFAULT": "data_uptr is not readable for data_len",
+        },
+        "dev_id is a device bound to this iommufd (VFIO_DEVICE_BIND_IOMMUFD); pt_id is an IOAS, a NEST_PARENT paging HWPT, or a vIOMMU",
     ),
     "IOMMU_GET_HW_INFO": Request(
         "IOMMU_GET_HW_INFO",
@@ -694,6 +1004,13 @@ REQUESTS: Final[dict[str, Request]] = {
         "size",
         "6.6",
         None,
+        {
+            "EOPNOTSUPP": "unknown flags or __reserved set, or the IOMMU driver does not report the requested in_data_type",
+            "ENOENT": "dev_id is not a device bound to this iommufd",
+            "EFAULT": "data_uptr is not writable for data_len",
+            "EINVAL": "size below the minimum for this request",
+        },
+        "dev_id is a device bound to this iommufd (VFIO_DEVICE_BIND_IOMMUFD)",
     ),
     "IOMMU_HWPT_SET_DIRTY_TRACKING": Request(
         "IOMMU_HWPT_SET_DIRTY_TRACKING",
@@ -706,6 +1023,11 @@ REQUESTS: Final[dict[str, Request]] = {
         "size",
         "6.7",
         None,
+        {
+            "EOPNOTSUPP": "unknown flags, or the domain has no dirty tracking (allocate the HWPT with IOMMU_HWPT_ALLOC_DIRTY_TRACKING)",
+            "ENOENT": "hwpt_id is not a paging HWPT",
+        },
+        "hwpt_id is a paging HWPT allocated with IOMMU_HWPT_ALLOC_DIRTY_TRACKING",
     ),
     "IOMMU_HWPT_GET_DIRTY_BITMAP": Request(
         "IOMMU_HWPT_GET_DIRTY_BITMAP",
@@ -718,6 +1040,14 @@ REQUESTS: Final[dict[str, Request]] = {
         "size",
         "6.7",
         None,
+        {
+            "EOPNOTSUPP": "unknown flags or __reserved set, or the domain has no dirty tracking",
+            "ENOENT": "hwpt_id is not a paging HWPT",
+            "EINVAL": "page_size 0, or iova/length not aligned to the IOMMU page size or to page_size",
+            "EOVERFLOW": "iova + length wraps or passes ULONG_MAX",
+            "EFAULT": "data is not writable for the bitmap's size",
+        },
+        "hwpt_id is a paging HWPT with dirty tracking enabled (IOMMU_HWPT_SET_DIRTY_TRACKING)",
     ),
     "IOMMU_HWPT_INVALIDATE": Request(
         "IOMMU_HWPT_INVALIDATE",
@@ -730,6 +1060,12 @@ REQUESTS: Final[dict[str, Request]] = {
         "size",
         "6.8",
         None,
+        {
+            "EOPNOTSUPP": "__reserved set, or the HWPT or vIOMMU driver cannot invalidate caches",
+            "EINVAL": "entry_num set with entry_len or data_uptr zero, entry_num above 2^19, hwpt_id neither a nested HWPT nor a vIOMMU, or a malformed entry (entry_num then says how many were handled)",
+            "ENOENT": "hwpt_id names no object",
+        },
+        "hwpt_id is a nested HWPT or a vIOMMU whose driver implements cache invalidation",
     ),
     "IOMMU_FAULT_QUEUE_ALLOC": Request(
         "IOMMU_FAULT_QUEUE_ALLOC",
@@ -742,6 +1078,12 @@ REQUESTS: Final[dict[str, Request]] = {
         "size",
         "6.11",
         None,
+        {
+            "EOPNOTSUPP": "flags is not zero",
+            "EMFILE": "the process has no free fd for the queue",
+            "EINVAL": "size below the minimum for this request",
+        },
+        "",
     ),
     "IOMMU_VIOMMU_ALLOC": Request(
         "IOMMU_VIOMMU_ALLOC",
@@ -754,6 +1096,12 @@ REQUESTS: Final[dict[str, Request]] = {
         "size",
         "6.13",
         None,
+        {
+            "EOPNOTSUPP": "flags set, type IOMMU_VIOMMU_TYPE_DEFAULT, or the IOMMU driver has no vIOMMU of this type",
+            "ENOENT": "dev_id is not a device, or hwpt_id is not a paging HWPT",
+            "EINVAL": "hwpt_id was not allocated with IOMMU_HWPT_ALLOC_NEST_PARENT",
+        },
+        "dev_id is a bound device; hwpt_id is a paging HWPT allocated with IOMMU_HWPT_ALLOC_NEST_PARENT",
     ),
     "IOMMU_VDEVICE_ALLOC": Request(
         "IOMMU_VDEVICE_ALLOC",
@@ -766,6 +1114,12 @@ REQUESTS: Final[dict[str, Request]] = {
         "size",
         "6.13",
         None,
+        {
+            "EINVAL": "virt_id past ULONG_MAX, or the device is behind another IOMMU instance than the vIOMMU",
+            "EEXIST": "the device already has a vDEVICE, or virt_id is taken in this vIOMMU",
+            "ENOENT": "viommu_id or dev_id names no such object, or the device is being unbound",
+        },
+        "viommu_id is a vIOMMU on the same physical IOMMU as dev_id; one vDEVICE per device (EEXIST)",
     ),
     "IOMMU_IOAS_CHANGE_PROCESS": Request(
         "IOMMU_IOAS_CHANGE_PROCESS",
@@ -778,6 +1132,13 @@ REQUESTS: Final[dict[str, Request]] = {
         "size",
         "6.13",
         None,
+        {
+            "EOPNOTSUPP": "__reserved is not zero",
+            "EINVAL": "a mapping is not file-backed (only IOMMU_IOAS_MAP_FILE mappings can move to a new process)",
+            "EBUSY": "a map or unmap is racing with the change",
+            "ENOMEM": "the new process's RLIMIT_MEMLOCK cannot take the pinned pages",
+        },
+        "every map in every IOAS of this iommufd was made with IOMMU_IOAS_MAP_FILE (EINVAL otherwise)",
     ),
     "IOMMU_VEVENTQ_ALLOC": Request(
         "IOMMU_VEVENTQ_ALLOC",
@@ -790,6 +1151,14 @@ REQUESTS: Final[dict[str, Request]] = {
         "size",
         "6.15",
         None,
+        {
+            "EOPNOTSUPP": "flags or __reserved set, or type IOMMU_VEVENTQ_TYPE_DEFAULT",
+            "EINVAL": "veventq_depth is 0 or above the maximum",
+            "EEXIST": "the vIOMMU already has an event queue of this type",
+            "ENOENT": "viommu_id is not a vIOMMU",
+            "EMFILE": "the process has no free fd for the queue",
+        },
+        "viommu_id is a vIOMMU; at most one vEVENTQ per type per vIOMMU (EEXIST)",
     ),
     "IOMMU_HW_QUEUE_ALLOC": Request(
         "IOMMU_HW_QUEUE_ALLOC",
@@ -802,8 +1171,18 @@ REQUESTS: Final[dict[str, Request]] = {
         "size",
         "6.17",
         None,
+        {
+            "EOPNOTSUPP": "flags set, type IOMMU_HW_QUEUE_TYPE_DEFAULT, or the vIOMMU driver has no HW queue of this type",
+            "EINVAL": "length is 0",
+            "EOVERFLOW": "nesting_parent_iova + length wraps",
+            "ENOENT": "viommu_id is not a vIOMMU",
+        },
+        "viommu_id is a vIOMMU whose driver supports HW queues of this type; [nesting_parent_iova, +length) is mapped in the parent IOAS and physically contiguous",
     ),
 }
+
+VfioError.reasons = {name: r.errors for name, r in REQUESTS.items() if r.errors}
+"""A failed request's message says what the kernel means by its errno."""
 
 
 def vfio_get_api_version(fd: int) -> int:

@@ -6,6 +6,7 @@ extend this class in their own modules; vfio.api.Device combines them."""
 from __future__ import annotations
 
 import ctypes
+import errno
 import mmap
 import os
 from collections.abc import Callable, Iterator, Sequence
@@ -106,6 +107,7 @@ class Device(Owned):
         self._closers: list[Callable[[], None]] = []
         self._info: DeviceInfo | None = None
         self._regions: dict[int, RegionInfo] = {}
+        self._irqs: dict[int, IrqInfo] = {}
 
     def own(self, closer: Callable[[], None]) -> None:
         """Run `closer` when this device closes, after its fd (the group and
@@ -130,7 +132,7 @@ class Device(Owned):
             )
         return DmaBuffer(self.dma_space, size, iova, readable=readable, writable=writable)
 
-    # info, regions (neither changes while the device is open: asked once)
+    # info, regions, IRQ indexes (none changes while the device is open: asked once)
 
     @property
     def info(self) -> DeviceInfo:
@@ -159,9 +161,15 @@ class Device(Owned):
         def prepare(r: abi.vfio_region_info) -> None:
             r.index = index
 
-        info, whole = negotiate(
-            lambda b: rq.vfio_device_get_region_info(self.fd, b), abi.vfio_region_info, prepare
-        )
+        try:
+            info, whole = negotiate(
+                lambda b: rq.vfio_device_get_region_info(self.fd, b),
+                abi.vfio_region_info,
+                prepare,
+            )
+        except VfioError as exc:
+            self._hint_index(exc, index, "regions", "regions()")
+            raise
         capabilities = chain("region_info", info, whole, abi.VFIO_REGION_INFO_FLAG_CAPS)
         return RegionInfo(
             index,
@@ -240,11 +248,35 @@ class Device(Owned):
     # interrupts
 
     def irq_info(self, index: int) -> IrqInfo:
+        irq = self._irqs.get(index)
+        if irq is None:
+            irq = self._irqs[index] = self._irq_info(index)
+        return irq
+
+    def _irq_info(self, index: int) -> IrqInfo:
         info = abi.vfio_irq_info()
         info.argsz = ctypes.sizeof(info)
         info.index = uint(index, "irq index")
-        rq.vfio_device_get_irq_info(self.fd, info)
+        try:
+            rq.vfio_device_get_irq_info(self.fd, info)
+        except VfioError as exc:
+            self._hint_index(exc, index, "irqs", "irqs()")
+            raise
         return IrqInfo(index, abi.VfioIrqInfoFlags(info.flags), int(info.count))
+
+    def _hint_index(self, exc: VfioError, index: int, what: str, lister: str) -> None:
+        """EINVAL for an index at or past the count the device reports."""
+        if exc.errno != errno.EINVAL:
+            return
+        try:
+            count = self.info.num_regions if what == "regions" else self.info.num_irqs
+        except VfioError:
+            return  # the device answers nothing (a cdev not bound yet): the reason says so
+        if index >= count:
+            exc.add_hint(
+                f"index {index} is out of range: the device has {count} {what} "
+                f"(0..{count - 1}); Device.{lister} lists those it has"
+            )
 
     def irqs(self) -> Iterator[IrqInfo]:
         """Every IRQ index the device has (indexes the driver rejects are skipped)."""
@@ -284,14 +316,12 @@ class Device(Owned):
         }[dtype]
         if len(data) != per * count:
             raise ValueError(f"{count} entries need {per * count} bytes of data, got {len(data)}")
-        head = ctypes.sizeof(abi.vfio_irq_set)
-        buf = bytearray(head + len(data))
-        s = abi.vfio_irq_set.from_buffer(buf)
-        s.argsz, s.flags = len(buf), flags
+        s = abi.vfio_irq_set()  # copied into the buffer: cheaper than from_buffer
+        s.argsz, s.flags = ctypes.sizeof(s) + len(data), flags
         s.index, s.start = uint(index, "irq index"), uint(start, "start")
         s.count = uint(count, "count")
-        del s
-        buf[head:] = data
+        buf = bytearray(s)
+        buf += data
         rq.vfio_device_set_irqs(self.fd, buf)
 
     def enable_irq(self, index: int, eventfds: Sequence[int], start: int = 0) -> None:
@@ -321,7 +351,19 @@ class Device(Owned):
     # reset, hot reset
 
     def reset(self) -> None:
-        rq.vfio_device_reset(self.fd)
+        try:
+            rq.vfio_device_reset(self.fd)
+        except VfioError as exc:
+            if exc.errno == errno.EINVAL and not self._flag(abi.VFIO_DEVICE_FLAGS_RESET):
+                exc.add_hint("this device has no reset method (Device.info.flags has no RESET)")
+            raise
+
+    def _flag(self, flag: int) -> bool:
+        """Whether the device info has `flag` (True when the device cannot say)."""
+        try:
+            return bool(self.info.flags & flag)
+        except VfioError:
+            return True
 
     def hot_reset_info(self) -> list[abi.vfio_pci_dependent_device]:
         """The devices a bus reset would affect (ENOSPC negotiation of count)."""

@@ -26,12 +26,9 @@ class FeatureDevice(Device):
         """VFIO_DEVICE_FEATURE: `flags` is GET, SET and/or PROBE; returns the
         payload as the kernel left it."""
         head = ctypes.sizeof(abi.vfio_device_feature)
-        buf = bytearray(head + len(payload))
-        f = abi.vfio_device_feature.from_buffer(buf)
-        f.argsz = len(buf)
-        f.flags = (uint(feature, "feature") & abi.VFIO_DEVICE_FEATURE_MASK) | flags
-        del f
-        buf[head:] = payload
+        flags |= uint(feature, "feature") & abi.VFIO_DEVICE_FEATURE_MASK
+        buf = bytearray(abi.vfio_device_feature.pack(head + len(payload), flags))  # C, not ctypes
+        buf += payload
         rq.vfio_device_feature(self.fd, buf)
         return bytes(buf[head:])
 

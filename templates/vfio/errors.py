@@ -14,24 +14,51 @@ from __future__ import annotations
 
 import errno as _errno
 import os
+from collections.abc import Mapping
+from typing import ClassVar
 
 
 class VfioError(OSError):
-    """A VFIO/iommufd request failed: `.request`, `.fd_kind`, `.errno`."""
+    """A VFIO/iommufd request failed: `.request`, `.fd_kind`, `.errno`;
+    `.reason` is what the kernel means by this errno from this request (the
+    overlay's table, "" when it has none) and `.hint` what the API knows of
+    this particular misuse ("" when nothing)."""
 
-    def __init__(self, code: int, request: str, fd_kind: str, detail: str = "") -> None:
+    reasons: ClassVar[Mapping[str, Mapping[str, str]]] = {}
+    """request -> errno name -> when the kernel returns it: the spec's table,
+    installed by vfio.requests (generated) when it is imported."""
+
+    def __init__(
+        self, code: int, request: str, fd_kind: str, detail: str = "", hint: str = ""
+    ) -> None:
         name = _errno.errorcode.get(code, str(code))
         article = "an" if fd_kind[:1] in "aeiou" else "a"
         message = f"{request} on {article} {fd_kind} fd failed: {name} ({os.strerror(code)})"
-        super().__init__(code, message + (f": {detail}" if detail else ""))
+        reason = self.reasons.get(request, {}).get(name, "")
+        if detail:
+            message += f": {detail}"
+        if reason:
+            message += f"; the kernel says {name} here when {reason}"
+        if hint:
+            message += f"; hint: {hint}"
+        super().__init__(code, message)
         self.request = request
         self.fd_kind = fd_kind
+        self.detail = detail
+        self.reason = reason
+        self.hint = hint
 
     def __str__(self) -> str:
         return str(self.strerror)
 
-    def __reduce__(self) -> tuple[type[VfioError], tuple[int, str, str]]:
-        return (type(self), (self.errno or 0, self.request, self.fd_kind))
+    def __reduce__(self) -> tuple[type[VfioError], tuple[object, ...]]:
+        return (type(self), (self.errno or 0, self.request, self.fd_kind, self.detail, self.hint))
+
+    def add_hint(self, hint: str) -> None:
+        """Say what the API knows of this misuse (then re-raise this error)."""
+        self.hint = hint
+        self.strerror = f"{self.strerror}; hint: {hint}"
+        self.args = (self.errno, self.strerror)
 
 
 class DecodeError(ValueError):
@@ -55,9 +82,11 @@ class SetupError(VfioError):
         self.fd_kind = fd_kind
         self.path = path
         self.hint = hint
+        self.detail = ""
+        self.reason = ""
         self.init_args: tuple[object, ...] = (code, path, hint, fd_kind)
 
-    def __reduce__(self) -> tuple[type[VfioError], tuple[object, ...]]:  # type: ignore[override]
+    def __reduce__(self) -> tuple[type[VfioError], tuple[object, ...]]:
         return (type(self), self.init_args)
 
 
@@ -108,6 +137,21 @@ class NodeAccessError(NodeError, PermissionError):
 
 class NodeBusyError(NodeError):
     """Another process holds the node (EBUSY)."""
+
+
+class NoiommuRefusedError(SetupError):
+    """A no-IOMMU group (vfio's enable_unsafe_noiommu_mode) opened without
+    saying so: nothing confines the device's DMA, so the API wants `noiommu=True`."""
+
+    def __init__(self, path: str) -> None:
+        hint = (
+            "a no-IOMMU group: no IOMMU confines this device's DMA, which can read and write "
+            "all of memory, and opening it taints the kernel; if that is what you want, pass "
+            "noiommu=True (Group(..., noiommu=True), open_pci(..., noiommu=True), "
+            "`python -m vfio info --noiommu`)"
+        )
+        super().__init__(_errno.EPERM, path, hint, "group")
+        self.init_args = (path,)
 
 
 class SysfsError(SetupError):

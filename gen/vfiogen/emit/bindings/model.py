@@ -114,6 +114,8 @@ class PyRequest:
     argsz: str | None
     since: str | None
     until: str | None
+    errors: dict[str, str]  # errno name -> when the kernel returns it (the overlay)
+    precondition: str
 
 
 @dataclass(slots=True)
@@ -533,6 +535,8 @@ def _requests(spec: Spec, m: PyModel) -> None:
                 r.argsz,
                 r.since,
                 r.until,
+                dict(r.errors),
+                r.precondition,
             )
         )
 

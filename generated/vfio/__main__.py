@@ -2,7 +2,10 @@
 """`python -m vfio`: the devices VFIO can use, and why not.
 
     python -m vfio list [--all] [--json]   VFIO-capable devices and the IOMMU modes
-    python -m vfio info BDF [--json]       regions, IRQs, features, config header
+    python -m vfio info BDF [--json] [--noiommu]
+                                           regions, IRQs, features, config header
+                                           (--noiommu: open a no-IOMMU group's device,
+                                           which taints the kernel)
     python -m vfio bind BDF [--driver D]   hand the device to vfio-pci (root)
     python -m vfio unbind BDF              give it back to its own driver (root)
     python -m vfio doctor [BDF] [--json]   what stands in the way, in plain words
@@ -73,7 +76,7 @@ def cmd_info(a: argparse.Namespace) -> int:
     config = Path(a.root) / "sys/bus/pci/devices" / dev.bdf / "config"
     report["config"] = _inspect.config_header(config.read_bytes()[:64] if config.exists() else b"")
     try:
-        with api.open_pci(dev.bdf, root=a.root) as opened:
+        with api.open_pci(dev.bdf, root=a.root, noiommu=a.noiommu) as opened:
             report["vfio"] = _inspect.device_report(opened)
     except SetupError as exc:
         report["vfio"] = {"error": str(exc), "hint": exc.hint}
@@ -151,6 +154,11 @@ def parser() -> argparse.ArgumentParser:
     s = sub.add_parser("info", help="one device: regions, IRQs, features, config header")
     s.add_argument("bdf")
     s.add_argument("--json", action="store_true")
+    s.add_argument(
+        "--noiommu",
+        action="store_true",
+        help="open it even in a no-IOMMU group (no DMA isolation; taints the kernel)",
+    )
     s.set_defaults(run=cmd_info)
     s = sub.add_parser("bind", help="bind a device to vfio-pci (root)")
     s.add_argument("bdf")

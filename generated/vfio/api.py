@@ -93,11 +93,12 @@ class Group(_Group[Device]):
     device_class = Device
 
 
-def open_pci(bdf: str, *, root: str = "/") -> Device:
+def open_pci(bdf: str, *, root: str = "/", noiommu: bool = False) -> Device:
     """The PCI device at `bdf` ("0000:00:03.0") ready to use: through its
     group and the legacy container (`Device.open_pci_cdev(bdf)`: through its
     VFIO cdev and iommufd). Closing the device closes what it was opened
     through; `device.dma_buffer(size, iova)` maps memory for its DMA. Each way
     to fail is a SetupError saying what to do (not bound to vfio-pci, no IOMMU
-    group, group not viable, node busy)."""
-    return _open_pci(Device, bdf, root)
+    group, group not viable, node busy). A device in a no-IOMMU group (nothing
+    confines its DMA) opens only with `noiommu=True`: NoiommuRefusedError otherwise."""
+    return _open_pci(Device, bdf, root, noiommu=noiommu)

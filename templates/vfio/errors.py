@@ -17,6 +17,12 @@ import os
 from collections.abc import Mapping
 from typing import ClassVar
 
+_ALIASES: dict[int, tuple[str, ...]] = {}
+"""errno value -> every name it has (EOPNOTSUPP is ENOTSUP, EAGAIN EWOULDBLOCK)."""
+for _name in dir(_errno):
+    if _name.startswith("E") and isinstance(getattr(_errno, _name), int):
+        _ALIASES[getattr(_errno, _name)] = _ALIASES.get(getattr(_errno, _name), ()) + (_name,)
+
 
 class VfioError(OSError):
     """A VFIO/iommufd request failed: `.request`, `.fd_kind`, `.errno`;
@@ -34,11 +40,12 @@ class VfioError(OSError):
         name = _errno.errorcode.get(code, str(code))
         article = "an" if fd_kind[:1] in "aeiou" else "a"
         message = f"{request} on {article} {fd_kind} fd failed: {name} ({os.strerror(code)})"
-        reason = self.reasons.get(request, {}).get(name, "")
+        table = self.reasons.get(request, {})
+        said, reason = next(((n, table[n]) for n in _ALIASES.get(code, ()) if n in table), ("", ""))
         if detail:
             message += f": {detail}"
         if reason:
-            message += f"; the kernel says {name} here when {reason}"
+            message += f"; the kernel says {said} here when {reason}"
         if hint:
             message += f"; hint: {hint}"
         super().__init__(code, message)

@@ -53,7 +53,7 @@ def grouped(edu: PciDevice, container_path: str, iommu: int) -> Iterator[tuple]:
     """edu's group in a container (type1's or iommufd's), the IOMMU set."""
     with ExitStack() as stack:
         container = stack.enter_context(api.Container(container_path))
-        group = stack.enter_context(api.Group(edu.group_path))
+        group = stack.enter_context(api.Group(edu.group_path, noiommu=edu.noiommu))
         group.set_container(container)
         assert container.set_iommu(iommu) == iommu
         device = stack.enter_context(group.open_device(edu.bdf))

@@ -19,18 +19,29 @@ __requires__ = ("VFIO_DEVICE_FEATURE",)
 """What the headers must define for vfiogen to ship this module."""
 
 
+# Looked up once: vfio.abi's attributes are slower to load than module globals.
+_HEAD, _MASK = ctypes.sizeof(abi.vfio_device_feature), abi.VFIO_DEVICE_FEATURE_MASK
+abi.vfio_device_feature.codec()  # builds the header's struct.Struct: .pack is then its C method
+_pack = abi.vfio_device_feature.pack
+"""The header (argsz, flags) as bytes, by struct's C code rather than ctypes."""
+
+
 class FeatureDevice(Device):
     """The device features part of vfio.api.Device."""
 
     def feature(self, feature: int, flags: int, payload: bytes = b"") -> bytes:
         """VFIO_DEVICE_FEATURE: `flags` is GET, SET and/or PROBE; returns the
         payload as the kernel left it."""
-        head = ctypes.sizeof(abi.vfio_device_feature)
-        flags |= uint(feature, "feature") & abi.VFIO_DEVICE_FEATURE_MASK
-        buf = bytearray(abi.vfio_device_feature.pack(head + len(payload), flags))  # C, not ctypes
+        if feature.__class__ is not int or not 0 <= feature <= 0xFFFFFFFF:
+            uint(feature, "feature")  # says what is wrong
+        flags |= feature & _MASK
+        buf = bytearray(_pack(_HEAD + len(payload), flags))
+        if not payload:
+            rq.vfio_device_feature(self.fd, buf)
+            return b""
         buf += payload
         rq.vfio_device_feature(self.fd, buf)
-        return bytes(buf[head:])
+        return bytes(buf[_HEAD:])
 
     def probe_feature(self, feature: int, flags: int = 0) -> bool:
         try:

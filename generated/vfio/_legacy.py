@@ -14,7 +14,17 @@ from typing import Any, Generic, NamedTuple, TypeVar
 
 from vfio import abi, caps
 from vfio import requests as rq
-from vfio._base import Owned, chain, find, negotiate, open_rw, page_aligned, scope_flag, uint
+from vfio._base import (
+    PAGE_SIZE,
+    Owned,
+    chain,
+    find,
+    negotiate,
+    open_rw,
+    page_aligned,
+    scope_flag,
+    uint,
+)
 from vfio._device import Device
 from vfio._dma import DmaBuffer
 from vfio import devices
@@ -42,6 +52,29 @@ class IommuInfo(NamedTuple):
     dma_avail: int | None
     migration: ctypes.Structure | ctypes.Union | None
     capabilities: list[caps.Capability]
+
+
+# What map_dma/unmap_dma use on every call, looked up once (vfio.abi's
+# attributes go through its module __getattr__ machinery, slower to load).
+_DmaMap, _DmaUnmap = abi.vfio_iommu_type1_dma_map, abi.vfio_iommu_type1_dma_unmap
+_DMA_MAP_SIZE, _DMA_UNMAP_SIZE = ctypes.sizeof(_DmaMap), ctypes.sizeof(_DmaUnmap)
+_DMA_READ, _DMA_WRITE = abi.VFIO_DMA_MAP_FLAG_READ, abi.VFIO_DMA_MAP_FLAG_WRITE
+_PAGE_MASK = PAGE_SIZE - 1
+_U64 = 1 << 64
+
+
+def _dma_range_ok(iova: int, size: int, vaddr: int) -> bool:
+    """Plain ints, 64-bit, iova and size page aligned: the common case, checked
+    in one expression (page_aligned and uint say what is wrong otherwise)."""
+    return (
+        iova.__class__ is int
+        and size.__class__ is int
+        and vaddr.__class__ is int
+        and 0 <= iova < _U64
+        and 0 <= size < _U64
+        and 0 <= vaddr < _U64
+        and not (iova | size) & _PAGE_MASK
+    )
 
 
 class Container(Owned):
@@ -126,23 +159,29 @@ class Container(Owned):
     ) -> None:
         """Map `size` bytes at user address `vaddr` to device address `iova`.
         The memory must stay allocated while mapped: prefer dma_buffer()."""
-        m = abi.vfio_iommu_type1_dma_map()
-        m.argsz = ctypes.sizeof(m)
-        m.flags = (abi.VFIO_DMA_MAP_FLAG_READ if readable else 0) | (
-            abi.VFIO_DMA_MAP_FLAG_WRITE if writable else 0
-        )
-        m.vaddr = uint(vaddr, "vaddr", 64)
-        m.iova = page_aligned(iova, "iova")
-        m.size = page_aligned(size, "size")
+        if not _dma_range_ok(iova, size, vaddr):  # say which argument is wrong
+            uint(vaddr, "vaddr", 64)
+            page_aligned(iova, "iova")
+            page_aligned(size, "size")
+        m = _DmaMap()
+        m.argsz = _DMA_MAP_SIZE
+        m.flags = (_DMA_READ if readable else 0) | (_DMA_WRITE if writable else 0)
+        m.vaddr = vaddr
+        m.iova = iova
+        m.size = size
         rq.vfio_iommu_map_dma(self.fd, m)
 
     def unmap_dma(self, iova: int, size: int, flags: int = 0) -> int:
         """Unmap; returns the number of bytes the kernel unmapped."""
-        u = abi.vfio_iommu_type1_dma_unmap()
-        u.argsz = ctypes.sizeof(u)
-        u.flags = uint(flags, "flags")
-        u.iova = uint(iova, "iova", 64)
-        u.size = uint(size, "size", 64)
+        if not _dma_range_ok(iova, size, 0) or flags.__class__ is not int or flags >> 32:
+            uint(flags, "flags")  # say which argument is wrong
+            uint(iova, "iova", 64)
+            uint(size, "size", 64)
+        u = _DmaUnmap()
+        u.argsz = _DMA_UNMAP_SIZE
+        u.flags = flags
+        u.iova = iova
+        u.size = size
         rq.vfio_iommu_unmap_dma(self.fd, u)
         return int(u.size)
 

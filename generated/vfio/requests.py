@@ -126,6 +126,52 @@ from vfio.abi import (
     vfio_region_info as _vfio_region_info,
 )
 
+# Their sizes: a bytearray at least that big (a struct and its tail) goes straight in too.
+_iommu_destroy_size = ctypes.sizeof(_iommu_destroy)
+_iommu_fault_alloc_size = ctypes.sizeof(_iommu_fault_alloc)
+_iommu_hw_info_size = ctypes.sizeof(_iommu_hw_info)
+_iommu_hw_queue_alloc_size = ctypes.sizeof(_iommu_hw_queue_alloc)
+_iommu_hwpt_alloc_size = ctypes.sizeof(_iommu_hwpt_alloc)
+_iommu_hwpt_get_dirty_bitmap_size = ctypes.sizeof(_iommu_hwpt_get_dirty_bitmap)
+_iommu_hwpt_invalidate_size = ctypes.sizeof(_iommu_hwpt_invalidate)
+_iommu_hwpt_set_dirty_tracking_size = ctypes.sizeof(_iommu_hwpt_set_dirty_tracking)
+_iommu_ioas_alloc_size = ctypes.sizeof(_iommu_ioas_alloc)
+_iommu_ioas_allow_iovas_size = ctypes.sizeof(_iommu_ioas_allow_iovas)
+_iommu_ioas_change_process_size = ctypes.sizeof(_iommu_ioas_change_process)
+_iommu_ioas_copy_size = ctypes.sizeof(_iommu_ioas_copy)
+_iommu_ioas_iova_ranges_size = ctypes.sizeof(_iommu_ioas_iova_ranges)
+_iommu_ioas_map_size = ctypes.sizeof(_iommu_ioas_map)
+_iommu_ioas_map_file_size = ctypes.sizeof(_iommu_ioas_map_file)
+_iommu_ioas_unmap_size = ctypes.sizeof(_iommu_ioas_unmap)
+_iommu_option_size = ctypes.sizeof(_iommu_option)
+_iommu_vdevice_alloc_size = ctypes.sizeof(_iommu_vdevice_alloc)
+_iommu_veventq_alloc_size = ctypes.sizeof(_iommu_veventq_alloc)
+_iommu_vfio_ioas_size = ctypes.sizeof(_iommu_vfio_ioas)
+_iommu_viommu_alloc_size = ctypes.sizeof(_iommu_viommu_alloc)
+_vfio_device_attach_iommufd_pt_size = ctypes.sizeof(_vfio_device_attach_iommufd_pt)
+_vfio_device_bind_iommufd_size = ctypes.sizeof(_vfio_device_bind_iommufd)
+_vfio_device_detach_iommufd_pt_size = ctypes.sizeof(_vfio_device_detach_iommufd_pt)
+_vfio_device_feature_size = ctypes.sizeof(_vfio_device_feature)
+_vfio_device_gfx_plane_info_size = ctypes.sizeof(_vfio_device_gfx_plane_info)
+_vfio_device_info_size = ctypes.sizeof(_vfio_device_info)
+_vfio_device_ioeventfd_size = ctypes.sizeof(_vfio_device_ioeventfd)
+_vfio_eeh_pe_op_size = ctypes.sizeof(_vfio_eeh_pe_op)
+_vfio_group_status_size = ctypes.sizeof(_vfio_group_status)
+_vfio_iommu_spapr_register_memory_size = ctypes.sizeof(_vfio_iommu_spapr_register_memory)
+_vfio_iommu_spapr_tce_create_size = ctypes.sizeof(_vfio_iommu_spapr_tce_create)
+_vfio_iommu_spapr_tce_info_size = ctypes.sizeof(_vfio_iommu_spapr_tce_info)
+_vfio_iommu_spapr_tce_remove_size = ctypes.sizeof(_vfio_iommu_spapr_tce_remove)
+_vfio_iommu_type1_dirty_bitmap_size = ctypes.sizeof(_vfio_iommu_type1_dirty_bitmap)
+_vfio_iommu_type1_dma_map_size = ctypes.sizeof(_vfio_iommu_type1_dma_map)
+_vfio_iommu_type1_dma_unmap_size = ctypes.sizeof(_vfio_iommu_type1_dma_unmap)
+_vfio_iommu_type1_info_size = ctypes.sizeof(_vfio_iommu_type1_info)
+_vfio_irq_info_size = ctypes.sizeof(_vfio_irq_info)
+_vfio_irq_set_size = ctypes.sizeof(_vfio_irq_set)
+_vfio_pci_hot_reset_size = ctypes.sizeof(_vfio_pci_hot_reset)
+_vfio_pci_hot_reset_info_size = ctypes.sizeof(_vfio_pci_hot_reset_info)
+_vfio_precopy_info_size = ctypes.sizeof(_vfio_precopy_info)
+_vfio_region_info_size = ctypes.sizeof(_vfio_region_info)
+
 
 class Request(NamedTuple):
     """What the spec knows about one request."""
@@ -1266,7 +1312,11 @@ def vfio_group_get_status(fd: int, arg: _abi.vfio_group_status | bytearray) -> i
         `arg` is filled in place; the ioctl's return value is returned
         (0 on success).
     """
-    if arg.__class__ is _vfio_group_status and fd.__class__ is int:  # checked: straight in
+    if (
+        arg.__class__ is _vfio_group_status
+        or arg.__class__ is bytearray
+        and len(arg) >= _vfio_group_status_size
+    ) and fd.__class__ is int:  # checked: straight in
         try:
             return _fcntl_ioctl(fd, VFIO_GROUP_GET_STATUS, arg, True)
         except OSError as exc:
@@ -1353,7 +1403,11 @@ def vfio_device_get_info(fd: int, arg: _abi.vfio_device_info | bytearray) -> int
         `arg` is filled in place; the ioctl's return value is returned
         (0 on success).
     """
-    if arg.__class__ is _vfio_device_info and fd.__class__ is int:  # checked: straight in
+    if (
+        arg.__class__ is _vfio_device_info
+        or arg.__class__ is bytearray
+        and len(arg) >= _vfio_device_info_size
+    ) and fd.__class__ is int:  # checked: straight in
         try:
             return _fcntl_ioctl(fd, VFIO_DEVICE_GET_INFO, arg, True)
         except OSError as exc:
@@ -1382,7 +1436,11 @@ def vfio_device_get_region_info(fd: int, arg: _abi.vfio_region_info | bytearray)
         `arg` is filled in place; the ioctl's return value is returned
         (0 on success).
     """
-    if arg.__class__ is _vfio_region_info and fd.__class__ is int:  # checked: straight in
+    if (
+        arg.__class__ is _vfio_region_info
+        or arg.__class__ is bytearray
+        and len(arg) >= _vfio_region_info_size
+    ) and fd.__class__ is int:  # checked: straight in
         try:
             return _fcntl_ioctl(fd, VFIO_DEVICE_GET_REGION_INFO, arg, True)
         except OSError as exc:
@@ -1438,7 +1496,11 @@ def vfio_device_get_irq_info(fd: int, arg: _abi.vfio_irq_info | bytearray) -> in
         `arg` is filled in place; the ioctl's return value is returned
         (0 on success).
     """
-    if arg.__class__ is _vfio_irq_info and fd.__class__ is int:  # checked: straight in
+    if (
+        arg.__class__ is _vfio_irq_info
+        or arg.__class__ is bytearray
+        and len(arg) >= _vfio_irq_info_size
+    ) and fd.__class__ is int:  # checked: straight in
         try:
             return _fcntl_ioctl(fd, VFIO_DEVICE_GET_IRQ_INFO, arg, True)
         except OSError as exc:
@@ -1493,7 +1555,11 @@ def vfio_device_set_irqs(fd: int, arg: _abi.vfio_irq_set | bytearray) -> int:
         `arg` is filled in place; the ioctl's return value is returned
         (0 on success).
     """
-    if arg.__class__ is _vfio_irq_set and fd.__class__ is int:  # checked: straight in
+    if (
+        arg.__class__ is _vfio_irq_set
+        or arg.__class__ is bytearray
+        and len(arg) >= _vfio_irq_set_size
+    ) and fd.__class__ is int:  # checked: straight in
         try:
             return _fcntl_ioctl(fd, VFIO_DEVICE_SET_IRQS, arg, True)
         except OSError as exc:
@@ -1577,7 +1643,11 @@ def vfio_device_get_pci_hot_reset_info(
         `arg` is filled in place; the ioctl's return value is returned
         (0 on success).
     """
-    if arg.__class__ is _vfio_pci_hot_reset_info and fd.__class__ is int:  # checked: straight in
+    if (
+        arg.__class__ is _vfio_pci_hot_reset_info
+        or arg.__class__ is bytearray
+        and len(arg) >= _vfio_pci_hot_reset_info_size
+    ) and fd.__class__ is int:  # checked: straight in
         try:
             return _fcntl_ioctl(fd, VFIO_DEVICE_GET_PCI_HOT_RESET_INFO, arg, True)
         except OSError as exc:
@@ -1622,7 +1692,11 @@ def vfio_device_pci_hot_reset(fd: int, arg: _abi.vfio_pci_hot_reset | bytearray)
         `arg` is filled in place; the ioctl's return value is returned
         (0 on success).
     """
-    if arg.__class__ is _vfio_pci_hot_reset and fd.__class__ is int:  # checked: straight in
+    if (
+        arg.__class__ is _vfio_pci_hot_reset
+        or arg.__class__ is bytearray
+        and len(arg) >= _vfio_pci_hot_reset_size
+    ) and fd.__class__ is int:  # checked: straight in
         try:
             return _fcntl_ioctl(fd, VFIO_DEVICE_PCI_HOT_RESET, arg, True)
         except OSError as exc:
@@ -1664,7 +1738,11 @@ def vfio_device_query_gfx_plane(fd: int, arg: _abi.vfio_device_gfx_plane_info | 
         `arg` is filled in place; the ioctl's return value is returned
         (0 on success).
     """
-    if arg.__class__ is _vfio_device_gfx_plane_info and fd.__class__ is int:  # checked: straight in
+    if (
+        arg.__class__ is _vfio_device_gfx_plane_info
+        or arg.__class__ is bytearray
+        and len(arg) >= _vfio_device_gfx_plane_info_size
+    ) and fd.__class__ is int:  # checked: straight in
         try:
             return _fcntl_ioctl(fd, VFIO_DEVICE_QUERY_GFX_PLANE, arg, True)
         except OSError as exc:
@@ -1710,7 +1788,11 @@ def vfio_device_ioeventfd(fd: int, arg: _abi.vfio_device_ioeventfd | bytearray) 
         `arg` is filled in place; the ioctl's return value is returned
         (0 on success).
     """
-    if arg.__class__ is _vfio_device_ioeventfd and fd.__class__ is int:  # checked: straight in
+    if (
+        arg.__class__ is _vfio_device_ioeventfd
+        or arg.__class__ is bytearray
+        and len(arg) >= _vfio_device_ioeventfd_size
+    ) and fd.__class__ is int:  # checked: straight in
         try:
             return _fcntl_ioctl(fd, VFIO_DEVICE_IOEVENTFD, arg, True)
         except OSError as exc:
@@ -1747,7 +1829,11 @@ def vfio_device_feature(fd: int, arg: _abi.vfio_device_feature | bytearray) -> i
         `arg` is filled in place; the ioctl's return value is returned
         (0 on success).
     """
-    if arg.__class__ is _vfio_device_feature and fd.__class__ is int:  # checked: straight in
+    if (
+        arg.__class__ is _vfio_device_feature
+        or arg.__class__ is bytearray
+        and len(arg) >= _vfio_device_feature_size
+    ) and fd.__class__ is int:  # checked: straight in
         try:
             return _fcntl_ioctl(fd, VFIO_DEVICE_FEATURE, arg, True)
         except OSError as exc:
@@ -1767,7 +1853,11 @@ def vfio_device_bind_iommufd(fd: int, arg: _abi.vfio_device_bind_iommufd | bytea
         `arg` is filled in place; the ioctl's return value is returned
         (0 on success).
     """
-    if arg.__class__ is _vfio_device_bind_iommufd and fd.__class__ is int:  # checked: straight in
+    if (
+        arg.__class__ is _vfio_device_bind_iommufd
+        or arg.__class__ is bytearray
+        and len(arg) >= _vfio_device_bind_iommufd_size
+    ) and fd.__class__ is int:  # checked: straight in
         try:
             return _fcntl_ioctl(fd, VFIO_DEVICE_BIND_IOMMUFD, arg, True)
         except OSError as exc:
@@ -1795,8 +1885,10 @@ def vfio_device_attach_iommufd_pt(
         (0 on success).
     """
     if (
-        arg.__class__ is _vfio_device_attach_iommufd_pt and fd.__class__ is int
-    ):  # checked: straight in
+        arg.__class__ is _vfio_device_attach_iommufd_pt
+        or arg.__class__ is bytearray
+        and len(arg) >= _vfio_device_attach_iommufd_pt_size
+    ) and fd.__class__ is int:  # checked: straight in
         try:
             return _fcntl_ioctl(fd, VFIO_DEVICE_ATTACH_IOMMUFD_PT, arg, True)
         except OSError as exc:
@@ -1824,8 +1916,10 @@ def vfio_device_detach_iommufd_pt(
         (0 on success).
     """
     if (
-        arg.__class__ is _vfio_device_detach_iommufd_pt and fd.__class__ is int
-    ):  # checked: straight in
+        arg.__class__ is _vfio_device_detach_iommufd_pt
+        or arg.__class__ is bytearray
+        and len(arg) >= _vfio_device_detach_iommufd_pt_size
+    ) and fd.__class__ is int:  # checked: straight in
         try:
             return _fcntl_ioctl(fd, VFIO_DEVICE_DETACH_IOMMUFD_PT, arg, True)
         except OSError as exc:
@@ -1911,7 +2005,11 @@ def vfio_mig_get_precopy_info(fd: int, arg: _abi.vfio_precopy_info | bytearray) 
         `arg` is filled in place; the ioctl's return value is returned
         (0 on success).
     """
-    if arg.__class__ is _vfio_precopy_info and fd.__class__ is int:  # checked: straight in
+    if (
+        arg.__class__ is _vfio_precopy_info
+        or arg.__class__ is bytearray
+        and len(arg) >= _vfio_precopy_info_size
+    ) and fd.__class__ is int:  # checked: straight in
         try:
             return _fcntl_ioctl(fd, VFIO_MIG_GET_PRECOPY_INFO, arg, True)
         except OSError as exc:
@@ -1941,7 +2039,11 @@ def vfio_iommu_get_info(fd: int, arg: _abi.vfio_iommu_type1_info | bytearray) ->
         `arg` is filled in place; the ioctl's return value is returned
         (0 on success).
     """
-    if arg.__class__ is _vfio_iommu_type1_info and fd.__class__ is int:  # checked: straight in
+    if (
+        arg.__class__ is _vfio_iommu_type1_info
+        or arg.__class__ is bytearray
+        and len(arg) >= _vfio_iommu_type1_info_size
+    ) and fd.__class__ is int:  # checked: straight in
         try:
             return _fcntl_ioctl(fd, VFIO_IOMMU_GET_INFO, arg, True)
         except OSError as exc:
@@ -1972,7 +2074,11 @@ def vfio_iommu_map_dma(fd: int, arg: _abi.vfio_iommu_type1_dma_map | bytearray) 
         `arg` is filled in place; the ioctl's return value is returned
         (0 on success).
     """
-    if arg.__class__ is _vfio_iommu_type1_dma_map and fd.__class__ is int:  # checked: straight in
+    if (
+        arg.__class__ is _vfio_iommu_type1_dma_map
+        or arg.__class__ is bytearray
+        and len(arg) >= _vfio_iommu_type1_dma_map_size
+    ) and fd.__class__ is int:  # checked: straight in
         try:
             return _fcntl_ioctl(fd, VFIO_IOMMU_MAP_DMA, arg, True)
         except OSError as exc:
@@ -2021,7 +2127,11 @@ def vfio_iommu_unmap_dma(fd: int, arg: _abi.vfio_iommu_type1_dma_unmap | bytearr
         `arg` is filled in place; the ioctl's return value is returned
         (0 on success).
     """
-    if arg.__class__ is _vfio_iommu_type1_dma_unmap and fd.__class__ is int:  # checked: straight in
+    if (
+        arg.__class__ is _vfio_iommu_type1_dma_unmap
+        or arg.__class__ is bytearray
+        and len(arg) >= _vfio_iommu_type1_dma_unmap_size
+    ) and fd.__class__ is int:  # checked: straight in
         try:
             return _fcntl_ioctl(fd, VFIO_IOMMU_UNMAP_DMA, arg, True)
         except OSError as exc:
@@ -2109,8 +2219,10 @@ def vfio_iommu_dirty_pages(fd: int, arg: _abi.vfio_iommu_type1_dirty_bitmap | by
         (0 on success).
     """
     if (
-        arg.__class__ is _vfio_iommu_type1_dirty_bitmap and fd.__class__ is int
-    ):  # checked: straight in
+        arg.__class__ is _vfio_iommu_type1_dirty_bitmap
+        or arg.__class__ is bytearray
+        and len(arg) >= _vfio_iommu_type1_dirty_bitmap_size
+    ) and fd.__class__ is int:  # checked: straight in
         try:
             return _fcntl_ioctl(fd, VFIO_IOMMU_DIRTY_PAGES, arg, True)
         except OSError as exc:
@@ -2135,7 +2247,11 @@ def vfio_iommu_spapr_tce_get_info(fd: int, arg: _abi.vfio_iommu_spapr_tce_info |
         `arg` is filled in place; the ioctl's return value is returned
         (0 on success).
     """
-    if arg.__class__ is _vfio_iommu_spapr_tce_info and fd.__class__ is int:  # checked: straight in
+    if (
+        arg.__class__ is _vfio_iommu_spapr_tce_info
+        or arg.__class__ is bytearray
+        and len(arg) >= _vfio_iommu_spapr_tce_info_size
+    ) and fd.__class__ is int:  # checked: straight in
         try:
             return _fcntl_ioctl(fd, VFIO_IOMMU_SPAPR_TCE_GET_INFO, arg, True)
         except OSError as exc:
@@ -2160,7 +2276,11 @@ def vfio_eeh_pe_op(fd: int, arg: _abi.vfio_eeh_pe_op | bytearray) -> int:
         `arg` is filled in place; the ioctl's return value is returned
         (the answer).
     """
-    if arg.__class__ is _vfio_eeh_pe_op and fd.__class__ is int:  # checked: straight in
+    if (
+        arg.__class__ is _vfio_eeh_pe_op
+        or arg.__class__ is bytearray
+        and len(arg) >= _vfio_eeh_pe_op_size
+    ) and fd.__class__ is int:  # checked: straight in
         try:
             return _fcntl_ioctl(fd, VFIO_EEH_PE_OP, arg, True)
         except OSError as exc:
@@ -2188,8 +2308,10 @@ def vfio_iommu_spapr_register_memory(
         (0 on success).
     """
     if (
-        arg.__class__ is _vfio_iommu_spapr_register_memory and fd.__class__ is int
-    ):  # checked: straight in
+        arg.__class__ is _vfio_iommu_spapr_register_memory
+        or arg.__class__ is bytearray
+        and len(arg) >= _vfio_iommu_spapr_register_memory_size
+    ) and fd.__class__ is int:  # checked: straight in
         try:
             return _fcntl_ioctl(fd, VFIO_IOMMU_SPAPR_REGISTER_MEMORY, arg, True)
         except OSError as exc:
@@ -2223,8 +2345,10 @@ def vfio_iommu_spapr_unregister_memory(
         (0 on success).
     """
     if (
-        arg.__class__ is _vfio_iommu_spapr_register_memory and fd.__class__ is int
-    ):  # checked: straight in
+        arg.__class__ is _vfio_iommu_spapr_register_memory
+        or arg.__class__ is bytearray
+        and len(arg) >= _vfio_iommu_spapr_register_memory_size
+    ) and fd.__class__ is int:  # checked: straight in
         try:
             return _fcntl_ioctl(fd, VFIO_IOMMU_SPAPR_UNREGISTER_MEMORY, arg, True)
         except OSError as exc:
@@ -2258,8 +2382,10 @@ def vfio_iommu_spapr_tce_create(fd: int, arg: _abi.vfio_iommu_spapr_tce_create |
         (0 on success).
     """
     if (
-        arg.__class__ is _vfio_iommu_spapr_tce_create and fd.__class__ is int
-    ):  # checked: straight in
+        arg.__class__ is _vfio_iommu_spapr_tce_create
+        or arg.__class__ is bytearray
+        and len(arg) >= _vfio_iommu_spapr_tce_create_size
+    ) and fd.__class__ is int:  # checked: straight in
         try:
             return _fcntl_ioctl(fd, VFIO_IOMMU_SPAPR_TCE_CREATE, arg, True)
         except OSError as exc:
@@ -2288,8 +2414,10 @@ def vfio_iommu_spapr_tce_remove(fd: int, arg: _abi.vfio_iommu_spapr_tce_remove |
         (0 on success).
     """
     if (
-        arg.__class__ is _vfio_iommu_spapr_tce_remove and fd.__class__ is int
-    ):  # checked: straight in
+        arg.__class__ is _vfio_iommu_spapr_tce_remove
+        or arg.__class__ is bytearray
+        and len(arg) >= _vfio_iommu_spapr_tce_remove_size
+    ) and fd.__class__ is int:  # checked: straight in
         try:
             return _fcntl_ioctl(fd, VFIO_IOMMU_SPAPR_TCE_REMOVE, arg, True)
         except OSError as exc:
@@ -2314,7 +2442,11 @@ def iommu_destroy(fd: int, arg: _abi.iommu_destroy | bytearray) -> int:
         `arg` is filled in place; the ioctl's return value is returned
         (0 on success).
     """
-    if arg.__class__ is _iommu_destroy and fd.__class__ is int:  # checked: straight in
+    if (
+        arg.__class__ is _iommu_destroy
+        or arg.__class__ is bytearray
+        and len(arg) >= _iommu_destroy_size
+    ) and fd.__class__ is int:  # checked: straight in
         try:
             return _fcntl_ioctl(fd, IOMMU_DESTROY, arg, True)
         except OSError as exc:
@@ -2335,7 +2467,11 @@ def iommu_ioas_alloc(fd: int, arg: _abi.iommu_ioas_alloc | bytearray) -> int:
         `arg` is filled in place; the ioctl's return value is returned
         (0 on success).
     """
-    if arg.__class__ is _iommu_ioas_alloc and fd.__class__ is int:  # checked: straight in
+    if (
+        arg.__class__ is _iommu_ioas_alloc
+        or arg.__class__ is bytearray
+        and len(arg) >= _iommu_ioas_alloc_size
+    ) and fd.__class__ is int:  # checked: straight in
         try:
             return _fcntl_ioctl(fd, IOMMU_IOAS_ALLOC, arg, True)
         except OSError as exc:
@@ -2380,7 +2516,11 @@ def iommu_ioas_iova_ranges(fd: int, arg: _abi.iommu_ioas_iova_ranges | bytearray
         `arg` is filled in place; the ioctl's return value is returned
         (0 on success).
     """
-    if arg.__class__ is _iommu_ioas_iova_ranges and fd.__class__ is int:  # checked: straight in
+    if (
+        arg.__class__ is _iommu_ioas_iova_ranges
+        or arg.__class__ is bytearray
+        and len(arg) >= _iommu_ioas_iova_ranges_size
+    ) and fd.__class__ is int:  # checked: straight in
         try:
             return _fcntl_ioctl(fd, IOMMU_IOAS_IOVA_RANGES, arg, True)
         except OSError as exc:
@@ -2420,7 +2560,11 @@ def iommu_ioas_allow_iovas(fd: int, arg: _abi.iommu_ioas_allow_iovas | bytearray
         `arg` is filled in place; the ioctl's return value is returned
         (0 on success).
     """
-    if arg.__class__ is _iommu_ioas_allow_iovas and fd.__class__ is int:  # checked: straight in
+    if (
+        arg.__class__ is _iommu_ioas_allow_iovas
+        or arg.__class__ is bytearray
+        and len(arg) >= _iommu_ioas_allow_iovas_size
+    ) and fd.__class__ is int:  # checked: straight in
         try:
             return _fcntl_ioctl(fd, IOMMU_IOAS_ALLOW_IOVAS, arg, True)
         except OSError as exc:
@@ -2453,7 +2597,11 @@ def iommu_ioas_map(fd: int, arg: _abi.iommu_ioas_map | bytearray) -> int:
         `arg` is filled in place; the ioctl's return value is returned
         (0 on success).
     """
-    if arg.__class__ is _iommu_ioas_map and fd.__class__ is int:  # checked: straight in
+    if (
+        arg.__class__ is _iommu_ioas_map
+        or arg.__class__ is bytearray
+        and len(arg) >= _iommu_ioas_map_size
+    ) and fd.__class__ is int:  # checked: straight in
         try:
             return _fcntl_ioctl(fd, IOMMU_IOAS_MAP, arg, True)
         except OSError as exc:
@@ -2478,7 +2626,11 @@ def iommu_ioas_map_file(fd: int, arg: _abi.iommu_ioas_map_file | bytearray) -> i
         `arg` is filled in place; the ioctl's return value is returned
         (0 on success).
     """
-    if arg.__class__ is _iommu_ioas_map_file and fd.__class__ is int:  # checked: straight in
+    if (
+        arg.__class__ is _iommu_ioas_map_file
+        or arg.__class__ is bytearray
+        and len(arg) >= _iommu_ioas_map_file_size
+    ) and fd.__class__ is int:  # checked: straight in
         try:
             return _fcntl_ioctl(fd, IOMMU_IOAS_MAP_FILE, arg, True)
         except OSError as exc:
@@ -2507,7 +2659,11 @@ def iommu_ioas_copy(fd: int, arg: _abi.iommu_ioas_copy | bytearray) -> int:
         `arg` is filled in place; the ioctl's return value is returned
         (0 on success).
     """
-    if arg.__class__ is _iommu_ioas_copy and fd.__class__ is int:  # checked: straight in
+    if (
+        arg.__class__ is _iommu_ioas_copy
+        or arg.__class__ is bytearray
+        and len(arg) >= _iommu_ioas_copy_size
+    ) and fd.__class__ is int:  # checked: straight in
         try:
             return _fcntl_ioctl(fd, IOMMU_IOAS_COPY, arg, True)
         except OSError as exc:
@@ -2532,7 +2688,11 @@ def iommu_ioas_unmap(fd: int, arg: _abi.iommu_ioas_unmap | bytearray) -> int:
         `arg` is filled in place; the ioctl's return value is returned
         (0 on success).
     """
-    if arg.__class__ is _iommu_ioas_unmap and fd.__class__ is int:  # checked: straight in
+    if (
+        arg.__class__ is _iommu_ioas_unmap
+        or arg.__class__ is bytearray
+        and len(arg) >= _iommu_ioas_unmap_size
+    ) and fd.__class__ is int:  # checked: straight in
         try:
             return _fcntl_ioctl(fd, IOMMU_IOAS_UNMAP, arg, True)
         except OSError as exc:
@@ -2552,7 +2712,11 @@ def iommu_option(fd: int, arg: _abi.iommu_option | bytearray) -> int:
         `arg` is filled in place; the ioctl's return value is returned
         (0 on success).
     """
-    if arg.__class__ is _iommu_option and fd.__class__ is int:  # checked: straight in
+    if (
+        arg.__class__ is _iommu_option
+        or arg.__class__ is bytearray
+        and len(arg) >= _iommu_option_size
+    ) and fd.__class__ is int:  # checked: straight in
         try:
             return _fcntl_ioctl(fd, IOMMU_OPTION, arg, True)
         except OSError as exc:
@@ -2577,7 +2741,11 @@ def iommu_vfio_ioas(fd: int, arg: _abi.iommu_vfio_ioas | bytearray) -> int:
         `arg` is filled in place; the ioctl's return value is returned
         (0 on success).
     """
-    if arg.__class__ is _iommu_vfio_ioas and fd.__class__ is int:  # checked: straight in
+    if (
+        arg.__class__ is _iommu_vfio_ioas
+        or arg.__class__ is bytearray
+        and len(arg) >= _iommu_vfio_ioas_size
+    ) and fd.__class__ is int:  # checked: straight in
         try:
             return _fcntl_ioctl(fd, IOMMU_VFIO_IOAS, arg, True)
         except OSError as exc:
@@ -2618,7 +2786,11 @@ def iommu_hwpt_alloc(fd: int, arg: _abi.iommu_hwpt_alloc | bytearray) -> int:
         `arg` is filled in place; the ioctl's return value is returned
         (0 on success).
     """
-    if arg.__class__ is _iommu_hwpt_alloc and fd.__class__ is int:  # checked: straight in
+    if (
+        arg.__class__ is _iommu_hwpt_alloc
+        or arg.__class__ is bytearray
+        and len(arg) >= _iommu_hwpt_alloc_size
+    ) and fd.__class__ is int:  # checked: straight in
         try:
             return _fcntl_ioctl(fd, IOMMU_HWPT_ALLOC, arg, True)
         except OSError as exc:
@@ -2652,7 +2824,11 @@ def iommu_get_hw_info(fd: int, arg: _abi.iommu_hw_info | bytearray) -> int:
         `arg` is filled in place; the ioctl's return value is returned
         (0 on success).
     """
-    if arg.__class__ is _iommu_hw_info and fd.__class__ is int:  # checked: straight in
+    if (
+        arg.__class__ is _iommu_hw_info
+        or arg.__class__ is bytearray
+        and len(arg) >= _iommu_hw_info_size
+    ) and fd.__class__ is int:  # checked: straight in
         try:
             return _fcntl_ioctl(fd, IOMMU_GET_HW_INFO, arg, True)
         except OSError as exc:
@@ -2675,8 +2851,10 @@ def iommu_hwpt_set_dirty_tracking(
         (0 on success).
     """
     if (
-        arg.__class__ is _iommu_hwpt_set_dirty_tracking and fd.__class__ is int
-    ):  # checked: straight in
+        arg.__class__ is _iommu_hwpt_set_dirty_tracking
+        or arg.__class__ is bytearray
+        and len(arg) >= _iommu_hwpt_set_dirty_tracking_size
+    ) and fd.__class__ is int:  # checked: straight in
         try:
             return _fcntl_ioctl(fd, IOMMU_HWPT_SET_DIRTY_TRACKING, arg, True)
         except OSError as exc:
@@ -2710,8 +2888,10 @@ def iommu_hwpt_get_dirty_bitmap(fd: int, arg: _abi.iommu_hwpt_get_dirty_bitmap |
         (0 on success).
     """
     if (
-        arg.__class__ is _iommu_hwpt_get_dirty_bitmap and fd.__class__ is int
-    ):  # checked: straight in
+        arg.__class__ is _iommu_hwpt_get_dirty_bitmap
+        or arg.__class__ is bytearray
+        and len(arg) >= _iommu_hwpt_get_dirty_bitmap_size
+    ) and fd.__class__ is int:  # checked: straight in
         try:
             return _fcntl_ioctl(fd, IOMMU_HWPT_GET_DIRTY_BITMAP, arg, True)
         except OSError as exc:
@@ -2748,7 +2928,11 @@ def iommu_hwpt_invalidate(fd: int, arg: _abi.iommu_hwpt_invalidate | bytearray) 
         `arg` is filled in place; the ioctl's return value is returned
         (0 on success).
     """
-    if arg.__class__ is _iommu_hwpt_invalidate and fd.__class__ is int:  # checked: straight in
+    if (
+        arg.__class__ is _iommu_hwpt_invalidate
+        or arg.__class__ is bytearray
+        and len(arg) >= _iommu_hwpt_invalidate_size
+    ) and fd.__class__ is int:  # checked: straight in
         try:
             return _fcntl_ioctl(fd, IOMMU_HWPT_INVALIDATE, arg, True)
         except OSError as exc:
@@ -2773,7 +2957,11 @@ def iommu_fault_queue_alloc(fd: int, arg: _abi.iommu_fault_alloc | bytearray) ->
         `arg` is filled in place; the ioctl's return value is returned
         (0 on success).
     """
-    if arg.__class__ is _iommu_fault_alloc and fd.__class__ is int:  # checked: straight in
+    if (
+        arg.__class__ is _iommu_fault_alloc
+        or arg.__class__ is bytearray
+        and len(arg) >= _iommu_fault_alloc_size
+    ) and fd.__class__ is int:  # checked: straight in
         try:
             return _fcntl_ioctl(fd, IOMMU_FAULT_QUEUE_ALLOC, arg, True)
         except OSError as exc:
@@ -2810,7 +2998,11 @@ def iommu_viommu_alloc(fd: int, arg: _abi.iommu_viommu_alloc | bytearray) -> int
         `arg` is filled in place; the ioctl's return value is returned
         (0 on success).
     """
-    if arg.__class__ is _iommu_viommu_alloc and fd.__class__ is int:  # checked: straight in
+    if (
+        arg.__class__ is _iommu_viommu_alloc
+        or arg.__class__ is bytearray
+        and len(arg) >= _iommu_viommu_alloc_size
+    ) and fd.__class__ is int:  # checked: straight in
         try:
             return _fcntl_ioctl(fd, IOMMU_VIOMMU_ALLOC, arg, True)
         except OSError as exc:
@@ -2838,7 +3030,11 @@ def iommu_vdevice_alloc(fd: int, arg: _abi.iommu_vdevice_alloc | bytearray) -> i
         `arg` is filled in place; the ioctl's return value is returned
         (0 on success).
     """
-    if arg.__class__ is _iommu_vdevice_alloc and fd.__class__ is int:  # checked: straight in
+    if (
+        arg.__class__ is _iommu_vdevice_alloc
+        or arg.__class__ is bytearray
+        and len(arg) >= _iommu_vdevice_alloc_size
+    ) and fd.__class__ is int:  # checked: straight in
         try:
             return _fcntl_ioctl(fd, IOMMU_VDEVICE_ALLOC, arg, True)
         except OSError as exc:
@@ -2858,7 +3054,11 @@ def iommu_ioas_change_process(fd: int, arg: _abi.iommu_ioas_change_process | byt
         `arg` is filled in place; the ioctl's return value is returned
         (0 on success).
     """
-    if arg.__class__ is _iommu_ioas_change_process and fd.__class__ is int:  # checked: straight in
+    if (
+        arg.__class__ is _iommu_ioas_change_process
+        or arg.__class__ is bytearray
+        and len(arg) >= _iommu_ioas_change_process_size
+    ) and fd.__class__ is int:  # checked: straight in
         try:
             return _fcntl_ioctl(fd, IOMMU_IOAS_CHANGE_PROCESS, arg, True)
         except OSError as exc:
@@ -2899,7 +3099,11 @@ def iommu_veventq_alloc(fd: int, arg: _abi.iommu_veventq_alloc | bytearray) -> i
         `arg` is filled in place; the ioctl's return value is returned
         (0 on success).
     """
-    if arg.__class__ is _iommu_veventq_alloc and fd.__class__ is int:  # checked: straight in
+    if (
+        arg.__class__ is _iommu_veventq_alloc
+        or arg.__class__ is bytearray
+        and len(arg) >= _iommu_veventq_alloc_size
+    ) and fd.__class__ is int:  # checked: straight in
         try:
             return _fcntl_ioctl(fd, IOMMU_VEVENTQ_ALLOC, arg, True)
         except OSError as exc:
@@ -2928,7 +3132,11 @@ def iommu_hw_queue_alloc(fd: int, arg: _abi.iommu_hw_queue_alloc | bytearray) ->
         `arg` is filled in place; the ioctl's return value is returned
         (0 on success).
     """
-    if arg.__class__ is _iommu_hw_queue_alloc and fd.__class__ is int:  # checked: straight in
+    if (
+        arg.__class__ is _iommu_hw_queue_alloc
+        or arg.__class__ is bytearray
+        and len(arg) >= _iommu_hw_queue_alloc_size
+    ) and fd.__class__ is int:  # checked: straight in
         try:
             return _fcntl_ioctl(fd, IOMMU_HW_QUEUE_ALLOC, arg, True)
         except OSError as exc:

@@ -96,6 +96,15 @@ def device_findings(bdf: str, root: str | Path) -> list[Finding]:
         out.append(
             Finding(True, f"group {dev.iommu_group} ({len(dev.group_devices)} devices) is viable")
         )
+    if dev.noiommu:
+        out.append(
+            Finding(
+                True,
+                f"group {dev.iommu_group} is a no-IOMMU group: nothing confines its DMA",
+                "vfio.api opens it only when asked: open_pci(..., noiommu=True), "
+                "python -m vfio info --noiommu",
+            )
+        )
     out.extend(_node_findings(dev, root))
     return out
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ctypes
 import errno
+import json
 import os
 import pickle
 import sys
@@ -249,3 +250,6 @@ def test_cli_info_of_a_noiommu_device_needs_the_flag(
     assert "--noiommu" in capsys.readouterr().out
     assert cli.main(["--root", str(tmp_path), "info", bdf, "--json", "--noiommu"]) == 0
     assert "VFIO_GROUP_GET_STATUS" in capsys.readouterr().out
+    cli.main(["--root", str(tmp_path), "doctor", bdf, "--json"])  # 1: the fake host lacks modules
+    doctor = json.loads(capsys.readouterr().out)
+    assert any("no-IOMMU group" in f["what"] and "noiommu=True" in f["hint"] for f in doctor)

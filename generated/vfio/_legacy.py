@@ -63,20 +63,6 @@ _PAGE_MASK = PAGE_SIZE - 1
 _U64 = 1 << 64
 
 
-def _dma_range_ok(iova: int, size: int, vaddr: int) -> bool:
-    """Plain ints, 64-bit, iova and size page aligned: the common case, checked
-    in one expression (page_aligned and uint say what is wrong otherwise)."""
-    return (
-        iova.__class__ is int
-        and size.__class__ is int
-        and vaddr.__class__ is int
-        and 0 <= iova < _U64
-        and 0 <= size < _U64
-        and 0 <= vaddr < _U64
-        and not (iova | size) & _PAGE_MASK
-    )
-
-
 class Container(Owned):
     """/dev/vfio/vfio: the legacy container of groups and their IOMMU."""
 
@@ -159,7 +145,13 @@ class Container(Owned):
     ) -> None:
         """Map `size` bytes at user address `vaddr` to device address `iova`.
         The memory must stay allocated while mapped: prefer dma_buffer()."""
-        if not _dma_range_ok(iova, size, vaddr):  # say which argument is wrong
+        if (  # plain 64-bit ints, iova and size page aligned: checked in one expression
+            iova.__class__ is not int
+            or size.__class__ is not int
+            or vaddr.__class__ is not int
+            or not (0 <= iova < _U64 and 0 <= size < _U64 and 0 <= vaddr < _U64)
+            or (iova | size) & _PAGE_MASK
+        ):  # the checks below say which argument is wrong
             uint(vaddr, "vaddr", 64)
             page_aligned(iova, "iova")
             page_aligned(size, "size")
@@ -173,8 +165,13 @@ class Container(Owned):
 
     def unmap_dma(self, iova: int, size: int, flags: int = 0) -> int:
         """Unmap; returns the number of bytes the kernel unmapped."""
-        if not _dma_range_ok(iova, size, 0) or flags.__class__ is not int or flags >> 32:
-            uint(flags, "flags")  # say which argument is wrong
+        if (
+            iova.__class__ is not int
+            or size.__class__ is not int
+            or flags.__class__ is not int
+            or not (0 <= iova < _U64 and 0 <= size < _U64 and 0 <= flags <= 0xFFFFFFFF)
+        ):  # the checks below say which argument is wrong
+            uint(flags, "flags")
             uint(iova, "iova", 64)
             uint(size, "size", 64)
         u = _DmaUnmap()

@@ -43,7 +43,20 @@ class FeatureDevice(Device):
         rq.vfio_device_feature(self.fd, buf)
         return bytes(buf[_HEAD:])
 
+    _probed: dict[tuple[int, int], bool] | None = None
+
     def probe_feature(self, feature: int, flags: int = 0) -> bool:
+        """Whether the device supports `feature` with `flags` (GET and/or
+        SET). Asked once per device: what a driver supports does not change
+        while the device is open."""
+        if self._probed is None:
+            self._probed = {}
+        known = self._probed.get((feature, flags))
+        if known is None:
+            known = self._probed[(feature, flags)] = self._probe(feature, flags)
+        return known
+
+    def _probe(self, feature: int, flags: int) -> bool:
         try:
             self.feature(feature, abi.VFIO_DEVICE_FEATURE_PROBE | flags)
         except VfioError as exc:

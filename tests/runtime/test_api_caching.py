@@ -1,0 +1,65 @@
+"""What the API asks the kernel once per open device (it cannot change while
+the device is open): IRQ info and feature probes, beside region info
+(test_api.py). Each answer comes from a fake kernel that counts its calls."""
+
+from __future__ import annotations
+
+import errno
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parents[2] / "generated"))
+
+from vfio import abi, api  # noqa: E402
+from vfio import requests as rq  # noqa: E402
+from vfio.errors import VfioError  # noqa: E402
+
+
+def test_irq_info_is_asked_once_per_index(monkeypatch: pytest.MonkeyPatch) -> None:
+    calls: list[int] = []
+
+    def irq(fd: int, info: abi.vfio_irq_info) -> int:
+        calls.append(int(info.index))
+        info.count, info.flags = 1, abi.VFIO_IRQ_INFO_EVENTFD
+        return 0
+
+    monkeypatch.setattr(rq, "vfio_device_get_irq_info", irq)
+    with api.Device(os.open(os.devnull, os.O_RDWR)) as dev:
+        first = dev.irq_info(abi.VFIO_PCI_MSI_IRQ_INDEX)
+        assert dev.irq_info(abi.VFIO_PCI_MSI_IRQ_INDEX) is first and first.count == 1
+        dev.irq_info(abi.VFIO_PCI_INTX_IRQ_INDEX)
+        with pytest.raises(ValueError):
+            dev.irq_info(-1)  # still checked before any call
+    assert calls == [abi.VFIO_PCI_MSI_IRQ_INDEX, abi.VFIO_PCI_INTX_IRQ_INDEX]
+
+
+def test_feature_probes_are_asked_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    calls: list[int] = []
+
+    def feature(fd: int, buf: bytearray) -> int:
+        flags = int.from_bytes(buf[4:8], "little")
+        calls.append(flags)
+        assert int.from_bytes(buf[0:4], "little") == len(buf)
+        if flags & abi.VFIO_DEVICE_FEATURE_MASK == abi.VFIO_DEVICE_FEATURE_MIGRATION:
+            raise VfioError(errno.ENOTTY, "VFIO_DEVICE_FEATURE", "device")
+        return 0
+
+    monkeypatch.setattr(rq, "vfio_device_feature", feature)
+    probe, set_ = abi.VFIO_DEVICE_FEATURE_PROBE, abi.VFIO_DEVICE_FEATURE_SET
+    low_power, migration = (
+        abi.VFIO_DEVICE_FEATURE_LOW_POWER_ENTRY,
+        abi.VFIO_DEVICE_FEATURE_MIGRATION,
+    )
+    with api.Device(os.open(os.devnull, os.O_RDWR)) as dev:
+        assert dev.probe_feature(low_power, set_) and dev.probe_feature(low_power, set_)
+        assert not dev.probe_feature(migration) and not dev.probe_feature(migration)
+        dev.feature(low_power, set_)  # the general verb always asks
+        dev.feature(low_power, set_)
+        with pytest.raises(ValueError):
+            dev.feature(-1, probe)
+    assert calls == [probe | set_ | low_power, probe | migration, set_ | low_power] + [
+        set_ | low_power
+    ]

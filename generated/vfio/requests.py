@@ -1313,8 +1313,8 @@ def vfio_group_get_status(fd: int, arg: _abi.vfio_group_status | bytearray) -> i
         (0 on success).
     """
     if (
-        arg.__class__ is _vfio_group_status
-        or arg.__class__ is bytearray
+        (kind := arg.__class__) is _vfio_group_status
+        or kind is bytearray
         and len(arg) >= _vfio_group_status_size
     ) and fd.__class__ is int:  # checked: straight in
         try:
@@ -1404,8 +1404,8 @@ def vfio_device_get_info(fd: int, arg: _abi.vfio_device_info | bytearray) -> int
         (0 on success).
     """
     if (
-        arg.__class__ is _vfio_device_info
-        or arg.__class__ is bytearray
+        (kind := arg.__class__) is _vfio_device_info
+        or kind is bytearray
         and len(arg) >= _vfio_device_info_size
     ) and fd.__class__ is int:  # checked: straight in
         try:
@@ -1437,8 +1437,8 @@ def vfio_device_get_region_info(fd: int, arg: _abi.vfio_region_info | bytearray)
         (0 on success).
     """
     if (
-        arg.__class__ is _vfio_region_info
-        or arg.__class__ is bytearray
+        (kind := arg.__class__) is _vfio_region_info
+        or kind is bytearray
         and len(arg) >= _vfio_region_info_size
     ) and fd.__class__ is int:  # checked: straight in
         try:
@@ -1497,8 +1497,8 @@ def vfio_device_get_irq_info(fd: int, arg: _abi.vfio_irq_info | bytearray) -> in
         (0 on success).
     """
     if (
-        arg.__class__ is _vfio_irq_info
-        or arg.__class__ is bytearray
+        (kind := arg.__class__) is _vfio_irq_info
+        or kind is bytearray
         and len(arg) >= _vfio_irq_info_size
     ) and fd.__class__ is int:  # checked: straight in
         try:
@@ -1556,8 +1556,8 @@ def vfio_device_set_irqs(fd: int, arg: _abi.vfio_irq_set | bytearray) -> int:
         (0 on success).
     """
     if (
-        arg.__class__ is _vfio_irq_set
-        or arg.__class__ is bytearray
+        (kind := arg.__class__) is _vfio_irq_set
+        or kind is bytearray
         and len(arg) >= _vfio_irq_set_size
     ) and fd.__class__ is int:  # checked: straight in
         try:
@@ -1644,8 +1644,8 @@ def vfio_device_get_pci_hot_reset_info(
         (0 on success).
     """
     if (
-        arg.__class__ is _vfio_pci_hot_reset_info
-        or arg.__class__ is bytearray
+        (kind := arg.__class__) is _vfio_pci_hot_reset_info
+        or kind is bytearray
         and len(arg) >= _vfio_pci_hot_reset_info_size
     ) and fd.__class__ is int:  # checked: straight in
         try:
@@ -1693,8 +1693,8 @@ def vfio_device_pci_hot_reset(fd: int, arg: _abi.vfio_pci_hot_reset | bytearray)
         (0 on success).
     """
     if (
-        arg.__class__ is _vfio_pci_hot_reset
-        or arg.__class__ is bytearray
+        (kind := arg.__class__) is _vfio_pci_hot_reset
+        or kind is bytearray
         and len(arg) >= _vfio_pci_hot_reset_size
     ) and fd.__class__ is int:  # checked: straight in
         try:
@@ -1739,8 +1739,8 @@ def vfio_device_query_gfx_plane(fd: int, arg: _abi.vfio_device_gfx_plane_info | 
         (0 on success).
     """
     if (
-        arg.__class__ is _vfio_device_gfx_plane_info
-        or arg.__class__ is bytearray
+        (kind := arg.__class__) is _vfio_device_gfx_plane_info
+        or kind is bytearray
         and len(arg) >= _vfio_device_gfx_plane_info_size
     ) and fd.__class__ is int:  # checked: straight in
         try:
@@ -1789,8 +1789,8 @@ def vfio_device_ioeventfd(fd: int, arg: _abi.vfio_device_ioeventfd | bytearray) 
         (0 on success).
     """
     if (
-        arg.__class__ is _vfio_device_ioeventfd
-        or arg.__class__ is bytearray
+        (kind := arg.__class__) is _vfio_device_ioeventfd
+        or kind is bytearray
         and len(arg) >= _vfio_device_ioeventfd_size
     ) and fd.__class__ is int:  # checked: straight in
         try:
@@ -1830,8 +1830,8 @@ def vfio_device_feature(fd: int, arg: _abi.vfio_device_feature | bytearray) -> i
         (0 on success).
     """
     if (
-        arg.__class__ is _vfio_device_feature
-        or arg.__class__ is bytearray
+        (kind := arg.__class__) is _vfio_device_feature
+        or kind is bytearray
         and len(arg) >= _vfio_device_feature_size
     ) and fd.__class__ is int:  # checked: straight in
         try:
@@ -1854,8 +1854,8 @@ def vfio_device_bind_iommufd(fd: int, arg: _abi.vfio_device_bind_iommufd | bytea
         (0 on success).
     """
     if (
-        arg.__class__ is _vfio_device_bind_iommufd
-        or arg.__class__ is bytearray
+        (kind := arg.__class__) is _vfio_device_bind_iommufd
+        or kind is bytearray
         and len(arg) >= _vfio_device_bind_iommufd_size
     ) and fd.__class__ is int:  # checked: straight in
         try:
@@ -1885,8 +1885,8 @@ def vfio_device_attach_iommufd_pt(
         (0 on success).
     """
     if (
-        arg.__class__ is _vfio_device_attach_iommufd_pt
-        or arg.__class__ is bytearray
+        (kind := arg.__class__) is _vfio_device_attach_iommufd_pt
+        or kind is bytearray
         and len(arg) >= _vfio_device_attach_iommufd_pt_size
     ) and fd.__class__ is int:  # checked: straight in
         try:
@@ -1916,8 +1916,8 @@ def vfio_device_detach_iommufd_pt(
         (0 on success).
     """
     if (
-        arg.__class__ is _vfio_device_detach_iommufd_pt
-        or arg.__class__ is bytearray
+        (kind := arg.__class__) is _vfio_device_detach_iommufd_pt
+        or kind is bytearray
         and len(arg) >= _vfio_device_detach_iommufd_pt_size
     ) and fd.__class__ is int:  # checked: straight in
         try:
@@ -2006,8 +2006,8 @@ def vfio_mig_get_precopy_info(fd: int, arg: _abi.vfio_precopy_info | bytearray) 
         (0 on success).
     """
     if (
-        arg.__class__ is _vfio_precopy_info
-        or arg.__class__ is bytearray
+        (kind := arg.__class__) is _vfio_precopy_info
+        or kind is bytearray
         and len(arg) >= _vfio_precopy_info_size
     ) and fd.__class__ is int:  # checked: straight in
         try:
@@ -2040,8 +2040,8 @@ def vfio_iommu_get_info(fd: int, arg: _abi.vfio_iommu_type1_info | bytearray) ->
         (0 on success).
     """
     if (
-        arg.__class__ is _vfio_iommu_type1_info
-        or arg.__class__ is bytearray
+        (kind := arg.__class__) is _vfio_iommu_type1_info
+        or kind is bytearray
         and len(arg) >= _vfio_iommu_type1_info_size
     ) and fd.__class__ is int:  # checked: straight in
         try:
@@ -2075,8 +2075,8 @@ def vfio_iommu_map_dma(fd: int, arg: _abi.vfio_iommu_type1_dma_map | bytearray) 
         (0 on success).
     """
     if (
-        arg.__class__ is _vfio_iommu_type1_dma_map
-        or arg.__class__ is bytearray
+        (kind := arg.__class__) is _vfio_iommu_type1_dma_map
+        or kind is bytearray
         and len(arg) >= _vfio_iommu_type1_dma_map_size
     ) and fd.__class__ is int:  # checked: straight in
         try:
@@ -2128,8 +2128,8 @@ def vfio_iommu_unmap_dma(fd: int, arg: _abi.vfio_iommu_type1_dma_unmap | bytearr
         (0 on success).
     """
     if (
-        arg.__class__ is _vfio_iommu_type1_dma_unmap
-        or arg.__class__ is bytearray
+        (kind := arg.__class__) is _vfio_iommu_type1_dma_unmap
+        or kind is bytearray
         and len(arg) >= _vfio_iommu_type1_dma_unmap_size
     ) and fd.__class__ is int:  # checked: straight in
         try:
@@ -2219,8 +2219,8 @@ def vfio_iommu_dirty_pages(fd: int, arg: _abi.vfio_iommu_type1_dirty_bitmap | by
         (0 on success).
     """
     if (
-        arg.__class__ is _vfio_iommu_type1_dirty_bitmap
-        or arg.__class__ is bytearray
+        (kind := arg.__class__) is _vfio_iommu_type1_dirty_bitmap
+        or kind is bytearray
         and len(arg) >= _vfio_iommu_type1_dirty_bitmap_size
     ) and fd.__class__ is int:  # checked: straight in
         try:
@@ -2248,8 +2248,8 @@ def vfio_iommu_spapr_tce_get_info(fd: int, arg: _abi.vfio_iommu_spapr_tce_info |
         (0 on success).
     """
     if (
-        arg.__class__ is _vfio_iommu_spapr_tce_info
-        or arg.__class__ is bytearray
+        (kind := arg.__class__) is _vfio_iommu_spapr_tce_info
+        or kind is bytearray
         and len(arg) >= _vfio_iommu_spapr_tce_info_size
     ) and fd.__class__ is int:  # checked: straight in
         try:
@@ -2277,8 +2277,8 @@ def vfio_eeh_pe_op(fd: int, arg: _abi.vfio_eeh_pe_op | bytearray) -> int:
         (the answer).
     """
     if (
-        arg.__class__ is _vfio_eeh_pe_op
-        or arg.__class__ is bytearray
+        (kind := arg.__class__) is _vfio_eeh_pe_op
+        or kind is bytearray
         and len(arg) >= _vfio_eeh_pe_op_size
     ) and fd.__class__ is int:  # checked: straight in
         try:
@@ -2308,8 +2308,8 @@ def vfio_iommu_spapr_register_memory(
         (0 on success).
     """
     if (
-        arg.__class__ is _vfio_iommu_spapr_register_memory
-        or arg.__class__ is bytearray
+        (kind := arg.__class__) is _vfio_iommu_spapr_register_memory
+        or kind is bytearray
         and len(arg) >= _vfio_iommu_spapr_register_memory_size
     ) and fd.__class__ is int:  # checked: straight in
         try:
@@ -2345,8 +2345,8 @@ def vfio_iommu_spapr_unregister_memory(
         (0 on success).
     """
     if (
-        arg.__class__ is _vfio_iommu_spapr_register_memory
-        or arg.__class__ is bytearray
+        (kind := arg.__class__) is _vfio_iommu_spapr_register_memory
+        or kind is bytearray
         and len(arg) >= _vfio_iommu_spapr_register_memory_size
     ) and fd.__class__ is int:  # checked: straight in
         try:
@@ -2382,8 +2382,8 @@ def vfio_iommu_spapr_tce_create(fd: int, arg: _abi.vfio_iommu_spapr_tce_create |
         (0 on success).
     """
     if (
-        arg.__class__ is _vfio_iommu_spapr_tce_create
-        or arg.__class__ is bytearray
+        (kind := arg.__class__) is _vfio_iommu_spapr_tce_create
+        or kind is bytearray
         and len(arg) >= _vfio_iommu_spapr_tce_create_size
     ) and fd.__class__ is int:  # checked: straight in
         try:
@@ -2414,8 +2414,8 @@ def vfio_iommu_spapr_tce_remove(fd: int, arg: _abi.vfio_iommu_spapr_tce_remove |
         (0 on success).
     """
     if (
-        arg.__class__ is _vfio_iommu_spapr_tce_remove
-        or arg.__class__ is bytearray
+        (kind := arg.__class__) is _vfio_iommu_spapr_tce_remove
+        or kind is bytearray
         and len(arg) >= _vfio_iommu_spapr_tce_remove_size
     ) and fd.__class__ is int:  # checked: straight in
         try:
@@ -2443,8 +2443,8 @@ def iommu_destroy(fd: int, arg: _abi.iommu_destroy | bytearray) -> int:
         (0 on success).
     """
     if (
-        arg.__class__ is _iommu_destroy
-        or arg.__class__ is bytearray
+        (kind := arg.__class__) is _iommu_destroy
+        or kind is bytearray
         and len(arg) >= _iommu_destroy_size
     ) and fd.__class__ is int:  # checked: straight in
         try:
@@ -2468,8 +2468,8 @@ def iommu_ioas_alloc(fd: int, arg: _abi.iommu_ioas_alloc | bytearray) -> int:
         (0 on success).
     """
     if (
-        arg.__class__ is _iommu_ioas_alloc
-        or arg.__class__ is bytearray
+        (kind := arg.__class__) is _iommu_ioas_alloc
+        or kind is bytearray
         and len(arg) >= _iommu_ioas_alloc_size
     ) and fd.__class__ is int:  # checked: straight in
         try:
@@ -2517,8 +2517,8 @@ def iommu_ioas_iova_ranges(fd: int, arg: _abi.iommu_ioas_iova_ranges | bytearray
         (0 on success).
     """
     if (
-        arg.__class__ is _iommu_ioas_iova_ranges
-        or arg.__class__ is bytearray
+        (kind := arg.__class__) is _iommu_ioas_iova_ranges
+        or kind is bytearray
         and len(arg) >= _iommu_ioas_iova_ranges_size
     ) and fd.__class__ is int:  # checked: straight in
         try:
@@ -2561,8 +2561,8 @@ def iommu_ioas_allow_iovas(fd: int, arg: _abi.iommu_ioas_allow_iovas | bytearray
         (0 on success).
     """
     if (
-        arg.__class__ is _iommu_ioas_allow_iovas
-        or arg.__class__ is bytearray
+        (kind := arg.__class__) is _iommu_ioas_allow_iovas
+        or kind is bytearray
         and len(arg) >= _iommu_ioas_allow_iovas_size
     ) and fd.__class__ is int:  # checked: straight in
         try:
@@ -2598,8 +2598,8 @@ def iommu_ioas_map(fd: int, arg: _abi.iommu_ioas_map | bytearray) -> int:
         (0 on success).
     """
     if (
-        arg.__class__ is _iommu_ioas_map
-        or arg.__class__ is bytearray
+        (kind := arg.__class__) is _iommu_ioas_map
+        or kind is bytearray
         and len(arg) >= _iommu_ioas_map_size
     ) and fd.__class__ is int:  # checked: straight in
         try:
@@ -2627,8 +2627,8 @@ def iommu_ioas_map_file(fd: int, arg: _abi.iommu_ioas_map_file | bytearray) -> i
         (0 on success).
     """
     if (
-        arg.__class__ is _iommu_ioas_map_file
-        or arg.__class__ is bytearray
+        (kind := arg.__class__) is _iommu_ioas_map_file
+        or kind is bytearray
         and len(arg) >= _iommu_ioas_map_file_size
     ) and fd.__class__ is int:  # checked: straight in
         try:
@@ -2660,8 +2660,8 @@ def iommu_ioas_copy(fd: int, arg: _abi.iommu_ioas_copy | bytearray) -> int:
         (0 on success).
     """
     if (
-        arg.__class__ is _iommu_ioas_copy
-        or arg.__class__ is bytearray
+        (kind := arg.__class__) is _iommu_ioas_copy
+        or kind is bytearray
         and len(arg) >= _iommu_ioas_copy_size
     ) and fd.__class__ is int:  # checked: straight in
         try:
@@ -2689,8 +2689,8 @@ def iommu_ioas_unmap(fd: int, arg: _abi.iommu_ioas_unmap | bytearray) -> int:
         (0 on success).
     """
     if (
-        arg.__class__ is _iommu_ioas_unmap
-        or arg.__class__ is bytearray
+        (kind := arg.__class__) is _iommu_ioas_unmap
+        or kind is bytearray
         and len(arg) >= _iommu_ioas_unmap_size
     ) and fd.__class__ is int:  # checked: straight in
         try:
@@ -2713,8 +2713,8 @@ def iommu_option(fd: int, arg: _abi.iommu_option | bytearray) -> int:
         (0 on success).
     """
     if (
-        arg.__class__ is _iommu_option
-        or arg.__class__ is bytearray
+        (kind := arg.__class__) is _iommu_option
+        or kind is bytearray
         and len(arg) >= _iommu_option_size
     ) and fd.__class__ is int:  # checked: straight in
         try:
@@ -2742,8 +2742,8 @@ def iommu_vfio_ioas(fd: int, arg: _abi.iommu_vfio_ioas | bytearray) -> int:
         (0 on success).
     """
     if (
-        arg.__class__ is _iommu_vfio_ioas
-        or arg.__class__ is bytearray
+        (kind := arg.__class__) is _iommu_vfio_ioas
+        or kind is bytearray
         and len(arg) >= _iommu_vfio_ioas_size
     ) and fd.__class__ is int:  # checked: straight in
         try:
@@ -2787,8 +2787,8 @@ def iommu_hwpt_alloc(fd: int, arg: _abi.iommu_hwpt_alloc | bytearray) -> int:
         (0 on success).
     """
     if (
-        arg.__class__ is _iommu_hwpt_alloc
-        or arg.__class__ is bytearray
+        (kind := arg.__class__) is _iommu_hwpt_alloc
+        or kind is bytearray
         and len(arg) >= _iommu_hwpt_alloc_size
     ) and fd.__class__ is int:  # checked: straight in
         try:
@@ -2825,8 +2825,8 @@ def iommu_get_hw_info(fd: int, arg: _abi.iommu_hw_info | bytearray) -> int:
         (0 on success).
     """
     if (
-        arg.__class__ is _iommu_hw_info
-        or arg.__class__ is bytearray
+        (kind := arg.__class__) is _iommu_hw_info
+        or kind is bytearray
         and len(arg) >= _iommu_hw_info_size
     ) and fd.__class__ is int:  # checked: straight in
         try:
@@ -2851,8 +2851,8 @@ def iommu_hwpt_set_dirty_tracking(
         (0 on success).
     """
     if (
-        arg.__class__ is _iommu_hwpt_set_dirty_tracking
-        or arg.__class__ is bytearray
+        (kind := arg.__class__) is _iommu_hwpt_set_dirty_tracking
+        or kind is bytearray
         and len(arg) >= _iommu_hwpt_set_dirty_tracking_size
     ) and fd.__class__ is int:  # checked: straight in
         try:
@@ -2888,8 +2888,8 @@ def iommu_hwpt_get_dirty_bitmap(fd: int, arg: _abi.iommu_hwpt_get_dirty_bitmap |
         (0 on success).
     """
     if (
-        arg.__class__ is _iommu_hwpt_get_dirty_bitmap
-        or arg.__class__ is bytearray
+        (kind := arg.__class__) is _iommu_hwpt_get_dirty_bitmap
+        or kind is bytearray
         and len(arg) >= _iommu_hwpt_get_dirty_bitmap_size
     ) and fd.__class__ is int:  # checked: straight in
         try:
@@ -2929,8 +2929,8 @@ def iommu_hwpt_invalidate(fd: int, arg: _abi.iommu_hwpt_invalidate | bytearray) 
         (0 on success).
     """
     if (
-        arg.__class__ is _iommu_hwpt_invalidate
-        or arg.__class__ is bytearray
+        (kind := arg.__class__) is _iommu_hwpt_invalidate
+        or kind is bytearray
         and len(arg) >= _iommu_hwpt_invalidate_size
     ) and fd.__class__ is int:  # checked: straight in
         try:
@@ -2958,8 +2958,8 @@ def iommu_fault_queue_alloc(fd: int, arg: _abi.iommu_fault_alloc | bytearray) ->
         (0 on success).
     """
     if (
-        arg.__class__ is _iommu_fault_alloc
-        or arg.__class__ is bytearray
+        (kind := arg.__class__) is _iommu_fault_alloc
+        or kind is bytearray
         and len(arg) >= _iommu_fault_alloc_size
     ) and fd.__class__ is int:  # checked: straight in
         try:
@@ -2999,8 +2999,8 @@ def iommu_viommu_alloc(fd: int, arg: _abi.iommu_viommu_alloc | bytearray) -> int
         (0 on success).
     """
     if (
-        arg.__class__ is _iommu_viommu_alloc
-        or arg.__class__ is bytearray
+        (kind := arg.__class__) is _iommu_viommu_alloc
+        or kind is bytearray
         and len(arg) >= _iommu_viommu_alloc_size
     ) and fd.__class__ is int:  # checked: straight in
         try:
@@ -3031,8 +3031,8 @@ def iommu_vdevice_alloc(fd: int, arg: _abi.iommu_vdevice_alloc | bytearray) -> i
         (0 on success).
     """
     if (
-        arg.__class__ is _iommu_vdevice_alloc
-        or arg.__class__ is bytearray
+        (kind := arg.__class__) is _iommu_vdevice_alloc
+        or kind is bytearray
         and len(arg) >= _iommu_vdevice_alloc_size
     ) and fd.__class__ is int:  # checked: straight in
         try:
@@ -3055,8 +3055,8 @@ def iommu_ioas_change_process(fd: int, arg: _abi.iommu_ioas_change_process | byt
         (0 on success).
     """
     if (
-        arg.__class__ is _iommu_ioas_change_process
-        or arg.__class__ is bytearray
+        (kind := arg.__class__) is _iommu_ioas_change_process
+        or kind is bytearray
         and len(arg) >= _iommu_ioas_change_process_size
     ) and fd.__class__ is int:  # checked: straight in
         try:
@@ -3100,8 +3100,8 @@ def iommu_veventq_alloc(fd: int, arg: _abi.iommu_veventq_alloc | bytearray) -> i
         (0 on success).
     """
     if (
-        arg.__class__ is _iommu_veventq_alloc
-        or arg.__class__ is bytearray
+        (kind := arg.__class__) is _iommu_veventq_alloc
+        or kind is bytearray
         and len(arg) >= _iommu_veventq_alloc_size
     ) and fd.__class__ is int:  # checked: straight in
         try:
@@ -3133,8 +3133,8 @@ def iommu_hw_queue_alloc(fd: int, arg: _abi.iommu_hw_queue_alloc | bytearray) ->
         (0 on success).
     """
     if (
-        arg.__class__ is _iommu_hw_queue_alloc
-        or arg.__class__ is bytearray
+        (kind := arg.__class__) is _iommu_hw_queue_alloc
+        or kind is bytearray
         and len(arg) >= _iommu_hw_queue_alloc_size
     ) and fd.__class__ is int:  # checked: straight in
         try:

@@ -90,12 +90,6 @@ def struct(fd: Any, number: int, arg: Any, cls: type, request: str, fd_kind: str
     fd = check_fd(fd)
     if isinstance(arg, cls):
         pass
-    elif type(arg) is bytearray:  # the usual struct-plus-tail buffer: its len is its size
-        if len(arg) < ctypes.sizeof(cls):
-            raise ValueError(
-                f"{request}: buffer of {len(arg)} bytes is smaller "
-                f"than struct {cls.__name__} ({ctypes.sizeof(cls)})"
-            )
     elif isinstance(arg, (bytearray, memoryview, ctypes.Array)):
         if isinstance(arg, memoryview) and arg.readonly:
             raise TypeError(f"{request}: the buffer must be writable")

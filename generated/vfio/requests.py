@@ -735,7 +735,7 @@ REQUESTS: Final[dict[str, Request]] = {
         None,
         {
             "ENOTTY": "the container's IOMMU model is not sPAPR TCE (type1, or /dev/iommu compat)",
-            "ENODEV": "an attached group has no EEH PE",
+            "ENODEV": "an attached group has no EEH PE: the platform enabled EEH on no adapter (QEMU's pseries offers EEH only on a PHB of host VFIO devices)",
             "EINVAL": "argsz below the minimum, flags set, an unknown op, or the container has no IOMMU model yet",
             "EPERM": "the container belongs to another process's mm",
         },

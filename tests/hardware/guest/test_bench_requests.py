@@ -25,6 +25,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import pytest
 from vfio import _ioctl, abi, api
 from vfio import requests as rq
 
@@ -73,7 +74,8 @@ def test_request_costs(edu, record_testsuite_property) -> None:  # noqa: ANN001 
     subprocess.run(["gcc", "-O2", "-o", str(binary), str(HERE / "request_loop.c")], check=True)
     with api.Container() as c, api.Group(edu.group) as g:
         g.set_container(c)
-        c.set_iommu(abi.VFIO_TYPE1v2_IOMMU)
+        if c.set_iommu() != abi.VFIO_TYPE1v2_IOMMU:
+            pytest.skip("the benchmark's map/unmap rows are type1v2's (POWER has sPAPR)")
         with g.open_device(edu.bdf) as dev, c.dma_buffer(4096, 0x300000) as buf:
             out = subprocess.run(
                 [str(binary), str(dev.fd), str(c.fd), str(N * 10)],

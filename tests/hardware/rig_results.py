@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import re
 import xml.etree.ElementTree as ET
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -16,6 +17,7 @@ KERNEL_PROBLEM = re.compile(
     r"WARNING|\bBUG\b|Oops|lockdep|possible (circular|recursive) locking"
     r"|Call Trace|Kernel panic|general protection fault|UBSAN|KASAN"
 )
+DMESG_TIME = re.compile(r"^\[\s*\d+\.\d+\]\s?")  # dmesg's "[   12.345678] " prefix
 
 
 @dataclass(slots=True)
@@ -54,9 +56,51 @@ class GuestResult:
         suites = [root] if root.tag == "testsuite" else root.findall("testsuite")
         return {k: sum(int(s.get(k, 0)) for s in suites) for k in keys}
 
+    def skips(self) -> dict[str, str]:
+        """Each skipped guest test ("test_file.py::test_name[param]") and its
+        reason, from the guest's JUnit XML."""
+        try:
+            root = ET.parse(self.junit).getroot()
+        except (OSError, ET.ParseError):
+            return {}
+        found = {}
+        for case in root.iter("testcase"):
+            skipped = case.find("skipped")
+            if skipped is not None:
+                module = case.get("classname", "").rsplit(".", 1)[-1]
+                found[f"{module}.py::{case.get('name')}"] = skipped.get("message", "")
+        return found
+
+    def reproduced_bug_lines(self) -> Counter[str]:
+        """The kernel log lines the guest's known-bug reproductions logged
+        (guest/test_fuzz_kernel.py: fuzz-bug-NAME.json with `reproduced`):
+        each is part of the report of a bug made on purpose."""
+        lines: Counter[str] = Counter()
+        for path in sorted(self.work.glob("fuzz-bug-*.json")):
+            try:
+                record = json.loads(path.read_text())
+            except (OSError, ValueError):
+                continue
+            if record.get("reproduced") is True:
+                lines.update(line.strip() for line in record.get("log", []))
+        return lines
+
     def kernel_problems(self) -> list[str]:
-        """Kernel log lines that look like a warning, BUG, oops or lockdep report."""
-        return [line for line in self.dmesg.splitlines() if KERNEL_PROBLEM.search(line)]
+        """Kernel log lines that look like a warning, BUG, oops or lockdep
+        report, except those of a known bug reproduced on purpose (each
+        recorded line excuses one occurrence: a second "Call Trace:" is
+        still a problem)."""
+        excused = self.reproduced_bug_lines()
+        problems = []
+        for line in self.dmesg.splitlines():
+            if not KERNEL_PROBLEM.search(line):
+                continue
+            text = DMESG_TIME.sub("", line).strip()
+            if excused[text] > 0:
+                excused[text] -= 1
+            else:
+                problems.append(line)
+        return problems
 
     def describe(self, lines: int = 60) -> str:
         """The pytest output and kernel log tails, for a failure message."""

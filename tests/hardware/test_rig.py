@@ -1,7 +1,7 @@
 """The hardware tier, host side: for each kernel under test, one boot (the
 `guest_run` fixture, conftest.py) runs the guest tests, tests/hardware/guest/;
-they must pass, and the guest kernel must log no warning, BUG, oops or lockdep
-report."""
+they must pass, skip only where their flavor's table says so (rig_skips.py),
+and the guest kernel must log no warning, BUG, oops or lockdep report."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import json
 
 import pytest
 import rig
+import rig_skips
 
 pytestmark = pytest.mark.hardware
 
@@ -18,6 +19,16 @@ def test_guest_tests_pass(guest_run: rig.GuestResult) -> None:
         f"guest pytest exited {guest_run.returncode} on kernel {guest_run.kernel.name} "
         f"({guest_run.kernel.release})\n{guest_run.describe()}"
     )
+
+
+def test_guest_tests_skip_only_where_expected(guest_run: rig.GuestResult) -> None:
+    """A skip is not a pass: each one must be in the flavor's table with its
+    reason, and each expected one must happen."""
+    skips = guest_run.skips()
+    counted = guest_run.counts().get("skipped", 0)
+    assert len(skips) == counted, f"junit.xml counts {counted} skips, lists {len(skips)}"
+    problems = rig_skips.unexpected_skips(guest_run.kernel.name, skips)
+    assert problems == [], "\n".join(problems)
 
 
 def test_guest_kernel_log_clean(guest_run: rig.GuestResult) -> None:

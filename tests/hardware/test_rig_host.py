@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 import rig
 import rig_qemu
+import rig_skips
 
 HERE = Path(__file__).parent
 
@@ -67,6 +68,80 @@ def test_kernel_problems(tmp_path: Path) -> None:
         "BUG: ker",
         "Oops: 00",
         "WARNING:",
+    ]
+
+
+def test_reproduced_bug_lines_are_excused_once(tmp_path: Path) -> None:
+    """A known bug reproduced on purpose (guest/test_fuzz_kernel.py) logs its
+    report; the log check leaves out exactly the lines its record lists, one
+    occurrence each, and nothing a record without `reproduced` lists."""
+    (tmp_path / "dmesg.txt").write_text(
+        "[   40.10] UBSAN: shift-out-of-bounds in drivers/vfio/vfio_iommu_type1.c:1302:20\n"
+        "[   40.11] Call Trace:\n"
+        "[   41.00] Call Trace:\n"
+        "[   42.00] WARNING: CPU: 0 PID: 93 at drivers/vfio/vfio_main.c:1 foo+0x1/0x2\n"
+    )
+    ubsan = "UBSAN: shift-out-of-bounds in drivers/vfio/vfio_iommu_type1.c:1302:20"
+    (tmp_path / "fuzz-bug-a.json").write_text(
+        json.dumps({"name": "a", "reproduced": True, "log": [ubsan, "Call Trace:"]})
+    )
+    (tmp_path / "fuzz-bug-b.json").write_text(
+        json.dumps({"name": "b", "reproduced": False, "log": ["WARNING: CPU: 0 PID: 93 at"]})
+    )
+    kernel = rig.Kernel("7.2", "sid", "7.2.13-1", "7.2.13+deb14-amd64", Path(), Path())
+    result = rig.GuestResult(kernel, tmp_path, 0, 1.0, "tcg")
+    assert result.kernel_problems() == [
+        "[   41.00] Call Trace:",
+        "[   42.00] WARNING: CPU: 0 PID: 93 at drivers/vfio/vfio_main.c:1 foo+0x1/0x2",
+    ]
+
+
+JUNIT = """<?xml version="1.0" encoding="utf-8"?><testsuites><testsuite name="pytest"
+ errors="0" failures="0" skipped="2" tests="3">
+<testcase classname="tests.hardware.guest.test_smoke" name="test_open" time="0.1"/>
+<testcase classname="tests.hardware.guest.test_mdev" name="test_mbochs_plane_and_dmabuf" time="0">
+<skipped type="pytest.skip" message="no mdev type mbochs-small (CONFIG_SAMPLE_VFIO_MDEV_*)">x</skipped>
+</testcase>
+<testcase classname="tests.hardware.guest.test_fuzz_kernel"
+ name="test_known_kernel_bug_reproduces[unmap-dma-pgsize-0]" time="0">
+<skipped type="pytest.skip" message="this kernel has no __ubsan_handle_shift_out_of_bounds: x">x</skipped>
+</testcase></testsuite></testsuites>"""
+
+
+def test_skips_are_checked_against_the_flavor_table(tmp_path: Path) -> None:
+    """A skip is a pass only when the flavor's table names it with its reason."""
+    (tmp_path / "junit.xml").write_text(JUNIT)
+    kernel = rig.Kernel("7.2-full", "sid", "7.2.13-1", "7.2.13-vfiogen-full", Path(), Path())
+    skips = rig.GuestResult(kernel, tmp_path, 0, 1.0, "tcg").skips()
+    assert skips == {
+        "test_mdev.py::test_mbochs_plane_and_dmabuf": (
+            "no mdev type mbochs-small (CONFIG_SAMPLE_VFIO_MDEV_*)"
+        ),
+        "test_fuzz_kernel.py::test_known_kernel_bug_reproduces[unmap-dma-pgsize-0]": (
+            "this kernel has no __ubsan_handle_shift_out_of_bounds: x"
+        ),
+    }
+    assert rig_skips.unexpected_skips("7.2-full", skips) == [
+        "unexpected skip: test_mdev.py::test_mbochs_plane_and_dmabuf: "
+        "no mdev type mbochs-small (CONFIG_SAMPLE_VFIO_MDEV_*)",
+        "expected skip did not happen (drop it from rig_skips.py): "
+        "test_fuzz_kernel.py::test_known_kernel_bug_reproduces[dirty-pages-pgsize-0]",
+    ]
+    # 7.2 (Debian) has UBSAN: the bug must reproduce there; mbochs is expected
+    on_debian = rig_skips.unexpected_skips("7.2", skips)
+    assert on_debian[0] == (
+        "unexpected skip: test_fuzz_kernel.py::test_known_kernel_bug_reproduces"
+        "[unmap-dma-pgsize-0]: this kernel has no __ubsan_handle_shift_out_of_bounds: x"
+    )
+    assert not any("test_mbochs_plane_and_dmabuf" in p for p in on_debian)
+    assert len(on_debian) == 1 + len(rig_skips.EXPECTED_SKIPS["7.2"]) - 1
+    wrong = {"test_mdev.py::test_mbochs_plane_and_dmabuf": "mbochs crashed"}
+    assert rig_skips.unexpected_skips("7.2", wrong)[0] == (
+        "test_mdev.py::test_mbochs_plane_and_dmabuf skipped for another reason: "
+        "'mbochs crashed', expected 'no mdev type mbochs-small (CONFIG_SAMPLE_VFIO_MDEV_*)'"
+    )
+    assert rig_skips.unexpected_skips("9.9", {}) == [
+        "flavor 9.9 has no table of expected skips in rig_skips.py"
     ]
 
 

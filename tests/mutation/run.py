@@ -89,8 +89,9 @@ TARGETS = [
             "tests/frontend/test_c_rules.py",
             "tests/frontend/test_frontend.py",
             "tests/frontend/test_random_headers.py",
+            "tests/semantics/test_bitfield_layout.py",
         ),
-        fast=("tests/frontend/test_c_rules.py",),
+        fast=("tests/frontend/test_c_rules.py", "tests/semantics/test_bitfield_layout.py"),
     ),
     Target(
         "diff-severity",

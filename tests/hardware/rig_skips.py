@@ -1,0 +1,109 @@
+"""The guest tests each flavor is expected to skip, and why.
+
+A skipped guest test is not a pass: test_rig.py fails a boot whose skips
+differ from its flavor's table here, so a test that starts skipping (a
+fixture that no longer finds its device, a probe that broke) fails the tier,
+and so does an expected skip that no longer happens (the kernel gained the
+feature: drop the entry so the test counts). Each entry maps a guest test id
+(file::name[param]) to a part of the skip's reason, which must match too.
+"""
+
+from __future__ import annotations
+
+NO_MOCK_IOMMU = "no mock IOMMU (/sys/class/iommu/iommufd_selftest_iommu.0: CONFIG_IOMMUFD_TEST)"
+NO_IOMMUFD_NOR_CDEV = "has no /dev/iommu (CONFIG_IOMMUFD) and no edu's VFIO cdev"
+NO_SRIOV_NVME = "no SR-IOV nvme on this machine"
+NO_UBSAN = "this kernel has no __ubsan_handle_shift_out_of_bounds"
+NO_KASAN = "this kernel has no kasan_report"
+
+# What the Debian kernels (6.1, 7.2) lack against the self-built 7.2-full:
+# iommufd and its selftest mock, the VFIO cdev, the mdev samples, the
+# no-IOMMU edu and the SR-IOV nvme (machine devices only 7.2-full has).
+DEBIAN: dict[str, str] = {
+    **{
+        f"test_iommufd_mock.py::{name}": NO_MOCK_IOMMU
+        for name in (
+            "test_get_hw_info_of_the_mock_device",
+            "test_options_global_and_per_ioas",
+            "test_vfio_ioas_get_set_clear",
+            "test_allow_iovas_copy_and_map_file",
+            "test_change_process_here_and_in_a_forked_child",
+            "test_dirty_tracking_bit_by_bit",
+            "test_nested_hwpt_and_invalidate",
+            "test_viommu_vdevice_fault_queue_and_veventq",
+        )
+    },
+    "test_mdev.py::test_mtty_migration_round_trip": "no mdev type mtty-1 (CONFIG_SAMPLE_VFIO_MDEV_*)",
+    "test_mdev.py::test_mbochs_plane_and_dmabuf": "no mdev type mbochs-small (CONFIG_SAMPLE_VFIO_MDEV_*)",
+    "test_mode_matrix.py::test_dma_and_interrupts[iommufd-compat-type1]": (
+        "iommufd-compat-type1: no /dev/iommu (CONFIG_IOMMUFD)"
+    ),
+    "test_mode_matrix.py::test_dma_and_interrupts[iommufd-compat-type1v2]": (
+        "iommufd-compat-type1v2: no /dev/iommu (CONFIG_IOMMUFD)"
+    ),
+    "test_mode_matrix.py::test_cdev_dma_and_interrupts": "no iommufd or no VFIO cdev",
+    "test_mode_matrix.py::test_noiommu_config_and_bar": "no edu in no-IOMMU mode on this flavor",
+    **{
+        f"test_pci_reset_sriov.py::{name}": NO_SRIOV_NVME
+        for name in (
+            "test_flr_and_cdev_hot_reset",
+            "test_group_hot_reset",
+            "test_vf_token_refused_then_accepted",
+        )
+    },
+    **{
+        f"test_vfio_iommufd.py::{name}": NO_IOMMUFD_NOR_CDEV
+        for name in (
+            "test_nodes_match_sysfs",
+            "test_bind_alloc_attach_detach",
+            "test_ioas_close_can_be_retried_after_ebusy",
+            "test_device_info_and_regions",
+            "test_edu_registers_through_mmap_and_pread",
+            "test_dma_round_trip",
+            "test_dma_from_a_read_only_mapping",
+            "test_dma_errors",
+            "test_msi_and_intx_interrupts",
+            "test_errors_are_clean_and_the_process_goes_on",
+        )
+    },
+}
+
+# The known kernel bugs (headers/vfio.toml [kernel_bugs]) reproduce where the
+# kernel has their detector and they are not fixed: 7.2 (Debian) has UBSAN
+# and 7.2 fixed ioeventfd-negative-bar, so all three run there; 7.2-full and
+# 6.1 are built without UBSAN and KASAN.
+PGSIZE_BUGS_UNDETECTED: dict[str, str] = {
+    "test_fuzz_kernel.py::test_known_kernel_bug_reproduces[unmap-dma-pgsize-0]": NO_UBSAN,
+    "test_fuzz_kernel.py::test_known_kernel_bug_reproduces[dirty-pages-pgsize-0]": NO_UBSAN,
+}
+
+EXPECTED_SKIPS: dict[str, dict[str, str]] = {
+    "7.2": DEBIAN,
+    "7.2-full": PGSIZE_BUGS_UNDETECTED,
+    "6.1": {
+        **DEBIAN,
+        **PGSIZE_BUGS_UNDETECTED,
+        "test_fuzz_kernel.py::test_known_kernel_bug_reproduces[ioeventfd-negative-bar]": NO_KASAN,
+    },
+}
+
+
+def unexpected_skips(flavor: str, skips: dict[str, str]) -> list[str]:
+    """What differs between a boot's skips ({test id: reason}) and the
+    flavor's table: skips not in it or for another reason, and expected
+    skips that did not happen. Empty when they agree."""
+    expected = EXPECTED_SKIPS.get(flavor)
+    if expected is None:
+        return [f"flavor {flavor} has no table of expected skips in rig_skips.py"]
+    problems = []
+    for test, reason in sorted(skips.items()):
+        want = expected.get(test)
+        if want is None:
+            problems.append(f"unexpected skip: {test}: {reason}")
+        elif want not in reason:
+            problems.append(f"{test} skipped for another reason: {reason!r}, expected {want!r}")
+    problems += [
+        f"expected skip did not happen (drop it from rig_skips.py): {test}"
+        for test in sorted(expected.keys() - skips.keys())
+    ]
+    return problems

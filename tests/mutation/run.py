@@ -112,14 +112,15 @@ TARGETS = [
         fast=(
             "tests/overlay/test_overlay.py",
             "-k",
-            "bad_overlay or direction or versioned or semantics or newest",
+            "bad_overlay or direction or versioned or semantics or newest or later_release "
+            "or refused_at_its_line or flag_gates",
         ),
     ),
     Target(
         "overlay-coverage",
         "gen/vfiogen/overlay/coverage.py",
         ("compute",),
-        ("tests/overlay/test_overlay.py",),
+        ("tests/overlay/test_overlay_coverage.py", "tests/overlay/test_overlay.py"),
     ),
     Target(
         "docs-facts",

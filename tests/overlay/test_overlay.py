@@ -176,6 +176,15 @@ def test_every_valid_direction_is_kept(tmp_path: Path, direction: str) -> None:
     assert spec.requests["VFIO_DEVICE_GET_INFO"].directions == {"flags": direction}
 
 
+def test_a_field_of_a_later_release_does_not_stop_the_next(tmp_path: Path) -> None:
+    """Rule: a field the header lacks but `since` explains is not applicable
+    here, and the fields after it still get their directions."""
+    text = GET_INFO + 'future = { dir = "in", since = "99.0" }\nflags = "out"\n'
+    spec = compile_with(tmp_path, text)
+    assert spec.requests["VFIO_DEVICE_GET_INFO"].directions == {"flags": "out"}
+    assert spec.coverage.not_applicable == ["requests.VFIO_DEVICE_GET_INFO.fields.future"]
+
+
 def test_fields_without_a_direction_are_reported(tmp_path: Path) -> None:
     """Rule: every member of an annotated struct request has a direction;
     coverage lists each one that has none (and only those)."""

@@ -103,11 +103,14 @@ struct bf_packed {
 	unsigned long long d:33;
 } __attribute__((packed));
 
-/* packed on one member only: b at bit 8 instead of the next int */
+/* packed on one member only: b at bit 3 (straddling 5 bytes) instead of
+ * the next int; e at bit 8 of its unit after a plain char */
 struct bf_member_packed {
-	unsigned char a;
+	unsigned char a:3;
 	unsigned int b:30 __attribute__((packed));
 	unsigned char c;
+	unsigned char d;
+	unsigned int e:30 __attribute__((packed));
 };
 
 #pragma pack(push, 1)

@@ -90,8 +90,13 @@ TARGETS = [
             "tests/frontend/test_frontend.py",
             "tests/frontend/test_random_headers.py",
             "tests/semantics/test_bitfield_layout.py",
+            "tests/semantics/test_abi_typedefs.py",
         ),
-        fast=("tests/frontend/test_c_rules.py", "tests/semantics/test_bitfield_layout.py"),
+        fast=(
+            "tests/frontend/test_c_rules.py",
+            "tests/semantics/test_bitfield_layout.py",
+            "tests/semantics/test_abi_typedefs.py",
+        ),
     ),
     Target(
         "diff-severity",

@@ -33,7 +33,13 @@ DEBIAN: dict[str, str] = {
             "test_viommu_vdevice_fault_queue_and_veventq",
         )
     },
-    "test_mdev.py::test_mtty_migration_round_trip": "no mdev type mtty-1 (CONFIG_SAMPLE_VFIO_MDEV_*)",
+    **{
+        f"test_mdev.py::{name}": "no mdev type mtty-1 (CONFIG_SAMPLE_VFIO_MDEV_*)"
+        for name in (
+            "test_mtty_migration_round_trip",
+            "test_mtty_forbidden_arcs_are_refused_locally_and_by_the_kernel",
+        )
+    },
     "test_mdev.py::test_mbochs_plane_and_dmabuf": "no mdev type mbochs-small (CONFIG_SAMPLE_VFIO_MDEV_*)",
     "test_mode_matrix.py::test_dma_and_interrupts[iommufd-compat-type1]": (
         "iommufd-compat-type1: no /dev/iommu (CONFIG_IOMMUFD)"
@@ -57,6 +63,7 @@ DEBIAN: dict[str, str] = {
             "test_nodes_match_sysfs",
             "test_bind_alloc_attach_detach",
             "test_ioas_close_can_be_retried_after_ebusy",
+            "test_attach_to_a_paging_hwpt_and_dma_through_it",
             "test_device_info_and_regions",
             "test_edu_registers_through_mmap_and_pread",
             "test_dma_round_trip",

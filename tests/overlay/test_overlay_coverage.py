@@ -61,6 +61,23 @@ def test_untyped_tails_are_exactly_the_flexible_arrays(tmp_path: Path) -> None:
     ]
 
 
+def test_undirected_fields_are_the_members_without_a_direction(tmp_path: Path) -> None:
+    """Rule: each member of an annotated struct request's argument that has
+    no direction is listed, in the header's order (struct
+    vfio_iommu_type1_dma_map, linux/vfio.h 7.2 lines 1633-1642), and only
+    those."""
+    text = (
+        '[requests.VFIO_IOMMU_MAP_DMA]\nfd = "container"\narg = "struct"\n'
+        'type = "vfio_iommu_type1_dma_map"\nresult = "status"\n'
+        '[requests.VFIO_IOMMU_MAP_DMA.fields]\nargsz = "in"\nflags = "in"\n'
+    )
+    assert coverage_with(tmp_path, text).undirected_fields == [
+        "VFIO_IOMMU_MAP_DMA: vaddr",
+        "VFIO_IOMMU_MAP_DMA: iova",
+        "VFIO_IOMMU_MAP_DMA: size",
+    ]
+
+
 def test_annotated_struct_requests_only_have_undirected_fields(tmp_path: Path) -> None:
     """Rule: undirected fields are those of annotated struct requests; an
     unannotated request (typed from its _IO* macro) and a request without a

@@ -49,6 +49,8 @@ DEBIAN: dict[str, str] = {
     ),
     "test_mode_matrix.py::test_cdev_dma_and_interrupts": "no iommufd or no VFIO cdev",
     "test_mode_matrix.py::test_noiommu_config_and_bar": "no edu in no-IOMMU mode on this flavor",
+    "test_hints.py::test_noiommu_needs_the_opt_in": "no edu in no-IOMMU mode on this flavor",
+    "test_hints.py::test_second_cdev_bind_is_explained": "no iommufd or no VFIO cdev on this flavor",
     **{
         f"test_pci_reset_sriov.py::{name}": NO_SRIOV_NVME
         for name in (
@@ -92,6 +94,8 @@ EXPECTED_SKIPS: dict[str, dict[str, str]] = {
         **PGSIZE_BUGS_UNDETECTED,
         "test_fuzz_kernel.py::test_known_kernel_bug_reproduces[ioeventfd-negative-bar]": NO_KASAN,
     },
+    # runs test_spapr.py alone (rig_kernels.FLAVORS), which has no skip
+    "7.2-ppc64": {},
 }
 
 

@@ -36,7 +36,6 @@ def compute(spec: Spec) -> None:
     cov.requests = len(spec.requests)
     cov.annotated = sum(r.annotated for r in spec.requests.values())
     cov.unannotated_requests = [n for n, r in spec.requests.items() if not r.annotated]
-    abi = spec.abis[0]
     for req in spec.requests.values():
         if req.annotated and req.arg == "struct" and req.arg_type in spec.records:
             for fname in (f.name for f in named_fields(spec.records[req.arg_type], spec.records)):

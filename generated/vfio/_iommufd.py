@@ -5,18 +5,21 @@ device side of it (a VFIO cdev bound to an iommufd, attached to an IOAS)."""
 from __future__ import annotations
 
 import ctypes
+import errno
+import os
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Self
+from typing import Protocol, Self
 
 from vfio import abi
 from vfio import requests as rq
-from vfio._base import Owned, OwnedId, open_rw, page_aligned, uint
+from vfio._base import MAX_ARGSZ, Owned, OwnedId, Record, open_rw, page_aligned, uint
 from vfio._device import Device
 from vfio._dma import DmaBuffer
 from vfio import devices
 from vfio.errors import DecodeError, NodeError, NotBoundError, VfioError
 
-__all__ = ["Ioas", "Iommufd"]
+__all__ = ["HwInfo", "Ioas", "Iommufd"]
 __device_part__ = "CdevDevice"
 """The Device subclass this module adds; vfio.api.Device combines the parts."""
 
@@ -44,6 +47,134 @@ class Iommufd(Owned):
         d.size = ctypes.sizeof(d)
         d.id = uint(object_id, "object id")
         rq.iommu_destroy(self.fd, d)
+
+    def option(self, option_id: int, *, object_id: int = 0, value: int | None = None) -> int:
+        """IOMMU_OPTION: GET (value None) returns the option's value; SET
+        `value` returns it back. Global options take object_id 0, per-IOAS
+        ones the IOAS id. The typed forms are rlimit_mode() and
+        Ioas.huge_pages(); this one passes any 64-bit value to the kernel."""
+        o = abi.iommu_option()
+        o.size = ctypes.sizeof(o)
+        o.option_id = uint(option_id, "option_id")
+        o.object_id = uint(object_id, "object_id")
+        if value is None:
+            o.op = abi.IOMMU_OPTION_OP_GET
+        else:
+            o.op, o.val64 = abi.IOMMU_OPTION_OP_SET, uint(value, "value", 64)
+        rq.iommu_option(self.fd, o)
+        return int(o.val64)
+
+    def rlimit_mode(self) -> int:
+        """How pinned pages count against RLIMIT_MEMLOCK (IOMMU_OPTION_RLIMIT_MODE):
+        0 per user (the default), 1 per process."""
+        return self.option(abi.IOMMU_OPTION_RLIMIT_MODE)
+
+    def set_rlimit_mode(self, per_process: bool) -> None:
+        """Count pinned pages per process (True) or per user (False); needs
+        CAP_SYS_RESOURCE and an iommufd with no objects yet (EBUSY)."""
+        self.option(abi.IOMMU_OPTION_RLIMIT_MODE, value=int(boolean(per_process, "per_process")))
+
+    def compat_ioas(self) -> int | None:
+        """IOMMU_VFIO_IOAS GET: the id of the IOAS that VFIO container
+        compatibility uses on this iommufd; None while there is none (ENODEV)."""
+        try:
+            return self._vfio_ioas(abi.IOMMU_VFIO_IOAS_GET)
+        except VfioError as exc:
+            if exc.errno != errno.ENODEV:
+                raise
+            return None
+
+    def set_compat_ioas(self, ioas: Ioas) -> None:
+        """IOMMU_VFIO_IOAS SET: make `ioas` the one VFIO_GROUP_SET_CONTAINER
+        on this iommufd attaches to (instead of an auto-created one)."""
+        if ioas.iommufd is not self:
+            raise ValueError(f"{ioas!r} belongs to another iommufd")
+        self._vfio_ioas(abi.IOMMU_VFIO_IOAS_SET, ioas.id)
+
+    def clear_compat_ioas(self) -> None:
+        """IOMMU_VFIO_IOAS CLEAR: no compat IOAS (an auto-created one is not destroyed)."""
+        self._vfio_ioas(abi.IOMMU_VFIO_IOAS_CLEAR)
+
+    def _vfio_ioas(self, op: int, ioas_id: int = 0) -> int:
+        v = abi.iommu_vfio_ioas()
+        v.size = ctypes.sizeof(v)
+        v.op, v.ioas_id = op, ioas_id
+        rq.iommu_vfio_ioas(self.fd, v)
+        return int(v.ioas_id)
+
+    def change_process(self) -> None:
+        """IOMMU_IOAS_CHANGE_PROCESS: charge the pages pinned by every IOAS of
+        this iommufd to the calling process (after a fork, or a hand-over
+        through a unix socket). The kernel refuses (EINVAL, nothing changed)
+        while any map is not file-backed (Ioas.map_file)."""
+        c = abi.iommu_ioas_change_process()
+        c.size = ctypes.sizeof(c)
+        rq.iommu_ioas_change_process(self.fd, c)
+
+    def hw_info(
+        self, dev: Dev, *, data_type: int | None = None, data: type[ctypes.Structure] | None = None
+    ) -> HwInfo:
+        """IOMMU_GET_HW_INFO for device `dev` (bound to this iommufd): the
+        IOMMU's info type, its type-specific data, the generic capabilities
+        and the PASID width. `data_type` asks for a given type (the kernel's
+        default otherwise); `data` is the struct to decode the data as (by
+        default the one vfio.abi.HW_INFO_TYPES names for the type, if any)."""
+        i = abi.iommu_hw_info()
+        i.size = ctypes.sizeof(i)
+        i.dev_id = dev_id(dev)
+        if data_type is not None:
+            i.flags = abi.IOMMU_HW_INFO_FLAG_INPUT_TYPE
+            i.in_data_type = uint(data_type, "data_type")
+        length = 256
+        for _ in range(4):  # data_len returns the length the kernel has: grow to it
+            buf = ctypes.create_string_buffer(length)
+            i.data_len, i.data_uptr = length, ctypes.addressof(buf)
+            rq.iommu_get_hw_info(self.fd, i)
+            if int(i.data_len) <= length:
+                break
+            if int(i.data_len) > MAX_ARGSZ:
+                raise DecodeError("iommu_hw_info", 0, f"the kernel has {i.data_len} bytes")
+            length = int(i.data_len)
+        raw = buf.raw[: int(i.data_len)]
+        return HwInfo(
+            int(i.out_data_type),
+            raw,
+            int(getattr(i, "out_capabilities", 0)),
+            int(getattr(i, "out_max_pasid_log2", 0)),
+            data or _hw_info_struct(int(i.out_data_type)),
+        )
+
+
+def boolean(value: object, what: str) -> bool:
+    """A bool argument (an int is refused: 2 is not a yes)."""
+    if not isinstance(value, bool):
+        raise TypeError(f"{what} must be a bool, not {type(value).__name__}")
+    return value
+
+
+def span(iova: int, length: int, what: str) -> None:
+    """A range of the 64-bit IOVA (or file) space: not empty, not wrapping."""
+    uint(iova, what, 64)
+    if uint(length, "length", 64) == 0:
+        raise ValueError("length must not be 0")
+    if iova + length > 1 << 64:
+        raise ValueError(f"{what} {iova:#x} + length {length:#x} wraps past 2**64")
+
+
+def map_flags(readable: bool, writable: bool, iova: int | None) -> int:
+    """enum iommufd_ioas_map_flags of a map or copy: FIXED_IOVA when the caller
+    gives the IOVA; the kernel needs at least one of READABLE and WRITEABLE."""
+    if not boolean(readable, "readable") and not boolean(writable, "writable"):
+        raise ValueError("a mapping must be readable or writable (or both)")
+    return (
+        (abi.IOMMU_IOAS_MAP_FIXED_IOVA if iova is not None else 0)
+        | (abi.IOMMU_IOAS_MAP_READABLE if readable else 0)
+        | (abi.IOMMU_IOAS_MAP_WRITEABLE if writable else 0)
+    )
+
+
+class HasFileno(Protocol):
+    def fileno(self) -> int: ...
 
 
 class Ioas(OwnedId):
@@ -82,6 +213,96 @@ class Ioas(OwnedId):
         rq.iommu_ioas_unmap(self.iommufd.fd, u)
         return int(u.length)
 
+    def copy(
+        self,
+        src: Ioas,
+        src_iova: int,
+        length: int,
+        *,
+        iova: int | None = None,
+        readable: bool = True,
+        writable: bool = True,
+    ) -> int:
+        """IOMMU_IOAS_COPY: map here the pages that `src` maps at
+        [src_iova, src_iova + length), which must be exactly one of its maps
+        (pinned once, shared). At `iova`, or where the kernel chooses
+        (inside the allowed ranges); returns the IOVA."""
+        if not isinstance(src, Ioas):
+            raise TypeError(f"src must be an Ioas, not {type(src).__name__}")
+        if src.iommufd is not self.iommufd:
+            raise ValueError(f"{src!r} belongs to another iommufd")
+        span(src_iova, length, "src_iova")
+        if iova is not None:
+            span(iova, length, "iova")
+        c = abi.iommu_ioas_copy()
+        c.size = ctypes.sizeof(c)
+        c.flags = map_flags(readable, writable, iova)
+        c.dst_ioas_id, c.src_ioas_id = self.id, src.id
+        c.length, c.src_iova, c.dst_iova = length, src_iova, iova or 0
+        rq.iommu_ioas_copy(self.iommufd.fd, c)
+        return int(c.dst_iova)
+
+    def map_file(
+        self,
+        file: int | HasFileno,
+        length: int,
+        *,
+        start: int = 0,
+        iova: int | None = None,
+        readable: bool = True,
+        writable: bool = True,
+    ) -> int:
+        """IOMMU_IOAS_MAP_FILE: map `length` bytes of a memfd (or a dma-buf
+        the kernel supports) from offset `start`, at `iova` or where the
+        kernel chooses; returns the IOVA. Only file-backed maps survive
+        Iommufd.change_process()."""
+        fd = file if isinstance(file, int) else file.fileno()
+        if isinstance(fd, bool) or not isinstance(fd, int) or not 0 <= fd < 1 << 31:
+            raise ValueError(f"file {fd!r} is not a file descriptor")
+        span(start, length, "start")
+        if iova is not None:
+            span(iova, length, "iova")
+        m = abi.iommu_ioas_map_file()
+        m.size = ctypes.sizeof(m)
+        m.flags = map_flags(readable, writable, iova)
+        m.ioas_id, m.fd = self.id, fd
+        m.start, m.length, m.iova = start, length, iova or 0
+        rq.iommu_ioas_map_file(self.iommufd.fd, m)
+        return int(m.iova)
+
+    def allow_iovas(self, ranges: Sequence[tuple[int, int]]) -> None:
+        """IOMMU_IOAS_ALLOW_IOVAS: keep these (start, last) ranges usable
+        (attaching a device that would narrow them fails) and make the
+        kernel pick IOVAs inside them; replaces the list, [] clears it.
+        Each range needs start < last; ranges must not overlap."""
+        checked = sorted((uint(a, "start", 64), uint(b, "last", 64)) for a, b in ranges)
+        for (a, b), later in zip(checked, checked[1:] + [None]):
+            if a >= b:
+                raise ValueError(f"range ({a:#x}, {b:#x}): start must be below last")
+            if later is not None and later[0] <= b:
+                raise ValueError(
+                    f"ranges ({a:#x}, {b:#x}) and ({later[0]:#x}, {later[1]:#x}) overlap"
+                )
+        array = (abi.iommu_iova_range * max(len(checked), 1))(
+            *(abi.iommu_iova_range(start=a, last=b) for a, b in checked)
+        )
+        allow = abi.iommu_ioas_allow_iovas()
+        allow.size = ctypes.sizeof(allow)
+        allow.ioas_id, allow.num_iovas = self.id, uint(len(checked), "number of ranges")
+        allow.allowed_iovas = ctypes.addressof(array)
+        rq.iommu_ioas_allow_iovas(self.iommufd.fd, allow)
+
+    def huge_pages(self) -> bool:
+        """IOMMU_OPTION_HUGE_PAGES: whether contiguous pages are combined
+        into large IOMMU mappings (the default) or mapped page by page."""
+        return bool(self.iommufd.option(abi.IOMMU_OPTION_HUGE_PAGES, object_id=self.id))
+
+    def set_huge_pages(self, enabled: bool) -> None:
+        """Combine contiguous pages into large mappings (True) or map each
+        PAGE_SIZE page alone (False: what the dirty-tracking selftests need)."""
+        value = int(boolean(enabled, "enabled"))
+        self.iommufd.option(abi.IOMMU_OPTION_HUGE_PAGES, object_id=self.id, value=value)
+
     def dma_buffer(
         self, size: int, iova: int, *, readable: bool = True, writable: bool = True
     ) -> DmaBuffer:
@@ -107,6 +328,49 @@ class Ioas(OwnedId):
                 continue
             return [(int(x.start), int(x.last)) for x in ranges[: int(r.num_iovas)]]
         raise DecodeError("iommu_ioas_iova_ranges", 0, "num_iovas kept growing")
+
+
+def _hw_info_struct(data_type: int) -> type[ctypes.Structure] | None:
+    """The struct the headers give for an IOMMU_GET_HW_INFO data type."""
+    return None
+
+
+class HwInfo(Record):
+    """What IOMMU_GET_HW_INFO says about the IOMMU behind a device:
+    `data_type` (enum iommu_hw_info_type), its raw `data`, the generic
+    `capabilities` (enum iommufd_hw_capabilities) and `max_pasid_log2`
+    (0: no PASID). decoded() reads the data as `struct`, when known."""
+
+    __slots__ = ("data_type", "data", "capabilities", "max_pasid_log2", "struct")
+
+    def __init__(
+        self,
+        data_type: int,
+        data: bytes,
+        capabilities: int,
+        max_pasid_log2: int,
+        struct: type[ctypes.Structure] | None,
+    ) -> None:
+        self.data_type = data_type
+        self.data = data
+        self.capabilities = capabilities
+        self.max_pasid_log2 = max_pasid_log2
+        self.struct = struct
+
+    def has(self, capability: int) -> bool:
+        """Whether the IOMMU reports `capability` (an IOMMU_HW_CAP_* flag)."""
+        return bool(self.capabilities & uint(capability, "capability", 64))
+
+    def decoded(self) -> ctypes.Structure | None:
+        """The data as its struct (None when the type has none known);
+        DecodeError when the kernel gave fewer bytes than the struct has."""
+        if self.struct is None:
+            return None
+        if len(self.data) < ctypes.sizeof(self.struct):
+            raise DecodeError(
+                self.struct.__name__, len(self.data), f"{len(self.data)} bytes of hw info data"
+            )
+        return self.struct.from_buffer_copy(self.data)
 
 
 class CdevDevice(Device):
@@ -158,7 +422,20 @@ class CdevDevice(Device):
         b.iommufd = iommufd.fd
         rq.vfio_device_bind_iommufd(self.fd, b)
         self.dev_id = int(b.out_devid)
+        self.iommufd = iommufd
         return self.dev_id
+
+    iommufd: Iommufd | None = None
+    """The iommufd the device is bound to (bind_iommufd)."""
+
+    def hw_info(
+        self, *, data_type: int | None = None, data: type[ctypes.Structure] | None = None
+    ) -> HwInfo:
+        """IOMMU_GET_HW_INFO about the IOMMU behind this device (bound first):
+        see Iommufd.hw_info."""
+        if self.iommufd is None:
+            raise ValueError(f"device {self.name or self} is not bound to an iommufd")
+        return self.iommufd.hw_info(self, data_type=data_type, data=data)
 
     def attach_ioas(self, ioas: Ioas) -> int:
         """Attach to the IOAS; returns the id of the page table (HWPT) the
@@ -180,3 +457,16 @@ class CdevDevice(Device):
         d = abi.vfio_device_detach_iommufd_pt()
         d.argsz = ctypes.sizeof(d)
         rq.vfio_device_detach_iommufd_pt(self.fd, d)
+
+
+Dev = int | CdevDevice
+"""A device of an iommufd: its id, or a cdev Device bound to it."""
+
+
+def dev_id(dev: Dev) -> int:
+    """The iommufd device id of `dev` (ValueError for an unbound device)."""
+    if isinstance(dev, CdevDevice):
+        if dev.dev_id is None:
+            raise ValueError(f"device {dev.name or dev} is not bound to an iommufd")
+        return dev.dev_id
+    return uint(dev, "dev_id")

@@ -14,8 +14,8 @@ from typing import Self
 from vfio import abi
 from vfio import requests as rq
 from vfio._base import OwnedId, OwnedIdFd, Record, page_aligned, uint
-from vfio._iommufd import Iommufd
-from vfio._iommufd_objects import Dev, FaultQueue, Hwpt, dev_id, payload
+from vfio._iommufd import Dev, Iommufd, dev_id
+from vfio._iommufd_objects import FaultQueue, Hwpt, payload
 
 __all__ = ["HwQueue", "Vdevice", "VEvent", "VeventQueue", "Viommu"]
 

@@ -28,7 +28,7 @@ from vfio._irq import Interrupt
 from vfio._mmio import Mmio
 from vfio._device import DeviceInfo, IrqInfo, RegionInfo
 from vfio._gfx import DmaBufFd, GfxPlane
-from vfio._iommufd import Ioas, Iommufd
+from vfio._iommufd import HwInfo, Ioas, Iommufd
 from vfio._iommufd_objects import DirtyBitmap, FaultQueue, Hwpt
 from vfio._legacy import Container, GroupStatus, IommuInfo
 from vfio._migration import MigrationArcError, mig_path
@@ -60,6 +60,7 @@ __all__ = [
     "GfxPlane",
     "Group",
     "GroupStatus",
+    "HwInfo",
     "HwQueue",
     "Hwpt",
     "Interrupt",

@@ -15,7 +15,7 @@ from typing import Self
 from vfio import abi
 from vfio import requests as rq
 from vfio._base import OwnedId, OwnedIdFd, Record, uint
-from vfio._iommufd import CdevDevice, Ioas, Iommufd
+from vfio._iommufd import CdevDevice, Dev, Ioas, Iommufd, dev_id
 
 __all__ = ["DirtyBitmap", "FaultQueue", "Hwpt"]
 
@@ -29,19 +29,6 @@ __requires__ = (
     "iommu_hwpt_page_response",
 )
 """What the headers must define for vfiogen to ship this module."""
-
-Dev = int | CdevDevice
-"""A device of the iommufd: its id, or a cdev Device bound to it."""
-
-
-def dev_id(dev: Dev) -> int:
-    """The iommufd device id of `dev` (ValueError for an unbound device)."""
-    if isinstance(dev, CdevDevice):
-        if dev.dev_id is None:
-            raise ValueError(f"device {dev.name or dev} is not bound to an iommufd")
-        return dev.dev_id
-    return uint(dev, "dev_id")
-
 
 def payload(data: ctypes.Structure | None, data_type: int | None) -> tuple[int, int, int]:
     """(data_type, data_len, data_uptr) of a driver-specific payload: both or neither."""

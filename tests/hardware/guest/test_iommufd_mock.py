@@ -4,7 +4,8 @@ vIOMMU, vdevice, vEVENTQ and hw queue, IOAS copy / map_file /
 change_process, GET_HW_INFO, OPTION and VFIO_IOAS. The flows follow the
 kernel's own tools/testing/selftests/iommu/iommufd.c; every iommufd request
 goes through the generated vfio.api (its Hwpt, Viommu, Vdevice, VeventQueue,
-FaultQueue and HwQueue objects) or vfio.requests where no verb fits,
+FaultQueue and HwQueue objects, Ioas.copy / map_file / allow_iovas /
+huge_pages, Iommufd.option / compat_ioas / change_process / hw_info),
 IOMMU_TEST_CMD through the bindings vfiogen generated from iommufd_test.h
 (iommufd_selftest.py).
 
@@ -23,7 +24,6 @@ from typing import NamedTuple
 import iommufd_selftest
 import pytest
 from vfio import abi, api
-from vfio import requests as rq
 from vfio.errors import VfioError
 
 PROOF_MODE = "cdev"  # iommufd native (guest/proof.py)
@@ -72,59 +72,39 @@ def anon(size: int) -> tuple[mmap.mmap, int]:
 
 def test_get_hw_info_of_the_mock_device(mock: Mock) -> None:
     t = mock.test.t.abi
-    data = t.iommu_test_hw_info()
-    info = abi.iommu_hw_info()
-    info.size = ctypes.sizeof(info)
-    info.dev_id = mock.dom.idev_id
-    info.data_len = ctypes.sizeof(data)
-    info.data_uptr = ctypes.addressof(data)
-    rq.iommu_get_hw_info(mock.iommufd.fd, info)
-    assert info.out_data_type == t.IOMMU_HW_INFO_TYPE_SELFTEST
-    assert data.test_reg == t.IOMMU_HW_INFO_SELFTEST_REGVAL
+    info = mock.iommufd.hw_info(mock.dom.idev_id, data=t.iommu_test_hw_info)
+    assert info.data_type == t.IOMMU_HW_INFO_TYPE_SELFTEST
+    assert len(info.data) == ctypes.sizeof(t.iommu_test_hw_info)  # the length the kernel has
+    data = info.decoded()
+    assert data is not None and data.test_reg == t.IOMMU_HW_INFO_SELFTEST_REGVAL
+    assert data.flags == 0
+    assert info.has(abi.IOMMU_HW_CAP_DIRTY_TRACKING)  # the mock tracks dirty pages
     with pytest.raises(VfioError) as err:  # not a device: no such object of that type
-        info.dev_id = mock.ioas.id
-        rq.iommu_get_hw_info(mock.iommufd.fd, info)
+        mock.iommufd.hw_info(mock.ioas.id)
     assert err.value.errno == errno.ENOENT
 
 
 def test_options_global_and_per_ioas(mock: Mock) -> None:
-    o = abi.iommu_option()
-    o.size = ctypes.sizeof(o)
-    o.option_id = abi.IOMMU_OPTION_RLIMIT_MODE
-    o.op = abi.IOMMU_OPTION_OP_GET
-    rq.iommu_option(mock.iommufd.fd, o)
-    assert o.val64 == 0  # accounting per user, the default
-    o.option_id, o.op, o.object_id, o.val64 = (
-        abi.IOMMU_OPTION_HUGE_PAGES,
-        abi.IOMMU_OPTION_OP_SET,
-        mock.ioas.id,
-        0,
-    )
-    rq.iommu_option(mock.iommufd.fd, o)
-    o.op, o.val64 = abi.IOMMU_OPTION_OP_GET, 7
-    rq.iommu_option(mock.iommufd.fd, o)
-    assert o.val64 == 0
-    o.op, o.val64 = abi.IOMMU_OPTION_OP_SET, 2
-    with pytest.raises(VfioError) as err:  # only 0 and 1
-        rq.iommu_option(mock.iommufd.fd, o)
+    assert mock.iommufd.rlimit_mode() == 0  # accounting per user, the default
+    assert mock.ioas.huge_pages()
+    mock.ioas.set_huge_pages(False)
+    assert not mock.ioas.huge_pages()
+    mock.ioas.set_huge_pages(True)
+    assert mock.ioas.huge_pages()
+    with pytest.raises(TypeError):  # refused before the kernel: 2 is not a bool
+        mock.ioas.set_huge_pages(2)  # type: ignore[arg-type]
+    with pytest.raises(VfioError) as err:  # the kernel takes only 0 and 1
+        mock.iommufd.option(abi.IOMMU_OPTION_HUGE_PAGES, object_id=mock.ioas.id, value=2)
     assert err.value.errno == errno.EINVAL
 
 
 def test_vfio_ioas_get_set_clear(mock: Mock) -> None:
     """The IOAS that /dev/iommu's VFIO compat mode uses."""
-    v = abi.iommu_vfio_ioas()
-    v.size = ctypes.sizeof(v)
-    v.op = abi.IOMMU_VFIO_IOAS_GET
-    with pytest.raises(VfioError) as err:  # none chosen yet
-        rq.iommu_vfio_ioas(mock.iommufd.fd, v)
-    assert err.value.errno == errno.ENODEV
-    v.op, v.ioas_id = abi.IOMMU_VFIO_IOAS_SET, mock.ioas.id
-    rq.iommu_vfio_ioas(mock.iommufd.fd, v)
-    v.op, v.ioas_id = abi.IOMMU_VFIO_IOAS_GET, 0
-    rq.iommu_vfio_ioas(mock.iommufd.fd, v)
-    assert v.ioas_id == mock.ioas.id
-    v.op = abi.IOMMU_VFIO_IOAS_CLEAR
-    rq.iommu_vfio_ioas(mock.iommufd.fd, v)
+    assert mock.iommufd.compat_ioas() is None  # none chosen yet (the kernel: ENODEV)
+    mock.iommufd.set_compat_ioas(mock.ioas)
+    assert mock.iommufd.compat_ioas() == mock.ioas.id
+    mock.iommufd.clear_compat_ioas()
+    assert mock.iommufd.compat_ioas() is None
 
 
 def test_allow_iovas_copy_and_map_file(mock: Mock) -> None:
@@ -141,36 +121,32 @@ def test_allow_iovas_copy_and_map_file(mock: Mock) -> None:
         check_map={"iova": start, "length": 4 * PAGE, "uptr": va},
     )
     with mock.iommufd.ioas() as dst:
-        ranges = (abi.iommu_iova_range * 1)(abi.iommu_iova_range(start=1 << 30, last=(2 << 30) - 1))
-        allow = abi.iommu_ioas_allow_iovas()
-        allow.size = ctypes.sizeof(allow)
-        allow.ioas_id, allow.num_iovas = dst.id, 1
-        allow.allowed_iovas = ctypes.addressof(ranges)
-        rq.iommu_ioas_allow_iovas(mock.iommufd.fd, allow)
-        copy = abi.iommu_ioas_copy()
-        copy.size = ctypes.sizeof(copy)
-        copy.flags = abi.IOMMU_IOAS_MAP_WRITEABLE | abi.IOMMU_IOAS_MAP_READABLE
-        copy.dst_ioas_id, copy.src_ioas_id = dst.id, mock.ioas.id
-        copy.length, copy.src_iova = 4 * PAGE, start
-        rq.iommu_ioas_copy(mock.iommufd.fd, copy)  # the kernel picks dst_iova
-        assert (1 << 30) <= copy.dst_iova < (2 << 30), hex(copy.dst_iova)
-        copy.flags |= abi.IOMMU_IOAS_MAP_FIXED_IOVA  # again, over the copy
-        with pytest.raises(VfioError) as err:
-            rq.iommu_ioas_copy(mock.iommufd.fd, copy)
+        dst.allow_iovas([(1 << 30, (2 << 30) - 1)])
+        dst_iova = dst.copy(mock.ioas, start, 4 * PAGE)  # the kernel picks the IOVA
+        assert (1 << 30) <= dst_iova < (2 << 30), hex(dst_iova)
+        with pytest.raises(VfioError) as err:  # again, over the copy
+            dst.copy(mock.ioas, start, 4 * PAGE, iova=dst_iova)
         assert err.value.errno == errno.EEXIST
-        assert dst.unmap_dma(copy.dst_iova, 4 * PAGE) == 4 * PAGE
+        assert dst.unmap_dma(dst_iova, 4 * PAGE) == 4 * PAGE
     assert mock.ioas.unmap_dma(start, 4 * PAGE) == 4 * PAGE
     mem.close()
     memfd = os.memfd_create("vfiogen-map-file")
     try:
         os.ftruncate(memfd, 2 * PAGE)
-        os.pwrite(memfd, b"file", 0)
-        m = abi.iommu_ioas_map_file()
-        m.size = ctypes.sizeof(m)
-        m.flags = abi.IOMMU_IOAS_MAP_FIXED_IOVA | abi.IOMMU_IOAS_MAP_READABLE
-        m.ioas_id, m.fd, m.start, m.length, m.iova = mock.ioas.id, memfd, 0, 2 * PAGE, start
-        rq.iommu_ioas_map_file(mock.iommufd.fd, m)
+        view = mmap.mmap(memfd, 2 * PAGE, mmap.MAP_SHARED)
+        view[:4] = b"file"
+        assert mock.ioas.map_file(memfd, 2 * PAGE, iova=start, writable=False) == start
+        mock.test.cmd(  # the mock domain maps the memfd's own pages
+            t.IOMMU_TEST_OP_MD_CHECK_MAP,
+            mock.dom.hwpt_id,
+            check_map={
+                "iova": start,
+                "length": 2 * PAGE,
+                "uptr": ctypes.addressof(ctypes.c_char.from_buffer(view)),
+            },
+        )
         assert mock.ioas.unmap_dma(start, 2 * PAGE) == 2 * PAGE
+        view.close()
     finally:
         os.close(memfd)
 
@@ -179,34 +155,28 @@ def test_change_process_here_and_in_a_forked_child(mock: Mock) -> None:
     """IOAS_CHANGE_PROCESS moves the pinned-page accounting to the caller's
     mm: refused while a non-file map exists, then done here and in a child."""
     start = mock.test.t.abi.MOCK_APERTURE_START
-    c = abi.iommu_ioas_change_process()
-    c.size = ctypes.sizeof(c)
     mem, va = anon(PAGE)
     mock.ioas.map_dma(start, PAGE, va)
     with pytest.raises(VfioError) as err:
-        rq.iommu_ioas_change_process(mock.iommufd.fd, c)
+        mock.iommufd.change_process()
     assert err.value.errno == errno.EINVAL
     mock.ioas.unmap_dma(start, PAGE)
     mem.close()
     memfd = os.memfd_create("vfiogen-change-process")
     try:
         os.ftruncate(memfd, PAGE)
-        m = abi.iommu_ioas_map_file()
-        m.size = ctypes.sizeof(m)
-        m.flags = abi.IOMMU_IOAS_MAP_FIXED_IOVA | abi.IOMMU_IOAS_MAP_READABLE
-        m.ioas_id, m.fd, m.length, m.iova = mock.ioas.id, memfd, PAGE, start
-        rq.iommu_ioas_map_file(mock.iommufd.fd, m)
-        rq.iommu_ioas_change_process(mock.iommufd.fd, c)
+        mock.ioas.map_file(memfd, PAGE, iova=start, writable=False)
+        mock.iommufd.change_process()
         child = os.fork()
         if child == 0:  # the child owns the pages afterwards
             try:
-                rq.iommu_ioas_change_process(mock.iommufd.fd, c)
+                mock.iommufd.change_process()
                 os._exit(0)
             except BaseException:
                 os._exit(1)
         _, status = os.waitpid(child, 0)
         assert os.waitstatus_to_exitcode(status) == 0, "IOAS_CHANGE_PROCESS failed in the child"
-        rq.iommu_ioas_change_process(mock.iommufd.fd, c)  # and back
+        mock.iommufd.change_process()  # and back
         mock.ioas.unmap_dma(start, PAGE)
     finally:
         os.close(memfd)
@@ -221,14 +191,7 @@ def test_dirty_tracking_bit_by_bit(mock: Mock) -> None:
     length = 64 * 1024
     nbits = length // page
     mem, va = anon(length)
-    o = abi.iommu_option()
-    o.size = ctypes.sizeof(o)
-    o.option_id, o.op, o.object_id = (
-        abi.IOMMU_OPTION_HUGE_PAGES,
-        abi.IOMMU_OPTION_OP_SET,
-        mock.ioas.id,
-    )
-    rq.iommu_option(mock.iommufd.fd, o)  # pages the size the dirty logic expects
+    mock.ioas.set_huge_pages(False)  # pages the size the dirty logic expects
     mock.ioas.map_dma(start, length, va)
     cfg = t.iommu_hwpt_selftest(pagetable_type=t.MOCK_IOMMUPT_DEFAULT)
     with api.Hwpt.paging(

@@ -331,8 +331,10 @@ class Ioas(OwnedId):
 
 
 def _hw_info_struct(data_type: int) -> type[ctypes.Structure] | None:
-    """The struct the headers give for an IOMMU_GET_HW_INFO data type."""
-    return None
+    """The struct the headers give for an IOMMU_GET_HW_INFO data type (the
+    overlay's cases of iommu_hw_info.data_uptr, in vfio.abi.POINTEES)."""
+    _, cases = abi.POINTEES.get(("iommu_hw_info", "data_uptr"), ("", {}))
+    return cases.get(data_type)
 
 
 class HwInfo(Record):

@@ -4357,3 +4357,18 @@ layout(
         (("x86_64", "i386", "aarch64", "powerpc64"), 40, 8, (0, 4, 8, 12, 16, 20, 24, 32)),
     ],
 )
+
+# --- what a user address holds, chosen by a sibling member's value --------------
+POINTEES: Final[dict[tuple[str, str], tuple[str, dict[int, type[ctypes.Structure]]]]] = {
+    ("iommu_hw_info", "data_uptr"): (
+        "out_data_type",
+        {
+            IOMMU_HW_INFO_TYPE_INTEL_VTD: iommu_hw_info_vtd,
+            IOMMU_HW_INFO_TYPE_ARM_SMMUV3: iommu_hw_info_arm_smmuv3,
+            IOMMU_HW_INFO_TYPE_TEGRA241_CMDQV: iommu_hw_info_tegra241_cmdqv,
+            IOMMU_HW_INFO_TYPE_AMD: iommu_hw_info_amd,
+        },
+    ),
+}
+"""(struct, member) -> (the member whose value chooses, {value: the struct
+at the member's address}), from the overlay's [records] selector/cases."""

@@ -118,6 +118,9 @@ class FieldKind:
     when: str | None = None  # a selected tail: only in the case this constant selects
     since: str | None = None
     until: str | None = None
+    # user_address: the struct at the address, chosen by a sibling member's value
+    selector: str | None = None  # that member ("out_data_type")
+    cases: dict[str, str] = field(default_factory=dict)  # constant -> record tag
 
 
 @dataclass

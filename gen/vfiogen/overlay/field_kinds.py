@@ -8,10 +8,17 @@
     data = { kind = "fd", fd = "eventfd", when = "VFIO_IRQ_SET_DATA_EVENTFD" }
     [records.iommu_hwpt_alloc.fields]
     data_len = { kind = "length", of = "data_uptr", since = "6.7" }
+    [records.iommu_hw_info.fields.data_uptr]
+    kind = "user_address"
+    selector = "out_data_type"
+    cases = { IOMMU_HW_INFO_TYPE_INTEL_VTD = "iommu_hw_info_vtd" }
 
 Checked: the member exists (or since/until say why not), its C type fits the
 kind (an address is 64-bit, an fd 32-bit), `of` names a sibling, `when` a
-case of the member's selected tail. The result is Field.kind.
+case of the member's selected tail, `selector` a sibling whose value picks
+the struct at the address from `cases` (constant -> struct tag; a case the
+release lacks is dropped when its since/until say so). The result is
+Field.kind.
 """
 
 from __future__ import annotations
@@ -22,9 +29,16 @@ from vfiogen.ir.model import FIELD_FDS, FIELD_KIND_NAMES, Field, FieldKind, Reco
 from vfiogen.ir.query import named_fields
 from vfiogen.overlay.checks import Checks
 
-KEYS = {"kind", "fd", "of", "mapping", "when", "since", "until"}
+KEYS = {"kind", "fd", "of", "mapping", "when", "selector", "cases", "since", "until"}
 # key -> the kind it belongs to
-ONLY_FOR = {"fd": "fd", "of": "length", "mapping": "user_address"}
+ONLY_FOR = {
+    "fd": "fd",
+    "of": "length",
+    "mapping": "user_address",
+    "selector": "user_address",
+    "cases": "user_address",
+}
+CASE_KEYS = {"to", "since", "until"}
 WIDTH = {
     "int": 4,
     "unsigned int": 4,
@@ -99,7 +113,40 @@ def _kind(m: Checks, rec: Record, f: Field, d: dict[str, Any], path: tuple[str, 
         when,
         d.get("since"),
         d.get("until"),
+        *_pointee(m, rec, d, path),
     )
+
+
+def _pointee(
+    m: Checks, rec: Record, d: dict[str, Any], path: tuple[str, ...]
+) -> tuple[str | None, dict[str, str]]:
+    """(selector, {constant: struct tag}) of a user address whose struct a
+    sibling member's value chooses; cases the release lacks are left out."""
+    selector, cases = d.get("selector"), d.get("cases")
+    if selector is None and cases is None:
+        return None, {}
+    if not isinstance(selector, str) or selector not in m.field_names(rec):
+        raise m.fail(path, f"selector = {selector!r}: expected another member of {rec.name}")
+    if not isinstance(cases, dict) or not cases:
+        raise m.fail(path, "cases: expected a table of constant = struct tag")
+    out: dict[str, str] = {}
+    for name, target in cases.items():
+        cpath = path + ("cases", name)
+        entry = m.check_keys(target, CASE_KEYS, cpath) if isinstance(target, dict) else {}
+        tag = entry.get("to") if isinstance(target, dict) else target
+        if not isinstance(tag, str):
+            raise m.fail(
+                cpath, f"case {name}: expected a struct tag or {{ to = TAG, since = ... }}"
+            )
+        if name not in m.spec.constants:
+            m.versioned_absent(entry, cpath, f"constant {name}")
+            continue
+        if tag not in m.spec.records:
+            m.versioned_absent(entry, cpath, f"struct {tag}")
+            continue
+        if m.applies(entry):
+            out[name] = tag
+    return selector, out
 
 
 def _width(t: TypeRef) -> int:

@@ -36,6 +36,7 @@ def render_bindings(spec: Spec) -> dict[str, str]:
         "capabilities": model.capabilities,
         "tails": model.tails,
         "builders": model.builders,
+        "pointees": model.pointees,
         "state_machines": list(spec.state_machines.values()),
         "features": sorted(((f.name, f.index) for f in spec.features.values()), key=lambda f: f[1]),
         **api_context(runtime),

@@ -145,6 +145,17 @@ class PyTail:
 
 
 @dataclass(slots=True)
+class PyPointee:
+    """A user-address member whose struct a sibling member's value chooses
+    (overlay [records] selector/cases): vfio.abi.POINTEES."""
+
+    record: str
+    field: str
+    selector: str
+    cases: list[tuple[str, str]]  # (constant, class) of each case
+
+
+@dataclass(slots=True)
 class PyBuilder:
     """A struct-plus-tail the runtime can build: the counted tail, and for a
     selected one which flag picks which element type."""
@@ -171,6 +182,7 @@ class PyModel:
     capabilities: list[PyCapability] = field(default_factory=list)
     tails: list[PyTail] = field(default_factory=list)
     builders: list[PyBuilder] = field(default_factory=list)
+    pointees: list[PyPointee] = field(default_factory=list)
     spec: Spec | None = None
 
 
@@ -185,7 +197,28 @@ def build(spec: Spec) -> PyModel:
     _constants(spec, m)
     _requests(spec, m)
     _registries(spec, m)
+    m.pointees = _pointees(spec, m)
     return m
+
+
+def _pointees(spec: Spec, m: PyModel) -> list[PyPointee]:
+    """Every user address whose struct a sibling chooses, cases in value order."""
+    out: list[PyPointee] = []
+    for rec in spec.records.values():
+        for f in rec.fields:
+            kind = f.kind
+            if kind is None or kind.selector is None or not kind.cases:
+                continue
+            cases = sorted(kind.cases.items(), key=lambda c: (spec.constants[c[0]].value, c[0]))
+            out.append(
+                PyPointee(
+                    m.record_names[rec.name],
+                    f.name,
+                    kind.selector,
+                    [(name, m.record_names[tag]) for name, tag in cases],
+                )
+            )
+    return out
 
 
 def _registries(spec: Spec, m: PyModel) -> None:

@@ -276,3 +276,17 @@ def test_hw_info_of_a_cdev_device_needs_a_binding(kernel: Any) -> None:
         iommufd.hw_info(-1)
     with pytest.raises(ValueError, match="out of range"):
         iommufd.hw_info(5, data_type=1 << 32)
+
+
+def test_hw_info_decodes_the_types_the_overlay_names(kernel: Any) -> None:
+    """vfio.abi.POINTEES (from [records.iommu_hw_info.fields.data_uptr]) picks
+    the struct: VT-d's registers come back as iommu_hw_info_vtd."""
+    iommufd, k = kernel
+    vtd = abi.iommu_hw_info_vtd(cap_reg=0x1234, ecap_reg=0x5678)
+    k.answers["iommu_get_hw_info"] = hw_info_answer(bytes(vtd), abi.IOMMU_HW_INFO_TYPE_INTEL_VTD)
+    decoded = iommufd.hw_info(5).decoded()
+    assert isinstance(decoded, abi.iommu_hw_info_vtd)
+    assert (decoded.cap_reg, decoded.ecap_reg) == (0x1234, 0x5678)
+    _, cases = abi.POINTEES[("iommu_hw_info", "data_uptr")]
+    assert cases[abi.IOMMU_HW_INFO_TYPE_AMD] is abi.iommu_hw_info_amd
+    assert abi.IOMMU_HW_INFO_TYPE_NONE not in cases  # no data

@@ -126,9 +126,11 @@ def _pointee(
     if selector is None and cases is None:
         return None, {}
     if not isinstance(selector, str) or selector not in m.field_names(rec):
-        raise m.fail(path, f"selector = {selector!r}: expected another member of {rec.name}")
+        raise m.fail(
+            path + ("selector",), f"selector = {selector!r}: expected another member of {rec.name}"
+        )
     if not isinstance(cases, dict) or not cases:
-        raise m.fail(path, "cases: expected a table of constant = struct tag")
+        raise m.fail(path + ("cases",), "cases: expected a table of constant = struct tag")
     out: dict[str, str] = {}
     for name, target in cases.items():
         cpath = path + ("cases", name)

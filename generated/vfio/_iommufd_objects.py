@@ -9,15 +9,16 @@ from __future__ import annotations
 import ctypes
 import os
 import select
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from typing import Self
 
 from vfio import abi
 from vfio import requests as rq
-from vfio._base import OwnedId, OwnedIdFd, Record, uint
+from vfio._base import OwnedId, OwnedIdFd, uint
+from vfio._dirty import DirtyBitmap, bitmap_range
 from vfio._iommufd import CdevDevice, Dev, Ioas, Iommufd, dev_id
 
-__all__ = ["DirtyBitmap", "FaultQueue", "Hwpt"]
+__all__ = ["FaultQueue", "Hwpt"]
 
 __requires__ = (
     "IOMMU_HWPT_ALLOC",
@@ -29,6 +30,7 @@ __requires__ = (
     "iommu_hwpt_page_response",
 )
 """What the headers must define for vfiogen to ship this module."""
+
 
 def payload(data: ctypes.Structure | None, data_type: int | None) -> tuple[int, int, int]:
     """(data_type, data_len, data_uptr) of a driver-specific payload: both or neither."""
@@ -145,15 +147,7 @@ class Hwpt(OwnedId):
         """IOMMU_HWPT_GET_DIRTY_BITMAP over [iova, iova + length): which
         `page_size` pages were written; `clear=False` leaves the dirty bits
         set (before an unmap of the same range)."""
-        uint(page_size, "page_size", 64)
-        if page_size == 0 or page_size & (page_size - 1):
-            raise ValueError(f"page_size {page_size:#x} is not a power of two")
-        for value, what in ((iova, "iova"), (length, "length")):
-            if uint(value, what, 64) % page_size:
-                raise ValueError(f"{what} {value:#x} is not a multiple of page_size")
-        if length == 0:
-            raise ValueError("length must not be 0")
-        pages = length // page_size
+        pages = bitmap_range(iova, length, page_size)
         words = (ctypes.c_uint64 * ((pages + 63) // 64))()
         get = abi.iommu_hwpt_get_dirty_bitmap()
         get.size = ctypes.sizeof(get)
@@ -163,45 +157,6 @@ class Hwpt(OwnedId):
         get.data = ctypes.addressof(words)
         rq.iommu_hwpt_get_dirty_bitmap(self.iommufd.fd, get)
         return DirtyBitmap(iova, page_size, pages, tuple(int(w) for w in words))
-
-
-class DirtyBitmap(Record):
-    """The dirty pages of a range: bitmap[i] says whether the page at
-    iova + i * page_size was written (the kernel's layout: 64-bit words, bit
-    i % 64 of word i // 64)."""
-
-    __slots__ = ("iova", "page_size", "pages", "words")
-
-    def __init__(self, iova: int, page_size: int, pages: int, words: tuple[int, ...]) -> None:
-        self.iova = iova
-        self.page_size = page_size
-        self.pages = pages
-        self.words = words
-
-    def __len__(self) -> int:
-        return self.pages
-
-    def __getitem__(self, page: int) -> bool:
-        if not 0 <= page < self.pages:
-            raise IndexError(f"page {page} is outside the bitmap's {self.pages} pages")
-        return bool(self.words[page // 64] >> (page % 64) & 1)
-
-    def __iter__(self) -> Iterator[bool]:
-        return (self[i] for i in range(self.pages))
-
-    def dirty_pages(self) -> list[int]:
-        """The indexes of the dirty pages."""
-        return [i for i in range(self.pages) if self[i]]
-
-    def dirty_iovas(self) -> list[int]:
-        """The IOVA of each dirty page."""
-        return [self.iova + i * self.page_size for i in self.dirty_pages()]
-
-    def is_dirty(self, iova: int) -> bool:
-        """Whether the page holding `iova` is dirty."""
-        if not self.iova <= iova < self.iova + self.pages * self.page_size:
-            raise ValueError(f"iova {iova:#x} is outside the bitmap")
-        return self[(iova - self.iova) // self.page_size]
 
 
 class FaultQueue(OwnedIdFd):

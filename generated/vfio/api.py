@@ -27,11 +27,15 @@ from vfio._dma import DmaBuffer
 from vfio._irq import Interrupt
 from vfio._mmio import Mmio
 from vfio._device import DeviceInfo, IrqInfo, RegionInfo
+from vfio._dirty import DirtyBitmap
 from vfio._gfx import DmaBufFd, GfxPlane
+from vfio._ioeventfd import Ioeventfd
 from vfio._iommufd import HwInfo, Ioas, Iommufd
-from vfio._iommufd_objects import DirtyBitmap, FaultQueue, Hwpt
+from vfio._iommufd_objects import FaultQueue, Hwpt
 from vfio._legacy import Container, GroupStatus, IommuInfo
 from vfio._migration import MigrationArcError, mig_path
+from vfio._precopy import PrecopyInfo, precopy_info
+from vfio._type1_dirty import DirtyTracking
 from vfio._vf_token import vf_device_name
 from vfio._viommu import HwQueue, Vdevice, VEvent, VeventQueue, Viommu
 from vfio._device import Device as _Device
@@ -39,6 +43,7 @@ from vfio._vf_token import VfTokenDevice
 from vfio._pci_reset import PciResetDevice
 from vfio._migration import MigrationDevice
 from vfio._iommufd import CdevDevice
+from vfio._ioeventfd import IoeventfdDevice
 from vfio._gfx import GfxDevice
 from vfio._features import FeatureDevice
 from vfio._legacy import Group as _Group
@@ -54,6 +59,7 @@ __all__ = [
     "Device",
     "DeviceInfo",
     "DirtyBitmap",
+    "DirtyTracking",
     "DmaBufFd",
     "DmaBuffer",
     "FaultQueue",
@@ -65,11 +71,13 @@ __all__ = [
     "Hwpt",
     "Interrupt",
     "Ioas",
+    "Ioeventfd",
     "IommuInfo",
     "Iommufd",
     "IrqInfo",
     "MigrationArcError",
     "Mmio",
+    "PrecopyInfo",
     "RegionInfo",
     "VEvent",
     "Vdevice",
@@ -78,12 +86,20 @@ __all__ = [
     "Viommu",
     "mig_path",
     "open_pci",
+    "precopy_info",
     "vf_device_name",
 ]
 
 
 class Device(
-    VfTokenDevice, PciResetDevice, MigrationDevice, CdevDevice, GfxDevice, FeatureDevice, _Device
+    VfTokenDevice,
+    PciResetDevice,
+    MigrationDevice,
+    CdevDevice,
+    IoeventfdDevice,
+    GfxDevice,
+    FeatureDevice,
+    _Device,
 ):
     """A device fd (from a group, or a VFIO cdev): regions, interrupts, reset."""
 

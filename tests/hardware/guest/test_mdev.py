@@ -31,13 +31,6 @@ def drain(fd: int) -> bytes:
     return bytes(out)
 
 
-def precopy_info(fd: int) -> tuple[int, int]:
-    info = abi.vfio_precopy_info()
-    info.argsz = ctypes.sizeof(info)
-    rq.vfio_mig_get_precopy_info(fd, info)
-    return int(info.initial_bytes), int(info.dirty_bytes)
-
-
 def test_mtty_migration_round_trip() -> None:
     """Bytes written to the source's serial port come out of the target's
     after RUNNING -> PRE_COPY -> STOP_COPY -> STOP on the source and
@@ -57,13 +50,14 @@ def test_mtty_migration_round_trip() -> None:
             data_fd = src.set_mig_state(S.PRE_COPY)
             assert data_fd is not None
             try:
-                initial, dirty = precopy_info(data_fd)
-                assert initial > 0 and dirty == 0
+                info = api.precopy_info(data_fd)
+                assert info.initial_bytes > 0 and info.dirty_bytes == 0
                 stream = drain(data_fd)
-                assert len(stream) == initial and precopy_info(data_fd) == (0, 0)
+                assert len(stream) == info.initial_bytes
+                assert api.precopy_info(data_fd) == api.PrecopyInfo(0, 0)
                 assert src.set_mig_state(S.STOP_COPY) is None  # same fd
                 with pytest.raises(VfioError) as err:  # PRE_COPY only
-                    precopy_info(data_fd)
+                    api.precopy_info(data_fd)
                 assert err.value.errno == errno.EINVAL
                 stream += drain(data_fd)
             finally:

@@ -11,7 +11,6 @@ from collections.abc import Iterator
 import pytest
 from pci import PciDevice
 from test_vfio_legacy import EDU_LIVE, IOVA, Mmio, abi, api, open_fds
-from vfio import requests as rq
 
 PROOF_MODE = "type1v2"  # guest/proof.py
 PAGE = 4096
@@ -29,31 +28,24 @@ def type1v2(edu: PciDevice) -> Iterator[tuple[api.Container, api.Device]]:
     assert open_fds() == before, "file descriptors leaked"
 
 
-def dirty_pages(container: api.Container, flags: int, get: object = None) -> None:
-    head = ctypes.sizeof(abi.vfio_iommu_type1_dirty_bitmap)
-    body = bytes(get) if get is not None else b""  # type: ignore[call-overload]
-    buf = bytearray(head) + bytearray(body)
-    d = abi.vfio_iommu_type1_dirty_bitmap.from_buffer(buf)
-    d.argsz, d.flags = len(buf), flags
-    del d
-    rq.vfio_iommu_dirty_pages(container.fd, buf)
-
-
 def test_dirty_page_tracking(type1v2: tuple[api.Container, api.Device]) -> None:
-    """START, then GET_BITMAP over a mapped buffer: with no page pinned by a
-    vendor driver, type1 must report every mapped page dirty; STOP."""
+    """api.DirtyTracking: START, then GET_BITMAP over a mapped buffer: with no
+    page pinned by a vendor driver, type1 must report every mapped page
+    dirty; arguments the kernel would refuse are refused before it; STOP."""
     container, _ = type1v2
     info = container.iommu_info()
     assert info.migration is not None, "type1 advertises dirty tracking (CAP_MIGRATION)"
     with container.dma_buffer(8 * PAGE, IOVA) as buf:
-        dirty_pages(container, abi.VFIO_IOMMU_DIRTY_PAGES_FLAG_START)
-        bitmap = (ctypes.c_uint64 * 1)()
-        get = abi.vfio_iommu_type1_dirty_bitmap_get(iova=buf.iova, size=buf.size)
-        get.bitmap.pgsize, get.bitmap.size = PAGE, ctypes.sizeof(bitmap)
-        get.bitmap.data = ctypes.addressof(bitmap)
-        dirty_pages(container, abi.VFIO_IOMMU_DIRTY_PAGES_FLAG_GET_BITMAP, get)
-        assert bitmap[0] == 0xFF, hex(bitmap[0])
-        dirty_pages(container, abi.VFIO_IOMMU_DIRTY_PAGES_FLAG_STOP)
+        with api.DirtyTracking(container) as tracking:
+            assert tracking.page_size == PAGE
+            bitmap = tracking.bitmap(buf.iova, buf.size)
+            assert bitmap.words == (0xFF,), bitmap
+            assert bitmap.dirty_iovas() == [buf.iova + i * PAGE for i in range(8)]
+            with pytest.raises(ValueError):  # not a multiple of the IOMMU page
+                tracking.bitmap(buf.iova + 512, buf.size)
+        assert tracking.closed
+        with pytest.raises(ValueError, match="stopped"):
+            tracking.bitmap(buf.iova, buf.size)
 
 
 def test_ioeventfd_writes_the_register(type1v2: tuple[api.Container, api.Device]) -> None:
@@ -64,19 +56,16 @@ def test_ioeventfd_writes_the_register(type1v2: tuple[api.Container, api.Device]
     bar0 = Mmio(dev.mmap(abi.VFIO_PCI_BAR0_REGION_INDEX))
     efd = os.eventfd(0, os.EFD_CLOEXEC)
     try:
-        req = abi.vfio_device_ioeventfd()
-        req.argsz = ctypes.sizeof(req)
-        req.flags = abi.VFIO_DEVICE_IOEVENTFD_32
-        req.offset, req.data, req.fd = bar.offset + EDU_LIVE, 0x5A5A1234, efd
-        rq.vfio_device_ioeventfd(dev.fd, req)
-        bar0.w32(EDU_LIVE, 0)
-        os.eventfd_write(efd, 1)
-        deadline = time.monotonic() + 5
-        while bar0.r32(EDU_LIVE) != ~0x5A5A1234 & 0xFFFFFFFF:
-            assert time.monotonic() < deadline, "the ioeventfd did not write the register"
-            time.sleep(0.01)
-        req.fd = -1  # tear it down
-        rq.vfio_device_ioeventfd(dev.fd, req)
+        with pytest.raises(ValueError):  # past the BAR: refused before the kernel
+            dev.ioeventfd(abi.VFIO_PCI_BAR0_REGION_INDEX, bar.size - 2, 0, 4, efd)
+        with dev.ioeventfd(abi.VFIO_PCI_BAR0_REGION_INDEX, EDU_LIVE, 0x5A5A1234, 4, efd) as ev:
+            bar0.w32(EDU_LIVE, 0)
+            os.eventfd_write(efd, 1)
+            deadline = time.monotonic() + 5
+            while bar0.r32(EDU_LIVE) != ~0x5A5A1234 & 0xFFFFFFFF:
+                assert time.monotonic() < deadline, "the ioeventfd did not write the register"
+                time.sleep(0.01)
+        assert ev.closed  # torn down (fd -1)
     finally:
         os.close(efd)
         bar0.close()

@@ -131,6 +131,8 @@ def test_runtime_ships_verbatim_and_only_what_the_headers_have() -> None:
     old = {m.module for m in runtime.shipped(release_spec("4.19"), list(modules.values()))}
     assert {"_device", "_legacy", "_dma"} <= old
     assert not old & {"_features", "_migration", "_iommufd"}  # 4.19 has none of their requests
+    # ioeventfds came in 4.17; type1 dirty tracking in 5.8, PRECOPY_INFO in 6.2
+    assert "_ioeventfd" in old and not old & {"_type1_dirty", "_precopy"}
     # vfio.api combines every part 7.2 has, and a group opens that Device
     assert {"feature", "migration_flags", "open_cdev", "irq_info"} <= set(dir(api.Device))
     assert api.Group.device_class is api.Device

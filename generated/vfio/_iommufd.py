@@ -107,6 +107,7 @@ class Iommufd(Owned):
         this iommufd to the calling process (after a fork, or a hand-over
         through a unix socket). The kernel refuses (EINVAL, nothing changed)
         while any map is not file-backed (Ioas.map_file)."""
+        needs("IOMMU_IOAS_CHANGE_PROCESS")
         c = abi.iommu_ioas_change_process()
         c.size = ctypes.sizeof(c)
         rq.iommu_ioas_change_process(self.fd, c)
@@ -123,7 +124,10 @@ class Iommufd(Owned):
         i.size = ctypes.sizeof(i)
         i.dev_id = dev_id(dev)
         if data_type is not None:
-            i.flags = abi.IOMMU_HW_INFO_FLAG_INPUT_TYPE
+            flag = getattr(abi, "IOMMU_HW_INFO_FLAG_INPUT_TYPE", None)
+            if flag is None:
+                raise NotImplementedError("these headers' IOMMU_GET_HW_INFO takes no data_type")
+            i.flags = flag
             i.in_data_type = uint(data_type, "data_type")
         length = 256
         for _ in range(4):  # data_len returns the length the kernel has: grow to it
@@ -142,6 +146,16 @@ class Iommufd(Owned):
             int(getattr(i, "out_capabilities", 0)),
             int(getattr(i, "out_max_pasid_log2", 0)),
             data or _hw_info_struct(int(i.out_data_type)),
+        )
+
+
+def needs(request: str) -> None:
+    """Refuse a verb whose request is newer than the headers this package was
+    generated from (this module ships from an older release than the verb)."""
+    if request not in rq.REQUESTS:
+        raise NotImplementedError(
+            f"{request} is not in the headers this vfio package was generated from: "
+            "regenerate it from a newer linux/iommufd.h"
         )
 
 
@@ -256,6 +270,7 @@ class Ioas(OwnedId):
         the kernel supports) from offset `start`, at `iova` or where the
         kernel chooses; returns the IOVA. Only file-backed maps survive
         Iommufd.change_process()."""
+        needs("IOMMU_IOAS_MAP_FILE")
         fd = file if isinstance(file, int) else file.fileno()
         if isinstance(fd, bool) or not isinstance(fd, int) or not 0 <= fd < 1 << 31:
             raise ValueError(f"file {fd!r} is not a file descriptor")

@@ -290,3 +290,26 @@ def test_hw_info_decodes_the_types_the_overlay_names(kernel: Any) -> None:
     _, cases = abi.POINTEES[("iommu_hw_info", "data_uptr")]
     assert cases[abi.IOMMU_HW_INFO_TYPE_AMD] is abi.iommu_hw_info_amd
     assert abi.IOMMU_HW_INFO_TYPE_NONE not in cases  # no data
+
+
+def test_a_verb_newer_than_the_headers_is_refused(
+    kernel: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """_iommufd ships from 6.6; MAP_FILE and CHANGE_PROCESS came in 6.13:
+    a package generated from older headers says so instead of failing on
+    a missing struct."""
+    iommufd, k = kernel
+    older = {
+        n: r
+        for n, r in rq.REQUESTS.items()
+        if n not in ("IOMMU_IOAS_MAP_FILE", "IOMMU_IOAS_CHANGE_PROCESS")
+    }
+    monkeypatch.setattr(rq, "REQUESTS", older)
+    with pytest.raises(NotImplementedError, match="IOMMU_IOAS_MAP_FILE"):
+        api.Ioas(iommufd, 1).map_file(0, 0x1000)
+    with pytest.raises(NotImplementedError, match="IOMMU_IOAS_CHANGE_PROCESS"):
+        iommufd.change_process()
+    monkeypatch.delattr(abi, "IOMMU_HW_INFO_FLAG_INPUT_TYPE")
+    with pytest.raises(NotImplementedError, match="no data_type"):
+        iommufd.hw_info(5, data_type=1)
+    assert k.sent == []

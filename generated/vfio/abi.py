@@ -4360,6 +4360,14 @@ layout(
 
 # --- what a user address holds, chosen by a sibling member's value --------------
 POINTEES: Final[dict[tuple[str, str], tuple[str, dict[int, type[ctypes.Structure]]]]] = {
+    ("iommu_hwpt_alloc", "data_uptr"): (
+        "data_type",
+        {
+            IOMMU_HWPT_DATA_VTD_S1: iommu_hwpt_vtd_s1,
+            IOMMU_HWPT_DATA_ARM_SMMUV3: iommu_hwpt_arm_smmuv3,
+            IOMMU_HWPT_DATA_AMD_GUEST: iommu_hwpt_amd_guest,
+        },
+    ),
     ("iommu_hw_info", "data_uptr"): (
         "out_data_type",
         {

@@ -33,12 +33,20 @@ __requires__ = (
 
 
 def payload(data: ctypes.Structure | None, data_type: int | None) -> tuple[int, int, int]:
-    """(data_type, data_len, data_uptr) of a driver-specific payload: both or neither."""
+    """(data_type, data_len, data_uptr) of a HWPT's driver-specific data:
+    both or neither; for a data_type the headers know (vfio.abi.POINTEES,
+    from the overlay), `data` must be the struct the kernel reads for it."""
     if (data is None) != (data_type is None):
         raise ValueError("data and data_type go together (the kernel reads data as data_type)")
     if data is None or data_type is None:
         return 0, 0, 0
-    return uint(data_type, "data_type"), ctypes.sizeof(data), ctypes.addressof(data)
+    _, cases = abi.POINTEES.get(("iommu_hwpt_alloc", "data_uptr"), ("", {}))
+    known = cases.get(uint(data_type, "data_type"))
+    if known is not None and type(data) is not known:
+        raise TypeError(
+            f"data_type {data_type} takes a {known.__name__}, not {type(data).__name__}"
+        )
+    return data_type, ctypes.sizeof(data), ctypes.addressof(data)
 
 
 class Hwpt(OwnedId):

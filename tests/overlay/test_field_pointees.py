@@ -91,3 +91,24 @@ def test_shipped_hw_info_cases_follow_the_headers(release: str, cases: list[str]
     assert sorted(field.kind.cases) == sorted(f"IOMMU_HW_INFO_TYPE_{c}" for c in cases)
     for name, tag in field.kind.cases.items():
         assert tag in spec.records and name in spec.constants
+
+
+@pytest.mark.parametrize(
+    "release, cases",
+    [
+        ("6.3", None),  # no HWPT_ALLOC yet: since = "6.7" explains the entry
+        ("6.12", ["VTD_S1"]),
+        ("6.19", ["VTD_S1", "ARM_SMMUV3"]),
+        ("7.2", ["VTD_S1", "ARM_SMMUV3", "AMD_GUEST"]),
+    ],
+)
+def test_shipped_hwpt_data_cases_follow_the_headers(release: str, cases: list[str] | None) -> None:
+    spec = release_spec(release)
+    field = next(
+        (f for f in spec.records["iommu_hwpt_alloc"].fields if f.name == "data_uptr"), None
+    )
+    if cases is None:
+        assert field is None
+        return
+    assert field is not None and field.kind is not None and field.kind.selector == "data_type"
+    assert sorted(field.kind.cases) == sorted(f"IOMMU_HWPT_DATA_{c}" for c in cases)

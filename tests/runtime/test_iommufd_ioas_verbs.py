@@ -313,3 +313,35 @@ def test_a_verb_newer_than_the_headers_is_refused(
     with pytest.raises(NotImplementedError, match="no data_type"):
         iommufd.hw_info(5, data_type=1)
     assert k.sent == []
+
+
+def test_hwpt_data_must_be_the_struct_its_data_type_names(
+    kernel: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """[records.iommu_hwpt_alloc.fields.data_uptr] cases: a VTD_S1 table is
+    an iommu_hwpt_vtd_s1; a type the headers do not know (a driver's or the
+    selftest's) takes any struct."""
+    iommufd, _ = kernel
+    sent: list[abi.iommu_hwpt_alloc] = []
+
+    def alloc(fd: int, a: abi.iommu_hwpt_alloc) -> int:
+        sent.append(abi.iommu_hwpt_alloc.from_buffer_copy(bytes(a)))
+        a.out_hwpt_id = 40 + len(sent)
+        return 0
+
+    monkeypatch.setattr(rq, "iommu_hwpt_alloc", alloc)
+    monkeypatch.setattr(iommufd, "destroy", lambda object_id: None)
+    parent = api.Hwpt(iommufd, 3)
+    s1 = abi.iommu_hwpt_vtd_s1(pgtbl_addr=0x1000, addr_width=48)
+    with api.Hwpt.nested(parent, 5, abi.IOMMU_HWPT_DATA_VTD_S1, s1):
+        assert (sent[0].data_type, sent[0].data_len) == (
+            abi.IOMMU_HWPT_DATA_VTD_S1,
+            ctypes.sizeof(s1),
+        )
+    with api.Hwpt.nested(parent, 5, 0xBEEF, Mock()):  # unknown type: the driver decides
+        assert sent[1].data_len == ctypes.sizeof(Mock)
+    with pytest.raises(TypeError, match="takes a iommu_hwpt_arm_smmuv3, not iommu_hwpt_vtd_s1"):
+        api.Hwpt.nested(parent, 5, abi.IOMMU_HWPT_DATA_ARM_SMMUV3, s1)
+    with pytest.raises(ValueError, match="out of range"):
+        api.Hwpt.nested(parent, 5, -1, s1)
+    assert len(sent) == 2

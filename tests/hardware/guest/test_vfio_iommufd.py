@@ -10,6 +10,7 @@ to an iommufd and attached to an IOAS instead of a group in a container.
 
 from __future__ import annotations
 
+import ctypes
 import errno
 import os
 import stat
@@ -168,6 +169,20 @@ def test_bind_alloc_attach_detach(cdev: Path) -> None:
         dev.detach_ioas()
         assert dev.info.num_regions > 0  # still bound: usable without an IOAS
     assert open_fds() == before, "file descriptors leaked"
+
+
+def test_hw_info_of_the_intel_iommu(cdev: Path) -> None:
+    """IOMMU_GET_HW_INFO on edu's cdev: QEMU's intel-iommu answers with the
+    VT-d type, which vfio.api decodes as the overlay says (iommu_hw_info_vtd);
+    its capability register's MGAW is the machine's aw-bits (48) - 1."""
+    with api.Iommufd() as iommufd, api.Device.open_cdev(cdev) as dev:
+        dev.bind_iommufd(iommufd)
+        info = dev.hw_info()
+        assert info.data_type == abi.IOMMU_HW_INFO_TYPE_INTEL_VTD
+        vtd = info.decoded()
+        assert isinstance(vtd, abi.iommu_hw_info_vtd), vtd
+        assert (vtd.cap_reg >> 16) & 0x3F == 47, hex(vtd.cap_reg)  # VT-d spec 11.4.2: MGAW
+        assert len(info.data) == ctypes.sizeof(abi.iommu_hw_info_vtd)
 
 
 def test_ioas_close_can_be_retried_after_ebusy(cdev: Path) -> None:

@@ -64,6 +64,7 @@ DEBIAN: dict[str, str] = {
         for name in (
             "test_nodes_match_sysfs",
             "test_bind_alloc_attach_detach",
+            "test_hw_info_of_the_intel_iommu",
             "test_ioas_close_can_be_retried_after_ebusy",
             "test_attach_to_a_paging_hwpt_and_dma_through_it",
             "test_device_info_and_regions",

@@ -58,9 +58,11 @@ class IommuInfo(NamedTuple):
 # attributes go through its module __getattr__ machinery, slower to load).
 _DmaMap, _DmaUnmap = abi.vfio_iommu_type1_dma_map, abi.vfio_iommu_type1_dma_unmap
 _DMA_MAP_SIZE, _DMA_UNMAP_SIZE = ctypes.sizeof(_DmaMap), ctypes.sizeof(_DmaUnmap)
+_DmaMap.codec(), _DmaUnmap.codec()  # builds their struct.Struct: .pack/.unpack are then C methods
+_pack_map, _pack_unmap, _unpack_unmap = _DmaMap.pack, _DmaUnmap.pack, _DmaUnmap.unpack
+"""The requests as bytes, by struct's C code: cheaper than a ctypes struct and its attribute sets."""
 _DMA_READ, _DMA_WRITE = abi.VFIO_DMA_MAP_FLAG_READ, abi.VFIO_DMA_MAP_FLAG_WRITE
 _PAGE_MASK = PAGE_SIZE - 1
-_U64 = 1 << 64
 
 
 class Container(Owned):
@@ -149,19 +151,16 @@ class Container(Owned):
             iova.__class__ is not int
             or size.__class__ is not int
             or vaddr.__class__ is not int
-            or not (0 <= iova < _U64 and 0 <= size < _U64 and 0 <= vaddr < _U64)
+            or (iova | size | vaddr) >> 64  # negative or 64 bits and more: nonzero
             or (iova | size) & _PAGE_MASK
         ):  # the checks below say which argument is wrong
             uint(vaddr, "vaddr", 64)
             page_aligned(iova, "iova")
             page_aligned(size, "size")
-        m = _DmaMap()
-        m.argsz = _DMA_MAP_SIZE
-        m.flags = (_DMA_READ if readable else 0) | (_DMA_WRITE if writable else 0)
-        m.vaddr = vaddr
-        m.iova = iova
-        m.size = size
-        rq.vfio_iommu_map_dma(self.fd, m)
+        if (fd := self._fd) < 0:
+            fd = self.fd  # raises: this container is closed
+        flags = (_DMA_READ if readable else 0) | (_DMA_WRITE if writable else 0)
+        rq.vfio_iommu_map_dma(fd, bytearray(_pack_map(_DMA_MAP_SIZE, flags, vaddr, iova, size)))
 
     def unmap_dma(self, iova: int, size: int, flags: int = 0) -> int:
         """Unmap; returns the number of bytes the kernel unmapped."""
@@ -169,18 +168,18 @@ class Container(Owned):
             iova.__class__ is not int
             or size.__class__ is not int
             or flags.__class__ is not int
-            or not (0 <= iova < _U64 and 0 <= size < _U64 and 0 <= flags <= 0xFFFFFFFF)
+            or (iova | size) >> 64  # negative or 64 bits and more: nonzero
+            or flags >> 32
         ):  # the checks below say which argument is wrong
             uint(flags, "flags")
             uint(iova, "iova", 64)
             uint(size, "size", 64)
-        u = _DmaUnmap()
-        u.argsz = _DMA_UNMAP_SIZE
-        u.flags = flags
-        u.iova = iova
-        u.size = size
-        rq.vfio_iommu_unmap_dma(self.fd, u)
-        return int(u.size)
+        if (fd := self._fd) < 0:
+            fd = self.fd  # raises: this container is closed
+        buf = bytearray(_pack_unmap(_DMA_UNMAP_SIZE, flags, iova, size))
+        rq.vfio_iommu_unmap_dma(fd, buf)
+        unmapped: int = _unpack_unmap(buf)[3]  # the size the kernel unmapped
+        return unmapped
 
     def dma_buffer(
         self, size: int, iova: int, *, readable: bool = True, writable: bool = True

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import ctypes
+import struct
 
 from vfio import abi
 from vfio import requests as rq
@@ -24,6 +25,11 @@ _HEAD, _MASK = ctypes.sizeof(abi.vfio_device_feature), abi.VFIO_DEVICE_FEATURE_M
 abi.vfio_device_feature.codec()  # builds the header's struct.Struct: .pack is then its C method
 _pack = abi.vfio_device_feature.pack
 """The header (argsz, flags) as bytes, by struct's C code rather than ctypes."""
+_bare = bytearray(_pack(_HEAD, 0)).copy
+_FLAGS_AT: int = getattr(abi.vfio_device_feature, "flags").offset  # the ctypes field
+_put_flags = struct.Struct("=I").pack_into
+"""A request without payload: a copy of the header with its flags put in
+(cheaper than packing both fields and copying the bytes into a bytearray)."""
 
 
 class FeatureDevice(Device):
@@ -32,15 +38,17 @@ class FeatureDevice(Device):
     def feature(self, feature: int, flags: int, payload: bytes = b"") -> bytes:
         """VFIO_DEVICE_FEATURE: `flags` is GET, SET and/or PROBE; returns the
         payload as the kernel left it."""
-        if feature.__class__ is not int or not 0 <= feature <= 0xFFFFFFFF:
+        if feature.__class__ is not int or feature >> 32:  # negative or over 32 bits: nonzero
             uint(feature, "feature")  # says what is wrong
-        flags |= feature & _MASK
-        buf = bytearray(_pack(_HEAD + len(payload), flags))
+        if (fd := self._fd) < 0:
+            fd = self.fd  # raises: this device is closed
         if not payload:
-            rq.vfio_device_feature(self.fd, buf)
+            _put_flags(buf := _bare(), _FLAGS_AT, flags | feature & _MASK)
+            rq.vfio_device_feature(fd, buf)
             return b""
+        buf = bytearray(_pack(_HEAD + len(payload), flags | feature & _MASK))
         buf += payload
-        rq.vfio_device_feature(self.fd, buf)
+        rq.vfio_device_feature(fd, buf)
         return bytes(buf[_HEAD:])
 
     _probed: dict[tuple[int, int], bool] | None = None

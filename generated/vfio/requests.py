@@ -1309,8 +1309,8 @@ def vfio_group_get_status(fd: int, arg: _abi.vfio_group_status | bytearray) -> i
 
     fd: group; argument: struct vfio_group_status; result: status; argsz: minsz; since Linux 4.19.
 
-        `arg` is filled in place; the ioctl's return value is returned
-        (0 on success).
+    `arg` is filled in place; the ioctl's return value is returned
+    (0 on success).
     """
     if (
         (kind := arg.__class__) is _vfio_group_status
@@ -1400,8 +1400,8 @@ def vfio_device_get_info(fd: int, arg: _abi.vfio_device_info | bytearray) -> int
 
     fd: device; argument: struct vfio_device_info; result: status; argsz: grow; since Linux 4.19.
 
-        `arg` is filled in place; the ioctl's return value is returned
-        (0 on success).
+    `arg` is filled in place; the ioctl's return value is returned
+    (0 on success).
     """
     if (
         (kind := arg.__class__) is _vfio_device_info
@@ -1433,8 +1433,8 @@ def vfio_device_get_region_info(fd: int, arg: _abi.vfio_region_info | bytearray)
 
     fd: device; argument: struct vfio_region_info; result: status; argsz: grow; since Linux 4.19.
 
-        `arg` is filled in place; the ioctl's return value is returned
-        (0 on success).
+    `arg` is filled in place; the ioctl's return value is returned
+    (0 on success).
     """
     if (
         (kind := arg.__class__) is _vfio_region_info
@@ -1493,8 +1493,8 @@ def vfio_device_get_irq_info(fd: int, arg: _abi.vfio_irq_info | bytearray) -> in
 
     fd: device; argument: struct vfio_irq_info; result: status; argsz: minsz; since Linux 4.19.
 
-        `arg` is filled in place; the ioctl's return value is returned
-        (0 on success).
+    `arg` is filled in place; the ioctl's return value is returned
+    (0 on success).
     """
     if (
         (kind := arg.__class__) is _vfio_irq_info
@@ -1552,8 +1552,8 @@ def vfio_device_set_irqs(fd: int, arg: _abi.vfio_irq_set | bytearray) -> int:
 
     fd: device; argument: struct vfio_irq_set; result: status; argsz: minsz; since Linux 4.19.
 
-        `arg` is filled in place; the ioctl's return value is returned
-        (0 on success).
+    `arg` is filled in place; the ioctl's return value is returned
+    (0 on success).
     """
     if (
         (kind := arg.__class__) is _vfio_irq_set
@@ -1640,8 +1640,8 @@ def vfio_device_get_pci_hot_reset_info(
 
     fd: device; argument: struct vfio_pci_hot_reset_info; result: status; argsz: enospc; since Linux 4.19.
 
-        `arg` is filled in place; the ioctl's return value is returned
-        (0 on success).
+    `arg` is filled in place; the ioctl's return value is returned
+    (0 on success).
     """
     if (
         (kind := arg.__class__) is _vfio_pci_hot_reset_info
@@ -1689,8 +1689,8 @@ def vfio_device_pci_hot_reset(fd: int, arg: _abi.vfio_pci_hot_reset | bytearray)
 
     fd: device; argument: struct vfio_pci_hot_reset; result: status; argsz: minsz; since Linux 4.19.
 
-        `arg` is filled in place; the ioctl's return value is returned
-        (0 on success).
+    `arg` is filled in place; the ioctl's return value is returned
+    (0 on success).
     """
     if (
         (kind := arg.__class__) is _vfio_pci_hot_reset
@@ -1735,8 +1735,8 @@ def vfio_device_query_gfx_plane(fd: int, arg: _abi.vfio_device_gfx_plane_info | 
 
     fd: device; argument: struct vfio_device_gfx_plane_info; result: status; argsz: minsz; since Linux 4.19.
 
-        `arg` is filled in place; the ioctl's return value is returned
-        (0 on success).
+    `arg` is filled in place; the ioctl's return value is returned
+    (0 on success).
     """
     if (
         (kind := arg.__class__) is _vfio_device_gfx_plane_info
@@ -1785,8 +1785,8 @@ def vfio_device_ioeventfd(fd: int, arg: _abi.vfio_device_ioeventfd | bytearray) 
 
     fd: device; argument: struct vfio_device_ioeventfd; result: status; argsz: minsz; since Linux 4.19.
 
-        `arg` is filled in place; the ioctl's return value is returned
-        (0 on success).
+    `arg` is filled in place; the ioctl's return value is returned
+    (0 on success).
     """
     if (
         (kind := arg.__class__) is _vfio_device_ioeventfd
@@ -1826,8 +1826,8 @@ def vfio_device_feature(fd: int, arg: _abi.vfio_device_feature | bytearray) -> i
 
     fd: device; argument: struct vfio_device_feature; result: status; argsz: minsz; since Linux 5.7.
 
-        `arg` is filled in place; the ioctl's return value is returned
-        (0 on success).
+    `arg` is filled in place; the ioctl's return value is returned
+    (0 on success).
     """
     if (
         (kind := arg.__class__) is _vfio_device_feature
@@ -1850,8 +1850,8 @@ def vfio_device_bind_iommufd(fd: int, arg: _abi.vfio_device_bind_iommufd | bytea
 
     fd: device; argument: struct vfio_device_bind_iommufd; result: status; argsz: size; since Linux 6.6.
 
-        `arg` is filled in place; the ioctl's return value is returned
-        (0 on success).
+    `arg` is filled in place; the ioctl's return value is returned
+    (0 on success).
     """
     if (
         (kind := arg.__class__) is _vfio_device_bind_iommufd
@@ -1881,8 +1881,8 @@ def vfio_device_attach_iommufd_pt(
 
     fd: device; argument: struct vfio_device_attach_iommufd_pt; result: status; argsz: minsz; since Linux 6.6.
 
-        `arg` is filled in place; the ioctl's return value is returned
-        (0 on success).
+    `arg` is filled in place; the ioctl's return value is returned
+    (0 on success).
     """
     if (
         (kind := arg.__class__) is _vfio_device_attach_iommufd_pt
@@ -1912,8 +1912,8 @@ def vfio_device_detach_iommufd_pt(
 
     fd: device; argument: struct vfio_device_detach_iommufd_pt; result: status; argsz: minsz; since Linux 6.6.
 
-        `arg` is filled in place; the ioctl's return value is returned
-        (0 on success).
+    `arg` is filled in place; the ioctl's return value is returned
+    (0 on success).
     """
     if (
         (kind := arg.__class__) is _vfio_device_detach_iommufd_pt
@@ -2002,8 +2002,8 @@ def vfio_mig_get_precopy_info(fd: int, arg: _abi.vfio_precopy_info | bytearray) 
 
     fd: mig_data; argument: struct vfio_precopy_info; result: status; argsz: minsz; since Linux 6.2.
 
-        `arg` is filled in place; the ioctl's return value is returned
-        (0 on success).
+    `arg` is filled in place; the ioctl's return value is returned
+    (0 on success).
     """
     if (
         (kind := arg.__class__) is _vfio_precopy_info
@@ -2036,8 +2036,8 @@ def vfio_iommu_get_info(fd: int, arg: _abi.vfio_iommu_type1_info | bytearray) ->
 
     fd: container; argument: struct vfio_iommu_type1_info; result: status; argsz: grow; since Linux 4.19.
 
-        `arg` is filled in place; the ioctl's return value is returned
-        (0 on success).
+    `arg` is filled in place; the ioctl's return value is returned
+    (0 on success).
     """
     if (
         (kind := arg.__class__) is _vfio_iommu_type1_info
@@ -2071,8 +2071,8 @@ def vfio_iommu_map_dma(fd: int, arg: _abi.vfio_iommu_type1_dma_map | bytearray) 
 
     fd: container; argument: struct vfio_iommu_type1_dma_map; result: status; argsz: minsz; since Linux 4.19.
 
-        `arg` is filled in place; the ioctl's return value is returned
-        (0 on success).
+    `arg` is filled in place; the ioctl's return value is returned
+    (0 on success).
     """
     if (
         (kind := arg.__class__) is _vfio_iommu_type1_dma_map
@@ -2124,8 +2124,8 @@ def vfio_iommu_unmap_dma(fd: int, arg: _abi.vfio_iommu_type1_dma_unmap | bytearr
 
     fd: container; argument: struct vfio_iommu_type1_dma_unmap; result: status; argsz: minsz; since Linux 4.19.
 
-        `arg` is filled in place; the ioctl's return value is returned
-        (0 on success).
+    `arg` is filled in place; the ioctl's return value is returned
+    (0 on success).
     """
     if (
         (kind := arg.__class__) is _vfio_iommu_type1_dma_unmap
@@ -2215,8 +2215,8 @@ def vfio_iommu_dirty_pages(fd: int, arg: _abi.vfio_iommu_type1_dirty_bitmap | by
 
     fd: container; argument: struct vfio_iommu_type1_dirty_bitmap; result: status; argsz: minsz; since Linux 5.8.
 
-        `arg` is filled in place; the ioctl's return value is returned
-        (0 on success).
+    `arg` is filled in place; the ioctl's return value is returned
+    (0 on success).
     """
     if (
         (kind := arg.__class__) is _vfio_iommu_type1_dirty_bitmap
@@ -2244,8 +2244,8 @@ def vfio_iommu_spapr_tce_get_info(fd: int, arg: _abi.vfio_iommu_spapr_tce_info |
 
     fd: container; argument: struct vfio_iommu_spapr_tce_info; result: status; argsz: minsz; since Linux 4.19.
 
-        `arg` is filled in place; the ioctl's return value is returned
-        (0 on success).
+    `arg` is filled in place; the ioctl's return value is returned
+    (0 on success).
     """
     if (
         (kind := arg.__class__) is _vfio_iommu_spapr_tce_info
@@ -2273,8 +2273,8 @@ def vfio_eeh_pe_op(fd: int, arg: _abi.vfio_eeh_pe_op | bytearray) -> int:
 
     fd: container; argument: struct vfio_eeh_pe_op; result: value; argsz: minsz; since Linux 4.19.
 
-        `arg` is filled in place; the ioctl's return value is returned
-        (the answer).
+    `arg` is filled in place; the ioctl's return value is returned
+    (the answer).
     """
     if (
         (kind := arg.__class__) is _vfio_eeh_pe_op
@@ -2304,8 +2304,8 @@ def vfio_iommu_spapr_register_memory(
 
     fd: container; argument: struct vfio_iommu_spapr_register_memory; result: status; argsz: minsz; since Linux 4.19.
 
-        `arg` is filled in place; the ioctl's return value is returned
-        (0 on success).
+    `arg` is filled in place; the ioctl's return value is returned
+    (0 on success).
     """
     if (
         (kind := arg.__class__) is _vfio_iommu_spapr_register_memory
@@ -2341,8 +2341,8 @@ def vfio_iommu_spapr_unregister_memory(
 
     fd: container; argument: struct vfio_iommu_spapr_register_memory; result: status; argsz: minsz; since Linux 4.19.
 
-        `arg` is filled in place; the ioctl's return value is returned
-        (0 on success).
+    `arg` is filled in place; the ioctl's return value is returned
+    (0 on success).
     """
     if (
         (kind := arg.__class__) is _vfio_iommu_spapr_register_memory
@@ -2378,8 +2378,8 @@ def vfio_iommu_spapr_tce_create(fd: int, arg: _abi.vfio_iommu_spapr_tce_create |
 
     fd: container; argument: struct vfio_iommu_spapr_tce_create; result: status; argsz: minsz; since Linux 4.19.
 
-        `arg` is filled in place; the ioctl's return value is returned
-        (0 on success).
+    `arg` is filled in place; the ioctl's return value is returned
+    (0 on success).
     """
     if (
         (kind := arg.__class__) is _vfio_iommu_spapr_tce_create
@@ -2410,8 +2410,8 @@ def vfio_iommu_spapr_tce_remove(fd: int, arg: _abi.vfio_iommu_spapr_tce_remove |
 
     fd: container; argument: struct vfio_iommu_spapr_tce_remove; result: status; argsz: minsz; since Linux 4.19.
 
-        `arg` is filled in place; the ioctl's return value is returned
-        (0 on success).
+    `arg` is filled in place; the ioctl's return value is returned
+    (0 on success).
     """
     if (
         (kind := arg.__class__) is _vfio_iommu_spapr_tce_remove
@@ -2439,8 +2439,8 @@ def iommu_destroy(fd: int, arg: _abi.iommu_destroy | bytearray) -> int:
 
     fd: iommufd; argument: struct iommu_destroy; result: status; argsz: size; since Linux 6.2.
 
-        `arg` is filled in place; the ioctl's return value is returned
-        (0 on success).
+    `arg` is filled in place; the ioctl's return value is returned
+    (0 on success).
     """
     if (
         (kind := arg.__class__) is _iommu_destroy
@@ -2464,8 +2464,8 @@ def iommu_ioas_alloc(fd: int, arg: _abi.iommu_ioas_alloc | bytearray) -> int:
 
     fd: iommufd; argument: struct iommu_ioas_alloc; result: status; argsz: size; since Linux 6.2.
 
-        `arg` is filled in place; the ioctl's return value is returned
-        (0 on success).
+    `arg` is filled in place; the ioctl's return value is returned
+    (0 on success).
     """
     if (
         (kind := arg.__class__) is _iommu_ioas_alloc
@@ -2513,8 +2513,8 @@ def iommu_ioas_iova_ranges(fd: int, arg: _abi.iommu_ioas_iova_ranges | bytearray
 
     fd: iommufd; argument: struct iommu_ioas_iova_ranges; result: status; argsz: emsgsize; since Linux 6.2.
 
-        `arg` is filled in place; the ioctl's return value is returned
-        (0 on success).
+    `arg` is filled in place; the ioctl's return value is returned
+    (0 on success).
     """
     if (
         (kind := arg.__class__) is _iommu_ioas_iova_ranges
@@ -2557,8 +2557,8 @@ def iommu_ioas_allow_iovas(fd: int, arg: _abi.iommu_ioas_allow_iovas | bytearray
 
     fd: iommufd; argument: struct iommu_ioas_allow_iovas; result: status; argsz: size; since Linux 6.2.
 
-        `arg` is filled in place; the ioctl's return value is returned
-        (0 on success).
+    `arg` is filled in place; the ioctl's return value is returned
+    (0 on success).
     """
     if (
         (kind := arg.__class__) is _iommu_ioas_allow_iovas
@@ -2594,8 +2594,8 @@ def iommu_ioas_map(fd: int, arg: _abi.iommu_ioas_map | bytearray) -> int:
 
     fd: iommufd; argument: struct iommu_ioas_map; result: status; argsz: size; since Linux 6.2.
 
-        `arg` is filled in place; the ioctl's return value is returned
-        (0 on success).
+    `arg` is filled in place; the ioctl's return value is returned
+    (0 on success).
     """
     if (
         (kind := arg.__class__) is _iommu_ioas_map
@@ -2623,8 +2623,8 @@ def iommu_ioas_map_file(fd: int, arg: _abi.iommu_ioas_map_file | bytearray) -> i
 
     fd: iommufd; argument: struct iommu_ioas_map_file; result: status; argsz: size; since Linux 6.13.
 
-        `arg` is filled in place; the ioctl's return value is returned
-        (0 on success).
+    `arg` is filled in place; the ioctl's return value is returned
+    (0 on success).
     """
     if (
         (kind := arg.__class__) is _iommu_ioas_map_file
@@ -2656,8 +2656,8 @@ def iommu_ioas_copy(fd: int, arg: _abi.iommu_ioas_copy | bytearray) -> int:
 
     fd: iommufd; argument: struct iommu_ioas_copy; result: status; argsz: size; since Linux 6.2.
 
-        `arg` is filled in place; the ioctl's return value is returned
-        (0 on success).
+    `arg` is filled in place; the ioctl's return value is returned
+    (0 on success).
     """
     if (
         (kind := arg.__class__) is _iommu_ioas_copy
@@ -2685,8 +2685,8 @@ def iommu_ioas_unmap(fd: int, arg: _abi.iommu_ioas_unmap | bytearray) -> int:
 
     fd: iommufd; argument: struct iommu_ioas_unmap; result: status; argsz: size; since Linux 6.2.
 
-        `arg` is filled in place; the ioctl's return value is returned
-        (0 on success).
+    `arg` is filled in place; the ioctl's return value is returned
+    (0 on success).
     """
     if (
         (kind := arg.__class__) is _iommu_ioas_unmap
@@ -2709,8 +2709,8 @@ def iommu_option(fd: int, arg: _abi.iommu_option | bytearray) -> int:
 
     fd: iommufd; argument: struct iommu_option; result: status; argsz: size; since Linux 6.2.
 
-        `arg` is filled in place; the ioctl's return value is returned
-        (0 on success).
+    `arg` is filled in place; the ioctl's return value is returned
+    (0 on success).
     """
     if (
         (kind := arg.__class__) is _iommu_option
@@ -2738,8 +2738,8 @@ def iommu_vfio_ioas(fd: int, arg: _abi.iommu_vfio_ioas | bytearray) -> int:
 
     fd: iommufd; argument: struct iommu_vfio_ioas; result: status; argsz: size; since Linux 6.2.
 
-        `arg` is filled in place; the ioctl's return value is returned
-        (0 on success).
+    `arg` is filled in place; the ioctl's return value is returned
+    (0 on success).
     """
     if (
         (kind := arg.__class__) is _iommu_vfio_ioas
@@ -2783,8 +2783,8 @@ def iommu_hwpt_alloc(fd: int, arg: _abi.iommu_hwpt_alloc | bytearray) -> int:
 
     fd: iommufd; argument: struct iommu_hwpt_alloc; result: status; argsz: size; since Linux 6.6.
 
-        `arg` is filled in place; the ioctl's return value is returned
-        (0 on success).
+    `arg` is filled in place; the ioctl's return value is returned
+    (0 on success).
     """
     if (
         (kind := arg.__class__) is _iommu_hwpt_alloc
@@ -2821,8 +2821,8 @@ def iommu_get_hw_info(fd: int, arg: _abi.iommu_hw_info | bytearray) -> int:
 
     fd: iommufd; argument: struct iommu_hw_info; result: status; argsz: size; since Linux 6.6.
 
-        `arg` is filled in place; the ioctl's return value is returned
-        (0 on success).
+    `arg` is filled in place; the ioctl's return value is returned
+    (0 on success).
     """
     if (
         (kind := arg.__class__) is _iommu_hw_info
@@ -2847,8 +2847,8 @@ def iommu_hwpt_set_dirty_tracking(
 
     fd: iommufd; argument: struct iommu_hwpt_set_dirty_tracking; result: status; argsz: size; since Linux 6.7.
 
-        `arg` is filled in place; the ioctl's return value is returned
-        (0 on success).
+    `arg` is filled in place; the ioctl's return value is returned
+    (0 on success).
     """
     if (
         (kind := arg.__class__) is _iommu_hwpt_set_dirty_tracking
@@ -2884,8 +2884,8 @@ def iommu_hwpt_get_dirty_bitmap(fd: int, arg: _abi.iommu_hwpt_get_dirty_bitmap |
 
     fd: iommufd; argument: struct iommu_hwpt_get_dirty_bitmap; result: status; argsz: size; since Linux 6.7.
 
-        `arg` is filled in place; the ioctl's return value is returned
-        (0 on success).
+    `arg` is filled in place; the ioctl's return value is returned
+    (0 on success).
     """
     if (
         (kind := arg.__class__) is _iommu_hwpt_get_dirty_bitmap
@@ -2925,8 +2925,8 @@ def iommu_hwpt_invalidate(fd: int, arg: _abi.iommu_hwpt_invalidate | bytearray) 
 
     fd: iommufd; argument: struct iommu_hwpt_invalidate; result: status; argsz: size; since Linux 6.8.
 
-        `arg` is filled in place; the ioctl's return value is returned
-        (0 on success).
+    `arg` is filled in place; the ioctl's return value is returned
+    (0 on success).
     """
     if (
         (kind := arg.__class__) is _iommu_hwpt_invalidate
@@ -2954,8 +2954,8 @@ def iommu_fault_queue_alloc(fd: int, arg: _abi.iommu_fault_alloc | bytearray) ->
 
     fd: iommufd; argument: struct iommu_fault_alloc; result: status; argsz: size; since Linux 6.11.
 
-        `arg` is filled in place; the ioctl's return value is returned
-        (0 on success).
+    `arg` is filled in place; the ioctl's return value is returned
+    (0 on success).
     """
     if (
         (kind := arg.__class__) is _iommu_fault_alloc
@@ -2995,8 +2995,8 @@ def iommu_viommu_alloc(fd: int, arg: _abi.iommu_viommu_alloc | bytearray) -> int
 
     fd: iommufd; argument: struct iommu_viommu_alloc; result: status; argsz: size; since Linux 6.13.
 
-        `arg` is filled in place; the ioctl's return value is returned
-        (0 on success).
+    `arg` is filled in place; the ioctl's return value is returned
+    (0 on success).
     """
     if (
         (kind := arg.__class__) is _iommu_viommu_alloc
@@ -3027,8 +3027,8 @@ def iommu_vdevice_alloc(fd: int, arg: _abi.iommu_vdevice_alloc | bytearray) -> i
 
     fd: iommufd; argument: struct iommu_vdevice_alloc; result: status; argsz: size; since Linux 6.13.
 
-        `arg` is filled in place; the ioctl's return value is returned
-        (0 on success).
+    `arg` is filled in place; the ioctl's return value is returned
+    (0 on success).
     """
     if (
         (kind := arg.__class__) is _iommu_vdevice_alloc
@@ -3051,8 +3051,8 @@ def iommu_ioas_change_process(fd: int, arg: _abi.iommu_ioas_change_process | byt
 
     fd: iommufd; argument: struct iommu_ioas_change_process; result: status; argsz: size; since Linux 6.13.
 
-        `arg` is filled in place; the ioctl's return value is returned
-        (0 on success).
+    `arg` is filled in place; the ioctl's return value is returned
+    (0 on success).
     """
     if (
         (kind := arg.__class__) is _iommu_ioas_change_process
@@ -3096,8 +3096,8 @@ def iommu_veventq_alloc(fd: int, arg: _abi.iommu_veventq_alloc | bytearray) -> i
 
     fd: iommufd; argument: struct iommu_veventq_alloc; result: status; argsz: size; since Linux 6.15.
 
-        `arg` is filled in place; the ioctl's return value is returned
-        (0 on success).
+    `arg` is filled in place; the ioctl's return value is returned
+    (0 on success).
     """
     if (
         (kind := arg.__class__) is _iommu_veventq_alloc
@@ -3129,8 +3129,8 @@ def iommu_hw_queue_alloc(fd: int, arg: _abi.iommu_hw_queue_alloc | bytearray) ->
 
     fd: iommufd; argument: struct iommu_hw_queue_alloc; result: status; argsz: size; since Linux 6.17.
 
-        `arg` is filled in place; the ioctl's return value is returned
-        (0 on success).
+    `arg` is filled in place; the ioctl's return value is returned
+    (0 on success).
     """
     if (
         (kind := arg.__class__) is _iommu_hw_queue_alloc

@@ -28,7 +28,7 @@ def render_tree(spec: Spec, proof: Proof | None = None) -> dict[str, str]:
     out = render_bindings(spec)
     out["spec.json"] = to_json(spec)
     out["report.txt"] = coverage_text(spec)
-    out.update(render_docs(spec, proof))
+    out.update(render_docs(spec, proof, out))
     out.update(render_fuzz(spec))
     return out
 

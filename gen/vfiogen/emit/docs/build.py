@@ -39,6 +39,9 @@ from vfiogen.emit.docs.facts import (
     SIZE_FIELDS,
     SUMMARY_CHARS,
 )
+from vfiogen.emit.bindings import model as bindings_model
+from vfiogen.emit.bindings.build import render_bindings
+from vfiogen.emit.docs import pyapi, pyref
 from vfiogen.emit.docs.proof import proof_page, request_facts
 from vfiogen.emit.docs.names import Names, loc_text, release_text, stamp
 from vfiogen.emit.docs.registry import changelog, constant_groups, errata_views, registries
@@ -64,7 +67,11 @@ from vfiogen.ir.model import FD_KINDS, Record, Request, Spec, TypeRef
 ROOT = "docs"
 
 
-def build(spec: Spec, proof: Proof | None = None) -> DocsModel:
+def build(
+    spec: Spec, proof: Proof | None = None, package: dict[str, str] | None = None
+) -> DocsModel:
+    """The docs of `spec`; `package` is the rendered `vfio` package
+    ({"vfio/x.py": text}) the Python reference reads (rendered when None)."""
     names = Names(spec)
     model = DocsModel(
         stamp=stamp(spec),
@@ -101,6 +108,7 @@ def build(spec: Spec, proof: Proof | None = None) -> DocsModel:
         for rec in spec.records.values()
         if not rec.anonymous
     ]
+    _python(spec, names, model, render_bindings(spec) if package is None else package)
     model.constants = constant_groups(spec, names)
     model.scopes, model.features, model.feature_types = registries(spec, names)
     model.changelog, model.changelog_note = changelog(spec, names)
@@ -111,12 +119,30 @@ def build(spec: Spec, proof: Proof | None = None) -> DocsModel:
         PageRef("features", "Device features"),
         PageRef("errata", "Header errata"),
         PageRef("changelog", "Changelog"),
-    ]
+    ] + [PageRef(p.docname, p.name) for p in model.python]
+    if model.python_abi is not None:
+        model.pages.append(PageRef(pyref.docname(pyref.ABI_MODULE), pyref.ABI_MODULE))
     if proof is not None:
         model.proof = proof_page(spec, names, proof)
         model.pages.append(PageRef("proof", "Proven on real kernels"))
     _check_unique(model)
     return model
+
+
+def _python(spec: Spec, names: Names, model: DocsModel, package: dict[str, str]) -> None:
+    """The Python reference, and its links to and from the ABI pages."""
+    modules = pyapi.reference(spec, package)
+    model.python = pyref.module_pages(modules, names)
+    users = pyref.request_users(modules, names)
+    for page in model.requests:
+        page.python = users.get(page.name, [])
+    py = bindings_model.build(spec)
+    model.python_abi = pyref.abi_page(spec, names, py)
+    for t in model.types:
+        t.py_class, t.python = pyref.type_facts(py, t.name)
+    model.python_ignore = pyref.undocumented_targets(
+        model.python, model.python_abi, [t.py_class for t in model.types if t.py_class]
+    )
 
 
 def _scalar_typedefs(spec: Spec) -> list[str]:
@@ -448,10 +474,13 @@ def _example_value(spec: Spec, rec: Record, m: Member) -> str:
 # --- rendering ------------------------------------------------------------------------
 
 
-def render_docs(spec: Spec, proof: Proof | None = None) -> dict[str, str]:
+def render_docs(
+    spec: Spec, proof: Proof | None = None, package: dict[str, str] | None = None
+) -> dict[str, str]:
     """{"docs/<page>": source}: the Sphinx project of the reference docs; with
-    the hardware tier's `proof`, where each request was proven."""
-    model = build(spec, proof)
+    the hardware tier's `proof`, where each request was proven; the Python
+    reference from the rendered `package` (rendered here when None)."""
+    model = build(spec, proof, package)
 
     def page(template: str, **context: Any) -> str:
         return templating.render(f"docs/{template}", site=model, **context)
@@ -476,4 +505,8 @@ def render_docs(spec: Spec, proof: Proof | None = None) -> dict[str, str]:
         out[f"{r.docname}.md"] = page("request.md.j2", page=r)
     for t in model.types:
         out[f"{t.docname}.md"] = page("type.md.j2", page=t)
+    for p in model.python:
+        out[f"{p.docname}.md"] = page("py_module.md.j2", page=p)
+    if model.python_abi is not None:
+        out[f"{pyref.docname(pyref.ABI_MODULE)}.md"] = page("py_abi.md.j2", page=model.python_abi)
     return {f"{ROOT}/{path}": body for path, body in out.items()}

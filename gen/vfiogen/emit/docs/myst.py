@@ -113,3 +113,29 @@ def text_fragment(s: str) -> str:
 def slug(s: str) -> str:
     """A label Sphinx keeps as written: lower case, '-' for anything else."""
     return re.sub(r"[^a-z0-9]+", "-", s.lower()).strip("-")
+
+
+
+_SPAN = re.compile(r"`[^`]+`")
+_HOLE = re.compile("\x00\\d+\x00")
+
+
+def docstring(s: str, link: Linker) -> list[Block]:
+    """A Python docstring as blocks: as `prose`, its `code` spans kept as
+    code (a link when the span is one identifier `link` knows)."""
+    spans = _SPAN.findall(s)
+    holed = _SPAN.sub(lambda m: "\x00" + str(len(m.group(0))) + "\x00", s)
+    out = []
+    found = iter(spans)
+    for block in prose(holed, link):
+        body = _HOLE.sub(lambda _: _span(next(found), link, block.kind), block.body)
+        out.append(Block(block.kind, body))
+    return out
+
+
+def _span(span: str, link: Linker, kind: str) -> str:
+    inner = span[1:-1]
+    if kind == "pre":
+        return span
+    markup = link("", inner) if re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", inner) else None
+    return markup if markup is not None else code(inner)

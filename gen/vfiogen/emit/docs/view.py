@@ -120,6 +120,7 @@ class RequestPage:
     example: list[str]
     proof: list[Fact] = field(default_factory=list)  # "<flavor>/<mode>" -> outcome
     errors: list[Fact] = field(default_factory=list)  # errno -> when the kernel returns it
+    python: list[Fact] = field(default_factory=list)  # module -> what covers this request
 
 
 @dataclass(slots=True)
@@ -138,6 +139,8 @@ class TypePage:
     values: list[FieldValues]
     tails: list[str]
     errata: list[ErratumView]
+    python: list[Fact] = field(default_factory=list)  # the Python classes of this type
+    py_class: str = ""  # the ctypes class declared here ("vfio.abi.vfio_irq_set")
 
 
 @dataclass(slots=True)
@@ -225,3 +228,47 @@ class DocsModel:
     all_requests: list[RequestRow] = field(default_factory=list)
     pages: list[PageRef] = field(default_factory=list)  # the top toctree
     proof: ProofPage | None = None
+    python: list[PyModulePage] = field(default_factory=list)
+    python_abi: PyAbiPage | None = None
+    python_ignore: list[str] = field(default_factory=list)  # py:class targets not documented
+
+
+@dataclass(slots=True)
+class PyObjectView:
+    """One Python object of the reference: a Sphinx `py:` directive."""
+
+    directive: str  # "py:class", "py:method", "py:property", ...
+    target: str  # the name inside the module: "Device.region_info"
+    signature: str  # as written in the code (not markup: Sphinx parses it)
+    options: list[str]  # directive options: ":classmethod:", ":type: int"
+    doc: list[Block]
+    issues: list[str]  # markup: the requests it issues
+    heading: str | None = None  # a class starts a section
+
+
+@dataclass(slots=True)
+class PyModulePage:
+    name: str  # "vfio.api"
+    docname: str
+    title: str
+    doc: list[Block]
+    objects: list[PyObjectView]
+    reexports: list[str] = field(default_factory=list)  # markup
+
+
+@dataclass(slots=True)
+class PyEnumView:
+    name: str  # the class in vfio.abi
+    base: str  # "enum.IntFlag"
+    doc: str  # markup
+    members: list[tuple[str, str]]  # (Python member, markup of the C constant)
+    fields: list[str]  # markup: the struct members that take it
+
+
+@dataclass(slots=True)
+class PyAbiPage:
+    """vfio.abi: the ctypes struct classes (declared on the type pages) and the
+    enum and flag classes (declared here)."""
+
+    structs: list[tuple[str, str]]  # (class name, markup of the C type)
+    enums: list[PyEnumView]

@@ -112,14 +112,18 @@ def build(
     model.constants = constant_groups(spec, names)
     model.scopes, model.features, model.feature_types = registries(spec, names)
     model.changelog, model.changelog_note = changelog(spec, names)
-    model.pages = [PageRef(p.docname, p.title) for p in model.fd_pages] + [
-        PageRef("types/index", "Structs and unions"),
-        PageRef("constants", "Constants, flags and enums"),
-        PageRef("capabilities", "Capability chains"),
-        PageRef("features", "Device features"),
-        PageRef("errata", "Header errata"),
-        PageRef("changelog", "Changelog"),
-    ] + [PageRef(p.docname, p.name) for p in model.python]
+    model.pages = (
+        [PageRef(p.docname, p.title) for p in model.fd_pages]
+        + [
+            PageRef("types/index", "Structs and unions"),
+            PageRef("constants", "Constants, flags and enums"),
+            PageRef("capabilities", "Capability chains"),
+            PageRef("features", "Device features"),
+            PageRef("errata", "Header errata"),
+            PageRef("changelog", "Changelog"),
+        ]
+        + [PageRef(p.docname, p.name) for p in model.python]
+    )
     if model.python_abi is not None:
         model.pages.append(PageRef(pyref.docname(pyref.ABI_MODULE), pyref.ABI_MODULE))
     if proof is not None:

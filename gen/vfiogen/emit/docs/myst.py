@@ -115,7 +115,6 @@ def slug(s: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", s.lower()).strip("-")
 
 
-
 _SPAN = re.compile(r"`[^`]+`")
 _HOLE = re.compile("\x00\\d+\x00")
 

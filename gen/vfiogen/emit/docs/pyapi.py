@@ -369,15 +369,14 @@ def _class(pkg: Package, module: str, name: str, where: str, node: ast.ClassDef)
                 if s.name in seen:
                     continue
                 seen.add(s.name)
-                entry.members.append(_method(pkg, name, owner_module, owner, s, mro))
+                entry.members.append(_method(pkg, name, f"{owner_module}.{owner.name}", s, mro))
     return entry
 
 
 def _method(
     pkg: Package,
     cls: str,
-    owner_module: str,
-    owner: ast.ClassDef,
+    owner: str,
     fn: ast.FunctionDef,
     mro: list[_Def],
 ) -> PyEntry:
@@ -392,8 +391,8 @@ def _method(
         kind,
         signature,
         ast.get_docstring(fn) or "",
-        f"{owner_module}.{owner.name}",
-        tuple(sorted(pkg.issued(owner_module, fn, mro))),
+        owner,
+        tuple(sorted(pkg.issued(owner.rsplit(".", 1)[0], fn, mro))),
     )
 
 

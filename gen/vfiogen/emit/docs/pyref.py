@@ -136,7 +136,15 @@ def abi_page(spec: Spec, names: Names, model: PyModel) -> PyAbiPage:
         for f in e.fields:
             rec, _, member = f.partition(".")
             fields.append(names.member(rec, member) if rec in names.records else code(f))
-        enums.append(PyEnumView(e.name, e.base, docstring(e.doc, names.link)[0].body if e.doc else "", members, fields))
+        enums.append(
+            PyEnumView(
+                e.name,
+                e.base,
+                docstring(e.doc, names.link)[0].body if e.doc else "",
+                members,
+                fields,
+            )
+        )
     return PyAbiPage(structs, enums)
 
 

@@ -133,6 +133,7 @@ def test_documented_object_exists_with_that_signature(module: str, entry: pyapi.
         params = [p for p in real.parameters.values() if p.name != "self"]
     else:
         assert inspect.isfunction(obj), f"{module}.{entry.name} is not a function"
+        assert inspect.iscoroutinefunction(obj) == entry.coroutine
         real = inspect.signature(obj)
         params = list(real.parameters.values())
         if entry.kind in ("method", "classmethod"):

@@ -14,9 +14,10 @@ plain URLs) and is in maintenance mode.
 
 `build(spec)` decides the pages: which exist, in which order a program
 calls the requests of each fd kind (docs_facts), each request's facts and
-example, with structs (docs_types) and registries (docs_registry) built
+the Python that covers it (pyapi, pyref), with structs (docs_types) and registries (docs_registry) built
 beside it; `render_docs(spec)` fills templates/docs/ with that model:
-{"docs/<page>": text}, the Sphinx project including its conf.py.
+{"docs/<page>": text}, the Sphinx project including its conf.py and the
+cookbook's runnable pages (docs_cookbook).
 """
 
 from __future__ import annotations
@@ -29,23 +30,17 @@ from vfiogen.emit.docs.facts import (
     fd_kind,
     ARG_TEXT,
     ARGSZ_TEXT,
-    EXAMPLE_CALLS,
-    EXAMPLE_FIELDS,
-    EXAMPLE_SETUP,
-    EXAMPLE_TYPES,
-    EXAMPLE_VALUES,
     OTHER_PHASE,
     RESULT_TEXT,
-    SIZE_FIELDS,
     SUMMARY_CHARS,
 )
 from vfiogen.emit.bindings import model as bindings_model
 from vfiogen.emit.bindings.build import render_bindings
-from vfiogen.emit.docs import pyapi, pyref
+from vfiogen.emit.docs import cookbook, pyapi, pyref
 from vfiogen.emit.docs.proof import proof_page, request_facts
 from vfiogen.emit.docs.names import Names, loc_text, release_text, stamp
 from vfiogen.emit.docs.registry import changelog, constant_groups, errata_views, registries
-from vfiogen.emit.docs.types import layouts, member_views, tails, type_page, uses, value_sets_of
+from vfiogen.emit.docs.types import layouts, member_views, tails, type_page, uses
 from vfiogen.emit.docs.view import (
     DocsModel,
     ErratumView,
@@ -58,8 +53,7 @@ from vfiogen.emit.docs.view import (
     RequestRow,
 )
 from vfiogen.emit.docs.myst import code, linked, prose, role, slug, text
-from vfiogen.emit.naming import function_name
-from vfiogen.ir.query import Member, members
+from vfiogen.ir.query import members
 from vfiogen.errors import DocsError
 from vfiogen.inputs.proof import Proof
 from vfiogen.ir.model import FD_KINDS, Record, Request, Spec, TypeRef
@@ -115,6 +109,7 @@ def build(
     model.pages = (
         [PageRef(p.docname, p.title) for p in model.fd_pages]
         + [
+            PageRef(cookbook.INDEX, "Cookbook"),
             PageRef("types/index", "Structs and unions"),
             PageRef("constants", "Constants, flags and enums"),
             PageRef("capabilities", "Capability chains"),
@@ -376,7 +371,6 @@ def _request_page(
         ],
         signature=code(doc.signature) if doc is not None and doc.signature else "",
         errata=[e for subj, e in errata if subj == r.name],
-        example=_example(spec, r, rec),
         errors=[Fact(code(e), linked(why, names.link)) for e, why in sorted(r.errors.items())],
     )
 
@@ -392,87 +386,6 @@ def _minsz(spec: Spec, rec: Record, name: str, names: Names) -> str:
         ends.setdefault(off + size, []).append(abi)
     sizes = "; ".join(f"{n} bytes ({', '.join(a)})" for n, a in ends.items())
     return f"up to and including {names.member(rec.name, name)}: {sizes}"
-
-
-def _example(spec: Spec, r: Request, rec: Record | None) -> list[str]:
-    """A short program calling the request through the generated bindings."""
-    fk = fd_kind(spec, r.fd)
-    fn = function_name(r.name)
-    setup = list(EXAMPLE_SETUP.get(r.name, []))
-    body: list[str] = []
-    uses_ctypes = uses_abi = False
-    if r.arg == "struct" and rec is not None:
-        uses_abi = True
-        ms = members(rec, spec.records, spec.abis)
-        body.append(f"arg = abi.{_py_class(rec.name)}()")
-        size_field = next((f for f in SIZE_FIELDS if f in ms and f in r.directions), None)
-        if size_field:
-            body.append(f"arg.{size_field} = ctypes.sizeof(arg)")
-            uses_ctypes = True
-        ins = [
-            m
-            for n, m in ms.items()
-            if r.directions.get(n) in ("in", "inout") and n != size_field and _settable(m)
-        ]
-        for m in ins[:EXAMPLE_FIELDS]:
-            body.append(f"arg.{m.name} = {_example_value(spec, rec, m)}")
-        ret = "new_fd = " if r.result == "fd" else "ret = " if r.result == "value" else ""
-        body.append(f"{ret}{fn}(fd, arg)")
-        outs = [
-            n
-            for n, m in ms.items()
-            if r.directions.get(n) in ("out", "inout") and n != size_field and _settable(m)
-        ]
-        if outs:
-            body.append(f"print({', '.join('arg.' + n for n in outs[:EXAMPLE_FIELDS])})")
-    else:
-        arg = ""
-        if r.arg in ("value", "int_ptr"):
-            value = EXAMPLE_VALUES.get(r.name, "0")
-            if value.startswith("abi.") and value[4:] not in spec.constants:
-                value = "0"
-            uses_abi = value.startswith("abi.")
-            arg = f", {value}"
-        elif r.arg == "string":
-            arg = ", " + EXAMPLE_VALUES.get(r.name, '"name"')
-        call = f"{fn}(fd{arg})"
-        if r.result == "fd":
-            body.append(f"new_fd = {call}")
-        elif r.result == "value":
-            body.append(f"print({call})")
-        else:
-            body.append(call)
-    package, _, module = EXAMPLE_TYPES.rpartition(".")
-    head = ["import ctypes"] if uses_ctypes else []
-    head += ["import os", ""]
-    if uses_abi:
-        head.append(f"from {package} import {module}")
-    head += [f"from {EXAMPLE_CALLS} import {fn}", "", f"fd = {fk.example}", *setup]
-    return head + body
-
-
-def _py_class(cname: str) -> str:
-    return "_" + cname.replace("::", "__") if "::" in cname else cname
-
-
-def _settable(m: Member) -> bool:
-    """A field an example should show: a scalar that is not padding."""
-    t = m.field.type
-    return (
-        t.kind in ("int", "enum")
-        and not m.name.startswith("__")
-        and m.name not in ("pad", "reserved", "padding")
-    )
-
-
-def _example_value(spec: Spec, rec: Record, m: Member) -> str:
-    for vs in value_sets_of(spec, rec.name, m):
-        if vs.kind in ("enum", "values"):
-            for name in vs.members:
-                c = spec.constants.get(name)
-                if c is not None and isinstance(c.value, int):
-                    return f"abi.{name}"
-    return "0"
 
 
 # --- rendering ------------------------------------------------------------------------
@@ -511,6 +424,8 @@ def render_docs(
         out[f"{t.docname}.md"] = page("type.md.j2", page=t)
     for p in model.python:
         out[f"{p.docname}.md"] = page("py_module.md.j2", page=p)
+    for path, text in cookbook.pages(spec).items():
+        out[path] = text
     if model.python_abi is not None:
         out[f"{pyref.docname(pyref.ABI_MODULE)}.md"] = page("py_abi.md.j2", page=model.python_abi)
     return {f"{ROOT}/{path}": body for path, body in out.items()}

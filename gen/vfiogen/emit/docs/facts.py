@@ -59,16 +59,3 @@ ARGSZ_TEXT = {
     "longer one must be zero past what the kernel knows",
 }
 DIRECTION_TEXT = {"in": "in", "out": "out", "inout": "in/out"}
-SIZE_FIELDS = ("argsz", "size")
-EXAMPLE_VALUES = {  # value-argument requests: what a program passes
-    "VFIO_CHECK_EXTENSION": "abi.VFIO_TYPE1v2_IOMMU",
-    "VFIO_SET_IOMMU": "abi.VFIO_TYPE1v2_IOMMU",
-    "VFIO_GROUP_SET_CONTAINER": "container",
-    "VFIO_GROUP_GET_DEVICE_FD": '"0000:06:0d.0"',
-}
-EXAMPLE_SETUP = {"VFIO_GROUP_SET_CONTAINER": ['container = os.open("/dev/vfio/vfio", os.O_RDWR)']}
-EXAMPLE_FIELDS = 4  # fields an example sets or prints, at most
-# Where the examples find the bindings: structs and constants, and the one
-# function per request. A switch to another API changes these and _example.
-EXAMPLE_TYPES = "vfio.abi"
-EXAMPLE_CALLS = "vfio.requests"

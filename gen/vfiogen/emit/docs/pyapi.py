@@ -47,6 +47,7 @@ class PyEntry:
     defined_in: str  # "vfio._device.Device": where the code is
     requests: tuple[str, ...] = ()  # request names, sorted
     bases: tuple[str, ...] = ()  # classes: the public bases as written
+    coroutine: bool = False  # an `async def`
     members: list[PyEntry] = field(default_factory=list)
 
 
@@ -63,10 +64,12 @@ class _Module:
     tree: ast.Module
     aliases: dict[str, str]  # local name -> module ("rq" -> "vfio.requests")
     imported: dict[str, tuple[str, str]]  # local name -> (module, name)
-    defs: dict[str, ast.ClassDef | ast.FunctionDef]
+    defs: dict[str, ast.ClassDef | _Fn]
 
 
-_Def = tuple[str, ast.ClassDef | ast.FunctionDef]  # (module, node)
+_Fn = ast.FunctionDef | ast.AsyncFunctionDef
+_FUNCTIONS = (ast.FunctionDef, ast.AsyncFunctionDef)
+_Def = tuple[str, ast.ClassDef | _Fn]  # (module, node)
 
 
 class Package:
@@ -125,19 +128,17 @@ class Package:
     def lookup(self, mro: list[_Def], name: str) -> _Def | None:
         for module, cls in mro:
             for node in cls.body:
-                if isinstance(node, ast.FunctionDef) and node.name == name:
+                if isinstance(node, _FUNCTIONS) and node.name == name:
                     return module, node
         return None
 
     # --- requests ------------------------------------------------------------
 
-    def issued(self, module: str, fn: ast.FunctionDef, mro: list[_Def]) -> frozenset[str]:
+    def issued(self, module: str, fn: _Fn, mro: list[_Def]) -> frozenset[str]:
         """The requests `fn` issues, itself or through what it calls."""
         return self._issued_by(module, fn, mro, set())
 
-    def _issued_by(
-        self, module: str, fn: ast.FunctionDef, mro: list[_Def], seen: set[int]
-    ) -> frozenset[str]:
+    def _issued_by(self, module: str, fn: _Fn, mro: list[_Def], seen: set[int]) -> frozenset[str]:
         key = (id(fn), ",".join(f"{m}.{c.name}" for m, c in mro[:1]))
         if key in self._issued:
             return self._issued[key]
@@ -171,9 +172,7 @@ class Package:
                 return {name}
         return set()
 
-    def _typed_names(
-        self, module: str, fn: ast.FunctionDef, mro: list[_Def]
-    ) -> dict[str, list[_Def]]:
+    def _typed_names(self, module: str, fn: _Fn, mro: list[_Def]) -> dict[str, list[_Def]]:
         """Local names whose class the code says: annotations, `x = Cls(...)`
         and `x = cls(...)` in a classmethod."""
         out: dict[str, list[_Def]] = {}
@@ -202,25 +201,25 @@ class Package:
 
     def _callees(
         self, module: str, node: ast.AST, mro: list[_Def], typed: dict[str, list[_Def]]
-    ) -> Iterator[tuple[str, ast.FunctionDef, list[_Def]]]:
+    ) -> Iterator[tuple[str, _Fn, list[_Def]]]:
         """What a node calls (or reads, for properties) inside the package."""
         if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name):
             owner = node.value.id
             cls_mro = mro if owner in ("self", "cls") else typed.get(owner)
             if cls_mro:
                 found = self.lookup(cls_mro, node.attr)
-                if found is not None and isinstance(found[1], ast.FunctionDef):
+                if found is not None and isinstance(found[1], _FUNCTIONS):
                     yield found[0], found[1], cls_mro
         elif isinstance(node, ast.Call):
             found = self._expr_def(module, node.func)
             if found is None:
                 return
-            if isinstance(found[1], ast.FunctionDef):
+            if isinstance(found[1], _FUNCTIONS):
                 yield found[0], found[1], []
             else:
                 cls_mro = self.mro(found[0], found[1])
                 init = self.lookup(cls_mro, "__init__")
-                if init is not None and isinstance(init[1], ast.FunctionDef):
+                if init is not None and isinstance(init[1], _FUNCTIONS):
                     yield init[0], init[1], cls_mro
 
 
@@ -247,7 +246,7 @@ def _parse(name: str, path: str, text: str) -> _Module:
         raise DocsError(Loc(path, exc.lineno or 0), f"cannot parse: {exc.msg}") from None
     aliases: dict[str, str] = {}
     imported: dict[str, tuple[str, str]] = {}
-    defs: dict[str, ast.ClassDef | ast.FunctionDef] = {}
+    defs: dict[str, ast.ClassDef | _Fn] = {}
     for node in ast.walk(tree):
         if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("vfio"):
             for a in node.names:
@@ -261,11 +260,11 @@ def _parse(name: str, path: str, text: str) -> _Module:
                 if a.name.startswith("vfio.") and a.asname:
                     aliases[a.asname] = a.name
     for node in tree.body:
-        if isinstance(node, (ast.ClassDef, ast.FunctionDef)):
+        if isinstance(node, (ast.ClassDef, *_FUNCTIONS)):
             defs[node.name] = node
         elif isinstance(node, ast.If):  # TYPE_CHECKING blocks: Protocols mypy reads
             for inner in node.body:
-                if isinstance(inner, (ast.ClassDef, ast.FunctionDef)):
+                if isinstance(inner, (ast.ClassDef, *_FUNCTIONS)):
                     defs.setdefault(inner.name, inner)
     return _Module(name, tree, aliases, imported, defs)
 
@@ -296,7 +295,7 @@ def _public_names(mod: _Module) -> list[str]:
             return [str(v) for v in value]
     names = []
     for node in mod.tree.body:
-        if isinstance(node, (ast.ClassDef, ast.FunctionDef)):
+        if isinstance(node, (ast.ClassDef, *_FUNCTIONS)):
             names.append(node.name)
         elif isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name):
             names.append(node.target.id)
@@ -308,7 +307,7 @@ def _entry(pkg: Package, module: str, name: str) -> PyEntry | None:
     if found is None:
         return _data(pkg.modules[module], name)
     where, node = found
-    if isinstance(node, ast.FunctionDef):
+    if isinstance(node, _FUNCTIONS):
         return PyEntry(
             name,
             "function",
@@ -316,6 +315,7 @@ def _entry(pkg: Package, module: str, name: str) -> PyEntry | None:
             ast.get_docstring(node) or "",
             f"{where}.{node.name}",
             tuple(sorted(pkg.issued(where, node, []))),
+            coroutine=isinstance(node, ast.AsyncFunctionDef),
         )
     return _class(pkg, module, name, where, node)
 
@@ -332,7 +332,7 @@ def _class(pkg: Package, module: str, name: str, where: str, node: ast.ClassDef)
     init = pkg.lookup(mro, "__init__")
     if is_tuple:
         signature = "(" + ", ".join(f"{n}: {ast.unparse(s.annotation)}" for n, s in fields) + ")"
-    elif init is not None and isinstance(init[1], ast.FunctionDef):
+    elif init is not None and isinstance(init[1], _FUNCTIONS):
         signature = _signature(init[1], method=True, returns=False)
     else:
         signature = ""
@@ -365,7 +365,7 @@ def _class(pkg: Package, module: str, name: str, where: str, node: ast.ClassDef)
                         f"{owner_module}.{owner.name}",
                     )
                 )
-            elif isinstance(s, ast.FunctionDef) and not s.name.startswith("_"):
+            elif isinstance(s, _FUNCTIONS) and not s.name.startswith("_"):
                 if s.name in seen:
                     continue
                 seen.add(s.name)
@@ -377,7 +377,7 @@ def _method(
     pkg: Package,
     cls: str,
     owner: str,
-    fn: ast.FunctionDef,
+    fn: _Fn,
     mro: list[_Def],
 ) -> PyEntry:
     kinds = [DECORATED_KINDS.get(ast.unparse(d).rsplit(".", 1)[-1]) for d in fn.decorator_list]
@@ -393,10 +393,11 @@ def _method(
         ast.get_docstring(fn) or "",
         owner,
         tuple(sorted(pkg.issued(owner.rsplit(".", 1)[0], fn, mro))),
+        coroutine=isinstance(fn, ast.AsyncFunctionDef),
     )
 
 
-def _signature(fn: ast.FunctionDef, *, method: bool, returns: bool = True) -> str:
+def _signature(fn: _Fn, *, method: bool, returns: bool = True) -> str:
     """The parameters as written (without self/cls), and the return annotation."""
     args = ast.arguments(
         posonlyargs=list(fn.args.posonlyargs),

@@ -76,6 +76,8 @@ def _objects(entry: PyEntry, names: Names) -> list[PyObjectView]:
     signature = entry.signature
     if entry.kind in ("classmethod", "staticmethod"):
         options.append(f":{entry.kind}:")
+    if entry.coroutine:
+        options.append(":async:")
     if entry.kind in ("property", "attribute", "data"):
         if signature:
             options.append(f":type: {signature}")

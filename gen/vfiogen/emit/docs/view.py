@@ -117,7 +117,6 @@ class RequestPage:
     doc_sections: list[Fact]
     signature: str  # markup: the header's pseudo-signature
     errata: list[ErratumView]
-    example: list[str]
     proof: list[Fact] = field(default_factory=list)  # "<flavor>/<mode>" -> outcome
     errors: list[Fact] = field(default_factory=list)  # errno -> when the kernel returns it
     python: list[Fact] = field(default_factory=list)  # module -> what covers this request

@@ -406,6 +406,7 @@ def render_docs(
         "conf.py": templating.black_format(page("conf.py.j2")),
         "_static/favicon.svg": page("favicon.svg.j2"),
         "_static/custom.css": page("custom.css.j2"),
+        "_static/scorer.js": page("scorer.js.j2"),
         "index.md": page("index.md.j2"),
         "types/index.md": page("types_index.md.j2"),
         "constants.md": page("constants.md.j2"),

@@ -39,6 +39,29 @@ def test_request_pages_and_matrix_cite_the_proof() -> None:
     assert "proof" in out["docs/index.md"]
 
 
+def test_the_fuzzers_reach_sits_beside_each_request() -> None:
+    """The optional "fuzz" key: successes of the fuzzer's calls per request,
+    a column per flavor in the matrix and a row on the request page."""
+    data = {
+        **PROOF,
+        "fuzz": {"7.2-full": {"VFIO_DEVICE_RESET": {"calls": 40, "ok": 3}}},
+    }
+    p = proof.parse(json.dumps(data), "proof.json")
+    assert p.fuzz["7.2-full"]["VFIO_DEVICE_RESET"] == proof.FuzzReach(40, 3)
+    out = render_docs(release_spec("7.2"), p)
+    assert "| 7.2-full/fuzzer | 3 of 40 random calls succeeded |" in out[
+        "docs/requests/VFIO_DEVICE_RESET.md"
+    ]
+    matrix = out["docs/proof.md"].splitlines()
+    header = next(line for line in matrix if line.startswith("| request |"))
+    assert header.endswith("| 6.1/type1 | 7.2-full fuzzer |")
+    row = next(line for line in matrix if "VFIO_DEVICE_RESET" in line)
+    assert row.endswith("| 3 / 40 |")
+    other = next(line for line in matrix if "VFIO_GET_API_VERSION" in line)
+    assert other.endswith("| · |")  # the fuzzer did not report it
+    assert "without" not in out["docs/proof.md"] and "fuzzer's reach" in out["docs/proof.md"]
+
+
 def test_no_proof_no_pages() -> None:
     out = render_docs(release_spec("7.2"))
     assert "docs/proof.md" not in out
@@ -55,6 +78,11 @@ def test_no_proof_no_pages() -> None:
         (
             '{"schema": 1, "modes": {}, "requests": {"X": {"ok": [], "errnos": {"E": "a"}}}}',
             "requests.X.errnos.E: expected a list",
+        ),
+        ('{"schema": 1, "modes": {}, "requests": {}, "fuzz": []}', "fuzz: expected an object"),
+        (
+            '{"schema": 1, "modes": {}, "requests": {}, "fuzz": {"f": {"X": {"calls": -1}}}}',
+            "fuzz.f.X: expected calls and ok counts",
         ),
     ],
 )

@@ -120,24 +120,45 @@ def tail(text: str, lines: int) -> str:
 
 PROOF_SCHEMA = 1
 GUEST_PROOF = "proof-guest.json"
+FUZZ_REPORT = "fuzz-kernel.json"  # guest/test_fuzz_kernel.py
 SPEC = (
     Path(__file__).resolve().parents[2] / "generated" / "spec.json"
 )  # written by guest/proof.py into the work dir
 
 
 def guest_proof(work: Path) -> dict | None:
-    """The record a boot's guest tests left (guest/proof.py), if any."""
+    """The record a boot's guest tests left (guest/proof.py), if any, with
+    the kernel fuzzer's reach (its report's calls and successes per request,
+    guest/test_fuzz_kernel.py) under "fuzz" when the fuzzer ran."""
     try:
-        return json.loads((work / GUEST_PROOF).read_text())
+        record = json.loads((work / GUEST_PROOF).read_text())
     except (OSError, ValueError):
         return None
+    reach = fuzz_reach(work)
+    if reach:
+        record["fuzz"] = reach
+    return record
+
+
+def fuzz_reach(work: Path) -> dict[str, dict[str, int]]:
+    """{request: {"calls": n, "ok": m}} from the fuzzer's report in `work`."""
+    try:
+        report = json.loads((work / FUZZ_REPORT).read_text())
+    except (OSError, ValueError):
+        return {}
+    return {
+        name: {"calls": int(r.get("calls", 0)), "ok": int(r.get("ok", 0))}
+        for name, r in sorted(report.get("per_request", {}).items())
+    }
 
 
 def merge_proof(records: dict[str, dict], requests: list[str]) -> dict:
     """build/hardware/proof.json from each flavor's guest record: schema 1,
     the modes each flavor proved something in, and per request (all of
     `requests`, proven or not) the "<flavor>/<mode>" where it succeeded
-    through the generated runtime and where each errno was seen."""
+    through the generated runtime and where each errno was seen; beside
+    them, under its own key, the kernel fuzzer's reach per flavor:
+    {"fuzz": {"<flavor>": {"<REQUEST>": {"calls": n, "ok": m}}}}."""
     merged: dict[str, dict] = {n: {"ok": [], "errnos": {}} for n in requests}
     modes: dict[str, list[str]] = {}
     for flavor, record in sorted(records.items()):
@@ -151,7 +172,11 @@ def merge_proof(records: dict[str, dict], requests: list[str]) -> dict:
     for entry in merged.values():
         entry["ok"].sort()
         entry["errnos"] = {e: sorted(w) for e, w in sorted(entry["errnos"].items())}
-    return {"schema": PROOF_SCHEMA, "modes": modes, "requests": merged}
+    proof = {"schema": PROOF_SCHEMA, "modes": modes, "requests": merged}
+    fuzz = {flavor: r["fuzz"] for flavor, r in sorted(records.items()) if r.get("fuzz")}
+    if fuzz:
+        proof["fuzz"] = fuzz
+    return proof
 
 
 def spec_requests(spec: Path = SPEC) -> list[str]:

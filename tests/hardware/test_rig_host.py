@@ -247,3 +247,17 @@ def test_proof_merges_flavors_in_the_issue_shape(tmp_path: Path) -> None:
     assert proof["requests"]["IOMMU_HWPT_ALLOC"]["errnos"] == {"ENOENT": ["7.2-full/cdev"]}
     assert proof["requests"]["VFIO_EEH_PE_OP"] == {"ok": [], "errnos": {}}
     assert len(rig.spec_requests()) == 55  # the committed spec's vfio.h + iommufd.h
+    assert "fuzz" not in proof  # no fuzzer report: the issue's three keys only
+
+
+def test_proof_carries_the_fuzzers_reach_under_its_own_key(tmp_path: Path) -> None:
+    """guest_proof picks up the fuzzer's report (fuzz-kernel.json) in the
+    work dir; merge_proof puts calls and successes per request under "fuzz"."""
+    (tmp_path / "proof-guest.json").write_text(json.dumps({"modes": ["type1v2"], "requests": {}}))
+    report = {"per_request": {"VFIO_SET_IOMMU": {"calls": 9, "ok": 2, "errnos": {"EBUSY": 7}}}}
+    (tmp_path / "fuzz-kernel.json").write_text(json.dumps(report))
+    record = rig.guest_proof(tmp_path)
+    assert record is not None and record["fuzz"] == {"VFIO_SET_IOMMU": {"calls": 9, "ok": 2}}
+    proof = rig.write_proof(tmp_path / "proof.json", {"7.2": record}, ["VFIO_SET_IOMMU"])
+    assert proof["fuzz"] == {"7.2": {"VFIO_SET_IOMMU": {"calls": 9, "ok": 2}}}
+    assert list(proof)[:3] == ["schema", "modes", "requests"]

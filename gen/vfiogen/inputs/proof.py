@@ -6,7 +6,12 @@ were seen. The tier writes build/hardware/proof.json; a committed snapshot
     {"schema": 1,
      "modes": {"<flavor>": ["type1", "cdev", ...]},
      "requests": {"<REQUEST>": {"ok": ["<flavor>/<mode>", ...],
-                                "errnos": {"<ENAME>": ["<flavor>/<mode>", ...]}}}}
+                                "errnos": {"<ENAME>": ["<flavor>/<mode>", ...]}}},
+     "fuzz": {"<flavor>": {"<REQUEST>": {"calls": n, "ok": m}}}}
+
+"fuzz" (optional, a key of its own so that readers of the first three keep
+working) is the kernel fuzzer's reach: how many of its random calls of each
+request the kernel answered with success, on each flavor it ran.
 """
 
 from __future__ import annotations
@@ -30,10 +35,17 @@ class RequestProof:
 
 
 @dataclass(frozen=True, slots=True)
+class FuzzReach:
+    calls: int
+    ok: int
+
+
+@dataclass(frozen=True, slots=True)
 class Proof:
     source: str  # the file it came from, as the docs cite it
     modes: dict[str, list[str]]
     requests: dict[str, RequestProof]
+    fuzz: dict[str, dict[str, FuzzReach]] = field(default_factory=dict)  # flavor -> request
 
     def runs(self) -> list[str]:
         """Every "<flavor>/<mode>" the tier ran, flavor by flavor."""
@@ -68,7 +80,23 @@ def parse(text: str, path: str) -> Proof:
             for e, v in entry.get("errnos", {}).items()
         }
         requests[name] = RequestProof(_strings(entry.get("ok", []), where, name), errnos)
-    return Proof(path, modes, requests)
+    return Proof(path, modes, requests, _fuzz(data.get("fuzz", {}), where))
+
+
+def _fuzz(value: Any, where: Loc) -> dict[str, dict[str, FuzzReach]]:
+    if not isinstance(value, dict):
+        raise ProofError(where, "fuzz: expected an object of flavors")
+    out: dict[str, dict[str, FuzzReach]] = {}
+    for flavor, per_request in value.items():
+        if not isinstance(per_request, dict):
+            raise ProofError(where, f"fuzz.{flavor}: expected an object of requests")
+        out[flavor] = {}
+        for name, reach in per_request.items():
+            counts = [reach.get(k) if isinstance(reach, dict) else None for k in ("calls", "ok")]
+            if not all(isinstance(c, int) and not isinstance(c, bool) and c >= 0 for c in counts):
+                raise ProofError(where, f"fuzz.{flavor}.{name}: expected calls and ok counts")
+            out[flavor][name] = FuzzReach(int(counts[0] or 0), int(counts[1] or 0))
+    return out
 
 
 def load(path: Path) -> Proof:

@@ -1,12 +1,13 @@
 """What the docs say of the hardware proof: on which kernel flavor and IOMMU
-mode each request returned success through the generated runtime, and which
-errnos the tier saw (from its tests and its kernel fuzzer)."""
+mode each request returned success through the generated runtime, which
+errnos the tier saw (from its tests and its kernel fuzzer), and the fuzzer's
+reach: how many of its random calls of each request succeeded."""
 
 from __future__ import annotations
 
 from vfiogen.emit.docs.names import Names
 from vfiogen.emit.docs.view import Fact, ProofPage
-from vfiogen.inputs.proof import Proof, RequestProof
+from vfiogen.inputs.proof import FuzzReach, Proof, RequestProof
 from vfiogen.ir.model import Spec
 
 OK = "success"
@@ -34,7 +35,20 @@ def request_facts(proof: Proof | None, request: str) -> list[Fact]:
     if proof is None or request not in proof.requests:
         return []
     seen = proof.requests[request]
-    return [Fact(run, outcome(seen, run)) for run in proof.runs() if outcome(seen, run) != NOT_RUN]
+    facts = [Fact(run, outcome(seen, run)) for run in proof.runs() if outcome(seen, run) != NOT_RUN]
+    for flavor, per_request in proof.fuzz.items():
+        if request in per_request:
+            facts.append(Fact(f"{flavor}/fuzzer", reach_text(per_request[request], long=True)))
+    return facts
+
+
+def reach_text(reach: FuzzReach | None, long: bool = False) -> str:
+    """The fuzzer's successes out of its calls of one request."""
+    if reach is None:
+        return NOT_RUN
+    if long:
+        return f"{reach.ok} of {reach.calls} random calls succeeded"
+    return f"{reach.ok} / {reach.calls}"
 
 
 def proof_page(spec: Spec, names: Names, proof: Proof) -> ProofPage:
@@ -46,5 +60,13 @@ def proof_page(spec: Spec, names: Names, proof: Proof) -> ProofPage:
         seen = proof.requests.get(name, RequestProof())
         proven += bool(seen.ok)
         why = spec.requests[name].errors
-        rows.append([names.request(name)] + [outcome(seen, run, why) for run in runs])
-    return ProofPage(proof.source, runs, rows, proven, len(spec.requests))
+        reach = [reach_text(proof.fuzz[f].get(name)) for f in proof.fuzz]
+        rows.append([names.request(name)] + [outcome(seen, run, why) for run in runs] + reach)
+    return ProofPage(
+        proof.source,
+        runs + [f"{f} fuzzer" for f in proof.fuzz],
+        rows,
+        proven,
+        len(spec.requests),
+        bool(proof.fuzz),
+    )

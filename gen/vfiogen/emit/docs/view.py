@@ -197,9 +197,10 @@ class ProofPage:
 
     source: str
     runs: list[str]
-    rows: list[list[str]]  # markup: the request, then one cell per run
+    rows: list[list[str]]  # markup: the request, then one cell per run (fuzzer columns last)
     proven: int
     total: int
+    fuzz: bool = False  # the last columns are the fuzzer's reach per flavor
 
 
 @dataclass(slots=True)

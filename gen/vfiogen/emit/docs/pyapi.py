@@ -206,6 +206,9 @@ class Package:
         if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name):
             owner = node.value.id
             cls_mro = mro if owner in ("self", "cls") else typed.get(owner)
+            named = self.resolve(module, owner) if cls_mro is None else None
+            if named is not None and isinstance(named[1], ast.ClassDef):  # Cls.method(...)
+                cls_mro = self.mro(named[0], named[1])
             if cls_mro:
                 found = self.lookup(cls_mro, node.attr)
                 if found is not None and isinstance(found[1], _FUNCTIONS):

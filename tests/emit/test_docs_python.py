@@ -1,0 +1,119 @@
+"""The Python reference's reading of the package (vfiogen.emit.docs.pyapi)
+on small packages whose answers are known, and the cookbook's shipping rule.
+The facts on the real package are checked against Python itself in
+tests/runtime/test_api_docs.py."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from support import release_spec
+from vfiogen.emit.docs import cookbook, pyapi
+from vfiogen.errors import DocsError
+
+RUNTIME = "# The vfio runtime\n"
+BASE = '''
+from vfio import abi
+from vfio import requests as rq
+
+
+class Owned:
+    def close(self) -> None:
+        """Close it."""
+
+
+class Device(Owned):
+    """A device."""
+
+    def __init__(self, fd: int) -> None:
+        self.fd = fd
+
+    @property
+    def info(self) -> int:
+        return rq.vfio_device_get_info(self.fd, None)
+
+    def regions(self) -> list[int]:
+        """Every region."""
+        return [self.info, self._region(0)]
+
+    def _region(self, index: int) -> int:
+        return rq.vfio_device_get_region_info(self.fd, index)
+
+    def reset(self) -> None:
+        fcntl.ioctl(self.fd, abi.VFIO_DEVICE_RESET)
+
+    def other(self, thing: object) -> None:
+        thing.regions()  # an object of unknown class: not followed
+
+
+class Mixin(Device):
+    @classmethod
+    def open(cls, path: str) -> "Mixin":
+        dev = cls(3)
+        dev.reset()
+        return dev
+
+    def attach(self, device: Device) -> None:
+        device.regions()  # the annotation says which class
+'''
+API = '''
+from vfio._device import Device as _Device
+from vfio._device import Mixin
+
+__all__ = ["Device", "open_device"]
+
+
+class Device(Mixin, _Device):
+    """The combined device."""
+
+
+def open_device(path: str) -> Device:
+    """Open one."""
+    return Device.open(path)
+'''
+
+
+def entries() -> dict[str, pyapi.PyEntry]:
+    files = {"vfio/_device.py": RUNTIME + BASE, "vfio/api.py": API}
+    (api,) = [m for m in pyapi.reference(release_spec("7.2"), files) if m.name == "vfio.api"]
+    out = {}
+    for e in api.entries:
+        out[e.name] = e
+        out.update({m.name: m for m in e.members})
+    return out
+
+
+def test_requests_through_self_properties_classmethods_and_annotations() -> None:
+    e = entries()
+    assert e["Device.info"].kind == "property"
+    assert e["Device.info"].requests == ("VFIO_DEVICE_GET_INFO",)
+    assert e["Device.regions"].requests == ("VFIO_DEVICE_GET_INFO", "VFIO_DEVICE_GET_REGION_INFO")
+    assert e["Device.reset"].requests == ("VFIO_DEVICE_RESET",)  # by its number in vfio.abi
+    assert e["Device.other"].requests == ()
+    assert e["Device.attach"].requests == ("VFIO_DEVICE_GET_INFO", "VFIO_DEVICE_GET_REGION_INFO")
+    assert e["Device.open"].kind == "classmethod"
+    assert e["Device.open"].requests == ("VFIO_DEVICE_RESET",)  # cls(...) is this class
+    assert e["open_device"].requests == ("VFIO_DEVICE_RESET",)
+    assert "Device._region" not in e  # private
+    assert e["Device.close"].doc == "Close it."  # inherited through the MRO
+    assert e["Device"].signature == "(fd: int)" and e["Device"].bases == ("Mixin",)
+    assert e["Device.regions"].signature == "() -> list[int]"
+
+
+def test_a_package_that_does_not_parse_is_an_error_with_its_position() -> None:
+    files = {"vfio/api.py": "def broken(:\n"}
+    with pytest.raises(DocsError, match="vfio/api.py:1"):
+        pyapi.reference(release_spec("7.2"), files)
+
+
+def test_cookbook_ships_a_page_when_the_spec_has_what_it_requires(tmp_path: Path) -> None:
+    spec = release_spec("7.2")
+    (tmp_path / "index.md").write_text(cookbook.HEADER + "\n# Cookbook\n")
+    (tmp_path / "a.md").write_text(cookbook.HEADER + "\n% requires: VFIO_DEVICE_RESET\n")
+    (tmp_path / "b.md").write_text(cookbook.HEADER + "\n% requires: VFIO_NO_SUCH_REQUEST\n")
+    assert sorted(cookbook.pages(spec, tmp_path)) == ["cookbook/a.md", "cookbook/index.md"]
+    (tmp_path / "c.md").write_text("# no header\n")
+    with pytest.raises(DocsError, match="c.md:1: expected the cookbook header"):
+        cookbook.pages(spec, tmp_path)

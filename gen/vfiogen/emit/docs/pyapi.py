@@ -4,7 +4,8 @@ and which requests each one issues.
 
 Read with `ast` from the rendered package (the text `render_bindings`
 writes), never imported: the docs must build where the package cannot run.
-A method issues a request when its body names the request's function in
+A method issues a request when its body (outside `except` handlers, which
+only explain failures) names the request's function in
 vfio.requests (`rq.vfio_device_get_info`) or its number in vfio.abi
 (`abi.VFIO_DEVICE_GET_INFO`), or calls something that does: a method of its
 own class (`self.set_irqs`, MRO as Python computes it), a function of its
@@ -148,7 +149,7 @@ class Package:
         mod = self.modules[module]
         out: set[str] = set()
         typed = self._typed_names(module, fn, mro)
-        for node in ast.walk(fn):
+        for node in _success_path(fn):
             out |= self._named(mod, node)
             for callee_module, callee, callee_mro in self._callees(module, node, mro, typed):
                 out |= self._issued_by(callee_module, callee, callee_mro, seen)
@@ -224,6 +225,16 @@ class Package:
                 init = self.lookup(cls_mro, "__init__")
                 if init is not None and isinstance(init[1], _FUNCTIONS):
                     yield init[0], init[1], cls_mro
+
+
+def _success_path(fn: _Fn) -> Iterator[ast.AST]:
+    """Every node of `fn` but those of its `except` handlers: a request made
+    only to explain a failure (an error's hint) is not one the call issues."""
+    todo: list[ast.AST] = [fn]
+    while todo:
+        node = todo.pop()
+        yield node
+        todo.extend(c for c in ast.iter_child_nodes(node) if not isinstance(c, ast.ExceptHandler))
 
 
 def _c3(seqs: list[list[_Def]]) -> list[_Def]:

@@ -49,9 +49,10 @@ def test_the_fuzzers_reach_sits_beside_each_request() -> None:
     p = proof.parse(json.dumps(data), "proof.json")
     assert p.fuzz["7.2-full"]["VFIO_DEVICE_RESET"] == proof.FuzzReach(40, 3)
     out = render_docs(release_spec("7.2"), p)
-    assert "| 7.2-full/fuzzer | 3 of 40 random calls succeeded |" in out[
-        "docs/requests/VFIO_DEVICE_RESET.md"
-    ]
+    assert (
+        "| 7.2-full/fuzzer | 3 of 40 random calls succeeded |"
+        in out["docs/requests/VFIO_DEVICE_RESET.md"]
+    )
     matrix = out["docs/proof.md"].splitlines()
     header = next(line for line in matrix if line.startswith("| request |"))
     assert header.endswith("| 6.1/type1 | 7.2-full fuzzer |")

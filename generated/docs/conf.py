@@ -29,6 +29,7 @@ nitpick_ignore = [
     ("py:class", "Dev"),
     ("py:class", "DmaSpace"),
     ("py:class", "Final"),
+    ("py:class", "HasFileno"),
     ("py:class", "Iterator"),
     ("py:class", "Mapping"),
     ("py:class", "None"),

@@ -33,6 +33,12 @@ from vfio import abi, api  # noqa: E402
 from vfio import requests as rq  # noqa: E402
 
 EDU = "0000:00:03.0"
+NULL_FD = os.open("/dev/null", os.O_RDWR)  # passed where a callee only borrows an fd
+# Objects the fake machine cannot reach the requests of, by name and why
+# (each is called on real hardware by the guest tier).
+NOT_TRACED = {
+    "vfio.api.DirtyTracking": "needs a type1 container whose IOMMU info has CAP_MIGRATION",
+}
 
 
 def reference() -> list[pyapi.PyModule]:
@@ -293,6 +299,10 @@ CALLS: dict[str, Callable[[Any, Path], object]] = {
     "vfio.api.Device.set_mig_state": lambda d, _: d.set_mig_state(abi.VfioDeviceMigState(1)),
     "vfio.api.Device.gfx_plane": lambda d, _: d.gfx_plane(),
     "vfio.api.Device.gfx_dmabuf": lambda d, _: d.gfx_dmabuf(1),
+    "vfio.api.Device.ioeventfd": lambda d, _: d.ioeventfd(0, 0, 0, 4, NULL_FD),
+    "vfio.api.Iommufd.set_compat_ioas": lambda f, _: f.set_compat_ioas(api.Ioas(f, 1)),
+    "vfio.api.Ioas.copy": lambda i, _: i.copy(i, 0x100000, 0x1000),
+    "vfio.api.Ioas.map_file": lambda i, _: i.map_file(NULL_FD, 0x1000),
     "vfio.api.Hwpt.invalidate": lambda h, _: h.invalidate(0, [abi.iommu_hwpt_vtd_s1_invalidate()]),
     "vfio.api.Hwpt.dirty_bitmap": lambda h, _: h.dirty_bitmap(0, 0x1000, 0x1000),
     "vfio.api.Container.map_dma": lambda c, _: c.map_dma(0x100000, 0x1000, 0x7000000),
@@ -311,6 +321,10 @@ ARGUMENTS: dict[str, Callable[[], object]] = {
     "str | Path": lambda: "/dev/null",
     "str | Path | None": lambda: "/dev/null",
     "ObjectSpace": lambda: api.Iommufd("/dev/null"),
+    "int | HasFileno": lambda: NULL_FD,  # not owned by the callee
+    "Sequence[tuple[int, int]]": lambda: [(0x100000, 0x1FFFFF)],  # (start, last)
+    "abi.vfio_device_ioeventfd": lambda: abi.vfio_device_ioeventfd(),
+    "Device": lambda: api.Device(os.open("/dev/null", os.O_RDWR), "null"),
     "Dev": lambda: 1,  # a device id
     "OwnedId": lambda: api.Ioas(api.Iommufd("/dev/null"), 1),
     "bool": lambda: True,
@@ -337,8 +351,8 @@ def _default_call(module: str, entry: pyapi.PyEntry) -> Callable[[Any, Path], ob
         args = [ARGUMENTS[ann]() for _, ann, _, _ in params]
         if entry.kind == "property":
             return getattr(obj, entry.name.rsplit(".", 1)[-1])
-        if module == "vfio.requests":
-            return getattr(rq, entry.name)(*args)
+        if "." not in entry.name:  # a module-level function
+            return getattr(importlib.import_module(module), entry.name)(*args)
         return getattr(obj, entry.name.rsplit(".", 1)[-1])(*args)
 
     return call
@@ -395,6 +409,9 @@ def issue(module: str, entry: pyapi.PyEntry, kernel: FakeKernel, root: Path) -> 
 def test_documented_requests_are_issued(
     module: str, entry: pyapi.PyEntry, kernel: FakeKernel, tmp_path: Path
 ) -> None:
+    reason = NOT_TRACED.get(f"{module}.{entry.name.split('.')[0]}")
+    if reason is not None:
+        pytest.skip(f"{module}.{entry.name}: {reason}")
     issue(module, entry, kernel, tmp_path)
     missing = set(entry.requests) - set(kernel.seen)
     full = f"{module}.{entry.name}"
@@ -409,7 +426,8 @@ def test_no_fd_is_left_open(tmp_path: Path) -> None:
         fake = FakeKernel()
         install(mp, fake)
         for i, (module, entry) in enumerate(issuing()):
-            issue(module, entry, fake, tmp_path / str(i))
+            if f"{module}.{entry.name.split('.')[0]}" not in NOT_TRACED:
+                issue(module, entry, fake, tmp_path / str(i))
     gc.collect()  # the arguments made for the calls (an Iommufd per Ioas) close when collected
     assert set(os.listdir("/proc/self/fd")) == before
 

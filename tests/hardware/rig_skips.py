@@ -49,6 +49,8 @@ DEBIAN: dict[str, str] = {
     ),
     "test_mode_matrix.py::test_cdev_dma_and_interrupts": "no iommufd or no VFIO cdev",
     "test_mode_matrix.py::test_noiommu_config_and_bar": "no edu in no-IOMMU mode on this flavor",
+    "test_docs_examples.py::test_page_runs[cookbook/iommufd.md]": "cookbook/iommufd.md needs cdev",
+    "test_docs_examples.py::test_page_runs[cookbook/migration.md]": "cookbook/migration.md needs mtty",
     "test_hints.py::test_noiommu_needs_the_opt_in": "no edu in no-IOMMU mode on this flavor",
     "test_hints.py::test_second_cdev_bind_is_explained": "no iommufd or no VFIO cdev on this flavor",
     **{

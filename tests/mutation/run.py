@@ -73,7 +73,12 @@ TARGETS = [
         ("tests/runtime/test_request_args.py",),
     ),
     Target("argsz", "generated/vfio/_base.py", ("negotiate",), ("tests/runtime/test_api.py",)),
-    Target("migration", "generated/vfio/_migration.py", (), ("tests/runtime/test_api.py",)),
+    Target(
+        "migration",
+        "generated/vfio/_migration.py",
+        (),
+        ("tests/runtime/test_api.py", "tests/runtime/test_migration_fsm.py"),
+    ),
     Target(
         "cexpr",
         "gen/vfiogen/frontend/cexpr.py",

@@ -14,8 +14,6 @@ from pathlib import Path
 from rig_errors import RigError
 from rig_kernels import FLAVORS, Kernel, kernel_dir
 from rig_results import tail
-from vfiogen import pipeline as compiler
-from vfiogen.emit import tree as render
 from vfiogen.inputs import releases, sources
 
 HERE = Path(__file__).resolve().parent
@@ -39,8 +37,10 @@ def own_bindings(kernel: Kernel, work: Path) -> None:
     flavor = FLAVORS.get(kernel.name)
     key = releases.version_key(flavor.series if flavor else kernel.name)  # 7.2-full: 7.2
     release = [p for p in releases.load_pins() if releases.version_key(p) <= key][-1]
-    spec = compiler.compile_spec(sources.from_release(release, quiet=True), warn=False)
-    render.write_tree(render.render_tree(spec), work / "bindings")
+    # In a process of its own: the tier prepares its flavors in threads, and
+    # CPython 3.11's AST constructor is not thread-safe (the docs read the
+    # runtime's sources with ast; see vfiogen.emit.pyparse).
+    _vfiogen("build", release, "-q", "--out", str(work / "bindings"))
     (work / "bindings" / "release.json").write_text(json.dumps({"release": release}))
 
 
@@ -57,13 +57,20 @@ def test_header_bindings(kernel: Kernel, work: Path) -> None:
     flavor = FLAVORS.get(kernel.name)
     release = flavor.series if flavor else kernel.name
     includes = sources.from_release(release, quiet=True).include_dirs("x86_64")
-    cmd = [sys.executable, "-m", "vfiogen", "build", "--header", str(header)]
+    cmd = ["build", "--header", str(header)]
     cmd += [arg for d in includes for arg in ("-I", str(d))]
     cmd += ["--abis", "x86_64", "--overlay", str(TEST_HEADER_OVERLAY), "-q", "--out", str(out)]
+    _vfiogen(*cmd)
+
+
+def _vfiogen(*args: str) -> None:
+    """Run this checkout's vfiogen (gen/ first on the path); RigError with the
+    end of its stderr when it fails."""
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(
         [str(REPO / "gen")] + [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p]
     )
+    cmd = [sys.executable, "-m", "vfiogen", *args]
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=REPO)
     if proc.returncode:
-        raise RigError(f"vfiogen cannot compile {header}: {tail(proc.stderr, 5)}")
+        raise RigError(f"vfiogen {' '.join(args)}: {tail(proc.stderr, 5)}")

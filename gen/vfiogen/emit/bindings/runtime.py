@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from vfiogen.data import data_dir
+from vfiogen.emit.pyparse import parse_module
 from vfiogen.errors import Loc, VfiogenError
 from vfiogen.ir.model import Spec
 
@@ -64,7 +65,7 @@ def _plain(path: Path, text: str) -> RuntimeModule:
 def _describe(path: Path, text: str) -> RuntimeModule:
     if not text.startswith(HEADER + "\n"):
         raise VfiogenError(Loc(str(path), 1), f"expected the runtime header line {HEADER!r}")
-    tree = ast.parse(text, str(path))
+    tree = parse_module(text, str(path))
     literals: dict[str, object] = {}
     imports: list[str] = []
     for node in tree.body:

@@ -22,6 +22,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from vfiogen.emit.naming import function_name
+from vfiogen.emit.pyparse import parse_expression, parse_module
 from vfiogen.errors import DocsError, Loc
 from vfiogen.ir.model import Spec
 
@@ -112,7 +113,7 @@ class Package:
             return self.resolve(target, node.attr) if target else None
         if isinstance(node, ast.Constant) and isinstance(node.value, str):  # "Cls" annotation
             try:
-                return self._expr_def(module, ast.parse(node.value, mode="eval").body)
+                return self._expr_def(module, parse_expression(node.value))
             except SyntaxError:
                 return None
         return None
@@ -255,7 +256,7 @@ def _c3(seqs: list[list[_Def]]) -> list[_Def]:
 
 def _parse(name: str, path: str, text: str) -> _Module:
     try:
-        tree = ast.parse(text, path)
+        tree = parse_module(text, path)
     except SyntaxError as exc:
         raise DocsError(Loc(path, exc.lineno or 0), f"cannot parse: {exc.msg}") from None
     aliases: dict[str, str] = {}

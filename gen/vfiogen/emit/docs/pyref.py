@@ -16,6 +16,7 @@ from vfiogen.emit.bindings.model import PyModel
 from vfiogen.emit.docs.myst import code, docstring, role
 from vfiogen.emit.docs.names import Names
 from vfiogen.emit.docs.pyapi import PyEntry, PyModule
+from vfiogen.emit.pyparse import parse_module
 from vfiogen.emit.docs.view import (
     Fact,
     PyAbiPage,
@@ -187,7 +188,7 @@ def _annotation_names(text: str) -> set[str]:
         return set()
     source = f"def f{text}: ..." if text.startswith("(") else f"x: {text}"
     try:
-        tree = ast.parse(source)
+        tree = parse_module(source)
     except SyntaxError:
         return set(_DOTTED.findall(text))
     out = set()

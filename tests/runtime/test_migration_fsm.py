@@ -133,3 +133,94 @@ def test_allowed_arcs_reach_the_kernel_once() -> None:
         assert dev.mig_path(S.RUNNING) == []  # already there
     with pytest.raises(TypeError):
         FakeMtty(ALL, S.RUNNING).set_mig_state("RUNNING")  # type: ignore[arg-type]
+
+
+FLAGS = abi.VfioDeviceFeatureMigrationFlags
+
+
+@pytest.mark.parametrize(
+    "flags, target, lacking",
+    [
+        (abi.VFIO_MIGRATION_STOP_COPY, S.PRE_COPY, "PRE_COPY: 4"),
+        (abi.VFIO_MIGRATION_STOP_COPY, S.RUNNING_P2P, "P2P: 2"),
+        (abi.VFIO_MIGRATION_STOP_COPY, S.PRE_COPY_P2P, "P2P|PRE_COPY: 6"),
+        (abi.VFIO_MIGRATION_STOP_COPY | abi.VFIO_MIGRATION_P2P, S.PRE_COPY_P2P, "PRE_COPY: 4"),
+        (abi.VFIO_MIGRATION_STOP_COPY | abi.VFIO_MIGRATION_PRE_COPY, S.PRE_COPY_P2P, "P2P: 2"),
+    ],
+)
+def test_refused_target_names_exactly_the_lacking_flags(
+    flags: int, target: S, lacking: str
+) -> None:
+    """vfio_mig_get_next_state refuses new_fsm when state_flags_table[new_fsm]
+    & migration_flags != state_flags_table[new_fsm]; the message names the
+    flags of that entry the device lacks, and only those."""
+    with pytest.raises(api.MigrationArcError) as err:
+        api.mig_path(MACHINE, flags, S.RUNNING, target)
+    assert err.value.reason == (
+        f"the device's migration flags lack <VfioDeviceFeatureMigrationFlags.{lacking}>"
+    )
+    assert (err.value.current, err.value.target) == (S.RUNNING, target)
+
+
+def test_flags_as_the_device_reports_them_are_checked_alike() -> None:
+    """Device.migration_flags() returns a VfioDeviceFeatureMigrationFlags, and
+    `needs & flags` is then one too: the check compares values (the kernel's
+    state_flags_table test), never identities."""
+    for flags in (ALL, FLAGS(ALL)):
+        assert api.mig_path(MACHINE, flags, S.RUNNING, S.STOP_COPY) == [
+            S.RUNNING_P2P,
+            S.STOP,
+            S.STOP_COPY,
+        ]
+    with pytest.raises(api.MigrationArcError) as err:
+        api.mig_path(MACHINE, FLAGS.STOP_COPY, S.RUNNING, S.PRE_COPY)
+    assert err.value.reason == (
+        "the device's migration flags lack <VfioDeviceFeatureMigrationFlags.PRE_COPY: 4>"
+    )
+
+
+@pytest.mark.parametrize("current", [S.ERROR, int(S.ERROR)])
+def test_error_is_left_only_by_a_reset(current: int) -> None:
+    """state_flags_table[VFIO_DEVICE_STATE_ERROR] = ~0U: no device supports
+    ERROR as a current state; the message says why (the enum member and its
+    int value alike)."""
+    with pytest.raises(api.MigrationArcError) as err:
+        api.mig_path(MACHINE, ALL, current, S.RUNNING)
+    assert err.value.reason == "the device is in ERROR: only a reset leaves it"
+
+
+@pytest.mark.parametrize("current", [S.NR, 99, -1, 1 << 32])
+def test_a_current_value_that_is_no_state_is_not_error(current: int) -> None:
+    """cur_fsm >= ARRAY_SIZE(vfio_from_fsm_table) is refused (EINVAL) as a
+    state the device cannot be in, not as ERROR."""
+    with pytest.raises(api.MigrationArcError) as err:
+        api.mig_path(MACHINE, ALL, current, S.RUNNING)
+    assert err.value.reason == "the device reports a state its flags do not support"
+
+
+# "The following transitions are blocked" (vfio_main.c, the comment above
+# vfio_from_fsm_table); both need PRE_COPY, the first also without P2P.
+KERNEL_BLOCKED = {(S.STOP_COPY, S.PRE_COPY), (S.STOP_COPY, S.PRE_COPY_P2P)}
+
+
+@pytest.mark.parametrize("extra", [0, abi.VFIO_MIGRATION_P2P, abi.VFIO_MIGRATION_PRE_COPY, ALL])
+def test_only_the_kernels_blocked_arcs_are_refused_at_their_first_step(extra: int) -> None:
+    """For every flag set a migrating device can report (STOP_COPY is
+    mandatory), every supported current/target pair walks to its target
+    unless the kernel's comment lists it as blocked; a blocked one stops at
+    its first step, so the message names no intermediate state."""
+    flags = abi.VFIO_MIGRATION_STOP_COPY | extra
+    supported = [s for s in S if s in MACHINE.states and MACHINE.states[s].needs & ~flags == 0]
+    for current in supported:
+        for target in supported:
+            if (current, target) not in KERNEL_BLOCKED:
+                path = api.mig_path(MACHINE, flags, current, target)
+                assert path[-1:] == ([] if current == target else [target])
+                continue
+            with pytest.raises(api.MigrationArcError) as err:
+                api.mig_path(MACHINE, flags, current, target)
+            assert err.value.reason == "the state machine forbids this arc"
+            assert str(err.value) == (
+                f"migration STOP_COPY -> {target.name} refused: the state machine forbids"
+                f" this arc (the kernel answers EINVAL: {MACHINE.source})"
+            )

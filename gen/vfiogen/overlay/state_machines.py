@@ -7,7 +7,8 @@ header; `blocked` and every state are enumerators of that enum; `errno` is
 an errno name. The table must be complete: each state's `next` names every
 state this release has, exactly once, and each step is a state of this
 release or `blocked`; states (and `next` entries) a release lacks are
-dropped when their state's since/until say so.
+dropped when their state's since/until say so. Every walk the table
+describes ends (at its target or at `blocked`), for every set of flags.
 """
 
 from __future__ import annotations
@@ -57,7 +58,34 @@ def merge(m: Checks, name: str, entry: Any) -> None:
     )
     for state in sorted(present, key=lambda s: list(declared).index(s)):
         machine.states[state] = _state(m, path + ("states", state), declared, present, e)
+    _check_walks(m, path, machine)
     m.spec.state_machines[name] = machine
+
+
+def _check_walks(m: Checks, path: tuple[str, ...], machine: StateMachine) -> None:
+    """Every walk ends: for each set of the flags the states need, from each
+    state the device supports toward each other one, the steps (skipping
+    unsupported states, as the kernel does) reach the target or `blocked`
+    without coming back to a state. The kernel's table does; a table with a
+    cycle would make the runtime's walk go round."""
+    flags = sorted({f for s in machine.states.values() for f in s.needs})
+    for n in range(1 << len(flags)):
+        have = {f for i, f in enumerate(flags) if n >> i & 1}
+        ok = {s for s, st in machine.states.items() if set(st.needs) <= have}
+        for start in sorted(ok):
+            for target in sorted(ok - {start}):
+                seen = [start]
+                state = start
+                while state not in (target, machine.blocked):
+                    came_from, state = state, machine.states[state].next[target]
+                    if state in seen:  # positioned at the step that closes the cycle
+                        raise m.fail(
+                            path + ("states", came_from, "next", target),
+                            f"the walk from {start} to {target} with flags "
+                            f"[{', '.join(sorted(have))}] comes back: "
+                            + " -> ".join(seen + [state]),
+                        )
+                    seen.append(state)  # a state the device lacks too: the kernel steps past it
 
 
 def _enumerator(m: Checks, enum: str, name: str) -> bool:

@@ -21,14 +21,13 @@ from __future__ import annotations
 import fcntl
 import json
 import shutil
-import subprocess
 import sys
 import sysconfig
 import tempfile
 from collections.abc import Sequence
-from functools import lru_cache
 from pathlib import Path
 
+from rig_host import qemu_with
 from rig_errors import MissingPart, RigError
 from rig_initramfs import build_initramfs
 from rig_kernels import Flavor, Kernel, cache_root
@@ -47,22 +46,9 @@ WANTED_MODULES = ("virtio_pci", "9pnet_virtio", "9p", "vfio_pci", "vfio_iommu_sp
 MACHINE = "pseries,cap-cfpc=broken,cap-sbbc=broken,cap-ibs=broken,cap-ccf-assist=off"
 
 
-@lru_cache(maxsize=None)
 def check_host() -> str:
     """qemu-system-ppc64 with edu and the pseries PHB, else MissingPart."""
-    qemu = shutil.which(QEMU)
-    if qemu is None:
-        raise MissingPart(f"{QEMU} not found (run tests/hardware/install-deps.sh)")
-    try:
-        devices = subprocess.run(
-            [qemu, "-device", "help"], capture_output=True, text=True, timeout=60
-        ).stdout
-    except (OSError, subprocess.TimeoutExpired) as exc:
-        raise MissingPart(f"{qemu} does not run: {exc}") from None
-    for device in ('"edu"', '"spapr-pci-host-bridge"'):
-        if device not in devices:
-            raise MissingPart(f"{qemu} has no {device} device")
-    return qemu
+    return qemu_with(QEMU, ('"edu"', '"spapr-pci-host-bridge"'))
 
 
 def guest_python() -> str:

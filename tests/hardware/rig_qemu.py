@@ -7,16 +7,15 @@ import json
 import os
 import re
 import shlex
-import shutil
 import signal
 import subprocess
 import sys
 import time
 from collections.abc import Callable, Sequence
-from functools import lru_cache
 from pathlib import Path
 
 import rig_ppc64
+from rig_host import qemu_with
 from rig_errors import GuestFailure, MissingPart, RigError
 from rig_initramfs import build_initramfs, find_busybox
 from rig_kernels import FLAVORS, Flavor, Kernel, fetch_kernel
@@ -47,21 +46,8 @@ def check_host() -> None:
     find_busybox()
 
 
-@lru_cache(maxsize=None)
 def find_qemu() -> str:
-    qemu = shutil.which(QEMU)
-    if qemu is None:
-        raise MissingPart(f"{QEMU} not found (run tests/hardware/install-deps.sh)")
-    try:
-        devices = subprocess.run(
-            [qemu, "-device", "help"], capture_output=True, text=True, timeout=60
-        ).stdout
-    except (OSError, subprocess.TimeoutExpired) as exc:
-        raise MissingPart(f"{qemu} does not run: {exc}") from None
-    for device in ('"edu"', '"intel-iommu"'):
-        if device not in devices:
-            raise MissingPart(f"{qemu} has no {device} device")
-    return qemu
+    return qemu_with(QEMU, ('"edu"', '"intel-iommu"'))
 
 
 def choose_accel() -> str:

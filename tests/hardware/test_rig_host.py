@@ -15,6 +15,7 @@ import pytest
 import rig
 import rig_qemu
 import rig_skips
+from rig_host import qemu_with
 
 HERE = Path(__file__).parent
 
@@ -194,13 +195,13 @@ def test_guest_failures_are_reported(
     monkeypatch.setenv("PATH", f"{bindir}:{os.environ['PATH']}")
     monkeypatch.setattr(rig_qemu, "find_busybox", lambda: Path("/bin/busybox"))
     monkeypatch.setattr(rig_qemu, "build_initramfs", lambda kernel, out: out.write_bytes(b""))
-    rig.find_qemu.cache_clear()
+    qemu_with.cache_clear()
     kernel = rig.Kernel("7.2", "sid", "7.2.13-1", "7.2.13+deb14-amd64", tmp_path, tmp_path)
     try:
         with pytest.raises(rig.GuestFailure) as info:
             rig.run_pytest(kernel, ["-q"], tmp_path / "work", timeout=1, accel="tcg")
     finally:
-        rig.find_qemu.cache_clear()
+        qemu_with.cache_clear()
     assert message in str(info.value)
     assert f"fake qemu: {how}" in str(info.value)  # QEMU's own output is shown
 

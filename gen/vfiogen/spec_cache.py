@@ -26,13 +26,10 @@ KIND = spec_keys.KIND
 def load(entry: str, source: HeaderSource) -> Spec | None:
     """The spec stored under `entry`, or None: absent, corrupt, not a spec,
     or a file the preprocessor read has changed since."""
-    payload = cache.read(KIND, entry)
-    if payload is None:
+    pair = spec_keys.stored(entry)
+    if pair is None:
         return None
-    try:
-        deps, spec = pickle.loads(payload)
-    except (pickle.UnpicklingError, EOFError, AttributeError, ImportError, TypeError, ValueError):
-        return None  # checksummed, yet unreadable: written by a broken run
+    deps, spec = pair
     if not isinstance(spec, Spec) or not isinstance(deps, list):
         return None
     if not spec_keys.unchanged(deps, spec_keys.search_path(source)):

@@ -122,16 +122,24 @@ def unchanged(deps: list[Dependency], dirs: list[Path]) -> bool:
     return True
 
 
-def recorded_dependencies(entry: str) -> list[Dependency] | None:
-    """The files listed with the spec stored under `entry` (None: no
-    readable entry). Unpickling loads the IR classes: only after a miss."""
+def stored(entry: str) -> tuple[object, object] | None:
+    """The (dependencies, spec) pair stored under `entry` in the spec cache,
+    or None: absent, or unreadable though checksummed (written by a broken
+    run). Unpickling loads the IR classes: only after a miss."""
     import pickle  # only after a miss: a warm answer's start-up does without it
 
     payload = cache.read(KIND, entry)
     if payload is None:
         return None
     try:
-        deps, _ = pickle.loads(payload)
+        pair = pickle.loads(payload)
     except (pickle.UnpicklingError, EOFError, AttributeError, ImportError, TypeError, ValueError):
         return None
-    return deps if isinstance(deps, list) else None
+    return pair if isinstance(pair, tuple) and len(pair) == 2 else None
+
+
+def recorded_dependencies(entry: str) -> list[Dependency] | None:
+    """The files listed with the spec stored under `entry` (None: no
+    readable entry)."""
+    pair = stored(entry)
+    return pair[0] if pair is not None and isinstance(pair[0], list) else None

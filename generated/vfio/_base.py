@@ -38,9 +38,9 @@ def uint(value: object, what: str, bits: int = 32) -> int:
     return value
 
 
-def page_aligned(value: int, what: str) -> int:
+def page_aligned(value: object, what: str) -> int:
     """A 64-bit argument that must be a multiple of the page size."""
-    uint(value, what, 64)
+    value = uint(value, what, 64)
     if value % PAGE_SIZE:
         raise ValueError(f"{what} {value:#x} is not a multiple of the page size ({PAGE_SIZE:#x})")
     return value

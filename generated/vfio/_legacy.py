@@ -9,8 +9,9 @@ from __future__ import annotations
 import ctypes
 import errno
 import os
+import struct
 from pathlib import Path
-from typing import Any, Generic, NamedTuple, TypeVar
+from typing import Any, Generic, NamedTuple, NoReturn, TypeVar
 
 from vfio import abi, caps
 from vfio import requests as rq
@@ -56,13 +57,37 @@ class IommuInfo(NamedTuple):
 
 # What map_dma/unmap_dma use on every call, looked up once (vfio.abi's
 # attributes go through its module __getattr__ machinery, slower to load).
+# Each call copies a blank request (a bytearray's copy() is the cheapest new
+# buffer) and packs its fields into it with the struct's own struct.Struct,
+# whose C code also refuses a negative or too wide value: measured in the
+# guest (tests/hardware/guest/test_bench_requests.py), building the request
+# was most of what the verbs cost over the typed request.
 _DmaMap, _DmaUnmap = abi.vfio_iommu_type1_dma_map, abi.vfio_iommu_type1_dma_unmap
 _DMA_MAP_SIZE, _DMA_UNMAP_SIZE = ctypes.sizeof(_DmaMap), ctypes.sizeof(_DmaUnmap)
-_DmaMap.codec(), _DmaUnmap.codec()  # builds their struct.Struct: .pack/.unpack are then C methods
-_pack_map, _pack_unmap, _unpack_unmap = _DmaMap.pack, _DmaUnmap.pack, _DmaUnmap.unpack
-"""The requests as bytes, by struct's C code: cheaper than a ctypes struct and its attribute sets."""
+_MAP_CODEC, _UNMAP_CODEC = _DmaMap.codec(), _DmaUnmap.codec()
+assert _MAP_CODEC is not None and _UNMAP_CODEC is not None  # integer members only
+_pack_map_into, _pack_unmap_into = _MAP_CODEC.pack_into, _UNMAP_CODEC.pack_into
+_unpack_unmap = _UNMAP_CODEC.unpack_from
+_BLANK_MAP, _BLANK_UNMAP = bytearray(_DMA_MAP_SIZE), bytearray(_DMA_UNMAP_SIZE)
 _DMA_READ, _DMA_WRITE = abi.VFIO_DMA_MAP_FLAG_READ, abi.VFIO_DMA_MAP_FLAG_WRITE
+_DMA_READ_WRITE = _DMA_READ | _DMA_WRITE
 _PAGE_MASK = PAGE_SIZE - 1
+
+
+def _refuse_map(iova: object, size: object, vaddr: object) -> NoReturn:
+    """Why map_dma's arguments were refused, in the words of the checks."""
+    uint(vaddr, "vaddr", 64)
+    page_aligned(iova, "iova")
+    page_aligned(size, "size")
+    raise AssertionError(f"map_dma({iova!r}, {size!r}, {vaddr!r}) refused, no check says why")
+
+
+def _refuse_unmap(iova: object, size: object, flags: object) -> NoReturn:
+    """Why unmap_dma's arguments were refused."""
+    uint(flags, "flags")
+    uint(iova, "iova", 64)
+    uint(size, "size", 64)
+    raise AssertionError(f"unmap_dma({iova!r}, {size!r}, {flags!r}) refused, no check says why")
 
 
 class Container(Owned):
@@ -147,36 +172,37 @@ class Container(Owned):
     ) -> None:
         """Map `size` bytes at user address `vaddr` to device address `iova`.
         The memory must stay allocated while mapped: prefer dma_buffer()."""
-        if (  # plain 64-bit ints, iova and size page aligned: checked in one expression
-            iova.__class__ is not int
-            or size.__class__ is not int
-            or vaddr.__class__ is not int
-            or (iova | size | vaddr) >> 64  # negative or 64 bits and more: nonzero
-            or (iova | size) & _PAGE_MASK
-        ):  # the checks below say which argument is wrong
-            uint(vaddr, "vaddr", 64)
-            page_aligned(iova, "iova")
-            page_aligned(size, "size")
-        if (fd := self._fd) < 0:
-            fd = self.fd  # raises: this container is closed
-        flags = (_DMA_READ if readable else 0) | (_DMA_WRITE if writable else 0)
-        rq.vfio_iommu_map_dma(fd, bytearray(_pack_map(_DMA_MAP_SIZE, flags, vaddr, iova, size)))
-
-    def unmap_dma(self, iova: int, size: int, flags: int = 0) -> int:
-        """Unmap; returns the number of bytes the kernel unmapped."""
         if (
             iova.__class__ is not int
             or size.__class__ is not int
-            or flags.__class__ is not int
-            or (iova | size) >> 64  # negative or 64 bits and more: nonzero
-            or flags >> 32
-        ):  # the checks below say which argument is wrong
-            uint(flags, "flags")
-            uint(iova, "iova", 64)
-            uint(size, "size", 64)
+            or vaddr.__class__ is not int
+            or (iova | size) & _PAGE_MASK
+        ):
+            _refuse_map(iova, size, vaddr)
         if (fd := self._fd) < 0:
             fd = self.fd  # raises: this container is closed
-        buf = bytearray(_pack_unmap(_DMA_UNMAP_SIZE, flags, iova, size))
+        if readable and writable:
+            flags = _DMA_READ_WRITE
+        else:
+            flags = (_DMA_READ if readable else 0) | (_DMA_WRITE if writable else 0)
+        buf = _BLANK_MAP.copy()
+        try:  # struct refuses what is negative or over 64 bits
+            _pack_map_into(buf, 0, _DMA_MAP_SIZE, flags, vaddr, iova, size)
+        except struct.error:
+            _refuse_map(iova, size, vaddr)
+        rq.vfio_iommu_map_dma(fd, buf)
+
+    def unmap_dma(self, iova: int, size: int, flags: int = 0) -> int:
+        """Unmap; returns the number of bytes the kernel unmapped."""
+        if iova.__class__ is not int or size.__class__ is not int or flags.__class__ is not int:
+            _refuse_unmap(iova, size, flags)
+        if (fd := self._fd) < 0:
+            fd = self.fd  # raises: this container is closed
+        buf = _BLANK_UNMAP.copy()
+        try:  # struct refuses what is negative or too wide
+            _pack_unmap_into(buf, 0, _DMA_UNMAP_SIZE, flags, iova, size)
+        except struct.error:
+            _refuse_unmap(iova, size, flags)
         rq.vfio_iommu_unmap_dma(fd, buf)
         unmapped: int = _unpack_unmap(buf)[3]  # the size the kernel unmapped
         return unmapped

@@ -1243,13 +1243,12 @@ def vfio_get_api_version(fd: int) -> int:
     Availability: Always
 
     fd: container; argument: none; result: value; since Linux 4.19."""
-    if fd.__class__ is int:  # checked: straight in (fcntl refuses fd < 0 before the call)
-        try:
-            return _fcntl_ioctl_int(fd, VFIO_GET_API_VERSION, 0)
-        except OSError as exc:
-            raise VfioError(exc.errno or 0, "VFIO_GET_API_VERSION", "container") from exc
-        except ValueError:
-            pass  # a negative fd: _ioctl says so in its words
+    try:  # fcntl checks the fd before the call
+        return _fcntl_ioctl_int(fd, VFIO_GET_API_VERSION, 0)
+    except OSError as exc:
+        raise VfioError(exc.errno or 0, "VFIO_GET_API_VERSION", "container") from exc
+    except (TypeError, ValueError):
+        pass  # not a descriptor: _ioctl says so in its words
     return _ioctl.none(fd, VFIO_GET_API_VERSION, "VFIO_GET_API_VERSION", "container")
 
 
@@ -1261,13 +1260,13 @@ def vfio_check_extension(fd: int, value: int) -> int:
     Availability: Always
 
     fd: container; argument: value __u32; result: value; since Linux 4.19."""
-    if fd.__class__ is int and value.__class__ is int and 0 <= value <= _ioctl.INT_MAX:  # checked
+    if value.__class__ is int and 0 <= value <= _ioctl.INT_MAX:  # checked; fcntl checks the fd
         try:
             return _fcntl_ioctl_int(fd, VFIO_CHECK_EXTENSION, value)
         except OSError as exc:
             raise VfioError(exc.errno or 0, "VFIO_CHECK_EXTENSION", "container") from exc
-        except ValueError:
-            pass  # a negative fd: _ioctl says so in its words
+        except (TypeError, ValueError):
+            pass  # not a descriptor: _ioctl says so in its words
     return _ioctl.value(fd, VFIO_CHECK_EXTENSION, value, "VFIO_CHECK_EXTENSION", "container")
 
 
@@ -1285,13 +1284,13 @@ def vfio_set_iommu(fd: int, value: int) -> None:
     Availability: When VFIO group attached
 
     fd: container; argument: value __u32; result: status; since Linux 4.19."""
-    if fd.__class__ is int and value.__class__ is int and 0 <= value <= _ioctl.INT_MAX:  # checked
+    if value.__class__ is int and 0 <= value <= _ioctl.INT_MAX:  # checked; fcntl checks the fd
         try:
             _fcntl_ioctl_int(fd, VFIO_SET_IOMMU, value)
         except OSError as exc:
             raise VfioError(exc.errno or 0, "VFIO_SET_IOMMU", "container") from exc
-        except ValueError:
-            pass  # a negative fd: _ioctl says so in its words
+        except (TypeError, ValueError):
+            pass  # not a descriptor: _ioctl says so in its words
         else:
             return
     _ioctl.value(fd, VFIO_SET_IOMMU, value, "VFIO_SET_IOMMU", "container")
@@ -1313,16 +1312,16 @@ def vfio_group_get_status(fd: int, arg: _abi.vfio_group_status | bytearray) -> i
     (0 on success).
     """
     if (
-        (kind := arg.__class__) is _vfio_group_status
-        or kind is bytearray
+        arg.__class__ is _vfio_group_status
+        or arg.__class__ is bytearray
         and len(arg) >= _vfio_group_status_size
-    ) and fd.__class__ is int:  # checked: straight in
+    ):  # checked: straight in (fcntl checks the fd before the call)
         try:
             return _fcntl_ioctl(fd, VFIO_GROUP_GET_STATUS, arg, True)
         except OSError as exc:
             raise VfioError(exc.errno or 0, "VFIO_GROUP_GET_STATUS", "group") from exc
-        except ValueError:
-            pass  # a negative fd, refused by fcntl before the call: _ioctl says so in its words
+        except (TypeError, ValueError):
+            pass  # not a descriptor: _ioctl says so in its words
     return _ioctl.struct(
         fd, VFIO_GROUP_GET_STATUS, arg, _abi.vfio_group_status, "VFIO_GROUP_GET_STATUS", "group"
     )
@@ -1362,15 +1361,14 @@ def vfio_group_unset_container(fd: int) -> None:
     Availability: When attached to container
 
     fd: group; argument: none; result: status; since Linux 4.19."""
-    if fd.__class__ is int:  # checked: straight in (fcntl refuses fd < 0 before the call)
-        try:
-            _fcntl_ioctl_int(fd, VFIO_GROUP_UNSET_CONTAINER, 0)
-        except OSError as exc:
-            raise VfioError(exc.errno or 0, "VFIO_GROUP_UNSET_CONTAINER", "group") from exc
-        except ValueError:
-            pass  # a negative fd: _ioctl says so in its words
-        else:
-            return
+    try:  # fcntl checks the fd before the call
+        _fcntl_ioctl_int(fd, VFIO_GROUP_UNSET_CONTAINER, 0)
+    except OSError as exc:
+        raise VfioError(exc.errno or 0, "VFIO_GROUP_UNSET_CONTAINER", "group") from exc
+    except (TypeError, ValueError):
+        pass  # not a descriptor: _ioctl says so in its words
+    else:
+        return
     _ioctl.none(fd, VFIO_GROUP_UNSET_CONTAINER, "VFIO_GROUP_UNSET_CONTAINER", "group")
 
 
@@ -1404,16 +1402,16 @@ def vfio_device_get_info(fd: int, arg: _abi.vfio_device_info | bytearray) -> int
     (0 on success).
     """
     if (
-        (kind := arg.__class__) is _vfio_device_info
-        or kind is bytearray
+        arg.__class__ is _vfio_device_info
+        or arg.__class__ is bytearray
         and len(arg) >= _vfio_device_info_size
-    ) and fd.__class__ is int:  # checked: straight in
+    ):  # checked: straight in (fcntl checks the fd before the call)
         try:
             return _fcntl_ioctl(fd, VFIO_DEVICE_GET_INFO, arg, True)
         except OSError as exc:
             raise VfioError(exc.errno or 0, "VFIO_DEVICE_GET_INFO", "device") from exc
-        except ValueError:
-            pass  # a negative fd, refused by fcntl before the call: _ioctl says so in its words
+        except (TypeError, ValueError):
+            pass  # not a descriptor: _ioctl says so in its words
     return _ioctl.struct(
         fd, VFIO_DEVICE_GET_INFO, arg, _abi.vfio_device_info, "VFIO_DEVICE_GET_INFO", "device"
     )
@@ -1437,16 +1435,16 @@ def vfio_device_get_region_info(fd: int, arg: _abi.vfio_region_info | bytearray)
     (0 on success).
     """
     if (
-        (kind := arg.__class__) is _vfio_region_info
-        or kind is bytearray
+        arg.__class__ is _vfio_region_info
+        or arg.__class__ is bytearray
         and len(arg) >= _vfio_region_info_size
-    ) and fd.__class__ is int:  # checked: straight in
+    ):  # checked: straight in (fcntl checks the fd before the call)
         try:
             return _fcntl_ioctl(fd, VFIO_DEVICE_GET_REGION_INFO, arg, True)
         except OSError as exc:
             raise VfioError(exc.errno or 0, "VFIO_DEVICE_GET_REGION_INFO", "device") from exc
-        except ValueError:
-            pass  # a negative fd, refused by fcntl before the call: _ioctl says so in its words
+        except (TypeError, ValueError):
+            pass  # not a descriptor: _ioctl says so in its words
     return _ioctl.struct(
         fd,
         VFIO_DEVICE_GET_REGION_INFO,
@@ -1497,16 +1495,16 @@ def vfio_device_get_irq_info(fd: int, arg: _abi.vfio_irq_info | bytearray) -> in
     (0 on success).
     """
     if (
-        (kind := arg.__class__) is _vfio_irq_info
-        or kind is bytearray
+        arg.__class__ is _vfio_irq_info
+        or arg.__class__ is bytearray
         and len(arg) >= _vfio_irq_info_size
-    ) and fd.__class__ is int:  # checked: straight in
+    ):  # checked: straight in (fcntl checks the fd before the call)
         try:
             return _fcntl_ioctl(fd, VFIO_DEVICE_GET_IRQ_INFO, arg, True)
         except OSError as exc:
             raise VfioError(exc.errno or 0, "VFIO_DEVICE_GET_IRQ_INFO", "device") from exc
-        except ValueError:
-            pass  # a negative fd, refused by fcntl before the call: _ioctl says so in its words
+        except (TypeError, ValueError):
+            pass  # not a descriptor: _ioctl says so in its words
     return _ioctl.struct(
         fd, VFIO_DEVICE_GET_IRQ_INFO, arg, _abi.vfio_irq_info, "VFIO_DEVICE_GET_IRQ_INFO", "device"
     )
@@ -1556,16 +1554,16 @@ def vfio_device_set_irqs(fd: int, arg: _abi.vfio_irq_set | bytearray) -> int:
     (0 on success).
     """
     if (
-        (kind := arg.__class__) is _vfio_irq_set
-        or kind is bytearray
+        arg.__class__ is _vfio_irq_set
+        or arg.__class__ is bytearray
         and len(arg) >= _vfio_irq_set_size
-    ) and fd.__class__ is int:  # checked: straight in
+    ):  # checked: straight in (fcntl checks the fd before the call)
         try:
             return _fcntl_ioctl(fd, VFIO_DEVICE_SET_IRQS, arg, True)
         except OSError as exc:
             raise VfioError(exc.errno or 0, "VFIO_DEVICE_SET_IRQS", "device") from exc
-        except ValueError:
-            pass  # a negative fd, refused by fcntl before the call: _ioctl says so in its words
+        except (TypeError, ValueError):
+            pass  # not a descriptor: _ioctl says so in its words
     return _ioctl.struct(
         fd, VFIO_DEVICE_SET_IRQS, arg, _abi.vfio_irq_set, "VFIO_DEVICE_SET_IRQS", "device"
     )
@@ -1575,15 +1573,14 @@ def vfio_device_reset(fd: int) -> None:
     """Reset a device.
 
     fd: device; argument: none; result: status; since Linux 4.19."""
-    if fd.__class__ is int:  # checked: straight in (fcntl refuses fd < 0 before the call)
-        try:
-            _fcntl_ioctl_int(fd, VFIO_DEVICE_RESET, 0)
-        except OSError as exc:
-            raise VfioError(exc.errno or 0, "VFIO_DEVICE_RESET", "device") from exc
-        except ValueError:
-            pass  # a negative fd: _ioctl says so in its words
-        else:
-            return
+    try:  # fcntl checks the fd before the call
+        _fcntl_ioctl_int(fd, VFIO_DEVICE_RESET, 0)
+    except OSError as exc:
+        raise VfioError(exc.errno or 0, "VFIO_DEVICE_RESET", "device") from exc
+    except (TypeError, ValueError):
+        pass  # not a descriptor: _ioctl says so in its words
+    else:
+        return
     _ioctl.none(fd, VFIO_DEVICE_RESET, "VFIO_DEVICE_RESET", "device")
 
 
@@ -1644,16 +1641,16 @@ def vfio_device_get_pci_hot_reset_info(
     (0 on success).
     """
     if (
-        (kind := arg.__class__) is _vfio_pci_hot_reset_info
-        or kind is bytearray
+        arg.__class__ is _vfio_pci_hot_reset_info
+        or arg.__class__ is bytearray
         and len(arg) >= _vfio_pci_hot_reset_info_size
-    ) and fd.__class__ is int:  # checked: straight in
+    ):  # checked: straight in (fcntl checks the fd before the call)
         try:
             return _fcntl_ioctl(fd, VFIO_DEVICE_GET_PCI_HOT_RESET_INFO, arg, True)
         except OSError as exc:
             raise VfioError(exc.errno or 0, "VFIO_DEVICE_GET_PCI_HOT_RESET_INFO", "device") from exc
-        except ValueError:
-            pass  # a negative fd, refused by fcntl before the call: _ioctl says so in its words
+        except (TypeError, ValueError):
+            pass  # not a descriptor: _ioctl says so in its words
     return _ioctl.struct(
         fd,
         VFIO_DEVICE_GET_PCI_HOT_RESET_INFO,
@@ -1693,16 +1690,16 @@ def vfio_device_pci_hot_reset(fd: int, arg: _abi.vfio_pci_hot_reset | bytearray)
     (0 on success).
     """
     if (
-        (kind := arg.__class__) is _vfio_pci_hot_reset
-        or kind is bytearray
+        arg.__class__ is _vfio_pci_hot_reset
+        or arg.__class__ is bytearray
         and len(arg) >= _vfio_pci_hot_reset_size
-    ) and fd.__class__ is int:  # checked: straight in
+    ):  # checked: straight in (fcntl checks the fd before the call)
         try:
             return _fcntl_ioctl(fd, VFIO_DEVICE_PCI_HOT_RESET, arg, True)
         except OSError as exc:
             raise VfioError(exc.errno or 0, "VFIO_DEVICE_PCI_HOT_RESET", "device") from exc
-        except ValueError:
-            pass  # a negative fd, refused by fcntl before the call: _ioctl says so in its words
+        except (TypeError, ValueError):
+            pass  # not a descriptor: _ioctl says so in its words
     return _ioctl.struct(
         fd,
         VFIO_DEVICE_PCI_HOT_RESET,
@@ -1739,16 +1736,16 @@ def vfio_device_query_gfx_plane(fd: int, arg: _abi.vfio_device_gfx_plane_info | 
     (0 on success).
     """
     if (
-        (kind := arg.__class__) is _vfio_device_gfx_plane_info
-        or kind is bytearray
+        arg.__class__ is _vfio_device_gfx_plane_info
+        or arg.__class__ is bytearray
         and len(arg) >= _vfio_device_gfx_plane_info_size
-    ) and fd.__class__ is int:  # checked: straight in
+    ):  # checked: straight in (fcntl checks the fd before the call)
         try:
             return _fcntl_ioctl(fd, VFIO_DEVICE_QUERY_GFX_PLANE, arg, True)
         except OSError as exc:
             raise VfioError(exc.errno or 0, "VFIO_DEVICE_QUERY_GFX_PLANE", "device") from exc
-        except ValueError:
-            pass  # a negative fd, refused by fcntl before the call: _ioctl says so in its words
+        except (TypeError, ValueError):
+            pass  # not a descriptor: _ioctl says so in its words
     return _ioctl.struct(
         fd,
         VFIO_DEVICE_QUERY_GFX_PLANE,
@@ -1789,16 +1786,16 @@ def vfio_device_ioeventfd(fd: int, arg: _abi.vfio_device_ioeventfd | bytearray) 
     (0 on success).
     """
     if (
-        (kind := arg.__class__) is _vfio_device_ioeventfd
-        or kind is bytearray
+        arg.__class__ is _vfio_device_ioeventfd
+        or arg.__class__ is bytearray
         and len(arg) >= _vfio_device_ioeventfd_size
-    ) and fd.__class__ is int:  # checked: straight in
+    ):  # checked: straight in (fcntl checks the fd before the call)
         try:
             return _fcntl_ioctl(fd, VFIO_DEVICE_IOEVENTFD, arg, True)
         except OSError as exc:
             raise VfioError(exc.errno or 0, "VFIO_DEVICE_IOEVENTFD", "device") from exc
-        except ValueError:
-            pass  # a negative fd, refused by fcntl before the call: _ioctl says so in its words
+        except (TypeError, ValueError):
+            pass  # not a descriptor: _ioctl says so in its words
     return _ioctl.struct(
         fd,
         VFIO_DEVICE_IOEVENTFD,
@@ -1830,16 +1827,16 @@ def vfio_device_feature(fd: int, arg: _abi.vfio_device_feature | bytearray) -> i
     (0 on success).
     """
     if (
-        (kind := arg.__class__) is _vfio_device_feature
-        or kind is bytearray
+        arg.__class__ is _vfio_device_feature
+        or arg.__class__ is bytearray
         and len(arg) >= _vfio_device_feature_size
-    ) and fd.__class__ is int:  # checked: straight in
+    ):  # checked: straight in (fcntl checks the fd before the call)
         try:
             return _fcntl_ioctl(fd, VFIO_DEVICE_FEATURE, arg, True)
         except OSError as exc:
             raise VfioError(exc.errno or 0, "VFIO_DEVICE_FEATURE", "device") from exc
-        except ValueError:
-            pass  # a negative fd, refused by fcntl before the call: _ioctl says so in its words
+        except (TypeError, ValueError):
+            pass  # not a descriptor: _ioctl says so in its words
     return _ioctl.struct(
         fd, VFIO_DEVICE_FEATURE, arg, _abi.vfio_device_feature, "VFIO_DEVICE_FEATURE", "device"
     )
@@ -1854,16 +1851,16 @@ def vfio_device_bind_iommufd(fd: int, arg: _abi.vfio_device_bind_iommufd | bytea
     (0 on success).
     """
     if (
-        (kind := arg.__class__) is _vfio_device_bind_iommufd
-        or kind is bytearray
+        arg.__class__ is _vfio_device_bind_iommufd
+        or arg.__class__ is bytearray
         and len(arg) >= _vfio_device_bind_iommufd_size
-    ) and fd.__class__ is int:  # checked: straight in
+    ):  # checked: straight in (fcntl checks the fd before the call)
         try:
             return _fcntl_ioctl(fd, VFIO_DEVICE_BIND_IOMMUFD, arg, True)
         except OSError as exc:
             raise VfioError(exc.errno or 0, "VFIO_DEVICE_BIND_IOMMUFD", "device") from exc
-        except ValueError:
-            pass  # a negative fd, refused by fcntl before the call: _ioctl says so in its words
+        except (TypeError, ValueError):
+            pass  # not a descriptor: _ioctl says so in its words
     return _ioctl.struct(
         fd,
         VFIO_DEVICE_BIND_IOMMUFD,
@@ -1885,16 +1882,16 @@ def vfio_device_attach_iommufd_pt(
     (0 on success).
     """
     if (
-        (kind := arg.__class__) is _vfio_device_attach_iommufd_pt
-        or kind is bytearray
+        arg.__class__ is _vfio_device_attach_iommufd_pt
+        or arg.__class__ is bytearray
         and len(arg) >= _vfio_device_attach_iommufd_pt_size
-    ) and fd.__class__ is int:  # checked: straight in
+    ):  # checked: straight in (fcntl checks the fd before the call)
         try:
             return _fcntl_ioctl(fd, VFIO_DEVICE_ATTACH_IOMMUFD_PT, arg, True)
         except OSError as exc:
             raise VfioError(exc.errno or 0, "VFIO_DEVICE_ATTACH_IOMMUFD_PT", "device") from exc
-        except ValueError:
-            pass  # a negative fd, refused by fcntl before the call: _ioctl says so in its words
+        except (TypeError, ValueError):
+            pass  # not a descriptor: _ioctl says so in its words
     return _ioctl.struct(
         fd,
         VFIO_DEVICE_ATTACH_IOMMUFD_PT,
@@ -1916,16 +1913,16 @@ def vfio_device_detach_iommufd_pt(
     (0 on success).
     """
     if (
-        (kind := arg.__class__) is _vfio_device_detach_iommufd_pt
-        or kind is bytearray
+        arg.__class__ is _vfio_device_detach_iommufd_pt
+        or arg.__class__ is bytearray
         and len(arg) >= _vfio_device_detach_iommufd_pt_size
-    ) and fd.__class__ is int:  # checked: straight in
+    ):  # checked: straight in (fcntl checks the fd before the call)
         try:
             return _fcntl_ioctl(fd, VFIO_DEVICE_DETACH_IOMMUFD_PT, arg, True)
         except OSError as exc:
             raise VfioError(exc.errno or 0, "VFIO_DEVICE_DETACH_IOMMUFD_PT", "device") from exc
-        except ValueError:
-            pass  # a negative fd, refused by fcntl before the call: _ioctl says so in its words
+        except (TypeError, ValueError):
+            pass  # not a descriptor: _ioctl says so in its words
     return _ioctl.struct(
         fd,
         VFIO_DEVICE_DETACH_IOMMUFD_PT,
@@ -2006,16 +2003,16 @@ def vfio_mig_get_precopy_info(fd: int, arg: _abi.vfio_precopy_info | bytearray) 
     (0 on success).
     """
     if (
-        (kind := arg.__class__) is _vfio_precopy_info
-        or kind is bytearray
+        arg.__class__ is _vfio_precopy_info
+        or arg.__class__ is bytearray
         and len(arg) >= _vfio_precopy_info_size
-    ) and fd.__class__ is int:  # checked: straight in
+    ):  # checked: straight in (fcntl checks the fd before the call)
         try:
             return _fcntl_ioctl(fd, VFIO_MIG_GET_PRECOPY_INFO, arg, True)
         except OSError as exc:
             raise VfioError(exc.errno or 0, "VFIO_MIG_GET_PRECOPY_INFO", "mig_data") from exc
-        except ValueError:
-            pass  # a negative fd, refused by fcntl before the call: _ioctl says so in its words
+        except (TypeError, ValueError):
+            pass  # not a descriptor: _ioctl says so in its words
     return _ioctl.struct(
         fd,
         VFIO_MIG_GET_PRECOPY_INFO,
@@ -2040,16 +2037,16 @@ def vfio_iommu_get_info(fd: int, arg: _abi.vfio_iommu_type1_info | bytearray) ->
     (0 on success).
     """
     if (
-        (kind := arg.__class__) is _vfio_iommu_type1_info
-        or kind is bytearray
+        arg.__class__ is _vfio_iommu_type1_info
+        or arg.__class__ is bytearray
         and len(arg) >= _vfio_iommu_type1_info_size
-    ) and fd.__class__ is int:  # checked: straight in
+    ):  # checked: straight in (fcntl checks the fd before the call)
         try:
             return _fcntl_ioctl(fd, VFIO_IOMMU_GET_INFO, arg, True)
         except OSError as exc:
             raise VfioError(exc.errno or 0, "VFIO_IOMMU_GET_INFO", "container") from exc
-        except ValueError:
-            pass  # a negative fd, refused by fcntl before the call: _ioctl says so in its words
+        except (TypeError, ValueError):
+            pass  # not a descriptor: _ioctl says so in its words
     return _ioctl.struct(
         fd, VFIO_IOMMU_GET_INFO, arg, _abi.vfio_iommu_type1_info, "VFIO_IOMMU_GET_INFO", "container"
     )
@@ -2075,16 +2072,16 @@ def vfio_iommu_map_dma(fd: int, arg: _abi.vfio_iommu_type1_dma_map | bytearray) 
     (0 on success).
     """
     if (
-        (kind := arg.__class__) is _vfio_iommu_type1_dma_map
-        or kind is bytearray
+        arg.__class__ is _vfio_iommu_type1_dma_map
+        or arg.__class__ is bytearray
         and len(arg) >= _vfio_iommu_type1_dma_map_size
-    ) and fd.__class__ is int:  # checked: straight in
+    ):  # checked: straight in (fcntl checks the fd before the call)
         try:
             return _fcntl_ioctl(fd, VFIO_IOMMU_MAP_DMA, arg, True)
         except OSError as exc:
             raise VfioError(exc.errno or 0, "VFIO_IOMMU_MAP_DMA", "container") from exc
-        except ValueError:
-            pass  # a negative fd, refused by fcntl before the call: _ioctl says so in its words
+        except (TypeError, ValueError):
+            pass  # not a descriptor: _ioctl says so in its words
     return _ioctl.struct(
         fd,
         VFIO_IOMMU_MAP_DMA,
@@ -2128,16 +2125,16 @@ def vfio_iommu_unmap_dma(fd: int, arg: _abi.vfio_iommu_type1_dma_unmap | bytearr
     (0 on success).
     """
     if (
-        (kind := arg.__class__) is _vfio_iommu_type1_dma_unmap
-        or kind is bytearray
+        arg.__class__ is _vfio_iommu_type1_dma_unmap
+        or arg.__class__ is bytearray
         and len(arg) >= _vfio_iommu_type1_dma_unmap_size
-    ) and fd.__class__ is int:  # checked: straight in
+    ):  # checked: straight in (fcntl checks the fd before the call)
         try:
             return _fcntl_ioctl(fd, VFIO_IOMMU_UNMAP_DMA, arg, True)
         except OSError as exc:
             raise VfioError(exc.errno or 0, "VFIO_IOMMU_UNMAP_DMA", "container") from exc
-        except ValueError:
-            pass  # a negative fd, refused by fcntl before the call: _ioctl says so in its words
+        except (TypeError, ValueError):
+            pass  # not a descriptor: _ioctl says so in its words
     return _ioctl.struct(
         fd,
         VFIO_IOMMU_UNMAP_DMA,
@@ -2152,15 +2149,14 @@ def vfio_iommu_enable(fd: int) -> None:
     """VFIO_IOMMU_ENABLE
 
     fd: container; argument: none; result: status; since Linux 4.19."""
-    if fd.__class__ is int:  # checked: straight in (fcntl refuses fd < 0 before the call)
-        try:
-            _fcntl_ioctl_int(fd, VFIO_IOMMU_ENABLE, 0)
-        except OSError as exc:
-            raise VfioError(exc.errno or 0, "VFIO_IOMMU_ENABLE", "container") from exc
-        except ValueError:
-            pass  # a negative fd: _ioctl says so in its words
-        else:
-            return
+    try:  # fcntl checks the fd before the call
+        _fcntl_ioctl_int(fd, VFIO_IOMMU_ENABLE, 0)
+    except OSError as exc:
+        raise VfioError(exc.errno or 0, "VFIO_IOMMU_ENABLE", "container") from exc
+    except (TypeError, ValueError):
+        pass  # not a descriptor: _ioctl says so in its words
+    else:
+        return
     _ioctl.none(fd, VFIO_IOMMU_ENABLE, "VFIO_IOMMU_ENABLE", "container")
 
 
@@ -2168,15 +2164,14 @@ def vfio_iommu_disable(fd: int) -> None:
     """VFIO_IOMMU_DISABLE
 
     fd: container; argument: none; result: status; since Linux 4.19."""
-    if fd.__class__ is int:  # checked: straight in (fcntl refuses fd < 0 before the call)
-        try:
-            _fcntl_ioctl_int(fd, VFIO_IOMMU_DISABLE, 0)
-        except OSError as exc:
-            raise VfioError(exc.errno or 0, "VFIO_IOMMU_DISABLE", "container") from exc
-        except ValueError:
-            pass  # a negative fd: _ioctl says so in its words
-        else:
-            return
+    try:  # fcntl checks the fd before the call
+        _fcntl_ioctl_int(fd, VFIO_IOMMU_DISABLE, 0)
+    except OSError as exc:
+        raise VfioError(exc.errno or 0, "VFIO_IOMMU_DISABLE", "container") from exc
+    except (TypeError, ValueError):
+        pass  # not a descriptor: _ioctl says so in its words
+    else:
+        return
     _ioctl.none(fd, VFIO_IOMMU_DISABLE, "VFIO_IOMMU_DISABLE", "container")
 
 
@@ -2219,16 +2214,16 @@ def vfio_iommu_dirty_pages(fd: int, arg: _abi.vfio_iommu_type1_dirty_bitmap | by
     (0 on success).
     """
     if (
-        (kind := arg.__class__) is _vfio_iommu_type1_dirty_bitmap
-        or kind is bytearray
+        arg.__class__ is _vfio_iommu_type1_dirty_bitmap
+        or arg.__class__ is bytearray
         and len(arg) >= _vfio_iommu_type1_dirty_bitmap_size
-    ) and fd.__class__ is int:  # checked: straight in
+    ):  # checked: straight in (fcntl checks the fd before the call)
         try:
             return _fcntl_ioctl(fd, VFIO_IOMMU_DIRTY_PAGES, arg, True)
         except OSError as exc:
             raise VfioError(exc.errno or 0, "VFIO_IOMMU_DIRTY_PAGES", "container") from exc
-        except ValueError:
-            pass  # a negative fd, refused by fcntl before the call: _ioctl says so in its words
+        except (TypeError, ValueError):
+            pass  # not a descriptor: _ioctl says so in its words
     return _ioctl.struct(
         fd,
         VFIO_IOMMU_DIRTY_PAGES,
@@ -2248,16 +2243,16 @@ def vfio_iommu_spapr_tce_get_info(fd: int, arg: _abi.vfio_iommu_spapr_tce_info |
     (0 on success).
     """
     if (
-        (kind := arg.__class__) is _vfio_iommu_spapr_tce_info
-        or kind is bytearray
+        arg.__class__ is _vfio_iommu_spapr_tce_info
+        or arg.__class__ is bytearray
         and len(arg) >= _vfio_iommu_spapr_tce_info_size
-    ) and fd.__class__ is int:  # checked: straight in
+    ):  # checked: straight in (fcntl checks the fd before the call)
         try:
             return _fcntl_ioctl(fd, VFIO_IOMMU_SPAPR_TCE_GET_INFO, arg, True)
         except OSError as exc:
             raise VfioError(exc.errno or 0, "VFIO_IOMMU_SPAPR_TCE_GET_INFO", "container") from exc
-        except ValueError:
-            pass  # a negative fd, refused by fcntl before the call: _ioctl says so in its words
+        except (TypeError, ValueError):
+            pass  # not a descriptor: _ioctl says so in its words
     return _ioctl.struct(
         fd,
         VFIO_IOMMU_SPAPR_TCE_GET_INFO,
@@ -2277,16 +2272,16 @@ def vfio_eeh_pe_op(fd: int, arg: _abi.vfio_eeh_pe_op | bytearray) -> int:
     (the answer).
     """
     if (
-        (kind := arg.__class__) is _vfio_eeh_pe_op
-        or kind is bytearray
+        arg.__class__ is _vfio_eeh_pe_op
+        or arg.__class__ is bytearray
         and len(arg) >= _vfio_eeh_pe_op_size
-    ) and fd.__class__ is int:  # checked: straight in
+    ):  # checked: straight in (fcntl checks the fd before the call)
         try:
             return _fcntl_ioctl(fd, VFIO_EEH_PE_OP, arg, True)
         except OSError as exc:
             raise VfioError(exc.errno or 0, "VFIO_EEH_PE_OP", "container") from exc
-        except ValueError:
-            pass  # a negative fd, refused by fcntl before the call: _ioctl says so in its words
+        except (TypeError, ValueError):
+            pass  # not a descriptor: _ioctl says so in its words
     return _ioctl.struct(
         fd, VFIO_EEH_PE_OP, arg, _abi.vfio_eeh_pe_op, "VFIO_EEH_PE_OP", "container"
     )
@@ -2308,18 +2303,18 @@ def vfio_iommu_spapr_register_memory(
     (0 on success).
     """
     if (
-        (kind := arg.__class__) is _vfio_iommu_spapr_register_memory
-        or kind is bytearray
+        arg.__class__ is _vfio_iommu_spapr_register_memory
+        or arg.__class__ is bytearray
         and len(arg) >= _vfio_iommu_spapr_register_memory_size
-    ) and fd.__class__ is int:  # checked: straight in
+    ):  # checked: straight in (fcntl checks the fd before the call)
         try:
             return _fcntl_ioctl(fd, VFIO_IOMMU_SPAPR_REGISTER_MEMORY, arg, True)
         except OSError as exc:
             raise VfioError(
                 exc.errno or 0, "VFIO_IOMMU_SPAPR_REGISTER_MEMORY", "container"
             ) from exc
-        except ValueError:
-            pass  # a negative fd, refused by fcntl before the call: _ioctl says so in its words
+        except (TypeError, ValueError):
+            pass  # not a descriptor: _ioctl says so in its words
     return _ioctl.struct(
         fd,
         VFIO_IOMMU_SPAPR_REGISTER_MEMORY,
@@ -2345,18 +2340,18 @@ def vfio_iommu_spapr_unregister_memory(
     (0 on success).
     """
     if (
-        (kind := arg.__class__) is _vfio_iommu_spapr_register_memory
-        or kind is bytearray
+        arg.__class__ is _vfio_iommu_spapr_register_memory
+        or arg.__class__ is bytearray
         and len(arg) >= _vfio_iommu_spapr_register_memory_size
-    ) and fd.__class__ is int:  # checked: straight in
+    ):  # checked: straight in (fcntl checks the fd before the call)
         try:
             return _fcntl_ioctl(fd, VFIO_IOMMU_SPAPR_UNREGISTER_MEMORY, arg, True)
         except OSError as exc:
             raise VfioError(
                 exc.errno or 0, "VFIO_IOMMU_SPAPR_UNREGISTER_MEMORY", "container"
             ) from exc
-        except ValueError:
-            pass  # a negative fd, refused by fcntl before the call: _ioctl says so in its words
+        except (TypeError, ValueError):
+            pass  # not a descriptor: _ioctl says so in its words
     return _ioctl.struct(
         fd,
         VFIO_IOMMU_SPAPR_UNREGISTER_MEMORY,
@@ -2382,16 +2377,16 @@ def vfio_iommu_spapr_tce_create(fd: int, arg: _abi.vfio_iommu_spapr_tce_create |
     (0 on success).
     """
     if (
-        (kind := arg.__class__) is _vfio_iommu_spapr_tce_create
-        or kind is bytearray
+        arg.__class__ is _vfio_iommu_spapr_tce_create
+        or arg.__class__ is bytearray
         and len(arg) >= _vfio_iommu_spapr_tce_create_size
-    ) and fd.__class__ is int:  # checked: straight in
+    ):  # checked: straight in (fcntl checks the fd before the call)
         try:
             return _fcntl_ioctl(fd, VFIO_IOMMU_SPAPR_TCE_CREATE, arg, True)
         except OSError as exc:
             raise VfioError(exc.errno or 0, "VFIO_IOMMU_SPAPR_TCE_CREATE", "container") from exc
-        except ValueError:
-            pass  # a negative fd, refused by fcntl before the call: _ioctl says so in its words
+        except (TypeError, ValueError):
+            pass  # not a descriptor: _ioctl says so in its words
     return _ioctl.struct(
         fd,
         VFIO_IOMMU_SPAPR_TCE_CREATE,
@@ -2414,16 +2409,16 @@ def vfio_iommu_spapr_tce_remove(fd: int, arg: _abi.vfio_iommu_spapr_tce_remove |
     (0 on success).
     """
     if (
-        (kind := arg.__class__) is _vfio_iommu_spapr_tce_remove
-        or kind is bytearray
+        arg.__class__ is _vfio_iommu_spapr_tce_remove
+        or arg.__class__ is bytearray
         and len(arg) >= _vfio_iommu_spapr_tce_remove_size
-    ) and fd.__class__ is int:  # checked: straight in
+    ):  # checked: straight in (fcntl checks the fd before the call)
         try:
             return _fcntl_ioctl(fd, VFIO_IOMMU_SPAPR_TCE_REMOVE, arg, True)
         except OSError as exc:
             raise VfioError(exc.errno or 0, "VFIO_IOMMU_SPAPR_TCE_REMOVE", "container") from exc
-        except ValueError:
-            pass  # a negative fd, refused by fcntl before the call: _ioctl says so in its words
+        except (TypeError, ValueError):
+            pass  # not a descriptor: _ioctl says so in its words
     return _ioctl.struct(
         fd,
         VFIO_IOMMU_SPAPR_TCE_REMOVE,
@@ -2443,16 +2438,16 @@ def iommu_destroy(fd: int, arg: _abi.iommu_destroy | bytearray) -> int:
     (0 on success).
     """
     if (
-        (kind := arg.__class__) is _iommu_destroy
-        or kind is bytearray
+        arg.__class__ is _iommu_destroy
+        or arg.__class__ is bytearray
         and len(arg) >= _iommu_destroy_size
-    ) and fd.__class__ is int:  # checked: straight in
+    ):  # checked: straight in (fcntl checks the fd before the call)
         try:
             return _fcntl_ioctl(fd, IOMMU_DESTROY, arg, True)
         except OSError as exc:
             raise VfioError(exc.errno or 0, "IOMMU_DESTROY", "iommufd") from exc
-        except ValueError:
-            pass  # a negative fd, refused by fcntl before the call: _ioctl says so in its words
+        except (TypeError, ValueError):
+            pass  # not a descriptor: _ioctl says so in its words
     return _ioctl.struct(fd, IOMMU_DESTROY, arg, _abi.iommu_destroy, "IOMMU_DESTROY", "iommufd")
 
 
@@ -2468,16 +2463,16 @@ def iommu_ioas_alloc(fd: int, arg: _abi.iommu_ioas_alloc | bytearray) -> int:
     (0 on success).
     """
     if (
-        (kind := arg.__class__) is _iommu_ioas_alloc
-        or kind is bytearray
+        arg.__class__ is _iommu_ioas_alloc
+        or arg.__class__ is bytearray
         and len(arg) >= _iommu_ioas_alloc_size
-    ) and fd.__class__ is int:  # checked: straight in
+    ):  # checked: straight in (fcntl checks the fd before the call)
         try:
             return _fcntl_ioctl(fd, IOMMU_IOAS_ALLOC, arg, True)
         except OSError as exc:
             raise VfioError(exc.errno or 0, "IOMMU_IOAS_ALLOC", "iommufd") from exc
-        except ValueError:
-            pass  # a negative fd, refused by fcntl before the call: _ioctl says so in its words
+        except (TypeError, ValueError):
+            pass  # not a descriptor: _ioctl says so in its words
     return _ioctl.struct(
         fd, IOMMU_IOAS_ALLOC, arg, _abi.iommu_ioas_alloc, "IOMMU_IOAS_ALLOC", "iommufd"
     )
@@ -2517,16 +2512,16 @@ def iommu_ioas_iova_ranges(fd: int, arg: _abi.iommu_ioas_iova_ranges | bytearray
     (0 on success).
     """
     if (
-        (kind := arg.__class__) is _iommu_ioas_iova_ranges
-        or kind is bytearray
+        arg.__class__ is _iommu_ioas_iova_ranges
+        or arg.__class__ is bytearray
         and len(arg) >= _iommu_ioas_iova_ranges_size
-    ) and fd.__class__ is int:  # checked: straight in
+    ):  # checked: straight in (fcntl checks the fd before the call)
         try:
             return _fcntl_ioctl(fd, IOMMU_IOAS_IOVA_RANGES, arg, True)
         except OSError as exc:
             raise VfioError(exc.errno or 0, "IOMMU_IOAS_IOVA_RANGES", "iommufd") from exc
-        except ValueError:
-            pass  # a negative fd, refused by fcntl before the call: _ioctl says so in its words
+        except (TypeError, ValueError):
+            pass  # not a descriptor: _ioctl says so in its words
     return _ioctl.struct(
         fd,
         IOMMU_IOAS_IOVA_RANGES,
@@ -2561,16 +2556,16 @@ def iommu_ioas_allow_iovas(fd: int, arg: _abi.iommu_ioas_allow_iovas | bytearray
     (0 on success).
     """
     if (
-        (kind := arg.__class__) is _iommu_ioas_allow_iovas
-        or kind is bytearray
+        arg.__class__ is _iommu_ioas_allow_iovas
+        or arg.__class__ is bytearray
         and len(arg) >= _iommu_ioas_allow_iovas_size
-    ) and fd.__class__ is int:  # checked: straight in
+    ):  # checked: straight in (fcntl checks the fd before the call)
         try:
             return _fcntl_ioctl(fd, IOMMU_IOAS_ALLOW_IOVAS, arg, True)
         except OSError as exc:
             raise VfioError(exc.errno or 0, "IOMMU_IOAS_ALLOW_IOVAS", "iommufd") from exc
-        except ValueError:
-            pass  # a negative fd, refused by fcntl before the call: _ioctl says so in its words
+        except (TypeError, ValueError):
+            pass  # not a descriptor: _ioctl says so in its words
     return _ioctl.struct(
         fd,
         IOMMU_IOAS_ALLOW_IOVAS,
@@ -2598,16 +2593,16 @@ def iommu_ioas_map(fd: int, arg: _abi.iommu_ioas_map | bytearray) -> int:
     (0 on success).
     """
     if (
-        (kind := arg.__class__) is _iommu_ioas_map
-        or kind is bytearray
+        arg.__class__ is _iommu_ioas_map
+        or arg.__class__ is bytearray
         and len(arg) >= _iommu_ioas_map_size
-    ) and fd.__class__ is int:  # checked: straight in
+    ):  # checked: straight in (fcntl checks the fd before the call)
         try:
             return _fcntl_ioctl(fd, IOMMU_IOAS_MAP, arg, True)
         except OSError as exc:
             raise VfioError(exc.errno or 0, "IOMMU_IOAS_MAP", "iommufd") from exc
-        except ValueError:
-            pass  # a negative fd, refused by fcntl before the call: _ioctl says so in its words
+        except (TypeError, ValueError):
+            pass  # not a descriptor: _ioctl says so in its words
     return _ioctl.struct(fd, IOMMU_IOAS_MAP, arg, _abi.iommu_ioas_map, "IOMMU_IOAS_MAP", "iommufd")
 
 
@@ -2627,16 +2622,16 @@ def iommu_ioas_map_file(fd: int, arg: _abi.iommu_ioas_map_file | bytearray) -> i
     (0 on success).
     """
     if (
-        (kind := arg.__class__) is _iommu_ioas_map_file
-        or kind is bytearray
+        arg.__class__ is _iommu_ioas_map_file
+        or arg.__class__ is bytearray
         and len(arg) >= _iommu_ioas_map_file_size
-    ) and fd.__class__ is int:  # checked: straight in
+    ):  # checked: straight in (fcntl checks the fd before the call)
         try:
             return _fcntl_ioctl(fd, IOMMU_IOAS_MAP_FILE, arg, True)
         except OSError as exc:
             raise VfioError(exc.errno or 0, "IOMMU_IOAS_MAP_FILE", "iommufd") from exc
-        except ValueError:
-            pass  # a negative fd, refused by fcntl before the call: _ioctl says so in its words
+        except (TypeError, ValueError):
+            pass  # not a descriptor: _ioctl says so in its words
     return _ioctl.struct(
         fd, IOMMU_IOAS_MAP_FILE, arg, _abi.iommu_ioas_map_file, "IOMMU_IOAS_MAP_FILE", "iommufd"
     )
@@ -2660,16 +2655,16 @@ def iommu_ioas_copy(fd: int, arg: _abi.iommu_ioas_copy | bytearray) -> int:
     (0 on success).
     """
     if (
-        (kind := arg.__class__) is _iommu_ioas_copy
-        or kind is bytearray
+        arg.__class__ is _iommu_ioas_copy
+        or arg.__class__ is bytearray
         and len(arg) >= _iommu_ioas_copy_size
-    ) and fd.__class__ is int:  # checked: straight in
+    ):  # checked: straight in (fcntl checks the fd before the call)
         try:
             return _fcntl_ioctl(fd, IOMMU_IOAS_COPY, arg, True)
         except OSError as exc:
             raise VfioError(exc.errno or 0, "IOMMU_IOAS_COPY", "iommufd") from exc
-        except ValueError:
-            pass  # a negative fd, refused by fcntl before the call: _ioctl says so in its words
+        except (TypeError, ValueError):
+            pass  # not a descriptor: _ioctl says so in its words
     return _ioctl.struct(
         fd, IOMMU_IOAS_COPY, arg, _abi.iommu_ioas_copy, "IOMMU_IOAS_COPY", "iommufd"
     )
@@ -2689,16 +2684,16 @@ def iommu_ioas_unmap(fd: int, arg: _abi.iommu_ioas_unmap | bytearray) -> int:
     (0 on success).
     """
     if (
-        (kind := arg.__class__) is _iommu_ioas_unmap
-        or kind is bytearray
+        arg.__class__ is _iommu_ioas_unmap
+        or arg.__class__ is bytearray
         and len(arg) >= _iommu_ioas_unmap_size
-    ) and fd.__class__ is int:  # checked: straight in
+    ):  # checked: straight in (fcntl checks the fd before the call)
         try:
             return _fcntl_ioctl(fd, IOMMU_IOAS_UNMAP, arg, True)
         except OSError as exc:
             raise VfioError(exc.errno or 0, "IOMMU_IOAS_UNMAP", "iommufd") from exc
-        except ValueError:
-            pass  # a negative fd, refused by fcntl before the call: _ioctl says so in its words
+        except (TypeError, ValueError):
+            pass  # not a descriptor: _ioctl says so in its words
     return _ioctl.struct(
         fd, IOMMU_IOAS_UNMAP, arg, _abi.iommu_ioas_unmap, "IOMMU_IOAS_UNMAP", "iommufd"
     )
@@ -2713,16 +2708,16 @@ def iommu_option(fd: int, arg: _abi.iommu_option | bytearray) -> int:
     (0 on success).
     """
     if (
-        (kind := arg.__class__) is _iommu_option
-        or kind is bytearray
+        arg.__class__ is _iommu_option
+        or arg.__class__ is bytearray
         and len(arg) >= _iommu_option_size
-    ) and fd.__class__ is int:  # checked: straight in
+    ):  # checked: straight in (fcntl checks the fd before the call)
         try:
             return _fcntl_ioctl(fd, IOMMU_OPTION, arg, True)
         except OSError as exc:
             raise VfioError(exc.errno or 0, "IOMMU_OPTION", "iommufd") from exc
-        except ValueError:
-            pass  # a negative fd, refused by fcntl before the call: _ioctl says so in its words
+        except (TypeError, ValueError):
+            pass  # not a descriptor: _ioctl says so in its words
     return _ioctl.struct(fd, IOMMU_OPTION, arg, _abi.iommu_option, "IOMMU_OPTION", "iommufd")
 
 
@@ -2742,16 +2737,16 @@ def iommu_vfio_ioas(fd: int, arg: _abi.iommu_vfio_ioas | bytearray) -> int:
     (0 on success).
     """
     if (
-        (kind := arg.__class__) is _iommu_vfio_ioas
-        or kind is bytearray
+        arg.__class__ is _iommu_vfio_ioas
+        or arg.__class__ is bytearray
         and len(arg) >= _iommu_vfio_ioas_size
-    ) and fd.__class__ is int:  # checked: straight in
+    ):  # checked: straight in (fcntl checks the fd before the call)
         try:
             return _fcntl_ioctl(fd, IOMMU_VFIO_IOAS, arg, True)
         except OSError as exc:
             raise VfioError(exc.errno or 0, "IOMMU_VFIO_IOAS", "iommufd") from exc
-        except ValueError:
-            pass  # a negative fd, refused by fcntl before the call: _ioctl says so in its words
+        except (TypeError, ValueError):
+            pass  # not a descriptor: _ioctl says so in its words
     return _ioctl.struct(
         fd, IOMMU_VFIO_IOAS, arg, _abi.iommu_vfio_ioas, "IOMMU_VFIO_IOAS", "iommufd"
     )
@@ -2787,16 +2782,16 @@ def iommu_hwpt_alloc(fd: int, arg: _abi.iommu_hwpt_alloc | bytearray) -> int:
     (0 on success).
     """
     if (
-        (kind := arg.__class__) is _iommu_hwpt_alloc
-        or kind is bytearray
+        arg.__class__ is _iommu_hwpt_alloc
+        or arg.__class__ is bytearray
         and len(arg) >= _iommu_hwpt_alloc_size
-    ) and fd.__class__ is int:  # checked: straight in
+    ):  # checked: straight in (fcntl checks the fd before the call)
         try:
             return _fcntl_ioctl(fd, IOMMU_HWPT_ALLOC, arg, True)
         except OSError as exc:
             raise VfioError(exc.errno or 0, "IOMMU_HWPT_ALLOC", "iommufd") from exc
-        except ValueError:
-            pass  # a negative fd, refused by fcntl before the call: _ioctl says so in its words
+        except (TypeError, ValueError):
+            pass  # not a descriptor: _ioctl says so in its words
     return _ioctl.struct(
         fd, IOMMU_HWPT_ALLOC, arg, _abi.iommu_hwpt_alloc, "IOMMU_HWPT_ALLOC", "iommufd"
     )
@@ -2825,16 +2820,16 @@ def iommu_get_hw_info(fd: int, arg: _abi.iommu_hw_info | bytearray) -> int:
     (0 on success).
     """
     if (
-        (kind := arg.__class__) is _iommu_hw_info
-        or kind is bytearray
+        arg.__class__ is _iommu_hw_info
+        or arg.__class__ is bytearray
         and len(arg) >= _iommu_hw_info_size
-    ) and fd.__class__ is int:  # checked: straight in
+    ):  # checked: straight in (fcntl checks the fd before the call)
         try:
             return _fcntl_ioctl(fd, IOMMU_GET_HW_INFO, arg, True)
         except OSError as exc:
             raise VfioError(exc.errno or 0, "IOMMU_GET_HW_INFO", "iommufd") from exc
-        except ValueError:
-            pass  # a negative fd, refused by fcntl before the call: _ioctl says so in its words
+        except (TypeError, ValueError):
+            pass  # not a descriptor: _ioctl says so in its words
     return _ioctl.struct(
         fd, IOMMU_GET_HW_INFO, arg, _abi.iommu_hw_info, "IOMMU_GET_HW_INFO", "iommufd"
     )
@@ -2851,16 +2846,16 @@ def iommu_hwpt_set_dirty_tracking(
     (0 on success).
     """
     if (
-        (kind := arg.__class__) is _iommu_hwpt_set_dirty_tracking
-        or kind is bytearray
+        arg.__class__ is _iommu_hwpt_set_dirty_tracking
+        or arg.__class__ is bytearray
         and len(arg) >= _iommu_hwpt_set_dirty_tracking_size
-    ) and fd.__class__ is int:  # checked: straight in
+    ):  # checked: straight in (fcntl checks the fd before the call)
         try:
             return _fcntl_ioctl(fd, IOMMU_HWPT_SET_DIRTY_TRACKING, arg, True)
         except OSError as exc:
             raise VfioError(exc.errno or 0, "IOMMU_HWPT_SET_DIRTY_TRACKING", "iommufd") from exc
-        except ValueError:
-            pass  # a negative fd, refused by fcntl before the call: _ioctl says so in its words
+        except (TypeError, ValueError):
+            pass  # not a descriptor: _ioctl says so in its words
     return _ioctl.struct(
         fd,
         IOMMU_HWPT_SET_DIRTY_TRACKING,
@@ -2888,16 +2883,16 @@ def iommu_hwpt_get_dirty_bitmap(fd: int, arg: _abi.iommu_hwpt_get_dirty_bitmap |
     (0 on success).
     """
     if (
-        (kind := arg.__class__) is _iommu_hwpt_get_dirty_bitmap
-        or kind is bytearray
+        arg.__class__ is _iommu_hwpt_get_dirty_bitmap
+        or arg.__class__ is bytearray
         and len(arg) >= _iommu_hwpt_get_dirty_bitmap_size
-    ) and fd.__class__ is int:  # checked: straight in
+    ):  # checked: straight in (fcntl checks the fd before the call)
         try:
             return _fcntl_ioctl(fd, IOMMU_HWPT_GET_DIRTY_BITMAP, arg, True)
         except OSError as exc:
             raise VfioError(exc.errno or 0, "IOMMU_HWPT_GET_DIRTY_BITMAP", "iommufd") from exc
-        except ValueError:
-            pass  # a negative fd, refused by fcntl before the call: _ioctl says so in its words
+        except (TypeError, ValueError):
+            pass  # not a descriptor: _ioctl says so in its words
     return _ioctl.struct(
         fd,
         IOMMU_HWPT_GET_DIRTY_BITMAP,
@@ -2929,16 +2924,16 @@ def iommu_hwpt_invalidate(fd: int, arg: _abi.iommu_hwpt_invalidate | bytearray) 
     (0 on success).
     """
     if (
-        (kind := arg.__class__) is _iommu_hwpt_invalidate
-        or kind is bytearray
+        arg.__class__ is _iommu_hwpt_invalidate
+        or arg.__class__ is bytearray
         and len(arg) >= _iommu_hwpt_invalidate_size
-    ) and fd.__class__ is int:  # checked: straight in
+    ):  # checked: straight in (fcntl checks the fd before the call)
         try:
             return _fcntl_ioctl(fd, IOMMU_HWPT_INVALIDATE, arg, True)
         except OSError as exc:
             raise VfioError(exc.errno or 0, "IOMMU_HWPT_INVALIDATE", "iommufd") from exc
-        except ValueError:
-            pass  # a negative fd, refused by fcntl before the call: _ioctl says so in its words
+        except (TypeError, ValueError):
+            pass  # not a descriptor: _ioctl says so in its words
     return _ioctl.struct(
         fd,
         IOMMU_HWPT_INVALIDATE,
@@ -2958,16 +2953,16 @@ def iommu_fault_queue_alloc(fd: int, arg: _abi.iommu_fault_alloc | bytearray) ->
     (0 on success).
     """
     if (
-        (kind := arg.__class__) is _iommu_fault_alloc
-        or kind is bytearray
+        arg.__class__ is _iommu_fault_alloc
+        or arg.__class__ is bytearray
         and len(arg) >= _iommu_fault_alloc_size
-    ) and fd.__class__ is int:  # checked: straight in
+    ):  # checked: straight in (fcntl checks the fd before the call)
         try:
             return _fcntl_ioctl(fd, IOMMU_FAULT_QUEUE_ALLOC, arg, True)
         except OSError as exc:
             raise VfioError(exc.errno or 0, "IOMMU_FAULT_QUEUE_ALLOC", "iommufd") from exc
-        except ValueError:
-            pass  # a negative fd, refused by fcntl before the call: _ioctl says so in its words
+        except (TypeError, ValueError):
+            pass  # not a descriptor: _ioctl says so in its words
     return _ioctl.struct(
         fd,
         IOMMU_FAULT_QUEUE_ALLOC,
@@ -2999,16 +2994,16 @@ def iommu_viommu_alloc(fd: int, arg: _abi.iommu_viommu_alloc | bytearray) -> int
     (0 on success).
     """
     if (
-        (kind := arg.__class__) is _iommu_viommu_alloc
-        or kind is bytearray
+        arg.__class__ is _iommu_viommu_alloc
+        or arg.__class__ is bytearray
         and len(arg) >= _iommu_viommu_alloc_size
-    ) and fd.__class__ is int:  # checked: straight in
+    ):  # checked: straight in (fcntl checks the fd before the call)
         try:
             return _fcntl_ioctl(fd, IOMMU_VIOMMU_ALLOC, arg, True)
         except OSError as exc:
             raise VfioError(exc.errno or 0, "IOMMU_VIOMMU_ALLOC", "iommufd") from exc
-        except ValueError:
-            pass  # a negative fd, refused by fcntl before the call: _ioctl says so in its words
+        except (TypeError, ValueError):
+            pass  # not a descriptor: _ioctl says so in its words
     return _ioctl.struct(
         fd, IOMMU_VIOMMU_ALLOC, arg, _abi.iommu_viommu_alloc, "IOMMU_VIOMMU_ALLOC", "iommufd"
     )
@@ -3031,16 +3026,16 @@ def iommu_vdevice_alloc(fd: int, arg: _abi.iommu_vdevice_alloc | bytearray) -> i
     (0 on success).
     """
     if (
-        (kind := arg.__class__) is _iommu_vdevice_alloc
-        or kind is bytearray
+        arg.__class__ is _iommu_vdevice_alloc
+        or arg.__class__ is bytearray
         and len(arg) >= _iommu_vdevice_alloc_size
-    ) and fd.__class__ is int:  # checked: straight in
+    ):  # checked: straight in (fcntl checks the fd before the call)
         try:
             return _fcntl_ioctl(fd, IOMMU_VDEVICE_ALLOC, arg, True)
         except OSError as exc:
             raise VfioError(exc.errno or 0, "IOMMU_VDEVICE_ALLOC", "iommufd") from exc
-        except ValueError:
-            pass  # a negative fd, refused by fcntl before the call: _ioctl says so in its words
+        except (TypeError, ValueError):
+            pass  # not a descriptor: _ioctl says so in its words
     return _ioctl.struct(
         fd, IOMMU_VDEVICE_ALLOC, arg, _abi.iommu_vdevice_alloc, "IOMMU_VDEVICE_ALLOC", "iommufd"
     )
@@ -3055,16 +3050,16 @@ def iommu_ioas_change_process(fd: int, arg: _abi.iommu_ioas_change_process | byt
     (0 on success).
     """
     if (
-        (kind := arg.__class__) is _iommu_ioas_change_process
-        or kind is bytearray
+        arg.__class__ is _iommu_ioas_change_process
+        or arg.__class__ is bytearray
         and len(arg) >= _iommu_ioas_change_process_size
-    ) and fd.__class__ is int:  # checked: straight in
+    ):  # checked: straight in (fcntl checks the fd before the call)
         try:
             return _fcntl_ioctl(fd, IOMMU_IOAS_CHANGE_PROCESS, arg, True)
         except OSError as exc:
             raise VfioError(exc.errno or 0, "IOMMU_IOAS_CHANGE_PROCESS", "iommufd") from exc
-        except ValueError:
-            pass  # a negative fd, refused by fcntl before the call: _ioctl says so in its words
+        except (TypeError, ValueError):
+            pass  # not a descriptor: _ioctl says so in its words
     return _ioctl.struct(
         fd,
         IOMMU_IOAS_CHANGE_PROCESS,
@@ -3100,16 +3095,16 @@ def iommu_veventq_alloc(fd: int, arg: _abi.iommu_veventq_alloc | bytearray) -> i
     (0 on success).
     """
     if (
-        (kind := arg.__class__) is _iommu_veventq_alloc
-        or kind is bytearray
+        arg.__class__ is _iommu_veventq_alloc
+        or arg.__class__ is bytearray
         and len(arg) >= _iommu_veventq_alloc_size
-    ) and fd.__class__ is int:  # checked: straight in
+    ):  # checked: straight in (fcntl checks the fd before the call)
         try:
             return _fcntl_ioctl(fd, IOMMU_VEVENTQ_ALLOC, arg, True)
         except OSError as exc:
             raise VfioError(exc.errno or 0, "IOMMU_VEVENTQ_ALLOC", "iommufd") from exc
-        except ValueError:
-            pass  # a negative fd, refused by fcntl before the call: _ioctl says so in its words
+        except (TypeError, ValueError):
+            pass  # not a descriptor: _ioctl says so in its words
     return _ioctl.struct(
         fd, IOMMU_VEVENTQ_ALLOC, arg, _abi.iommu_veventq_alloc, "IOMMU_VEVENTQ_ALLOC", "iommufd"
     )
@@ -3133,16 +3128,16 @@ def iommu_hw_queue_alloc(fd: int, arg: _abi.iommu_hw_queue_alloc | bytearray) ->
     (0 on success).
     """
     if (
-        (kind := arg.__class__) is _iommu_hw_queue_alloc
-        or kind is bytearray
+        arg.__class__ is _iommu_hw_queue_alloc
+        or arg.__class__ is bytearray
         and len(arg) >= _iommu_hw_queue_alloc_size
-    ) and fd.__class__ is int:  # checked: straight in
+    ):  # checked: straight in (fcntl checks the fd before the call)
         try:
             return _fcntl_ioctl(fd, IOMMU_HW_QUEUE_ALLOC, arg, True)
         except OSError as exc:
             raise VfioError(exc.errno or 0, "IOMMU_HW_QUEUE_ALLOC", "iommufd") from exc
-        except ValueError:
-            pass  # a negative fd, refused by fcntl before the call: _ioctl says so in its words
+        except (TypeError, ValueError):
+            pass  # not a descriptor: _ioctl says so in its words
     return _ioctl.struct(
         fd, IOMMU_HW_QUEUE_ALLOC, arg, _abi.iommu_hw_queue_alloc, "IOMMU_HW_QUEUE_ALLOC", "iommufd"
     )

@@ -26,6 +26,9 @@ ioctl_int: Callable[[int, int, int], int] = fcntl.ioctl
 
 
 def check_fd(fd: Any) -> int:
+    """The slow path's fd check, in its own words. The request functions'
+    fast path leaves the fd to fcntl.ioctl, which accepts the same (an int
+    >= 0 or an object with fileno()) and also a bool, as fd 0 or 1."""
     if isinstance(fd, bool) or not isinstance(fd, int):
         if hasattr(fd, "fileno"):
             return check_fd(fd.fileno())

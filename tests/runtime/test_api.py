@@ -461,3 +461,67 @@ def test_argsz_negotiation_bounds() -> None:
     with pytest.raises(DecodeError, match="kept growing") as err:
         api._negotiate(greedy, abi.vfio_device_info)
     assert err.value.offset == 0 and calls == [size + 8 * i for i in range(8)]
+
+
+def test_container_dma_requests_and_refusals(monkeypatch: pytest.MonkeyPatch) -> None:
+    """map_dma/unmap_dma pack their request with struct (not ctypes): the
+    bytes must read back as the C struct, and every bad argument must be
+    refused, naming it, before a request is made."""
+    sent: list[ctypes.Structure] = []
+
+    def map_kernel(fd: int, buf: bytearray) -> int:
+        sent.append(abi.vfio_iommu_type1_dma_map.from_buffer_copy(buf))
+        return 0
+
+    def unmap_kernel(fd: int, buf: bytearray) -> int:
+        u = abi.vfio_iommu_type1_dma_unmap.from_buffer(buf)
+        sent.append(abi.vfio_iommu_type1_dma_unmap.from_buffer_copy(buf))
+        u.size = 0x3000  # what the kernel unmapped
+        return 0
+
+    monkeypatch.setattr(rq, "vfio_iommu_map_dma", map_kernel)
+    monkeypatch.setattr(rq, "vfio_iommu_unmap_dma", unmap_kernel)
+    c = api.Container("/dev/null")
+    top = (1 << 64) - 4096
+    c.map_dma(top, 4096, (1 << 64) - 1)
+    c.map_dma(0x1000, 0x2000, 0x7F00_0000_0000, writable=False)
+    c.map_dma(0x1000, 0x2000, 0, readable=False)
+    assert c.unmap_dma(0x1000, 0x3000, 7) == 0x3000
+    read, write = abi.VFIO_DMA_MAP_FLAG_READ, abi.VFIO_DMA_MAP_FLAG_WRITE
+    assert [(m.argsz, m.flags, m.vaddr, m.iova, m.size) for m in sent[:3]] == [
+        (32, read | write, (1 << 64) - 1, top, 4096),
+        (32, read, 0x7F00_0000_0000, 0x1000, 0x2000),
+        (32, write, 0, 0x1000, 0x2000),
+    ]
+    assert (sent[3].argsz, sent[3].flags, sent[3].iova, sent[3].size) == (24, 7, 0x1000, 0x3000)
+    del sent[:]
+    refused_map = [
+        ((0x1000, 0x1000, 1.0), TypeError, "vaddr must be an int"),
+        ((0x1000, 0x1000, True), TypeError, "vaddr must be an int"),
+        (("0x1000", 0x1000, 0), TypeError, "iova must be an int"),
+        ((0x1000, 0x1000, -1), ValueError, "vaddr -1 is out of range"),
+        ((0x1000, 0x1000, 1 << 64), ValueError, "vaddr .* out of range"),
+        ((-4096, 0x1000, 0), ValueError, "iova -4096 is out of range"),
+        ((1 << 64, 0x1000, 0), ValueError, "iova .* out of range"),
+        ((0x1001, 0x1000, 0), ValueError, "iova 0x1001 is not a multiple of the page size"),
+        ((0x1000, 0x800, 0), ValueError, "size 0x800 is not a multiple of the page size"),
+    ]
+    for args, error, message in refused_map:
+        with pytest.raises(error, match=message):
+            c.map_dma(*args)
+    refused_unmap = [
+        ((0x1000, 0x1000, 1 << 32), ValueError, "flags .* out of range"),
+        ((0x1000, 0x1000, False), TypeError, "flags must be an int"),
+        ((-1, 0x1000), ValueError, "iova -1 is out of range"),
+        ((0x1000, 1 << 64), ValueError, "size .* out of range"),
+        ((0x1000, 2.0), TypeError, "size must be an int"),
+    ]
+    for args, error, message in refused_unmap:
+        with pytest.raises(error, match=message):
+            c.unmap_dma(*args)
+    assert sent == []  # nothing refused reached the kernel
+    c.close()
+    with pytest.raises(ValueError, match="closed"):
+        c.map_dma(0x1000, 0x1000, 0)
+    with pytest.raises(ValueError, match="closed"):
+        c.unmap_dma(0x1000, 0x1000)

@@ -55,6 +55,10 @@ class Mixin(Device):
         dev.reset()
         return dev
 
+    @classmethod
+    def again(cls, path: str) -> Self:
+        return cls(4)
+
     def attach(self, device: Device) -> None:
         device.regions()  # the annotation says which class
 '''
@@ -72,6 +76,10 @@ class Device(Mixin, _Device):
 def open_device(path: str) -> Device:
     """Open one."""
     return Device.open(path)
+
+
+def maybe(path: str) -> Device | None:
+    return None
 '''
 
 
@@ -100,6 +108,36 @@ def test_requests_through_self_properties_classmethods_and_annotations() -> None
     assert e["Device.close"].doc == "Close it."  # inherited through the MRO
     assert e["Device"].signature == "(fd: int)" and e["Device"].bases == ("Mixin",)
     assert e["Device.regions"].signature == "() -> list[int]"
+
+
+@pytest.mark.parametrize(
+    "program, requests",
+    [
+        ("d = api.open_device('x')\nd.regions()", ["GET_INFO", "GET_REGION_INFO", "RESET"]),
+        (
+            "with api.Device.open('p') as d:\n    d.regions()",
+            ["GET_INFO", "GET_REGION_INFO", "RESET"],
+        ),
+        ("api.Device.again('p').regions()", ["GET_INFO", "GET_REGION_INFO"]),  # Self
+        ("m = api.maybe('x')\nm.reset()", ["RESET"]),  # `Device | None`
+        ("a, b = api.maybe('x'), api.Device(3)\nb.reset()", ["RESET"]),
+        ("a, b = (api.maybe(p) for p in 'xy')\nb.info", ["GET_INFO"]),
+        ("api.maybe('x').reset()", ["RESET"]),  # a method of a call's result
+        ("d = api.maybe('x')\ndef f() -> None:\n    d.reset()\n", []),  # f never called
+        ("d = api.maybe('x')\ndef f() -> None:\n    d.reset()\nf()", ["RESET"]),
+        ("rq.vfio_device_reset(3)", ["RESET"]),
+        ("d = object()\nd.reset()", []),  # a class the code does not say
+    ],
+)
+def test_a_program_types_names_by_what_the_calls_return(program: str, requests: list[str]) -> None:
+    """A program using the package (a cookbook recipe): a name's class comes
+    from the return annotation of the call that made it (`Self`, `X | None`,
+    tuples item by item, comprehensions by their element)."""
+    files = {"vfio/_device.py": RUNTIME + BASE, "vfio/api.py": API}
+    pkg = pyapi.Package(release_spec("7.2"), files)
+    source = "from vfio import api\nfrom vfio import requests as rq\n" + program
+    issued = pkg.program("recipe", "recipe.md", source)
+    assert sorted(issued) == [f"VFIO_DEVICE_{r}" for r in requests]
 
 
 def test_a_package_that_does_not_parse_is_an_error_with_its_position() -> None:

@@ -28,6 +28,7 @@ NO_MODE = "fuzz"
 _current: list[str] = []  # a stack: the innermost mode wins
 _ok: dict[str, set[str]] = {}
 _errnos: dict[str, dict[str, set[str]]] = {}
+_observers: list[set[str]] = []  # observed(): the requests called while each is open
 
 
 def install(ioctl_module: Any) -> None:
@@ -58,6 +59,8 @@ def _recording(call: Callable[..., int], request: str | None = None) -> Callable
 
     def recorded(*args: Any) -> int:
         name = request or str(args[-2])
+        for seen in _observers:
+            seen.add(name)
         try:
             result = call(*args)
         except VfioError as exc:
@@ -87,6 +90,18 @@ def mode(name: str) -> Iterator[None]:
         yield
     finally:
         _current.pop()
+
+
+@contextlib.contextmanager
+def observed() -> Iterator[set[str]]:
+    """The requests called inside (whether they succeed or fail), filled in
+    as they are called."""
+    seen: set[str] = set()
+    _observers.append(seen)
+    try:
+        yield seen
+    finally:
+        _observers.remove(seen)
 
 
 def dump(path: Path) -> None:

@@ -5,7 +5,8 @@ order in one namespace (as a reader would paste them), on the flavors that
 have what its `% needs:` comment names; elsewhere the page is skipped with
 the reason. A block the tests cannot run says why just above it in the page
 (`*Not run by the tests: ...*`) and is listed in NOT_RUN by name, so no
-block is skipped silently."""
+block is skipped silently. Each cookbook page ends with the requests
+vfiogen read from its code; running the page must issue every one."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ import re
 from pathlib import Path
 
 import mdev
+import proof
 import pytest
 from pci import find_pci
 
@@ -22,6 +24,8 @@ DOCS = ROOT / "generated" / "docs"
 FENCE = re.compile(r"^(`{3,})python\n(.*?)^\1$", re.S | re.M)
 NOT_RUN_MARK = re.compile(r"\*Not run by the tests: (.+?)\*\s*$")
 NEEDS = re.compile(r"^% needs: (.+)$", re.M)
+ISSUES = "\n## Requests this page issues\n"  # the list vfiogen adds at a page's end
+REQUEST = re.compile(r"\{c:macro\}`(\w+)`")
 EDU_VENDOR, EDU_DEVICE = 0x1234, 0x11E8
 NOT_RUN: dict[str, str] = {}  # "<page>#<block>" -> why (the page says so too)
 
@@ -85,9 +89,13 @@ def test_page_runs(name: str) -> None:
             pytest.skip(f"{name} needs {need}: {why}")
     before = set(os.listdir("/proc/self/fd"))
     namespace: dict[str, object] = {"__name__": "__main__"}
-    for i, (code, why) in enumerate(blocks(text)):
-        if why is not None:
-            continue
-        exec(compile(code, f"{name}#{i}", "exec"), namespace)  # noqa: S102 - the docs' own code
+    with proof.observed() as issued:
+        for i, (code, why) in enumerate(blocks(text)):
+            if why is not None:
+                continue
+            exec(compile(code, f"{name}#{i}", "exec"), namespace)  # noqa: S102 - the docs' code
     namespace.clear()
     assert set(os.listdir("/proc/self/fd")) <= before, f"{name} leaked file descriptors"
+    listed = set(REQUEST.findall(text.partition(ISSUES)[2]))
+    assert listed or name.startswith("README"), f"{name}: no list of the requests it issues"
+    assert listed <= issued, f"{name} lists {sorted(listed - issued)}, which its run did not issue"

@@ -14,14 +14,16 @@ plain URLs) and is in maintenance mode.
 
 `build(spec)` decides the pages: which exist, in which order a program
 calls the requests of each fd kind (docs_facts), each request's facts and
-the Python that covers it (pyapi, pyref), with structs (docs_types) and registries (docs_registry) built
-beside it; `render_docs(spec)` fills templates/docs/ with that model:
+the Python that covers it (pyapi, pyref) and the cookbook recipes whose code
+issues it (cookbook), with structs (docs_types) and registries (docs_registry)
+built beside it; `render_docs(spec)` fills templates/docs/ with that model:
 {"docs/<page>": text}, the Sphinx project including its conf.py and the
-cookbook's runnable pages (docs_cookbook).
+cookbook's runnable pages, each ending with the requests its code issues.
 """
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from vfiogen.ir.abi import ABIS
@@ -62,10 +64,15 @@ ROOT = "docs"
 
 
 def build(
-    spec: Spec, proof: Proof | None = None, package: dict[str, str] | None = None
+    spec: Spec,
+    proof: Proof | None = None,
+    package: dict[str, str] | None = None,
+    *,
+    cookbook_root: Path | None = None,
 ) -> DocsModel:
     """The docs of `spec`; `package` is the rendered `vfio` package
-    ({"vfio/x.py": text}) the Python reference reads (rendered when None)."""
+    ({"vfio/x.py": text}) the Python reference and the cookbook's links read
+    (rendered when None); `cookbook_root` the recipes (templates/docs/cookbook/)."""
     names = Names(spec)
     model = DocsModel(
         stamp=stamp(spec),
@@ -102,7 +109,17 @@ def build(
         for rec in spec.records.values()
         if not rec.anonymous
     ]
-    _python(spec, names, model, render_bindings(spec) if package is None else package)
+    package_read = pyapi.Package(spec, render_bindings(spec) if package is None else package)
+    _python(spec, names, model, package_read)
+    model.cookbook, used_in = cookbook.link(
+        spec,
+        names,
+        package_read,
+        cookbook.pages(spec, cookbook_root),
+        [p.name for p in model.requests],
+    )
+    for page in model.requests:
+        page.cookbook = used_in.get(page.name, [])
     model.constants = constant_groups(spec, names)
     model.scopes, model.features, model.feature_types = registries(spec, names)
     model.changelog, model.changelog_note = changelog(spec, names)
@@ -128,9 +145,9 @@ def build(
     return model
 
 
-def _python(spec: Spec, names: Names, model: DocsModel, package: dict[str, str]) -> None:
+def _python(spec: Spec, names: Names, model: DocsModel, package: pyapi.Package) -> None:
     """The Python reference, and its links to and from the ABI pages."""
-    modules = pyapi.reference(spec, package)
+    modules = pyapi.modules(package)
     model.python = pyref.module_pages(modules, names)
     users = pyref.request_users(modules, names)
     for page in model.requests:
@@ -392,12 +409,17 @@ def _minsz(spec: Spec, rec: Record, name: str, names: Names) -> str:
 
 
 def render_docs(
-    spec: Spec, proof: Proof | None = None, package: dict[str, str] | None = None
+    spec: Spec,
+    proof: Proof | None = None,
+    package: dict[str, str] | None = None,
+    *,
+    cookbook_root: Path | None = None,
 ) -> dict[str, str]:
     """{"docs/<page>": source}: the Sphinx project of the reference docs; with
     the hardware tier's `proof`, where each request was proven; the Python
-    reference from the rendered `package` (rendered here when None)."""
-    model = build(spec, proof, package)
+    reference from the rendered `package` (rendered here when None); the
+    cookbook from `cookbook_root` (templates/docs/cookbook/ when None)."""
+    model = build(spec, proof, package, cookbook_root=cookbook_root)
 
     def page(template: str, **context: Any) -> str:
         return templating.render(f"docs/{template}", site=model, **context)
@@ -425,8 +447,8 @@ def render_docs(
         out[f"{t.docname}.md"] = page("type.md.j2", page=t)
     for p in model.python:
         out[f"{p.docname}.md"] = page("py_module.md.j2", page=p)
-    for path, text in cookbook.pages(spec).items():
-        out[path] = text
+    for recipe in model.cookbook:
+        out[recipe.path] = page("cookbook.md.j2", page=recipe)
     if model.python_abi is not None:
         out[f"{pyref.docname(pyref.ABI_MODULE)}.md"] = page("py_abi.md.j2", page=model.python_abi)
     return {f"{ROOT}/{path}": body for path, body in out.items()}

@@ -10,9 +10,15 @@ vfio.requests (`rq.vfio_device_get_info`) or its number in vfio.abi
 (`abi.VFIO_DEVICE_GET_INFO`), or calls something that does: a method of its
 own class (`self.set_irqs`, MRO as Python computes it), a function of its
 module, or a method of an object whose class the code names (a parameter's
-annotation, `x = Cls(...)`). Calls through other objects are not followed,
-so the set is what the code says it issues, never a guess; the runtime test
-(tests/runtime/test_api_docs.py) checks each one against a traced call.
+annotation, `x = Cls(...)`, `x = f(...)` or `x = obj.method(...)` whose
+return annotation names it, `with ... as x` alike). Calls through other
+objects are not followed, so the set is what the code says it issues, never
+a guess; the runtime test (tests/runtime/test_api_docs.py) checks each one
+against a traced call.
+
+A program using the package (a cookbook recipe) is read the same way
+(`Package.program`): its module-level code is one more scope whose names
+its own functions see.
 """
 
 from __future__ import annotations
@@ -71,6 +77,7 @@ class _Module:
 
 _Fn = ast.FunctionDef | ast.AsyncFunctionDef
 _FUNCTIONS = (ast.FunctionDef, ast.AsyncFunctionDef)
+_Scope = _Fn | ast.Module  # a function, or a program's module-level code
 _Def = tuple[str, ast.ClassDef | _Fn]  # (module, node)
 
 
@@ -86,6 +93,7 @@ class Package:
         self.by_function = {function_name(r): r for r in spec.requests}
         self.requests = set(spec.requests)
         self._issued: dict[tuple[int, str], frozenset[str]] = {}
+        self._globals: dict[str, dict[str, list[_Def]]] = {}  # a program's module-level names
 
     # --- names ---------------------------------------------------------------
 
@@ -140,7 +148,18 @@ class Package:
         """The requests `fn` issues, itself or through what it calls."""
         return self._issued_by(module, fn, mro, set())
 
-    def _issued_by(self, module: str, fn: _Fn, mro: list[_Def], seen: set[int]) -> frozenset[str]:
+    def program(self, name: str, path: str, source: str) -> frozenset[str]:
+        """The requests a program using the package issues: its module-level
+        code and what that calls (its own functions and classes, the
+        package's). `source` is parsed as module `name`; errors name `path`."""
+        mod = _parse(name, path, source)
+        self.modules[name] = mod
+        self._globals[name] = self._typed_names(name, mod.tree, [])
+        return self._issued_by(name, mod.tree, [], set())
+
+    def _issued_by(
+        self, module: str, fn: _Scope, mro: list[_Def], seen: set[int]
+    ) -> frozenset[str]:
         key = (id(fn), ",".join(f"{m}.{c.name}" for m, c in mro[:1]))
         if key in self._issued:
             return self._issued[key]
@@ -174,43 +193,111 @@ class Package:
                 return {name}
         return set()
 
-    def _typed_names(self, module: str, fn: _Fn, mro: list[_Def]) -> dict[str, list[_Def]]:
-        """Local names whose class the code says: annotations, `x = Cls(...)`
-        and `x = cls(...)` in a classmethod."""
-        out: dict[str, list[_Def]] = {}
+    # --- classes of values -----------------------------------------------------
 
-        def note(name: str, expr: ast.expr | None) -> None:
-            if isinstance(expr, ast.Name) and expr.id == "cls" and mro:
-                out[name] = mro
-                return
-            found = self._expr_def(module, expr) if expr is not None else None
-            if found is not None and isinstance(found[1], ast.ClassDef):
-                out[name] = self.mro(found[0], found[1])
-
-        for a in [*fn.args.posonlyargs, *fn.args.args, *fn.args.kwonlyargs]:
-            note(a.arg, a.annotation)
-        for node in ast.walk(fn):
-            if isinstance(node, ast.Assign) and isinstance(node.value, ast.Call):
+    def _typed_names(self, module: str, fn: _Scope, mro: list[_Def]) -> dict[str, list[_Def]]:
+        """Local names whose class the code says, in source order: annotations,
+        `x = Cls(...)`, `x = cls(...)` in a classmethod, `x = f(...)` and
+        `x = obj.method(...)` by the callee's return annotation, `with ... as x`
+        alike; a program's module-level names are seen by its functions."""
+        out = dict(self._globals.get(module, {}))
+        if not isinstance(fn, ast.Module):
+            for a in [*fn.args.posonlyargs, *fn.args.args, *fn.args.kwonlyargs]:
+                if a.annotation is not None:
+                    self._note(out, a.arg, self._annotation_class(module, a.annotation, mro))
+        for node in _in_order(fn):
+            if isinstance(node, ast.Assign):
                 for t in node.targets:
-                    if isinstance(t, ast.Name):
-                        note(t.id, node.value.func)
+                    self._bind(module, t, node.value, mro, out)
             elif isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name):
-                note(node.target.id, node.annotation)
-            elif isinstance(node, ast.withitem) and isinstance(node.optional_vars, ast.Name):
-                if isinstance(node.context_expr, ast.Call):
-                    note(node.optional_vars.id, node.context_expr.func)
+                found = self._annotation_class(module, node.annotation, mro)
+                self._note(out, node.target.id, found)
+            elif isinstance(node, ast.withitem) and node.optional_vars is not None:
+                self._bind(module, node.optional_vars, node.context_expr, mro, out)
         return out
+
+    def _bind(
+        self,
+        module: str,
+        target: ast.expr,
+        value: ast.expr,
+        mro: list[_Def],
+        typed: dict[str, list[_Def]],
+    ) -> None:
+        """`target = value`: a name, or a tuple unpacked from a tuple (item by
+        item) or from a comprehension (each name the class of its element)."""
+        if isinstance(target, ast.Name):
+            self._note(typed, target.id, self._value_class(module, value, mro, typed))
+        elif isinstance(target, (ast.Tuple, ast.List)):
+            if isinstance(value, (ast.Tuple, ast.List)) and len(value.elts) == len(target.elts):
+                for t, v in zip(target.elts, value.elts):
+                    self._bind(module, t, v, mro, typed)
+            elif isinstance(value, (ast.GeneratorExp, ast.ListComp)):
+                for t in target.elts:
+                    self._bind(module, t, value.elt, mro, typed)
+
+    @staticmethod
+    def _note(typed: dict[str, list[_Def]], name: str, mro: list[_Def] | None) -> None:
+        if mro:
+            typed[name] = mro
+
+    def _value_class(
+        self, module: str, expr: ast.expr, mro: list[_Def], typed: dict[str, list[_Def]]
+    ) -> list[_Def] | None:
+        """The MRO of the class of `expr`'s value, when the code says it
+        (or of the class `expr` names: `Cls`, `api.Device`)."""
+        if isinstance(expr, ast.Name) and expr.id in ("self", "cls"):
+            return mro or None
+        if isinstance(expr, ast.Name) and expr.id in typed:
+            return typed[expr.id]
+        if isinstance(expr, ast.Call):
+            return self._result_class(module, expr.func, mro, typed)
+        found = self._expr_def(module, expr)
+        if found is not None and isinstance(found[1], ast.ClassDef):
+            return self.mro(found[0], found[1])
+        return None
+
+    def _result_class(
+        self, module: str, func: ast.expr, mro: list[_Def], typed: dict[str, list[_Def]]
+    ) -> list[_Def] | None:
+        """The class a call of `func` returns: the class called, or the
+        callee's return annotation (`Self`: the class it was called on)."""
+        if isinstance(func, ast.Attribute):
+            owner = self._value_class(module, func.value, mro, typed)
+            if owner:
+                method = self.lookup(owner, func.attr)
+                if method is None or not isinstance(method[1], _FUNCTIONS):
+                    return None
+                returns = method[1].returns
+                return self._annotation_class(method[0], returns, owner) if returns else None
+        elif isinstance(func, ast.Name) and func.id == "cls":
+            return mro or None
+        found = self._expr_def(module, func)
+        if found is None:
+            return None
+        if isinstance(found[1], ast.ClassDef):
+            return self.mro(found[0], found[1])
+        returns = found[1].returns
+        return self._annotation_class(found[0], returns, []) if returns else None
+
+    def _annotation_class(self, module: str, ann: ast.expr, mro: list[_Def]) -> list[_Def] | None:
+        """The class an annotation names (`X | None` as X, `Self` as `mro`)."""
+        if isinstance(ann, ast.BinOp) and isinstance(ann.op, ast.BitOr):
+            sides = [s for s in (ann.left, ann.right) if not _is_none(s)]
+            return self._annotation_class(module, sides[0], mro) if len(sides) == 1 else None
+        if isinstance(ann, ast.Name) and ann.id == "Self":
+            return mro or None
+        found = self._expr_def(module, ann)
+        if found is not None and isinstance(found[1], ast.ClassDef):
+            return self.mro(found[0], found[1])
+        return None
 
     def _callees(
         self, module: str, node: ast.AST, mro: list[_Def], typed: dict[str, list[_Def]]
     ) -> Iterator[tuple[str, _Fn, list[_Def]]]:
         """What a node calls (or reads, for properties) inside the package."""
-        if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name):
-            owner = node.value.id
-            cls_mro = mro if owner in ("self", "cls") else typed.get(owner)
-            named = self.resolve(module, owner) if cls_mro is None else None
-            if named is not None and isinstance(named[1], ast.ClassDef):  # Cls.method(...)
-                cls_mro = self.mro(named[0], named[1])
+        if isinstance(node, ast.Attribute):
+            cls_mro = self._value_class(module, node.value, mro, typed)
             if cls_mro:
                 found = self.lookup(cls_mro, node.attr)
                 if found is not None and isinstance(found[1], _FUNCTIONS):
@@ -228,14 +315,35 @@ class Package:
                     yield init[0], init[1], cls_mro
 
 
-def _success_path(fn: _Fn) -> Iterator[ast.AST]:
-    """Every node of `fn` but those of its `except` handlers: a request made
+def _roots(scope: _Scope) -> list[ast.AST]:
+    """What a scope runs: a function's whole tree (its closures too), a
+    module's statements but its definitions (they run when called)."""
+    if isinstance(scope, ast.Module):
+        return [s for s in scope.body if not isinstance(s, (ast.ClassDef, *_FUNCTIONS))]
+    return [scope]
+
+
+def _success_path(scope: _Scope) -> Iterator[ast.AST]:
+    """Every node of `scope` but those of its `except` handlers: a request made
     only to explain a failure (an error's hint) is not one the call issues."""
-    todo: list[ast.AST] = [fn]
+    todo = _roots(scope)
     while todo:
         node = todo.pop()
         yield node
         todo.extend(c for c in ast.iter_child_nodes(node) if not isinstance(c, ast.ExceptHandler))
+
+
+def _in_order(scope: _Scope) -> Iterator[ast.AST]:
+    """Every node of `scope` in source order (a name is bound before its uses)."""
+    todo = list(reversed(_roots(scope)))
+    while todo:
+        node = todo.pop()
+        yield node
+        todo.extend(reversed(list(ast.iter_child_nodes(node))))
+
+
+def _is_none(node: ast.expr) -> bool:
+    return isinstance(node, ast.Constant) and node.value is None
 
 
 def _c3(seqs: list[list[_Def]]) -> list[_Def]:
@@ -286,7 +394,11 @@ def _parse(name: str, path: str, text: str) -> _Module:
 
 def reference(spec: Spec, files: dict[str, str]) -> list[PyModule]:
     """The public modules of the rendered package `files` ({"vfio/x.py": text})."""
-    pkg = Package(spec, files)
+    return modules(Package(spec, files))
+
+
+def modules(pkg: Package) -> list[PyModule]:
+    """The public modules of a parsed package."""
     out = []
     for name in PUBLIC_MODULES:
         mod = pkg.modules.get(name)

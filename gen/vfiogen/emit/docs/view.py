@@ -120,6 +120,7 @@ class RequestPage:
     proof: list[Fact] = field(default_factory=list)  # "<flavor>/<mode>" -> outcome
     errors: list[Fact] = field(default_factory=list)  # errno -> when the kernel returns it
     python: list[Fact] = field(default_factory=list)  # module -> what covers this request
+    cookbook: list[str] = field(default_factory=list)  # markup: the recipes whose code issues it
 
 
 @dataclass(slots=True)
@@ -186,6 +187,15 @@ class ReleaseChanges:
 
 
 @dataclass(slots=True)
+class CookbookPage:
+    """A recipe as written, and what its code issues (added at its end)."""
+
+    path: str  # "cookbook/edu.md"
+    text: str
+    issues: list[Fact]  # fd kind -> markup: the requests it issues
+
+
+@dataclass(slots=True)
 class PageRef:
     docname: str
     title: str
@@ -231,6 +241,7 @@ class DocsModel:
     python: list[PyModulePage] = field(default_factory=list)
     python_abi: PyAbiPage | None = None
     python_ignore: list[str] = field(default_factory=list)  # py:class targets not documented
+    cookbook: list[CookbookPage] = field(default_factory=list)
 
 
 @dataclass(slots=True)

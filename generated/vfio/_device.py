@@ -10,7 +10,7 @@ import errno
 import mmap
 import os
 from collections.abc import Callable, Iterator, Sequence
-from typing import TYPE_CHECKING, NamedTuple
+from typing import TYPE_CHECKING, NamedTuple, cast
 
 from vfio import abi, caps
 from vfio import requests as rq
@@ -33,7 +33,11 @@ from vfio.errors import DecodeError, VfioError
 if TYPE_CHECKING:
     from vfio._dma import DmaSpace
 
-__all__ = ["DeviceInfo", "IrqInfo", "RegionInfo"]
+__all__ = ["DeviceInfo", "HotResetInfo", "IrqInfo", "RegionInfo"]
+
+# Headers before 6.5 define no hot reset flag (their kernels leave the field 0).
+_HOT_RESET_DEV_ID: int = getattr(abi, "VFIO_PCI_HOT_RESET_FLAG_DEV_ID", 0)
+_HOT_RESET_DEV_ID_OWNED: int = getattr(abi, "VFIO_PCI_HOT_RESET_FLAG_DEV_ID_OWNED", 0)
 
 
 class DeviceInfo(NamedTuple):
@@ -41,6 +45,33 @@ class DeviceInfo(NamedTuple):
     num_regions: int
     num_irqs: int
     capabilities: list[caps.Capability]
+
+
+class HotResetInfo(NamedTuple):
+    """VFIO_DEVICE_GET_PCI_HOT_RESET_INFO: the devices a bus reset affects.
+    Opened through a group, `flags` is empty and each device names its IOMMU
+    group (`group_id`). Opened through the cdev, `dev_id` is set and each
+    names its iommufd device id (`devid`; abi.VFIO_PCI_DEVID_OWNED: the
+    user's but not bound to this iommufd; abi.VFIO_PCI_DEVID_NOT_OWNED, as
+    a u32: not the user's), and `dev_id_owned` says whether the user owns
+    them all (the reset then takes no group fds)."""
+
+    flags: abi.VfioPciHotResetInfoFlags
+    devices: list[abi.vfio_pci_dependent_device]
+
+    @property
+    def dev_id(self) -> bool:
+        return bool(self.flags & _HOT_RESET_DEV_ID)
+
+    @property
+    def dev_id_owned(self) -> bool:
+        return bool(self.flags & _HOT_RESET_DEV_ID_OWNED)
+
+
+def _hot_reset_flags(value: int) -> abi.VfioPciHotResetInfoFlags:
+    """`value` as its flag set (a plain int with headers that define none)."""
+    values = abi.vfio_pci_hot_reset_info.FIELD_VALUES.get("flags")
+    return cast("abi.VfioPciHotResetInfoFlags", values(value) if values is not None else value)
 
 
 class RegionInfo(Record):
@@ -365,8 +396,17 @@ class Device(Owned):
         except VfioError:
             return True
 
-    def hot_reset_info(self) -> list[abi.vfio_pci_dependent_device]:
-        """The devices a bus reset would affect (ENOSPC negotiation of count)."""
+    def hot_reset_info(self) -> HotResetInfo:
+        """The devices a bus reset would affect and how they are named
+        (HotResetInfo: by group, or by iommufd device id through the cdev);
+        count is negotiated (ENOSPC, grow and retry).
+
+            info = dev.hot_reset_info()
+            if info.dev_id_owned:
+                dev.hot_reset()  # cdev: every affected device is the user's
+            else:
+                groups = {d.group_id for d in info.devices}  # open each, pass them
+        """
         count = 0
         head = ctypes.sizeof(abi.vfio_pci_hot_reset_info)
         elem = ctypes.sizeof(abi.vfio_pci_dependent_device)
@@ -388,5 +428,6 @@ class Device(Owned):
                 count = wanted
                 continue
             info = abi.vfio_pci_hot_reset_info.from_buffer_copy(bytes(buf[:head]))
-            return [d for d in caps.counted_tail(info, buf, 0)]
+            devices = [d for d in caps.counted_tail(info, buf, 0)]
+            return HotResetInfo(_hot_reset_flags(int(info.flags)), devices)
         raise DecodeError("vfio_pci_hot_reset_info", 0, "count kept growing")

@@ -26,8 +26,9 @@ class PciResetDevice(Device):
 
     def hot_reset(self, groups: Sequence[Owned | int] = ()) -> None:
         """Reset the slot or bus. Opened through a group: pass every affected
-        group (hot_reset_info() names them; EINVAL without). Opened through
-        the cdev: pass none (the DEV_ID form)."""
+        group (the group_id of each of hot_reset_info().devices; EINVAL
+        without). Opened through the cdev: pass none (the DEV_ID form, when
+        hot_reset_info().dev_id_owned)."""
         fds = [g.fd if isinstance(g, Owned) else int(g) for g in groups]
         head = ctypes.sizeof(abi.vfio_pci_hot_reset)
         buf = bytearray(head + 4 * len(fds))

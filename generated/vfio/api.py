@@ -26,13 +26,13 @@ from vfio._base import MAX_ARGSZ, PAGE_SIZE
 from vfio._dma import DmaBuffer
 from vfio._irq import Interrupt
 from vfio._mmio import Mmio
-from vfio._device import DeviceInfo, IrqInfo, RegionInfo
+from vfio._device import DeviceInfo, HotResetInfo, IrqInfo, RegionInfo
 from vfio._dirty import DirtyBitmap
 from vfio._gfx import DmaBufFd, GfxPlane
 from vfio._ioeventfd import Ioeventfd
 from vfio._iommufd import HwInfo, Ioas, Iommufd
 from vfio._iommufd_objects import FaultQueue, Hwpt
-from vfio._legacy import Container, GroupStatus, IommuInfo
+from vfio._legacy import GroupStatus, IommuInfo
 from vfio._migration import MigrationArcError, mig_path
 from vfio._precopy import PrecopyInfo, precopy_info
 from vfio._type1_dirty import DirtyTracking
@@ -46,6 +46,8 @@ from vfio._iommufd import CdevDevice
 from vfio._ioeventfd import IoeventfdDevice
 from vfio._gfx import GfxDevice
 from vfio._features import FeatureDevice
+from vfio._type1_dirty import DirtyTrackingContainer
+from vfio._legacy import Container as _Container
 from vfio._legacy import Group as _Group
 from vfio._legacy import open_pci as _open_pci
 from vfio.errors import DecodeError, VfioError
@@ -66,6 +68,7 @@ __all__ = [
     "GfxPlane",
     "Group",
     "GroupStatus",
+    "HotResetInfo",
     "HwInfo",
     "HwQueue",
     "Hwpt",
@@ -104,6 +107,10 @@ class Device(
     """A device fd (from a group, or a VFIO cdev): regions, interrupts, reset."""
 
 
+class Container(DirtyTrackingContainer, _Container):
+    """/dev/vfio/vfio: the legacy container of groups and their IOMMU."""
+
+
 class Group(_Group[Device]):
     """/dev/vfio/$GROUP: the devices behind one IOMMU group."""
 
@@ -118,4 +125,4 @@ def open_pci(bdf: str, *, root: str = "/", noiommu: bool = False) -> Device:
     to fail is a SetupError saying what to do (not bound to vfio-pci, no IOMMU
     group, group not viable, node busy). A device in a no-IOMMU group (nothing
     confines its DMA) opens only with `noiommu=True`: NoiommuRefusedError otherwise."""
-    return _open_pci(Device, bdf, root, noiommu=noiommu)
+    return _open_pci(Device, bdf, root, noiommu=noiommu, container_class=Container)

@@ -39,7 +39,7 @@ from vfio.errors import (
     VfioError,
 )
 
-__all__ = ["Container", "GroupStatus", "IommuInfo"]
+__all__ = ["GroupStatus", "IommuInfo"]  # vfio.api.Container combines Container's parts
 
 _D = TypeVar("_D", bound=Device)
 
@@ -312,7 +312,12 @@ class Group(Owned, Generic[_D]):
 
 
 def open_pci(
-    device_class: type[_D], bdf: str, root: str | Path = "/", *, noiommu: bool = False
+    device_class: type[_D],
+    bdf: str,
+    root: str | Path = "/",
+    *,
+    noiommu: bool = False,
+    container_class: type[Container] = Container,
 ) -> _D:
     """The device at `bdf` through the legacy container, checked against
     sysfs first so that each way to fail says what to do; the device owns
@@ -330,7 +335,7 @@ def open_pci(
     group_node = Path(root) / found.group_node.lstrip("/")
     if found.noiommu and not noiommu:
         raise NoiommuRefusedError(str(group_node))
-    container = Container(Path(root) / "dev/vfio/vfio")
+    container = container_class(Path(root) / "dev/vfio/vfio")
     try:
         group: Group[_D] = Group(group_node, noiommu=found.noiommu)
         try:

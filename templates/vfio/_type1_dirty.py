@@ -15,6 +15,8 @@ from vfio._dirty import DirtyBitmap, bitmap_range
 from vfio._legacy import Container
 
 __all__ = ["DirtyTracking"]
+__container_part__ = "DirtyTrackingContainer"
+"""The Container subclass this module adds; vfio.api.Container combines the parts."""
 
 __requires__ = (
     "VFIO_IOMMU_DIRTY_PAGES",
@@ -86,3 +88,18 @@ class DirtyTracking(Closing):
 
     def __repr__(self) -> str:
         return f"<DirtyTracking page_size={self.page_size:#x}{' stopped' if self.closed else ''}>"
+
+
+class DirtyTrackingContainer(Container):
+    """The dirty page tracking part of vfio.api.Container."""
+
+    def dirty_tracking(self) -> DirtyTracking:
+        """Start tracking the pages DMA dirties in this container's mappings
+        (as DirtyTracking(container); the IOMMU must be set, type1v2); the
+        tracking stops when closed:
+
+            with c.dma_buffer(8 * 4096, iova=0x100000) as buf, c.dirty_tracking() as t:
+                ...  # the device writes to buf
+                dirty = t.bitmap(buf.iova, buf.size).dirty_iovas()
+        """
+        return DirtyTracking(self)

@@ -12,6 +12,14 @@
 # Kernel parameters without a dot reach us as environment variables:
 #   rig_work=<dir>            the work dir (its path on the host and here)
 #   rig_bind=1234:11e8[,...]  vendor:device IDs to bind to vfio-pci
+#   rig_ppcroot=<dir>         a ppc64 guest's userland (rig_ppc64.py, required
+#                             there): a merged-/usr tree of Debian's ppc64el
+#                             python3 and busybox-static, whose usr/ is bound
+#                             over the host's /usr in /newroot. The host's /
+#                             symlinks bin, lib, lib64 into usr, so the chroot
+#                             runs ppc64el binaries at their usual paths while
+#                             the project, the work dir and the host's
+#                             site-packages stay where they are.
 # Module parameters ("vfio.enable_unsafe_noiommu_mode=1") are applied here,
 # since insmod, unlike modprobe, does not read them from the command line.
 
@@ -29,8 +37,13 @@ fail() {
     [ -n "$out" ] && dmesg > "$out/dmesg.txt"
     off
 }
+uptime() { cut -d' ' -f1 /proc/uptime; }
 out=""
 [ -n "$rig_work" ] || fail "rig_work= missing from the kernel command line"
+case "$(uname -m)" in
+    ppc64*) [ -n "$rig_ppcroot" ] || fail "rig_ppcroot= missing from the kernel command line" ;;
+esac
+say "init at uptime $(uptime) s"
 
 for m in $(cat /mods/order); do
     params=""
@@ -46,6 +59,9 @@ mount -t 9p -o trans=virtio,version=9p2000.L,msize=262144,ro,cache=loose hostroo
 mount -t 9p -o trans=virtio,version=9p2000.L,msize=262144,rw work "/newroot$rig_work" \
     || fail "cannot mount the work dir (9p tag work) on $rig_work"
 out="/newroot$rig_work"
+if [ -n "$rig_ppcroot" ]; then
+    mount --bind "/newroot$rig_ppcroot/usr" /newroot/usr || fail "cannot bind $rig_ppcroot/usr on /usr"
+fi
 mount --bind /proc /newroot/proc
 mount --bind /sys /newroot/sys
 mount --bind /dev /newroot/dev
@@ -70,7 +86,6 @@ done
 [ -z "$rig_bind" ] || [ $bound -gt 0 ] || fail "no PCI device matches rig_bind=$rig_bind"
 
 dmesg > "$out/dmesg-boot.txt"
-uptime() { cut -d' ' -f1 /proc/uptime; }
 say "running job at uptime $(uptime) s"
 chroot /newroot /bin/sh "$rig_work/job.sh" < /dev/null > "$out/pytest.log" 2>&1
 rc=$?

@@ -1,5 +1,6 @@
-"""The guest's initramfs: busybox, guest-init.sh as /init, and the modules
-9p and vfio-pci need (none for a kernel that has them built in)."""
+"""The guest's initramfs: busybox, guest-init.sh as /init (every flavor's,
+ppc64 included), and the modules 9p and vfio-pci need (none for a kernel
+that has them built in)."""
 
 from __future__ import annotations
 
@@ -59,14 +60,13 @@ def build_initramfs(
     *,
     wanted: Sequence[str] = WANTED_MODULES,
     busybox: Path | None = None,
-    init: Path = GUEST_INIT,
 ) -> list[str]:
     """Write the guest's initramfs (gzip'd cpio) to `out`; returns the modules
     in load order (dependencies first). A kernel without modules (no
     <moddir>/kernel, everything in modules.builtin) gets an empty list; its
     module parameters must then be on the kernel command line. A guest of
-    another architecture brings its own `wanted` modules, static `busybox`
-    and `init` (rig_ppc64.py)."""
+    another architecture brings its own `wanted` modules and static
+    `busybox` (rig_ppc64.py)."""
     tree = kernel.moddir / "kernel"
     available = {
         _module_name(p): p
@@ -105,7 +105,7 @@ def build_initramfs(
     ]
     entries.append(("dev/console", 0o020600, b""))
     entries.append(("bin/busybox", 0o100755, (busybox or find_busybox()).read_bytes()))
-    entries.append(("init", 0o100755, init.read_bytes()))
+    entries.append(("init", 0o100755, GUEST_INIT.read_bytes()))
     entries.append(("mods/order", 0o100644, "".join(f"{m}\n" for m in order).encode()))
     entries += [(f"mods/{m}.ko", 0o100644, blobs[m]) for m in order]
     out.write_bytes(gzip.compress(_cpio(entries), compresslevel=6, mtime=0))

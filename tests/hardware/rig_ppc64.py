@@ -10,7 +10,8 @@ PHB behind the sPAPR TCE IOMMU, and a ppc64el userland for the guest.
   ppc64el python3.X of the host's X.Y (the host's site-packages are pure
   Python where it matters and are put on PYTHONPATH, as for x86 they are
   shared over 9p) and busybox-static, unpacked into a merged-/usr root that
-  the guest's /init (ppc64/ppc-init.sh) mounts over the host's /usr.
+  the guest's /init (guest-init.sh, given rig_ppcroot=) mounts over the
+  host's /usr.
 - EEH stays off: QEMU answers ibm,set-eeh-option with a parameter error on a
   PHB without a VFIO device of its own (spapr_phb_eeh_available), so Linux
   finds no EEH-capable adapter and VFIO_EEH_PE_OP is ENODEV.
@@ -34,10 +35,8 @@ from rig_kernels import Flavor, Kernel, cache_root
 from vfiogen.errors import SourceError
 from vfiogen.inputs import debian
 
-HERE = Path(__file__).resolve().parent
 ARCH = "ppc64el"
 QEMU = "qemu-system-ppc64"
-GUEST_INIT = HERE / "ppc64" / "ppc-init.sh"
 # bookworm: its python3.11 is the Python the project runs on (pyproject: 3.11).
 ROOT_SUITE = "bookworm"
 WANTED_MODULES = ("virtio_pci", "9pnet_virtio", "9p", "vfio_pci", "vfio_iommu_spapr_tce")
@@ -114,10 +113,9 @@ def _unpack_root(dest: Path) -> None:
 
 
 def build_guest_initramfs(kernel: Kernel, out: Path, root: Path) -> list[str]:
-    """The initramfs of a ppc64 guest: its modules, ppc64el busybox, ppc-init.sh."""
-    return build_initramfs(
-        kernel, out, wanted=WANTED_MODULES, busybox=root / "usr/bin/busybox", init=GUEST_INIT
-    )
+    """The initramfs of a ppc64 guest: its modules, ppc64el busybox, the
+    common /init (rig_ppcroot= on the command line makes it use `root`)."""
+    return build_initramfs(kernel, out, wanted=WANTED_MODULES, busybox=root / "usr/bin/busybox")
 
 
 def guest_pythonpath(host_sys_path: Sequence[str]) -> str:

@@ -117,7 +117,22 @@ def test_argsz_grow_negotiation() -> None:
         api._negotiate(absurd, abi.vfio_device_info)
 
 
-def test_hot_reset_info_enospc_negotiation(monkeypatch: pytest.MonkeyPatch) -> None:
+DEV_ID, DEV_ID_OWNED = abi.VFIO_PCI_HOT_RESET_FLAG_DEV_ID, abi.VFIO_PCI_HOT_RESET_FLAG_DEV_ID_OWNED
+
+
+@pytest.mark.parametrize(
+    "flags,ids",
+    [
+        (0, [7, 8]),  # opened through a group: group ids, no flag
+        (DEV_ID | DEV_ID_OWNED, [1, abi.VFIO_PCI_DEVID_OWNED]),  # cdev, all the user's
+        (DEV_ID, [1, abi.VFIO_PCI_DEVID_NOT_OWNED & 0xFFFFFFFF]),  # cdev, one not the user's
+    ],
+)
+def test_hot_reset_info_enospc_negotiation(
+    monkeypatch: pytest.MonkeyPatch, flags: int, ids: list[int]
+) -> None:
+    """The count is negotiated and the flags of the final answer are kept
+    (the kernel zeroes them in its ENOSPC answer)."""
     head = ctypes.sizeof(abi.vfio_pci_hot_reset_info)
 
     sizes: list[int] = []
@@ -130,19 +145,27 @@ def test_hot_reset_info_enospc_negotiation(monkeypatch: pytest.MonkeyPatch) -> N
         assert argsz <= len(buf)
         if argsz < head:
             raise VfioError(errno.EINVAL, "VFIO_DEVICE_GET_PCI_HOT_RESET_INFO", "device")
-        h.count = 2
+        h.count, h.flags = 2, 0
         if argsz - head < 2 * ctypes.sizeof(abi.vfio_pci_dependent_device):
             del h
             raise VfioError(errno.ENOSPC, "VFIO_DEVICE_GET_PCI_HOT_RESET_INFO", "device")
+        h.flags = flags
         devs = (abi.vfio_pci_dependent_device * 2).from_buffer(buf, head)
-        devs[0].group_id, devs[1].group_id = 7, 8
+        for dev, id in zip(devs, ids):
+            dev.group_id = id  # devid shares its place
         return 0
 
     monkeypatch.setattr(rq, "vfio_device_get_pci_hot_reset_info", kernel)
     dev = api.Device(os.open("/dev/null", os.O_RDWR))
     with dev:
-        assert [d.group_id for d in dev.hot_reset_info()] == [7, 8]
+        info = dev.hot_reset_info()
     assert sizes == [head, head + 2 * ctypes.sizeof(abi.vfio_pci_dependent_device)]
+    assert isinstance(info, api.HotResetInfo)
+    assert type(info.flags) is abi.VfioPciHotResetInfoFlags and info.flags == flags
+    assert info.dev_id == bool(flags & DEV_ID)
+    assert info.dev_id_owned == bool(flags & DEV_ID_OWNED)
+    name = "devid" if info.dev_id else "group_id"
+    assert [getattr(d, name) for d in info.devices] == ids
 
 
 def test_ioas_iova_ranges_emsgsize_negotiation(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -1,5 +1,5 @@
 """The legacy-side verbs without a kernel: api.DirtyTracking (type1's
-VFIO_IOMMU_DIRTY_PAGES), Device.ioeventfd and api.precopy_info: what each
+VFIO_IOMMU_DIRTY_PAGES, also made by Container.dirty_tracking()), Device.ioeventfd and api.precopy_info: what each
 sends, and what each refuses before the request, at the exact boundary.
 The kernel's answers are the hardware tier's (guest/test_vfio_extras.py,
 guest/test_mdev.py)."""
@@ -49,9 +49,12 @@ def container(monkeypatch: pytest.MonkeyPatch) -> Any:
     c.close()
 
 
-def test_dirty_tracking_starts_reads_and_stops_once(container: Any) -> None:
+@pytest.mark.parametrize("make", ["DirtyTracking(c)", "c.dirty_tracking()"])
+def test_dirty_tracking_starts_reads_and_stops_once(container: Any, make: str) -> None:
     c, sent = container
-    with api.DirtyTracking(c) as tracking:
+    tracking = api.DirtyTracking(c) if make == "DirtyTracking(c)" else c.dirty_tracking()
+    assert type(tracking) is api.DirtyTracking and tracking.container is c
+    with tracking:
         assert (tracking.page_size, tracking.max_bitmap_bytes) == (PAGE, 8)  # the smallest size
         assert sent == [(abi.VFIO_IOMMU_DIRTY_PAGES_FLAG_START, b"")]
         bitmap = tracking.bitmap(0x100000, 64 * PAGE)  # 64 pages: the 8-byte maximum

@@ -85,6 +85,13 @@ def test_open_pci_map_region_and_interrupt_drive_edu(edu) -> None:
             dev.disable_irq(abi.VFIO_PCI_MSI_IRQ_INDEX)
         with dev.dma_buffer(8192, iova=0x100000) as buf:
             assert buf.mapped
+            container = dev.dma_space  # vfio.api's Container, with every part of it
+            assert isinstance(container, api.Container)
+            with container.dirty_tracking() as tracking:  # no vendor driver: all pages dirty
+                assert tracking.bitmap(buf.iova, buf.size).dirty_iovas() == [
+                    buf.iova,
+                    buf.iova + 4096,
+                ]
     with pytest.raises(SetupError) as err:  # the group is free again, but not a bogus device
         api.open_pci("0000:00:1f.7")
     assert "python -m vfio list" in str(err.value)

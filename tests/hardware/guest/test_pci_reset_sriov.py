@@ -7,7 +7,6 @@ on the -full flavor, whose machine has it."""
 
 from __future__ import annotations
 
-import ctypes
 import errno
 import os
 import time
@@ -20,7 +19,6 @@ import proof
 import pytest
 from pci import PciDevice, find_pci
 from vfio import abi, api
-from vfio import requests as rq
 from vfio.errors import VfioError
 
 PROOF_MODE = "cdev"  # guest/proof.py; the group forms say "type1v2"
@@ -56,46 +54,45 @@ def bound(dev: PciDevice, token: uuid.UUID | None = None) -> Iterator[api.Device
         yield d
 
 
-def hot_reset_flags(dev: api.Device) -> int:
-    """The info's flags (the kernel fills them only when the array fits)."""
-    head = ctypes.sizeof(abi.vfio_pci_hot_reset_info)
-    buf = bytearray(head + 8 * ctypes.sizeof(abi.vfio_pci_dependent_device))
-    info = abi.vfio_pci_hot_reset_info.from_buffer(buf)
-    info.argsz = len(buf)
-    rq.vfio_device_get_pci_hot_reset_info(dev.fd, buf)
-    return int(info.flags)
+def bdf_of(fn: abi.vfio_pci_dependent_device) -> str:
+    return f"{fn.segment:04x}:{fn.bus:02x}:{fn.devfn >> 3:02x}.{fn.devfn & 7}"
 
 
 def test_flr_and_cdev_hot_reset(pf: PciDevice) -> None:
     """Through the cdev: VFIO_DEVICE_RESET is an FLR; the hot reset info
-    names devices by dev_id (DEV_ID, all owned by this iommufd), and the
-    reset takes an empty group fd array."""
+    names devices by dev_id (the kernel sets DEV_ID when the device was
+    opened through its cdev, and keeps DEV_ID_OWNED unless an affected
+    device is not the user's: here the PF alone, bound to this iommufd, so
+    its devid is a real id), and the reset takes an empty group fd array."""
     assert "flr" in (pf.sysfs / "reset_method").read_text().split()
     with bound(pf) as dev:
         assert dev.info.flags & abi.VFIO_DEVICE_FLAGS_RESET
         dev.reset()
-        flags = hot_reset_flags(dev)
-        assert flags & abi.VFIO_PCI_HOT_RESET_FLAG_DEV_ID
-        assert flags & abi.VFIO_PCI_HOT_RESET_FLAG_DEV_ID_OWNED
-        affected = dev.hot_reset_info()
-        assert len(affected) == 1 and affected[0].devid > 0
+        info = dev.hot_reset_info()
+        assert info.flags == (
+            abi.VFIO_PCI_HOT_RESET_FLAG_DEV_ID | abi.VFIO_PCI_HOT_RESET_FLAG_DEV_ID_OWNED
+        )
+        assert info.dev_id and info.dev_id_owned
+        [fn] = info.devices
+        assert fn.devid not in (abi.VFIO_PCI_DEVID_OWNED, abi.VFIO_PCI_DEVID_NOT_OWNED & 0xFFFFFFFF)
+        assert bdf_of(fn) == pf.bdf
         dev.hot_reset()  # the DEV_ID form: no group fds
         assert dev.config_read(0, 2) == NVME_VENDOR  # alive after the bus reset
 
 
 def test_group_hot_reset(pf: PciDevice) -> None:
-    """Through the group: the info names the PF's group and BDF; the reset
-    takes the fds of every affected group."""
+    """Through the group: no flag (the kernel sets DEV_ID only for a device
+    opened through its cdev), the info names the PF's group and BDF; the
+    reset takes the fds of every affected group."""
     with proof.mode("type1v2"):
         with api.Container() as c, api.Group(pf.group) as g:
             g.set_container(c)
             c.set_iommu(abi.VFIO_TYPE1v2_IOMMU)
             with g.open_device(pf.bdf) as dev:
-                affected = dev.hot_reset_info()
-                assert [d.group_id for d in affected] == [pf.group]
-                fn = affected[0]
-                bdf = f"{fn.segment:04x}:{fn.bus:02x}:{fn.devfn >> 3:02x}.{fn.devfn & 7}"
-                assert bdf == pf.bdf
+                info = dev.hot_reset_info()
+                assert info.flags == 0 and not info.dev_id and not info.dev_id_owned
+                assert [d.group_id for d in info.devices] == [pf.group]
+                assert bdf_of(info.devices[0]) == pf.bdf
                 with pytest.raises(VfioError) as err:  # without the group's fd
                     dev.hot_reset()
                 assert err.value.errno == errno.EINVAL

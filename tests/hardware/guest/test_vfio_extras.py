@@ -29,14 +29,14 @@ def type1v2(edu: PciDevice) -> Iterator[tuple[api.Container, api.Device]]:
 
 
 def test_dirty_page_tracking(type1v2: tuple[api.Container, api.Device]) -> None:
-    """api.DirtyTracking: START, then GET_BITMAP over a mapped buffer: with no
+    """Container.dirty_tracking(): START, then GET_BITMAP over a mapped buffer: with no
     page pinned by a vendor driver, type1 must report every mapped page
     dirty; arguments the kernel would refuse are refused before it; STOP."""
     container, _ = type1v2
     info = container.iommu_info()
     assert info.migration is not None, "type1 advertises dirty tracking (CAP_MIGRATION)"
     with container.dma_buffer(8 * PAGE, IOVA) as buf:
-        with api.DirtyTracking(container) as tracking:
+        with container.dirty_tracking() as tracking:
             assert tracking.page_size == PAGE
             bitmap = tracking.bitmap(buf.iova, buf.size)
             assert bitmap.words == (0xFF,), bitmap

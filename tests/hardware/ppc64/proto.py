@@ -16,7 +16,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
-from rig_initramfs import _cpio, _modinfo, _module_bytes  # noqa: E402
+from rig_initramfs import GUEST_INIT, _cpio, _modinfo, _module_bytes  # noqa: E402
 
 WANTED = ("9pnet_virtio", "9p", "vfio_pci", "vfio_iommu_spapr_tce")
 
@@ -47,7 +47,7 @@ def initramfs(ktree: Path, ppcroot: Path, out: Path) -> list[str]:
     entries = [(d, 0o040755, b"") for d in ("bin", "dev", "proc", "sys", "tmp", "newroot", "mods")]
     entries.append(("dev/console", 0o020600, b""))
     entries.append(("bin/busybox", 0o100755, (ppcroot / "usr/bin/busybox").read_bytes()))
-    entries.append(("init", 0o100755, (HERE / "ppc-init.sh").read_bytes()))
+    entries.append(("init", 0o100755, GUEST_INIT.read_bytes()))
     entries.append(("mods/order", 0o100644, "".join(f"{m}\n" for m in order).encode()))
     entries += [(f"mods/{m}.ko", 0o100644, blobs[m]) for m in order]
     out.write_bytes(gzip.compress(_cpio(entries), compresslevel=6, mtime=0))

@@ -50,16 +50,21 @@ def render_bindings(spec: Spec) -> dict[str, str]:
 
 
 def api_context(runtime: list[RuntimeModule]) -> dict[str, object]:
-    """What vfio.api re-exports and how its Device is composed: the device
-    parts subclasses first (reverse dependency order), the core Device last."""
+    """What vfio.api re-exports and how its Device and Container are
+    composed: the parts' subclasses first (reverse dependency order), the
+    core class last."""
     private = [m for m in runtime if m.module.startswith("_")]  # public modules stand alone
     imports = [(m.module, m.exports) for m in private if m.exports]
     parts = [(m.module, m.device_part) for m in reversed(private) if m.device_part]
+    container_parts = [
+        (m.module, m.container_part) for m in reversed(private) if m.container_part
+    ]
     exported = {name for m in private if m.module != "_base" for name in m.exports}
-    own = {"Device", "Group", "open_pci", "DecodeError", "VfioError"}
+    own = {"Container", "Device", "Group", "open_pci", "DecodeError", "VfioError"}
     return {
         "api_imports": imports,
         "device_parts": parts,
+        "container_parts": container_parts,
         "api_all": sorted(exported | own),
         "iommufd": any(m.module == "_iommufd" for m in runtime),
     }

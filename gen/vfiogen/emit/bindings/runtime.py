@@ -3,7 +3,8 @@ are not templates, shipped as they are.
 
 Each runtime module may declare, as module-level literals, what the headers
 must define for it to ship (`__requires__`), the names vfio.api re-exports
-(`__all__`) and the Device subclass it adds (`__device_part__`). They are
+(`__all__`) and the Device or Container subclass it adds (`__device_part__`,
+`__container_part__`). They are
 read with `ast`, never imported (they import the generated vfio.abi). A
 module ships when the spec defines everything it requires and every runtime
 module it imports ships too.
@@ -34,6 +35,7 @@ class RuntimeModule:
     requires: tuple[str, ...]  # header names (requests, constants, types) the code uses
     exports: tuple[str, ...]  # what vfio.api re-exports from it
     device_part: str | None  # the Device subclass vfio.api.Device combines
+    container_part: str | None  # the Container subclass vfio.api.Container combines
     imports: tuple[str, ...]  # the runtime modules it imports ("_device", ...)
 
     @property
@@ -59,7 +61,7 @@ def load_runtime(root: Path | None = None) -> list[RuntimeModule]:
 
 
 def _plain(path: Path, text: str) -> RuntimeModule:
-    return RuntimeModule(path.name, text, (), (), None, ())
+    return RuntimeModule(path.name, text, (), (), None, None, ())
 
 
 def _describe(path: Path, text: str) -> RuntimeModule:
@@ -81,7 +83,8 @@ def _describe(path: Path, text: str) -> RuntimeModule:
         text,
         _names(path, literals.get("__requires__", ()), "__requires__"),
         _names(path, literals.get("__all__", ()), "__all__"),
-        _optional_name(path, literals.get("__device_part__")),
+        _optional_name(path, literals.get("__device_part__"), "__device_part__"),
+        _optional_name(path, literals.get("__container_part__"), "__container_part__"),
         tuple(imports),
     )
 
@@ -99,9 +102,9 @@ def _names(path: Path, value: object, what: str) -> tuple[str, ...]:
     return tuple(value)
 
 
-def _optional_name(path: Path, value: object) -> str | None:
+def _optional_name(path: Path, value: object, what: str) -> str | None:
     if value is not None and not isinstance(value, str):
-        raise VfiogenError(Loc(str(path), 1), f"__device_part__ must be a class name")
+        raise VfiogenError(Loc(str(path), 1), f"{what} must be a class name")
     return value
 
 

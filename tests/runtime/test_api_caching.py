@@ -63,3 +63,62 @@ def test_feature_probes_are_asked_once(monkeypatch: pytest.MonkeyPatch) -> None:
     assert calls == [probe | set_ | low_power, probe | migration, set_ | low_power] + [
         set_ | low_power
     ]
+
+
+def test_feature_requests_and_refusals(monkeypatch: pytest.MonkeyPatch) -> None:
+    """feature() sends copies of remembered headers: each call's bytes must
+    still be its own request (read back as the C struct), a header the kernel
+    wrote into must not come back, and bad arguments never reach the kernel."""
+    from vfio import _features
+
+    sent: list[tuple[int, int, bytes]] = []
+
+    def kernel(fd: int, buf: bytearray) -> int:
+        head = abi.vfio_device_feature.from_buffer_copy(buf)
+        sent.append((head.argsz, head.flags, bytes(buf[8:])))
+        buf[4:8] = b"\xff\xff\xff\xff"  # a kernel scribbling on the header
+        if len(buf) > 8:
+            buf[8:] = bytes(len(buf) - 8)
+        return 0
+
+    monkeypatch.setattr(rq, "vfio_device_feature", kernel)
+    monkeypatch.setattr(_features, "_HEADS", {})
+    probe, get, set_ = (
+        abi.VFIO_DEVICE_FEATURE_PROBE,
+        abi.VFIO_DEVICE_FEATURE_GET,
+        abi.VFIO_DEVICE_FEATURE_SET,
+    )
+    mask = abi.VFIO_DEVICE_FEATURE_MASK
+    with api.Device(os.open(os.devnull, os.O_RDWR)) as dev:
+        for feature, flags in [(3, probe | set_), (3, probe | set_), (2, get), (mask, 0), (0, set_)]:
+            assert dev.feature(feature, flags) == b""
+        assert dev.feature(7, set_, b"\x01\x02") == b"\x00\x00"
+        assert sent == [
+            (8, probe | set_ | 3, b""),
+            (8, probe | set_ | 3, b""),
+            (8, get | 2, b""),
+            (8, mask, b""),
+            (8, set_, b""),
+            (10, set_ | 7, b"\x01\x02"),
+        ]
+        del sent[:]
+        refused = [
+            ((mask + 1, probe), ValueError, "feature 0x10000 is not a feature index"),
+            ((-1, probe), ValueError, "feature -1 is out of range"),
+            ((1 << 32, probe), ValueError, "feature .* out of range"),
+            ((3.0, probe), TypeError, "feature must be an int"),
+            ((3, -8), ValueError, "flags -8 is out of range"),
+            ((3, 1 << 32), ValueError, "flags .* out of range"),
+            ((3, 1.0), TypeError, "flags must be an int"),
+            ((3, 1 << 40, b"x"), ValueError, "flags .* out of range"),
+        ]
+        for args, error, message in refused:
+            with pytest.raises(error, match=message):
+                dev.feature(*args)
+        assert sent == []
+        monkeypatch.setattr(_features, "_HEADS_MAX", 2)
+        _features._HEADS.clear()
+        for feature in range(5):
+            dev.feature(feature, probe)
+        assert len(_features._HEADS) == 2  # bounded
+        assert [flags for _, flags, _ in sent] == [probe | f for f in range(5)]

@@ -40,10 +40,10 @@ def uint(value: object, what: str, bits: int = 32) -> int:
 
 def page_aligned(value: object, what: str) -> int:
     """A 64-bit argument that must be a multiple of the page size."""
-    value = uint(value, what, 64)
-    if value % PAGE_SIZE:
-        raise ValueError(f"{what} {value:#x} is not a multiple of the page size ({PAGE_SIZE:#x})")
-    return value
+    checked = int(uint(value, what, 64))  # a plain int, from an int subclass too
+    if checked % PAGE_SIZE:
+        raise ValueError(f"{what} {checked:#x} is not a multiple of the page size ({PAGE_SIZE:#x})")
+    return checked
 
 
 class Closing:

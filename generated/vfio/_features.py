@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import ctypes
-from typing import NoReturn
 
 from vfio import abi
 from vfio import requests as rq
@@ -44,12 +43,14 @@ def _head(request: int, flags: int) -> bytearray:
     return head
 
 
-def _refuse_feature(feature: object) -> NoReturn:
-    """Why feature() refused its feature index."""
+def _feature_index(feature: object) -> int:
+    """feature() on the slow path: the index as a plain int, or why not."""
     index = uint(feature, "feature")
-    raise ValueError(
-        f"feature {index:#x} is not a feature index (VFIO_DEVICE_FEATURE_MASK is {_MASK:#x})"
-    )
+    if index & _NOT_FEATURE:
+        raise ValueError(
+            f"feature {index:#x} is not a feature index (VFIO_DEVICE_FEATURE_MASK is {_MASK:#x})"
+        )
+    return int(index)
 
 
 class FeatureDevice(Device):
@@ -59,7 +60,7 @@ class FeatureDevice(Device):
         """VFIO_DEVICE_FEATURE: `flags` is GET, SET and/or PROBE; returns the
         payload as the kernel left it."""
         if feature.__class__ is not int or feature & _NOT_FEATURE:  # negative or too big: nonzero
-            _refuse_feature(feature)
+            feature = _feature_index(feature)
         if (fd := self._fd) < 0:
             fd = self.fd  # raises: this device is closed
         try:

@@ -11,7 +11,7 @@ import errno
 import os
 import struct
 from pathlib import Path
-from typing import Any, Generic, NamedTuple, NoReturn, TypeVar
+from typing import Any, Generic, NamedTuple, TypeVar
 
 from vfio import abi, caps
 from vfio import requests as rq
@@ -74,20 +74,14 @@ _DMA_READ_WRITE = _DMA_READ | _DMA_WRITE
 _PAGE_MASK = PAGE_SIZE - 1
 
 
-def _refuse_map(iova: object, size: object, vaddr: object) -> NoReturn:
-    """Why map_dma's arguments were refused, in the words of the checks."""
-    uint(vaddr, "vaddr", 64)
-    page_aligned(iova, "iova")
-    page_aligned(size, "size")
-    raise AssertionError(f"map_dma({iova!r}, {size!r}, {vaddr!r}) refused, no check says why")
+def _map_args(iova: object, size: object, vaddr: object) -> tuple[int, int, int]:
+    """map_dma's slow path: the arguments as plain ints, or why not."""
+    return page_aligned(iova, "iova"), page_aligned(size, "size"), int(uint(vaddr, "vaddr", 64))
 
 
-def _refuse_unmap(iova: object, size: object, flags: object) -> NoReturn:
-    """Why unmap_dma's arguments were refused."""
-    uint(flags, "flags")
-    uint(iova, "iova", 64)
-    uint(size, "size", 64)
-    raise AssertionError(f"unmap_dma({iova!r}, {size!r}, {flags!r}) refused, no check says why")
+def _unmap_args(iova: object, size: object, flags: object) -> tuple[int, int, int]:
+    """unmap_dma's slow path: the arguments as plain ints, or why not."""
+    return int(uint(iova, "iova", 64)), int(uint(size, "size", 64)), int(uint(flags, "flags"))
 
 
 class Container(Owned):
@@ -178,7 +172,7 @@ class Container(Owned):
             or vaddr.__class__ is not int
             or (iova | size) & _PAGE_MASK
         ):
-            _refuse_map(iova, size, vaddr)
+            iova, size, vaddr = _map_args(iova, size, vaddr)
         if (fd := self._fd) < 0:
             fd = self.fd  # raises: this container is closed
         if readable and writable:
@@ -189,20 +183,22 @@ class Container(Owned):
         try:  # struct refuses what is negative or over 64 bits
             _pack_map_into(buf, 0, _DMA_MAP_SIZE, flags, vaddr, iova, size)
         except struct.error:
-            _refuse_map(iova, size, vaddr)
+            _map_args(iova, size, vaddr)  # says which is out of range
+            raise
         rq.vfio_iommu_map_dma(fd, buf)
 
     def unmap_dma(self, iova: int, size: int, flags: int = 0) -> int:
         """Unmap; returns the number of bytes the kernel unmapped."""
         if iova.__class__ is not int or size.__class__ is not int or flags.__class__ is not int:
-            _refuse_unmap(iova, size, flags)
+            iova, size, flags = _unmap_args(iova, size, flags)
         if (fd := self._fd) < 0:
             fd = self.fd  # raises: this container is closed
         buf = _BLANK_UNMAP.copy()
         try:  # struct refuses what is negative or too wide
             _pack_unmap_into(buf, 0, _DMA_UNMAP_SIZE, flags, iova, size)
         except struct.error:
-            _refuse_unmap(iova, size, flags)
+            _unmap_args(iova, size, flags)  # says which is out of range
+            raise
         rq.vfio_iommu_unmap_dma(fd, buf)
         unmapped: int = _unpack_unmap(buf)[3]  # the size the kernel unmapped
         return unmapped

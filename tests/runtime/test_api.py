@@ -5,6 +5,7 @@ that answers ENOTTY. Real devices are the hardware tier's job."""
 from __future__ import annotations
 
 import ctypes
+import enum
 import errno
 import os
 import subprocess
@@ -510,6 +511,13 @@ def test_container_dma_requests_and_refusals(monkeypatch: pytest.MonkeyPatch) ->
     c.map_dma(0x1000, 0x2000, 0x7F00_0000_0000, writable=False)
     c.map_dma(0x1000, 0x2000, 0, readable=False)
     assert c.unmap_dma(0x1000, 0x3000, 7) == 0x3000
+
+    class Address(enum.IntEnum):  # int subclasses take the slow path, and pass
+        BASE = 0x4000
+        PAGE = 0x1000
+
+    c.map_dma(Address.BASE, Address.PAGE, Address.BASE)
+    assert c.unmap_dma(Address.BASE, Address.PAGE, Address.PAGE) == 0x3000
     read, write = abi.VFIO_DMA_MAP_FLAG_READ, abi.VFIO_DMA_MAP_FLAG_WRITE
     assert [(m.argsz, m.flags, m.vaddr, m.iova, m.size) for m in sent[:3]] == [
         (32, read | write, (1 << 64) - 1, top, 4096),
@@ -517,6 +525,8 @@ def test_container_dma_requests_and_refusals(monkeypatch: pytest.MonkeyPatch) ->
         (32, write, 0, 0x1000, 0x2000),
     ]
     assert (sent[3].argsz, sent[3].flags, sent[3].iova, sent[3].size) == (24, 7, 0x1000, 0x3000)
+    assert (sent[4].flags, sent[4].vaddr, sent[4].iova, sent[4].size) == (3, 0x4000, 0x4000, 0x1000)
+    assert (sent[5].flags, sent[5].iova, sent[5].size) == (0x1000, 0x4000, 0x1000)
     del sent[:]
     refused_map = [
         ((0x1000, 0x1000, 1.0), TypeError, "vaddr must be an int"),

@@ -4,6 +4,7 @@ the device is open): IRQ info and feature probes, beside region info
 
 from __future__ import annotations
 
+import enum
 import errno
 import os
 import sys
@@ -93,6 +94,7 @@ def test_feature_requests_and_refusals(monkeypatch: pytest.MonkeyPatch) -> None:
         for feature, flags in [(3, probe | set_), (3, probe | set_), (2, get), (mask, 0), (0, set_)]:
             assert dev.feature(feature, flags) == b""
         assert dev.feature(7, set_, b"\x01\x02") == b"\x00\x00"
+        dev.feature(enum.IntEnum("Feature", {"LOW_POWER": 3}).LOW_POWER, set_)  # an int subclass
         assert sent == [
             (8, probe | set_ | 3, b""),
             (8, probe | set_ | 3, b""),
@@ -100,6 +102,7 @@ def test_feature_requests_and_refusals(monkeypatch: pytest.MonkeyPatch) -> None:
             (8, mask, b""),
             (8, set_, b""),
             (10, set_ | 7, b"\x01\x02"),
+            (8, set_ | 3, b""),
         ]
         del sent[:]
         refused = [

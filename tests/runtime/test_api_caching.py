@@ -91,7 +91,13 @@ def test_feature_requests_and_refusals(monkeypatch: pytest.MonkeyPatch) -> None:
     )
     mask = abi.VFIO_DEVICE_FEATURE_MASK
     with api.Device(os.open(os.devnull, os.O_RDWR)) as dev:
-        for feature, flags in [(3, probe | set_), (3, probe | set_), (2, get), (mask, 0), (0, set_)]:
+        for feature, flags in [
+            (3, probe | set_),
+            (3, probe | set_),
+            (2, get),
+            (mask, 0),
+            (0, set_),
+        ]:
             assert dev.feature(feature, flags) == b""
         assert dev.feature(7, set_, b"\x01\x02") == b"\x00\x00"
         dev.feature(enum.IntEnum("Feature", {"LOW_POWER": 3}).LOW_POWER, set_)  # an int subclass

@@ -33,10 +33,10 @@ cost over the typed request). Holds checked flags only, at most _HEADS_MAX."""
 _HEADS_MAX = 1024
 
 
-def _head(request: int, flags: int) -> bytearray:
-    """The payload-less request with this flags field (`flags` as the caller
-    gave it, checked), remembered."""
-    uint(flags, "flags")
+def _head(flags: object, feature: int) -> bytearray:
+    """The payload-less request for these flags (checked) and this feature
+    index (checked by the caller), remembered."""
+    request = uint(flags, "flags") | feature
     head = bytearray(_pack(_HEAD, request))
     if len(_HEADS) < _HEADS_MAX:
         _HEADS[request] = head
@@ -63,18 +63,14 @@ class FeatureDevice(Device):
             feature = _feature_index(feature)
         if (fd := self._fd) < 0:
             fd = self.fd  # raises: this device is closed
-        try:
-            request = flags | feature  # the request's flags field
-        except TypeError:
-            uint(flags, "flags")  # says what is wrong
-            raise
         if not payload:
-            head = _HEADS.get(request)
-            buf = (head if head is not None else _head(request, flags)).copy()
+            try:  # a request sent before: its header, packed then
+                buf = _HEADS[flags | feature].copy()
+            except (KeyError, TypeError):
+                buf = _head(flags, feature).copy()
             rq.vfio_device_feature(fd, buf)
             return b""
-        uint(flags, "flags")
-        buf = bytearray(_pack(_HEAD + len(payload), request))
+        buf = bytearray(_pack(_HEAD + len(payload), uint(flags, "flags") | feature))
         buf += payload
         rq.vfio_device_feature(fd, buf)
         return bytes(buf[_HEAD:])

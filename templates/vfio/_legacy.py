@@ -10,6 +10,7 @@ import ctypes
 import errno
 import os
 import struct
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Generic, NamedTuple, TypeVar
 
@@ -57,21 +58,44 @@ class IommuInfo(NamedTuple):
 
 # What map_dma/unmap_dma use on every call, looked up once (vfio.abi's
 # attributes go through its module __getattr__ machinery, slower to load).
-# Each call copies a blank request (a bytearray's copy() is the cheapest new
-# buffer) and packs its fields into it with the struct's own struct.Struct,
-# whose C code also refuses a negative or too wide value: measured in the
-# guest (tests/hardware/guest/test_bench_requests.py), building the request
-# was most of what the verbs cost over the typed request.
+# Each call copies a blank request with argsz and flags in place (a
+# bytearray's copy() is the cheapest new buffer) and packs the addresses
+# into it with struct, whose C code also refuses a negative or too wide
+# value. Measured in the guest (tests/hardware/guest/test_bench_requests.py):
+# building the request was most of what the verbs cost over the typed
+# request, and each field packed counts.
 _DmaMap, _DmaUnmap = abi.vfio_iommu_type1_dma_map, abi.vfio_iommu_type1_dma_unmap
 _DMA_MAP_SIZE, _DMA_UNMAP_SIZE = ctypes.sizeof(_DmaMap), ctypes.sizeof(_DmaUnmap)
 _MAP_CODEC, _UNMAP_CODEC = _DmaMap.codec(), _DmaUnmap.codec()
 assert _MAP_CODEC is not None and _UNMAP_CODEC is not None  # integer members only
-_pack_map_into, _pack_unmap_into = _MAP_CODEC.pack_into, _UNMAP_CODEC.pack_into
-_unpack_unmap = _UNMAP_CODEC.unpack_from
-_BLANK_MAP, _BLANK_UNMAP = bytearray(_DMA_MAP_SIZE), bytearray(_DMA_UNMAP_SIZE)
 _DMA_READ, _DMA_WRITE = abi.VFIO_DMA_MAP_FLAG_READ, abi.VFIO_DMA_MAP_FLAG_WRITE
-_DMA_READ_WRITE = _DMA_READ | _DMA_WRITE
+_MAP_BLANKS = {
+    flags: bytearray(_MAP_CODEC.pack(_DMA_MAP_SIZE, flags, 0, 0, 0))
+    for flags in (0, _DMA_READ, _DMA_WRITE, _DMA_READ | _DMA_WRITE)
+}
+_MAP_READ_WRITE = _MAP_BLANKS[_DMA_READ | _DMA_WRITE]
+_UNMAP_BLANK = bytearray(_UNMAP_CODEC.pack(_DMA_UNMAP_SIZE, 0, 0, 0))
+_pack_unmap_into = _UNMAP_CODEC.pack_into  # the whole request: flags too
 _PAGE_MASK = PAGE_SIZE - 1
+
+
+def _fields_packer(cls: Any, first: str, last: str) -> tuple[int, Callable[..., None]]:
+    """Where field `first` of `cls` starts, and a pack_into for the fields
+    `first` to `last` from there (C's offsets and sizes; gaps as pad bytes)."""
+    names = [field[0] for field in cls._fields_]
+    start = at = getattr(cls, first).offset
+    form = "="
+    for name in names[names.index(first) : names.index(last) + 1]:
+        field = getattr(cls, name)
+        form += "x" * (field.offset - at) + {4: "I", 8: "Q"}[field.size]
+        at = field.offset + field.size
+    return start, struct.Struct(form).pack_into
+
+
+_ADDRS_AT, _pack_addrs = _fields_packer(_DmaMap, "vaddr", "size")
+_RANGE_AT, _pack_range = _fields_packer(_DmaUnmap, "iova", "size")
+_UNMAPPED_AT = getattr(_DmaUnmap, "size").offset
+_unpack_u64 = struct.Struct("=Q").unpack_from
 
 
 def _map_args(iova: object, size: object, vaddr: object) -> tuple[int, int, int]:
@@ -176,12 +200,11 @@ class Container(Owned):
         if (fd := self._fd) < 0:
             fd = self.fd  # raises: this container is closed
         if readable and writable:
-            flags = _DMA_READ_WRITE
+            buf = _MAP_READ_WRITE.copy()
         else:
-            flags = (_DMA_READ if readable else 0) | (_DMA_WRITE if writable else 0)
-        buf = _BLANK_MAP.copy()
+            buf = _MAP_BLANKS[(_DMA_READ if readable else 0) | (_DMA_WRITE if writable else 0)].copy()
         try:  # struct refuses what is negative or over 64 bits
-            _pack_map_into(buf, 0, _DMA_MAP_SIZE, flags, vaddr, iova, size)
+            _pack_addrs(buf, _ADDRS_AT, vaddr, iova, size)
         except struct.error:
             _map_args(iova, size, vaddr)  # says which is out of range
             raise
@@ -193,14 +216,17 @@ class Container(Owned):
             iova, size, flags = _unmap_args(iova, size, flags)
         if (fd := self._fd) < 0:
             fd = self.fd  # raises: this container is closed
-        buf = _BLANK_UNMAP.copy()
+        buf = _UNMAP_BLANK.copy()
         try:  # struct refuses what is negative or too wide
-            _pack_unmap_into(buf, 0, _DMA_UNMAP_SIZE, flags, iova, size)
+            if flags:
+                _pack_unmap_into(buf, 0, _DMA_UNMAP_SIZE, flags, iova, size)
+            else:
+                _pack_range(buf, _RANGE_AT, iova, size)
         except struct.error:
             _unmap_args(iova, size, flags)  # says which is out of range
             raise
         rq.vfio_iommu_unmap_dma(fd, buf)
-        unmapped: int = _unpack_unmap(buf)[3]  # the size the kernel unmapped
+        unmapped: int = _unpack_u64(buf, _UNMAPPED_AT)[0]  # the size the kernel unmapped
         return unmapped
 
     def dma_buffer(

@@ -31,12 +31,13 @@ import pytest
 from vfio import _ioctl, abi, api
 from vfio import requests as rq
 
-N = 200  # calls per run (map/unmap: N // 4); 20 runs of each, the best kept
+N = 200  # calls per run (map/unmap: N // 4)
+ROUNDS = 40  # runs of each, interleaved, the best kept (map/unmap varies most)
 HERE = Path(__file__).parent
 PROOF_MODE = "type1v2"
 
 
-def per_call_ns(calls: list[Callable[[], object]], n: int = N, rounds: int = 20) -> list[float]:
+def per_call_ns(calls: list[Callable[[], object]], n: int = N, rounds: int = ROUNDS) -> list[float]:
     """ns per call of each: the best of `rounds` short runs of n calls, the
     calls interleaved round by round (the guest shares the host's cores: the
     best short run is the one no other process interrupted)."""
@@ -89,7 +90,7 @@ def test_request_costs(edu, record_testsuite_property) -> None:  # noqa: ANN001 
             c_region, c_irq, c_map = (float(x) for x in out.stdout.split())
             with unwrapped(rq, _ioctl):
                 rows = measure(dev, c, buf.vaddr, c_region, c_irq, c_map)
-    lines = [f"ns per request, TCG guest, best of 20 runs of {N} calls (map/unmap {N // 4})"]
+    lines = [f"ns per request, TCG guest, best of {ROUNDS} runs of {N} calls (map/unmap {N // 4})"]
     lines.append(f"{'request':16}{'C':>8}{'fcntl':>8}{'request':>9}{'api':>8}  req/fcntl api/req")
     for name, row in rows.items():
         cc = f"{row['C']:8.0f}" if row["C"] else f"{'-':>8}"

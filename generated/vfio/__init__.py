@@ -12,6 +12,10 @@ from typing import Final
 
 from vfio.errors import DecodeError, VfioError
 
+__version__: Final[str] = "7.2.0+vfiogen0.1.0"
+"""This package's version, its wheel's (`vfiogen wheel`): the kernel's
+version, with the generator's as the local label."""
+
 KERNEL_RELEASE: Final[str | None] = "7.2"
 """The pinned kernel release the bindings were generated from (None: another source)."""
 
@@ -21,4 +25,4 @@ HEADER_SHA256: Final[dict[str, str]] = {
 }
 """sha256 of each header the bindings were generated from."""
 
-__all__ = ["DecodeError", "HEADER_SHA256", "KERNEL_RELEASE", "VfioError"]
+__all__ = ["DecodeError", "HEADER_SHA256", "KERNEL_RELEASE", "VfioError", "__version__"]

@@ -77,6 +77,10 @@ class FeatureDevice(Device):
 
     _probed: dict[tuple[int, int], bool] | None = None
 
+    def close(self) -> None:
+        self._probed = None  # a closed device answers nothing, from a cache neither
+        super().close()
+
     def probe_feature(self, feature: int, flags: int = 0) -> bool:
         """Whether the device supports `feature` with `flags` (GET and/or
         SET). Asked once per device: what a driver supports does not change

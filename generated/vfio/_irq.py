@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import os
 import select
+import warnings
+import weakref
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
@@ -15,7 +17,7 @@ from vfio._base import Closing
 if TYPE_CHECKING:
     import asyncio
 
-__all__ = ["Interrupt"]
+__all__ = ["Interrupt"]  # Routes is the device's own
 
 
 def _settle(ready: asyncio.Future[None]) -> None:
@@ -25,7 +27,10 @@ def _settle(ready: asyncio.Future[None]) -> None:
 
 class Interrupt(Closing):
     """One interrupt vector routed to an eventfd this object owns; close()
-    unroutes it (through `release`) and closes the eventfd."""
+    unroutes it (through `release`) and closes the eventfd. One dropped
+    without close() is closed (unrouted first) when it is garbage collected,
+    with a ResourceWarning as an unclosed file gives: the kernel must never
+    go on signalling an eventfd number the process may reuse."""
 
     def __init__(self, index: int, vector: int, release: Callable[[], None] | None = None) -> None:
         self.index = index
@@ -85,10 +90,49 @@ class Interrupt(Closing):
             os.close(fd)
 
     def __del__(self) -> None:
-        if getattr(self, "_fd", -1) >= 0:
-            os.close(self._fd)
-            self._fd = -1
+        if getattr(self, "_fd", -1) < 0:
+            return
+        warnings.warn(f"unclosed {self!r}", ResourceWarning, source=self, stacklevel=2)
+        try:
+            self.close()
+        except (OSError, ValueError):  # the device went first: nothing routes here any more
+            pass
 
     def __repr__(self) -> str:
         state = "closed" if self.closed else f"eventfd={self._fd}"
         return f"<Interrupt index={self.index} vector={self.vector} {state}>"
+
+
+class Routes:
+    """Which open Interrupt owns each (irq index, vector) of one device.
+    Weak: an Interrupt its user drops is collected (and unroutes itself),
+    so a vector never stays taken by an object nobody can close."""
+
+    __slots__ = ("_live",)
+
+    def __init__(self) -> None:
+        self._live: weakref.WeakValueDictionary[tuple[int, int], Interrupt] = (
+            weakref.WeakValueDictionary()
+        )
+
+    def owner(self, index: int, vector: int) -> Interrupt | None:
+        """The open Interrupt routed to this vector, if any."""
+        irq = self._live.get((index, vector))
+        return irq if irq is not None and not irq.closed else None
+
+    def add(self, irq: Interrupt) -> None:
+        self._live[(irq.index, irq.vector)] = irq
+
+    def forget(self, index: int, vector: int) -> None:
+        self._live.pop((index, vector), None)
+
+    def detach(self, index: int) -> None:
+        """Every vector of `index` was unrouted at once (disable_irq): its
+        Interrupts stay open, routing nothing; their close() unroutes nothing."""
+        for key, irq in list(self._live.items()):
+            if key[0] == index:
+                irq.release = None
+                del self._live[key]
+
+    def clear(self) -> None:
+        self._live.clear()

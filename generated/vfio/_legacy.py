@@ -208,7 +208,33 @@ class Container(Owned):
         except struct.error:
             _map_args(iova, size, vaddr)  # says which is out of range
             raise
-        rq.vfio_iommu_map_dma(fd, buf)
+        try:  # free while nothing is raised
+            rq.vfio_iommu_map_dma(fd, buf)
+        except VfioError as exc:
+            self._hint_map(exc, iova, size)
+            raise
+
+    def _hint_map(self, exc: VfioError, iova: int, size: int) -> None:
+        """What the API knows of a refused map: no IOMMU model set yet, or an
+        IOVA range the IOMMU does not offer (iommu_info().iova_ranges)."""
+        if exc.errno not in (errno.EINVAL, errno.ENODEV):
+            return
+        if self.iommu is None:
+            exc.add_hint(
+                "this container has no IOMMU model yet: group.set_container(container), "
+                "then container.set_iommu(), then map"
+            )
+            return
+        try:
+            ranges = self.iommu_info().iova_ranges
+        except (VfioError, ValueError):
+            return
+        if ranges and not any(a <= iova and iova + size - 1 <= b for a, b in ranges):
+            usable = ", ".join(f"[{a:#x}, {b:#x}]" for a, b in ranges)
+            exc.add_hint(
+                f"[{iova:#x}, {iova + size:#x}) is outside the IOVA ranges the IOMMU offers "
+                f"({usable}: Container.iommu_info().iova_ranges)"
+            )
 
     def unmap_dma(self, iova: int, size: int, flags: int = 0) -> int:
         """Unmap; returns the number of bytes the kernel unmapped."""
@@ -318,6 +344,13 @@ class Group(Owned, Generic[_D]):
         self.container = None
 
     def open_device(self, name: str) -> _D:
+        """The device `name` of this group: a PCI address ("0000:00:03.0",
+        or "00:03.0" for domain 0, as open_pci takes), or any name the
+        driver knows (an mdev's UUID, "<bdf> vf_token=<uuid>")."""
+        try:
+            name = devices.normalize_bdf(name)
+        except ValueError:
+            pass  # not a PCI address: the kernel matches it as it is
         try:
             fd = rq.vfio_group_get_device_fd(self.fd, name)
         except VfioError as exc:

@@ -30,7 +30,7 @@ from vfio._device import DeviceInfo, HotResetInfo, IrqInfo, RegionInfo
 from vfio._dirty import DirtyBitmap
 from vfio._gfx import DmaBufFd, GfxPlane
 from vfio._ioeventfd import Ioeventfd
-from vfio._iommufd import HwInfo, Ioas, Iommufd
+from vfio._iommufd import HwInfo, Ioas, Iommufd, IovaRanges
 from vfio._iommufd_objects import FaultQueue, Hwpt
 from vfio._legacy import GroupStatus, IommuInfo
 from vfio._migration import MigrationArcError, mig_path
@@ -77,6 +77,7 @@ __all__ = [
     "Ioeventfd",
     "IommuInfo",
     "Iommufd",
+    "IovaRanges",
     "IrqInfo",
     "MigrationArcError",
     "Mmio",

@@ -12,7 +12,7 @@ import os
 from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, NamedTuple, cast
 
-from vfio import abi, caps
+from vfio import abi, caps, tails
 from vfio import requests as rq
 from vfio._base import (
     MAX_ARGSZ,
@@ -26,8 +26,9 @@ from vfio._base import (
     uint,
 )
 from vfio._dma import DmaBuffer
-from vfio._irq import Interrupt
+from vfio._irq import Interrupt, Routes
 from vfio._mmio import Mmio
+from vfio.devices import BDF
 from vfio.errors import DecodeError, VfioError
 
 if TYPE_CHECKING:
@@ -120,6 +121,16 @@ class IrqInfo(Record):
         self.count = count
 
 
+_EVENTFD_TRIGGER = abi.VFIO_IRQ_SET_DATA_EVENTFD | abi.VFIO_IRQ_SET_ACTION_TRIGGER
+_PCI_IRQ_NAMES = {
+    abi.VFIO_PCI_INTX_IRQ_INDEX: "INTx",
+    abi.VFIO_PCI_MSI_IRQ_INDEX: "MSI",
+    abi.VFIO_PCI_MSIX_IRQ_INDEX: "MSI-X",
+    abi.VFIO_PCI_ERR_IRQ_INDEX: "ERR",
+    abi.VFIO_PCI_REQ_IRQ_INDEX: "REQ",
+}
+
+
 def _width(width: int) -> int:
     if width not in (1, 2, 4, 8):
         raise ValueError(f"width must be 1, 2, 4 or 8, not {width}")
@@ -139,6 +150,7 @@ class Device(Owned):
         self._info: DeviceInfo | None = None
         self._regions: dict[int, RegionInfo] = {}
         self._irqs: dict[int, IrqInfo] = {}
+        self._routed = Routes()  # the vectors interrupt()/interrupts() routed
 
     def own(self, closer: Callable[[], None]) -> None:
         """Run `closer` when this device closes, after its fd (the group and
@@ -146,7 +158,12 @@ class Device(Owned):
         self._closers.append(closer)
 
     def close(self) -> None:
+        """Close the device fd (the kernel unroutes its interrupts), then what
+        it was opened through. What was cached of it goes too: a closed
+        device answers nothing ("this device is closed")."""
         closers, self._closers = self._closers, []
+        self._info, self._regions, self._irqs = None, {}, {}
+        self._routed.clear()
         try:
             super().close()
         finally:
@@ -320,17 +337,46 @@ class Device(Owned):
 
     def interrupt(self, index: int, vector: int = 0) -> Interrupt:
         """Route one vector of `index` (e.g. VFIO_PCI_MSI_IRQ_INDEX) to a new
-        eventfd; closing the Interrupt unroutes it."""
-        irq = Interrupt(index, vector)
+        eventfd; closing the Interrupt unroutes it. A vector the device does
+        not have, or one an open Interrupt already owns, is refused locally
+        (ValueError). MSI is enabled with as many vectors as the first
+        routing asks for: route several with interrupts()."""
+        return self.interrupts(index, 1, start=vector)[0]
+
+    def interrupts(self, index: int, count: int, *, start: int = 0) -> list[Interrupt]:
+        """Route vectors start..start+count-1 of `index` to new eventfds in
+        one VFIO_DEVICE_SET_IRQS (the kernel enables MSI/MSI-X with that
+        many vectors); one Interrupt per vector, each unrouting its own on
+        close(). Refused locally as interrupt() is."""
+        _check_vectors(self, index, start, count)
+        irqs: list[Interrupt] = []
         try:
-            self.enable_irq(index, [irq.fileno()], start=vector)
+            for vector in range(start, start + count):
+                irqs.append(Interrupt(index, vector))
+            buf = tails.build(
+                abi.vfio_irq_set,
+                [irq.fileno() for irq in irqs],
+                flags=_EVENTFD_TRIGGER,
+                index=index,
+                start=start,
+            )
+            rq.vfio_device_set_irqs(self.fd, buf)
         except BaseException:
-            irq.close()
+            for irq in irqs:
+                irq.close()
             raise
-        irq.release = lambda: self._unroute(index, vector)
-        return irq
+        for irq in irqs:
+            irq.release = self._releaser(index, irq.vector)
+            self._routed.add(irq)
+        return irqs
+
+    def _releaser(self, index: int, vector: int) -> Callable[[], None]:
+        """What closing the Interrupt of (index, vector) calls (it holds the
+        device, never the Interrupt: no reference cycle delays collection)."""
+        return lambda: self._unroute(index, vector)
 
     def _unroute(self, index: int, vector: int) -> None:
+        self._routed.forget(index, vector)
         if not self.closed:
             self.enable_irq(index, [-1], start=vector)
 
@@ -377,7 +423,10 @@ class Device(Owned):
         )
 
     def disable_irq(self, index: int) -> None:
+        """Unroute every vector of `index` (MSI/MSI-X: disabled). The
+        Interrupts routed there stay open but route nothing any more."""
         self.set_irqs(index, abi.VFIO_IRQ_SET_DATA_NONE | abi.VFIO_IRQ_SET_ACTION_TRIGGER, 0, 0)
+        self._routed.detach(index)
 
     # reset, hot reset
 
@@ -431,3 +480,54 @@ class Device(Owned):
             devices = [d for d in caps.counted_tail(info, buf, 0)]
             return HotResetInfo(_hot_reset_flags(int(info.flags)), devices)
         raise DecodeError("vfio_pci_hot_reset_info", 0, "count kept growing")
+
+
+def _check_vectors(dev: Device, index: int, start: int, count: int) -> None:
+    """Refuse what the API knows the kernel would get wrong or refuse: a
+    vector already routed to an open Interrupt (routing it again would
+    silently take it over), an index the device does not have, a vector
+    past the index's count."""
+    uint(index, "irq index")
+    uint(start, "start")
+    if uint(count, "count") == 0:
+        raise ValueError("count must be at least 1")
+    for vector in range(start, start + count):
+        live = dev._routed.owner(index, vector)
+        if live is not None:
+            raise ValueError(
+                f"vector {vector} of {_irq_name(dev, index)} is already routed to {live!r}:"
+                " close that Interrupt first (one Interrupt per vector)"
+            )
+    try:
+        have = dev.irq_info(index).count
+    except VfioError as exc:
+        if exc.errno != errno.EINVAL or not _answers(dev):
+            return  # the kernel's own answer will say more
+        raise ValueError(
+            f"the device has no {_irq_name(dev, index)}: Device.irqs() lists those it has"
+        ) from None
+    if start + count > have:
+        raise ValueError(
+            f"vector {start + count - 1} is out of range: {_irq_name(dev, index)} has "
+            f"{have} vector{'' if have == 1 else 's'} (Device.irq_info({index}).count)"
+        )
+
+
+def _answers(dev: Device) -> bool:
+    """After GET_IRQ_INFO's EINVAL: whether the device answers other
+    requests (then the index is one it does not have)."""
+    try:
+        dev.info
+    except VfioError:
+        return False  # nothing answers (a cdev not bound yet)
+    return True
+
+
+def _irq_name(dev: Device, index: int) -> str:
+    """ "irq index 1 (MSI)": the PCI name when the device is a PCI one (its
+    info says so, or, not asked yet, its name is a PCI address); asks the
+    kernel nothing, so a refusal issues no request."""
+    info = dev._info
+    pci = bool(info.flags & abi.VFIO_DEVICE_FLAGS_PCI) if info else bool(BDF.match(dev.name))
+    name = _PCI_IRQ_NAMES.get(index) if pci else None
+    return f"irq index {index} ({name})" if name else f"irq index {index}"

@@ -19,7 +19,7 @@ if TYPE_CHECKING:  # a Protocol class costs import time; only mypy needs it
 
         def map_dma(
             self, iova: int, size: int, vaddr: int, *, readable: bool = True, writable: bool = True
-        ) -> None: ...
+        ) -> object: ...
 
         def unmap_dma(self, iova: int, size: int) -> int: ...
 
@@ -50,7 +50,14 @@ class DmaBuffer(Closing):
             self._release()
             raise
         self._space = space
-        self.view = memoryview(self._mem)
+        self._view = memoryview(self._mem)
+
+    @property
+    def view(self) -> memoryview:
+        """The buffer's memory; ValueError once closed (it is unmapped and freed)."""
+        if self._space is None:
+            raise ValueError("this DMA buffer is closed")
+        return self._view
 
     def _release(self) -> None:
         del self._anchor
@@ -67,7 +74,7 @@ class DmaBuffer(Closing):
         try:
             space.unmap_dma(self.iova, self.size)
         finally:
-            self.view.release()
+            self._view.release()
             self._release()
 
     def __repr__(self) -> str:

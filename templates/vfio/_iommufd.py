@@ -9,7 +9,7 @@ import errno
 import os
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Protocol, Self
+from typing import NamedTuple, Protocol, Self
 
 from vfio import abi
 from vfio import requests as rq
@@ -19,7 +19,7 @@ from vfio._dma import DmaBuffer
 from vfio import devices
 from vfio.errors import DecodeError, NodeError, NotBoundError, VfioError
 
-__all__ = ["HwInfo", "Ioas", "Iommufd"]
+__all__ = ["HwInfo", "Ioas", "Iommufd", "IovaRanges"]
 __device_part__ = "CdevDevice"
 """The Device subclass this module adds; vfio.api.Device combines the parts."""
 
@@ -187,6 +187,27 @@ def map_flags(readable: bool, writable: bool, iova: int | None) -> int:
     )
 
 
+class IovaRanges(NamedTuple):
+    """IOMMU_IOAS_IOVA_RANGES: the usable (start, last) ranges of an IOAS,
+    and the alignment every IOVA mapped in it must have (the largest
+    minimum page size of the attached IOMMUs; 1 while nothing limits it)."""
+
+    ranges: list[tuple[int, int]]
+    alignment: int
+
+    def covers(self, iova: int, length: int) -> bool:
+        """Whether [iova, iova + length) lies inside one range."""
+        return any(a <= iova and iova + length - 1 <= b for a, b in self.ranges)
+
+
+def _span_text(iova: int, length: int) -> str:
+    return f"[{iova:#x}, {iova + length:#x})"
+
+
+def _ranges_text(ranges: Sequence[tuple[int, int]]) -> str:
+    return ", ".join(f"[{a:#x}, {b:#x}]" for a, b in ranges) or "none"
+
+
 class HasFileno(Protocol):
     def fileno(self) -> int: ...
 
@@ -203,20 +224,54 @@ class Ioas(OwnedId):
         super().__init__(iommufd, ioas_id)
 
     def map_dma(
-        self, iova: int, size: int, vaddr: int, *, readable: bool = True, writable: bool = True
-    ) -> None:
+        self,
+        iova: int | None,
+        size: int,
+        vaddr: int,
+        *,
+        readable: bool = True,
+        writable: bool = True,
+    ) -> int:
+        """IOMMU_IOAS_MAP: map `size` bytes at user address `vaddr` at
+        `iova` (FIXED_IOVA), or, with iova=None, where the kernel chooses
+        inside the usable ranges; returns the IOVA. The memory must stay
+        allocated while mapped: prefer dma_buffer()."""
         m = abi.iommu_ioas_map()
         m.size = ctypes.sizeof(m)
         m.flags = (
-            abi.IOMMU_IOAS_MAP_FIXED_IOVA
+            (abi.IOMMU_IOAS_MAP_FIXED_IOVA if iova is not None else 0)
             | (abi.IOMMU_IOAS_MAP_READABLE if readable else 0)
             | (abi.IOMMU_IOAS_MAP_WRITEABLE if writable else 0)
         )
         m.ioas_id = self.id
         m.user_va = uint(vaddr, "vaddr", 64)
         m.length = page_aligned(size, "size")
-        m.iova = page_aligned(iova, "iova")
-        rq.iommu_ioas_map(self.iommufd.fd, m)
+        m.iova = page_aligned(iova, "iova") if iova is not None else 0
+        try:
+            rq.iommu_ioas_map(self.iommufd.fd, m)
+        except VfioError as exc:
+            if iova is not None and exc.errno == errno.EINVAL:
+                self._hint_outside(exc, iova, int(m.length))
+            raise
+        return int(m.iova)
+
+    def _hint_outside(self, exc: VfioError, iova: int, length: int) -> None:
+        """The kernel's EINVAL for a fixed IOVA it does not offer: outside
+        the usable ranges, or not aligned as the attached IOMMUs need."""
+        try:
+            usable = self.iova_ranges()
+        except VfioError:
+            return
+        if not usable.covers(iova, length):
+            exc.add_hint(
+                f"{_span_text(iova, length)} is outside the usable IOVA ranges of this IOAS "
+                f"({_ranges_text(usable.ranges)}: Ioas.iova_ranges()); or pass iova=None"
+            )
+        elif usable.alignment > 1 and (iova | length) % usable.alignment:
+            exc.add_hint(
+                f"the attached IOMMUs need IOVAs and lengths aligned to {usable.alignment:#x} "
+                "(Ioas.iova_ranges().alignment)"
+            )
 
     def unmap_dma(self, iova: int, size: int) -> int:
         u = abi.iommu_ioas_unmap()
@@ -323,8 +378,9 @@ class Ioas(OwnedId):
     ) -> DmaBuffer:
         return DmaBuffer(self, size, iova, readable=readable, writable=writable)
 
-    def iova_ranges(self) -> list[tuple[int, int]]:
-        """(start, last) of each usable range (EMSGSIZE negotiation of num_iovas)."""
+    def iova_ranges(self) -> IovaRanges:
+        """The usable (start, last) ranges and the IOVA alignment
+        (EMSGSIZE negotiation of num_iovas)."""
         count = 0
         for _ in range(8):
             ranges = (abi.iommu_iova_range * max(count, 1))()
@@ -341,7 +397,10 @@ class Ioas(OwnedId):
                     raise
                 count = int(r.num_iovas)
                 continue
-            return [(int(x.start), int(x.last)) for x in ranges[: int(r.num_iovas)]]
+            return IovaRanges(
+                [(int(x.start), int(x.last)) for x in ranges[: int(r.num_iovas)]],
+                int(r.out_iova_alignment),
+            )
         raise DecodeError("iommu_ioas_iova_ranges", 0, "num_iovas kept growing")
 
 
@@ -433,14 +492,27 @@ class CdevDevice(Device):
     IOMMU_HWPT_ALLOC, IOMMU_VIOMMU_ALLOC and the like take; None until bound."""
 
     def bind_iommufd(self, iommufd: Iommufd) -> int:
-        """Returns the device id inside that iommufd (kept as `dev_id`)."""
+        """Returns the device id inside that iommufd (kept as `dev_id`). A
+        cdev fd binds once: a second bind is refused locally."""
+        self.refuse_second_bind()
         b = abi.vfio_device_bind_iommufd()
         b.argsz = ctypes.sizeof(b)
         b.iommufd = iommufd.fd
         rq.vfio_device_bind_iommufd(self.fd, b)
-        self.dev_id = int(b.out_devid)
-        self.iommufd = iommufd
-        return self.dev_id
+        return self.bound(iommufd, int(b.out_devid))
+
+    def refuse_second_bind(self) -> None:
+        """ValueError when this fd is bound already (the kernel would say EINVAL)."""
+        if self.dev_id is not None:
+            raise ValueError(
+                f"this device is already bound to an iommufd (dev_id {self.dev_id}): a VFIO "
+                "cdev fd binds once; open the cdev again (Device.open_cdev) for another binding"
+            )
+
+    def bound(self, iommufd: Iommufd, devid: int) -> int:
+        """Record a successful bind: `iommufd` and the device id in it."""
+        self.dev_id, self.iommufd = devid, iommufd
+        return devid
 
     iommufd: Iommufd | None = None
     """The iommufd the device is bound to (bind_iommufd)."""

@@ -98,6 +98,10 @@ class MigrationDevice(FeatureDevice):
 
     _mig_flags: int | None = None  # asked once: a device's migration support does not change
 
+    def close(self) -> None:
+        self._mig_flags = None  # a closed device answers nothing, from a cache neither
+        super().close()
+
     def migration_flags(self) -> abi.VfioDeviceFeatureMigrationFlags:
         """What migration the device supports (STOP_COPY, P2P, PRE_COPY);
         VfioError (ENOTTY) when it supports none."""

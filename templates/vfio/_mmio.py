@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import mmap
 import sys
+from typing import NoReturn
 
 from vfio._base import Closing
 
@@ -25,22 +26,35 @@ class Mmio(Closing):
         self.index = index
         self.mem = mem
         self.size = len(mem)
-        self.view = memoryview(mem)
-        self._views = {1: self.view.cast("B"), 2: self.view.cast("H"), 4: self.view.cast("I")}
+        self._view = memoryview(mem)
+        self._views = {1: self._view.cast("B"), 2: self._view.cast("H"), 4: self._view.cast("I")}
         if self.size % 8 == 0:
-            self._views[8] = self.view.cast("Q")
+            self._views[8] = self._view.cast("Q")
         self._swap = sys.byteorder != "little"
 
+    @property
+    def view(self) -> memoryview:
+        """The mapping as bytes; ValueError once closed."""
+        if self.mem.closed:
+            raise ValueError("this mapping is closed")
+        return self._view
+
     def _at(self, offset: int, width: int) -> memoryview:
-        if offset % width or not 0 <= offset <= self.size - width:
-            raise ValueError(
-                f"offset {offset:#x} is not a {width}-byte aligned register of this"
-                f" {self.size:#x}-byte region"
-            )
-        view = self._views.get(width)
-        if view is None:
-            raise ValueError(f"a region of {self.size:#x} bytes has no {width}-byte view")
+        view = self._views.get(width)  # none at all once closed
+        if view is None or offset % width or not 0 <= offset <= self.size - width:
+            self._refuse(offset, width)
         return view
+
+    def _refuse(self, offset: int, width: int) -> NoReturn:
+        """Why an access was refused (off the fast path of _at)."""
+        if self.mem.closed:
+            raise ValueError("this mapping is closed")
+        if width not in self._views:
+            raise ValueError(f"a region of {self.size:#x} bytes has no {width}-byte view")
+        raise ValueError(
+            f"offset {offset:#x} is not a {width}-byte aligned register of this"
+            f" {self.size:#x}-byte region"
+        )
 
     def read8(self, offset: int) -> int:
         value = int(self._at(offset, 1)[offset])
@@ -77,9 +91,10 @@ class Mmio(Closing):
     def close(self) -> None:
         if self.mem.closed:
             return
-        for view in self._views.values():
+        views, self._views = self._views, {}
+        for view in views.values():
             view.release()
-        self.view.release()
+        self._view.release()
         self.mem.close()
 
     def __repr__(self) -> str:

@@ -11,7 +11,7 @@ import uuid
 from vfio import abi
 from vfio import requests as rq
 from vfio._features import FeatureDevice
-from vfio._iommufd import Iommufd
+from vfio._iommufd import CdevDevice, Iommufd
 
 __all__ = ["vf_device_name"]
 __device_part__ = "VfTokenDevice"
@@ -26,15 +26,17 @@ def vf_device_name(bdf: str, token: uuid.UUID) -> str:
     return f"{bdf} vf_token={token}"
 
 
-class VfTokenDevice(FeatureDevice):
-    """The VF token part of vfio.api.Device."""
+class VfTokenDevice(CdevDevice, FeatureDevice):
+    """The VF token part of vfio.api.Device (a cdev binds with the token)."""
 
     def set_vf_token(self, token: uuid.UUID) -> None:
         """On the PF: the token its VFs' users must present."""
         self.feature(abi.VFIO_DEVICE_FEATURE_PCI_VF_TOKEN, abi.VFIO_DEVICE_FEATURE_SET, token.bytes)
 
     def bind_iommufd_with_token(self, iommufd: Iommufd, token: uuid.UUID) -> int:
-        """VFIO_DEVICE_BIND_IOMMUFD for a VF whose PF has a token; the device id."""
+        """VFIO_DEVICE_BIND_IOMMUFD for a VF whose PF has a token; the device
+        id (kept as `dev_id`, as bind_iommufd does)."""
+        self.refuse_second_bind()
         raw = ctypes.create_string_buffer(token.bytes, 16)
         b = abi.vfio_device_bind_iommufd()
         b.argsz = ctypes.sizeof(b)
@@ -42,4 +44,4 @@ class VfTokenDevice(FeatureDevice):
         b.iommufd = iommufd.fd
         b.token_uuid_ptr = ctypes.addressof(raw)
         rq.vfio_device_bind_iommufd(self.fd, b)
-        return int(b.out_devid)
+        return self.bound(iommufd, int(b.out_devid))

@@ -207,6 +207,8 @@ class FakeKernel:
                 view.num_regions, view.num_irqs = 1, 1
             elif name == "VFIO_DEVICE_GET_REGION_INFO":
                 view.size = 0x1000
+            elif name == "VFIO_DEVICE_GET_IRQ_INFO":
+                view.count = 2  # interrupt()/interrupts() refuse vectors past it
             elif name == "VFIO_GROUP_GET_STATUS":
                 view.flags = abi.VFIO_GROUP_FLAGS_VIABLE
             elif name == "VFIO_DEVICE_QUERY_GFX_PLANE":
@@ -312,6 +314,7 @@ CALLS: dict[str, Callable[[Any, Path], object]] = {
     "vfio.api.Container.unmap_dma": lambda c, _: c.unmap_dma(0x100000, 0x1000),
     "vfio.api.Ioas.unmap_dma": lambda i, _: i.unmap_dma(0x100000, 0x1000),
     "vfio.api.Device.enable_irq": lambda d, _: d.enable_irq(0, [-1]),
+    "vfio.api.Device.interrupts": lambda d, _: [irq.close() for irq in d.interrupts(0, 2)],
     "vfio.api.Device.set_irqs": lambda d, _: d.set_irqs(
         0, abi.VFIO_IRQ_SET_DATA_NONE | abi.VFIO_IRQ_SET_ACTION_TRIGGER, 0, 1
     ),

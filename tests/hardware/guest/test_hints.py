@@ -5,6 +5,7 @@ no-IOMMU opt-in on the edu outside the IOMMU (the -full flavor)."""
 
 from __future__ import annotations
 
+import ctypes
 import errno
 import io
 import json
@@ -13,7 +14,7 @@ from pathlib import Path
 
 import pytest
 from vfio import __main__ as cli
-from vfio import api
+from vfio import abi, api
 from vfio import requests as rq
 from vfio.errors import NoiommuRefusedError, VfioError
 
@@ -46,6 +47,9 @@ def test_legacy_misuse_is_explained(edu) -> None:  # noqa: ANN001 (fixture)
         with pytest.raises(VfioError) as err:
             g.open_device(edu.bdf)  # no IOMMU model yet
         check(err.value, "VFIO_GROUP_GET_DEVICE_FD", "container.set_iommu()")
+        with pytest.raises(VfioError) as err:
+            c.map_dma(0x100000, 0x1000, 0x10000)  # no IOMMU model yet: no IOMMU to map in
+        check(err.value, "VFIO_IOMMU_MAP_DMA", "this container has no IOMMU model yet")
         for again in (c, other):  # set_container twice, the same or another container
             with pytest.raises(VfioError) as err:
                 g.set_container(again)
@@ -54,7 +58,10 @@ def test_legacy_misuse_is_explained(edu) -> None:  # noqa: ANN001 (fixture)
         with pytest.raises(VfioError) as err:
             c.set_iommu(model)  # twice
         check(err.value, "VFIO_SET_IOMMU", "IOMMU model is already set")
-        with g.open_device(edu.bdf) as dev:
+        with pytest.raises(VfioError) as err:  # x86's MSI window: the IOMMU never offers it
+            c.dma_buffer(0x1000, iova=0xFEE00000)
+        check(err.value, "VFIO_IOMMU_MAP_DMA", "[0xfee00000, 0xfee01000) is outside the IOVA")
+        with g.open_device(edu.bdf[5:]) as dev:  # "00:03.0", as open_pci takes it
             regions, irqs = dev.info.num_regions, dev.info.num_irqs
             with pytest.raises(VfioError) as err:
                 dev.region_info(99)
@@ -72,8 +79,9 @@ def test_legacy_misuse_is_explained(edu) -> None:  # noqa: ANN001 (fixture)
 
 
 def test_second_cdev_bind_is_explained(edu) -> None:  # noqa: ANN001 (fixture)
-    """A cdev fd binds once: the kernel's EINVAL carries the overlay's
-    reason, which names that case."""
+    """A cdev fd binds once: the API refuses a second bind itself; the
+    kernel's EINVAL to the raw request carries the overlay's reason, which
+    names that case."""
     cdevs = sorted((edu.sysfs / "vfio-dev").glob("vfio*"))
     if not Path("/dev/iommu").exists() or not cdevs:
         pytest.skip("no iommufd or no VFIO cdev on this flavor")
@@ -81,9 +89,13 @@ def test_second_cdev_bind_is_explained(edu) -> None:  # noqa: ANN001 (fixture)
         api.Iommufd() as iommufd,
         api.Device.open_cdev(Path("/dev/vfio/devices") / cdevs[0].name) as dev,
     ):
-        dev.bind_iommufd(iommufd)
-        with pytest.raises(VfioError) as err:
+        devid = dev.bind_iommufd(iommufd)
+        with pytest.raises(ValueError, match=rf"already bound to an iommufd \(dev_id {devid}\)"):
             dev.bind_iommufd(iommufd)
+        again = abi.vfio_device_bind_iommufd(argsz=ctypes.sizeof(abi.vfio_device_bind_iommufd))
+        again.iommufd = iommufd.fd
+        with pytest.raises(VfioError) as err:
+            rq.vfio_device_bind_iommufd(dev.fd, again)
         assert err.value.errno == errno.EINVAL
         assert err.value.reason == reason("VFIO_DEVICE_BIND_IOMMUFD", "EINVAL")
         assert "an already bound fd" in str(err.value)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import ctypes
 import errno
+import mmap
 import os
 import stat
 from collections.abc import Iterator
@@ -146,14 +147,21 @@ def test_bind_alloc_attach_detach(cdev: Path) -> None:
         assert err.value.errno == errno.EINVAL and err.value.fd_kind == "device"
         devid = dev.bind_iommufd(iommufd)
         assert devid > 0 and ioas.id > 0 and ioas.id != devid
-        with pytest.raises(VfioError) as err:  # bound once only
+        with pytest.raises(ValueError, match="already bound"):  # bound once only: refused here
             dev.bind_iommufd(iommufd)
+        again = abi.vfio_device_bind_iommufd(argsz=ctypes.sizeof(abi.vfio_device_bind_iommufd))
+        again.iommufd = iommufd.fd
+        with pytest.raises(VfioError) as err:  # and by the kernel
+            rq.vfio_device_bind_iommufd(dev.fd, again)
         assert err.value.errno in (errno.EINVAL, errno.EBUSY)
         assert err.value.request == "VFIO_DEVICE_BIND_IOMMUFD"
-        assert ioas.iova_ranges() == [(0, U64_MAX)]  # nothing attached: no limits
+        # nothing attached: no limits, no alignment
+        assert ioas.iova_ranges() == api.IovaRanges([(0, U64_MAX)], 1)
         hwpt = dev.attach_ioas(ioas)  # the kernel made a page table for the IOAS: its id
         assert hwpt > 0 and hwpt not in (ioas.id, devid)
-        ranges = ioas.iova_ranges()
+        usable = ioas.iova_ranges()
+        assert usable.alignment == mmap.PAGESIZE, usable  # intel-iommu's smallest page: 4 KiB
+        ranges = usable.ranges
         assert ranges and all(s <= e for s, e in ranges), ranges
         assert all(e1 < s2 for (_, e1), (s2, _) in zip(ranges, ranges[1:])), ranges
         assert ranges[-1][1] < U64_MAX, f"the IOMMU's address width limits the IOAS: {ranges}"
@@ -164,7 +172,7 @@ def test_bind_alloc_attach_detach(cdev: Path) -> None:
         assert err.value.errno == errno.EBUSY and err.value.request == "IOMMU_DESTROY"
         assert err.value.fd_kind == "iommufd"
         dev.detach_ioas()
-        assert ioas.iova_ranges() == [(0, U64_MAX)]
+        assert ioas.iova_ranges() == api.IovaRanges([(0, U64_MAX)], 1)
         assert dev.attach_ioas(ioas) > 0  # attachable again
         dev.detach_ioas()
         assert dev.info.num_regions > 0  # still bound: usable without an IOAS
@@ -239,8 +247,35 @@ def test_edu_registers_through_mmap_and_pread(stack: Stack, bar0: Mmio) -> None:
 
 def test_dma_round_trip(stack: Stack, bar0: Mmio) -> None:
     _, ioas, dev = stack
-    assert covered(ioas.iova_ranges(), IOVA, IOVA + 0x2000 - 1)
+    assert covered(ioas.iova_ranges().ranges, IOVA, IOVA + 0x2000 - 1)
     check_dma_round_trip(dev, ioas, bar0)
+
+
+def test_dma_at_an_iova_the_kernel_chooses(stack: Stack, bar0: Mmio) -> None:
+    """Ioas.map_dma(None, ...) (no FIXED_IOVA): the kernel picks an IOVA
+    inside the usable ranges, aligned as they say; edu's DMA goes through it."""
+    _, ioas, dev = stack
+    dev.enable_bus_master()
+    usable = ioas.iova_ranges()
+    pattern = bytes((i * 5 + 1) & 0xFF for i in range(DMA_BYTES))
+    mem = mmap.mmap(-1, 0x2000)
+    anchor = ctypes.c_char.from_buffer(mem)
+    try:
+        iova = ioas.map_dma(None, 0x2000, ctypes.addressof(anchor))
+        try:
+            assert usable.covers(iova, 0x2000) and iova % usable.alignment == 0, hex(iova)
+            second = ioas.map_dma(None, 0x1000, ctypes.addressof(anchor))  # the same memory
+            assert not (iova <= second < iova + 0x2000), "the kernel chose a mapped IOVA"
+            assert ioas.unmap_dma(second, 0x1000) == 0x1000
+            mem[:DMA_BYTES] = pattern
+            run_dma(bar0, iova, EDU_DMA_BUF, DMA_BYTES, 0x1)  # RAM -> device
+            run_dma(bar0, EDU_DMA_BUF, iova + 0x1000, DMA_BYTES, 0x1 | 0x2)  # device -> RAM
+            assert mem[0x1000 : 0x1000 + DMA_BYTES] == pattern
+        finally:
+            assert ioas.unmap_dma(iova, 0x2000) == 0x2000
+    finally:
+        del anchor
+        mem.close()
 
 
 def test_dma_from_a_read_only_mapping(stack: Stack, bar0: Mmio) -> None:
@@ -271,9 +306,11 @@ def test_dma_errors(stack: Stack) -> None:
         with pytest.raises(VfioError) as err:  # the IOMMU-reserved MSI window
             ioas.map_dma(MSI_WINDOW[0], 0x1000, buf.vaddr)
         assert err.value.errno == errno.EINVAL
+        assert "is outside the usable IOVA ranges of this IOAS" in err.value.hint
         with pytest.raises(VfioError) as err:  # beyond the IOMMU's address width
-            ioas.map_dma(1 << 60, 0x1000, buf.vaddr)
+            ioas.dma_buffer(0x1000, 1 << 60)
         assert err.value.errno == errno.EINVAL
+        assert err.value.hint.startswith("[0x1000000000000000, 0x1000000000001000) is outside")
     # unlike type1 (which unmaps 0 bytes), iommufd refuses to unmap nothing
     with pytest.raises(VfioError) as err:
         ioas.unmap_dma(IOVA, 0x2000)
@@ -300,4 +337,4 @@ def test_errors_are_clean_and_the_process_goes_on(stack: Stack) -> None:
     with pytest.raises(VfioError) as err:  # an iommufd request on the device
         rq.iommu_destroy(dev.fd, abi.iommu_destroy(size=8, id=ioas.id))
     assert err.value.errno == errno.ENOTTY
-    assert dev.info.num_regions > 0 and ioas.iova_ranges()
+    assert dev.info.num_regions > 0 and ioas.iova_ranges().ranges

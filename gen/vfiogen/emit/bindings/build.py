@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from vfiogen.emit.bindings.model import build
 from vfiogen.emit.bindings.runtime import RuntimeModule, load_runtime, shipped
+from vfiogen.emit.bindings.wheel import wheel_version
 from vfiogen.emit.templating import black_format, render, stamp
 from vfiogen.ir.model import Spec
 
@@ -24,6 +25,7 @@ def render_bindings(spec: Spec) -> dict[str, str]:
         "stamp": stamp(spec),
         "source": spec.source,
         "release": spec.release,
+        "version": wheel_version(spec),
         "sha256": model.sha256,
         "abis": model.abis,
         "records": model.records,

@@ -202,7 +202,9 @@ class Container(Owned):
         if readable and writable:
             buf = _MAP_READ_WRITE.copy()
         else:
-            buf = _MAP_BLANKS[(_DMA_READ if readable else 0) | (_DMA_WRITE if writable else 0)].copy()
+            buf = _MAP_BLANKS[
+                (_DMA_READ if readable else 0) | (_DMA_WRITE if writable else 0)
+            ].copy()
         try:  # struct refuses what is negative or over 64 bits
             _pack_addrs(buf, _ADDRS_AT, vaddr, iova, size)
         except struct.error:

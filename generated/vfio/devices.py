@@ -11,7 +11,7 @@ function takes `root` (default "/") so a fake tree can stand in for sysfs.
 
 The command line on top of it, `python -m vfio` (`--help` for each
 command), prints JSON with `--json`, in shapes that stay stable. `list
---json` prints the host and the devices (PciDevice.to_json, Host.to_json;
+--json` prints the host and the devices (`PciDevice.to_json()`, `Host.to_json()`;
 `container_extensions` are the VFIO_CHECK_EXTENSION values the legacy
 container answers, null when it cannot be opened):
 

@@ -177,7 +177,9 @@ def _print_info(report: dict[str, Any]) -> None:
     for i in vfio["irqs"]:
         name = _line(f"  irq {i['index']}", (i["name"] or "").removesuffix("_IRQ_INDEX"))
         print(_line(f"{name}:", f"count {i['count']}", "|".join(i["flags"])))
-    supported = [name for name, ok in vfio["features"].items() if ok]
+    supported = [
+        name.removeprefix("VFIO_DEVICE_FEATURE_") for name, ok in vfio["features"].items() if ok
+    ]
     print(f"  features: {', '.join(supported) or 'none'}")
 
 

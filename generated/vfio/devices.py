@@ -20,7 +20,7 @@ container answers, null when it cannot be opened):
               "modules": {"vfio": true, "vfio_pci": true, "vfio_iommu_type1": true,
                           "iommufd": true},
               "container_extensions": ["VFIO_TYPE1_IOMMU", "VFIO_TYPE1v2_IOMMU",
-                                       "VFIO_UNMAP_ALL", "VFIO_UPDATE_VADDR"]},
+                                       "VFIO_UNMAP_ALL"]},
      "devices": [{"bdf": "0000:00:03.0", "id": "1234:11e8", "class": "0x00ff00",
                   "class_name": "unclassified", "driver": "vfio-pci",
                   "iommu_group": 5, "group_devices": ["0000:00:03.0"],
@@ -38,13 +38,19 @@ the index's name in linux/vfio.h (null for a device-specific index):
     "vfio": {"via": "container", "flags": ["RESET", "PCI"],
              "num_regions": 9, "num_irqs": 5, "capabilities": [],
              "regions": [{"index": 0, "name": "BAR0_REGION_INDEX",
-                          "flags": ["READ", "WRITE", "MMAP"], "size": 1048576,
+                          "flags": ["READ", "WRITE", "MMAP", "CAPS"], "size": 16384,
                           "offset": 0, "type": null, "sparse_areas": [],
                           "capabilities": [{"id": 3, "version": 1,
-                                            "name": "VFIO_REGION_INFO_CAP_MSIX_MAPPABLE"}]}],
-             "irqs": [{"index": 1, "name": "MSI_IRQ_INDEX",
-                       "flags": ["EVENTFD", "NORESIZE"], "count": 1}],
-             "features": {"PCI_VF_TOKEN": false, "LOW_POWER_ENTRY": true}}
+                                            "name": "VFIO_REGION_INFO_CAP_MSIX_MAPPABLE"}]},
+                         ...],
+             "irqs": [{"index": 2, "name": "MSIX_IRQ_INDEX", "flags": ["EVENTFD"],
+                       "count": 61}, ...],
+             "features": {"VFIO_DEVICE_FEATURE_PCI_VF_TOKEN": true,
+                          "VFIO_DEVICE_FEATURE_MIGRATION": false, ...}}
+
+(QEMU's nvme on vfio-pci.) Every region index below num_regions is listed but
+those the kernel rejects (EINVAL: VGA on most devices), a BAR the device
+lacks with size 0; IRQ indexes likewise (edu has no ERR index).
 
 When the device cannot be opened, "vfio" says why (and `info` exits 1):
 "error" and "hint" of the failure that explains it, "attempts" every way

@@ -374,6 +374,13 @@ def test_info_falls_back_to_the_cdev_and_exits_1_when_nothing_opens(machine: Pat
     status, out = run("--root", str(machine), "info", EDU)
     assert status == 1 and "not opened through VFIO (cdev)" in out
     assert "(through the container:" in out
+    (machine / "dev/iommu").unlink()  # Debian's 7.2: the cdev, but iommufd not loaded
+    vfio = json.loads(run("--root", str(machine), "info", EDU, "--json")[1])["vfio"]
+    assert (
+        vfio["via"] == "cdev"
+        and "dev/iommu" in vfio["error"]
+        and "modprobe iommufd" in vfio["hint"]
+    )
     status, out = run("--root", str(machine), "info", NIC2, "--json")  # not bound: no fallback
     assert status == 1 and [a["via"] for a in json.loads(out)["vfio"]["attempts"]] == ["container"]
 

@@ -75,6 +75,15 @@ def device_findings(bdf: str, root: str | Path) -> list[Finding]:
                 f"python -m vfio bind {dev.bdf}",
             )
         )
+        in_use = devices.users(dev.bdf, root)
+        if in_use:
+            out.append(
+                Finding(
+                    False,
+                    f"the host uses it: {'; '.join(in_use)}",
+                    "stop that first: bind refuses a device in use (unless --force)",
+                )
+            )
     blockers = [
         d
         for d in devices.iter_group(dev, root)

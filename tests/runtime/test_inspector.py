@@ -330,6 +330,12 @@ def test_bind_refuses_a_device_the_host_uses_and_names_what(
         run("--root", str(machine), "bind", NIC2, "--force")
     assert (nic2 / "driver_override").read_text() == "vfio-pci"
     assert (machine / "sys/bus/pci/drivers/e1000e/unbind").read_text() == NIC2
+    doctor = json.loads(run("--root", str(machine), "doctor", NVME, "--json")[1])
+    assert {
+        "ok": False,
+        "what": "the host uses it: " + "; ".join(devices.users(NVME, machine)),
+        "hint": "stop that first: bind refuses a device in use (unless --force)",
+    } in doctor
     (machine / "sys/class/net/eth0/flags").write_text("0x1002\n")  # down, routes gone
     (machine / "proc/net/route").write_text("Iface\tDestination\n")
     (machine / "proc/net/if_inet6").write_text("")

@@ -10,7 +10,7 @@ import os
 from pathlib import Path
 from typing import NamedTuple
 
-from vfio import devices
+from vfio import _in_use, devices
 
 __all__: list[str] = []
 
@@ -75,6 +75,15 @@ def device_findings(bdf: str, root: str | Path) -> list[Finding]:
                 f"python -m vfio bind {dev.bdf}",
             )
         )
+        in_use = devices.users(dev.bdf, root)
+        if in_use:
+            out.append(
+                Finding(
+                    False,
+                    f"the host uses it: {'; '.join(in_use)}",
+                    "stop that first: bind refuses a device in use (unless --force)",
+                )
+            )
     blockers = [
         d
         for d in devices.iter_group(dev, root)
@@ -121,10 +130,20 @@ def _node_findings(dev: devices.PciDevice, root: str | Path) -> list[Finding]:
         fd = os.open(node, os.O_RDWR | os.O_CLOEXEC)
     except OSError as exc:
         if exc.errno == errno.EBUSY:
-            return [Finding(False, f"{dev.group_node} is busy", "another process (a VM?) holds it")]
+            return [Finding(False, f"{dev.group_node} is busy", _held_by(dev.group_node, root))]
         return [Finding(False, f"{dev.group_node}: {exc.strerror}")]
     os.close(fd)
     return [Finding(True, f"{dev.group_node} opens" + (f"; cdev {dev.cdev}" if dev.cdev else ""))]
+
+
+def _held_by(node: str, root: str | Path) -> str:
+    """Who holds `node`, from /proc/*/fd (the fds this user may read)."""
+    found, hidden = _in_use.holders(node, root)
+    if found:
+        return f"held by PID {', PID '.join(found)}: stop it (a VM?) or use it from there"
+    if hidden:
+        return "another process holds it; run as root to see which"
+    return "another process (a VM?) holds it"
 
 
 def diagnose(bdf: str | None, root: str | Path = "/") -> list[Finding]:

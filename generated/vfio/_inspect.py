@@ -1,18 +1,54 @@
 # The vfio runtime, not generated: vfiogen copies this file as is from its templates/vfio/.
 """What `python -m vfio info` reports about an open device, as JSON-ready
 dicts: device info, regions with decoded capabilities, IRQ indexes, device
-features, and the PCI config header (from sysfs: readable unprivileged)."""
+features, and the PCI config header (from sysfs: readable unprivileged);
+and what `list` reports of the legacy container: its IOMMU extensions."""
 
 from __future__ import annotations
 
 import enum
+from pathlib import Path
 from typing import Any
 
 from vfio import abi, caps
 from vfio._device import Device, IrqInfo, RegionInfo
+from vfio._legacy import Container
 from vfio.errors import VfioError
 
 __all__: list[str] = []
+
+# The values VFIO_CHECK_EXTENSION answers on a container (include/uapi/linux/vfio.h):
+# IOMMU models, then properties of them; a release's bindings lack the newer ones.
+CONTAINER_EXTENSIONS = (
+    "VFIO_TYPE1_IOMMU",
+    "VFIO_TYPE1v2_IOMMU",
+    "VFIO_SPAPR_TCE_IOMMU",
+    "VFIO_SPAPR_TCE_v2_IOMMU",
+    "VFIO_NOIOMMU_IOMMU",
+    "VFIO_DMA_CC_IOMMU",
+    "VFIO_EEH",
+    "VFIO_UNMAP_ALL",
+    "VFIO_UPDATE_VADDR",
+)
+
+
+def container_extensions(root: str | Path = "/") -> list[str] | None:
+    """The extensions /dev/vfio/vfio says it supports (every registered IOMMU
+    driver answers before a model is set); None when it cannot be opened."""
+    try:
+        with Container(Path(root) / "dev/vfio/vfio") as container:
+            return [
+                name
+                for name in CONTAINER_EXTENSIONS
+                if hasattr(abi, name) and container.check_extension(getattr(abi, name)) > 0
+            ]
+    except VfioError:
+        return None
+
+
+def short_extension(name: str) -> str:
+    """ "VFIO_TYPE1v2_IOMMU" -> "type1v2", "VFIO_UNMAP_ALL" -> "unmap_all"."""
+    return name.removeprefix("VFIO_").removesuffix("_IOMMU").lower()
 
 
 def _name(cls: Any, value: int) -> str | None:

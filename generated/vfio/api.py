@@ -29,10 +29,10 @@ from vfio._mmio import Mmio
 from vfio._device import DeviceInfo, HotResetInfo, IrqInfo, RegionInfo
 from vfio._dirty import DirtyBitmap
 from vfio._gfx import DmaBufFd, GfxPlane
+from vfio._legacy import GroupStatus, IommuInfo
 from vfio._ioeventfd import Ioeventfd
 from vfio._iommufd import HwInfo, Ioas, Iommufd, IovaRanges
 from vfio._iommufd_objects import FaultQueue, Hwpt
-from vfio._legacy import GroupStatus, IommuInfo
 from vfio._migration import MigrationArcError, mig_path
 from vfio._precopy import PrecopyInfo, precopy_info
 from vfio._type1_dirty import DirtyTracking

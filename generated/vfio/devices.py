@@ -8,20 +8,76 @@ function takes `root` (default "/") so a fake tree can stand in for sysfs.
 
     for dev in devices.find(vendor=0x1234, device=0x11E8):
         print(dev.bdf, dev.driver, dev.group_node, dev.cdev)
+
+The command line on top of it, `python -m vfio` (`--help` for each
+command), prints JSON with `--json`, in shapes that stay stable. `list
+--json` prints the host and the devices (`PciDevice.to_json()`, `Host.to_json()`;
+`container_extensions` are the VFIO_CHECK_EXTENSION values the legacy
+container answers, null when it cannot be opened):
+
+    {"host": {"iommu_units": ["dmar0"], "container": true, "iommufd": true,
+              "cdev": true, "noiommu": false,
+              "modules": {"vfio": true, "vfio_pci": true, "vfio_iommu_type1": true,
+                          "iommufd": true},
+              "container_extensions": ["VFIO_TYPE1_IOMMU", "VFIO_TYPE1v2_IOMMU",
+                                       "VFIO_UNMAP_ALL"]},
+     "devices": [{"bdf": "0000:00:03.0", "id": "1234:11e8", "class": "0x00ff00",
+                  "class_name": "unclassified", "driver": "vfio-pci",
+                  "iommu_group": 5, "group_devices": ["0000:00:03.0"],
+                  "group_node": "/dev/vfio/5", "cdev": "/dev/vfio/devices/vfio0",
+                  "noiommu": false}]}
+
+`info BDF --json` prints the device's entry of `list` plus "config", its
+PCI config header from sysfs (vendor, device, command, status, revision,
+class, header_type, bars, interrupt_pin; {"raw": hex} when sysfs gives
+fewer than 64 bytes), and "vfio": the device as VFIO shows it, opened
+through the legacy container ("via": "container") or its cdev and iommufd
+("via": "cdev"). Flags are flag names, sizes and offsets integers, "name"
+the index's name in linux/vfio.h (null for a device-specific index):
+
+    "vfio": {"via": "container", "flags": ["RESET", "PCI"],
+             "num_regions": 9, "num_irqs": 5, "capabilities": [],
+             "regions": [{"index": 0, "name": "BAR0_REGION_INDEX",
+                          "flags": ["READ", "WRITE", "MMAP", "CAPS"], "size": 16384,
+                          "offset": 0, "type": null, "sparse_areas": [],
+                          "capabilities": [{"id": 3, "version": 1,
+                                            "name": "VFIO_REGION_INFO_CAP_MSIX_MAPPABLE"}]},
+                         ...],
+             "irqs": [{"index": 2, "name": "MSIX_IRQ_INDEX", "flags": ["EVENTFD"],
+                       "count": 61}, ...],
+             "features": {"VFIO_DEVICE_FEATURE_PCI_VF_TOKEN": true,
+                          "VFIO_DEVICE_FEATURE_MIGRATION": false, ...}}
+
+(QEMU's nvme on vfio-pci.) Every region index below num_regions is listed but
+those the kernel rejects (EINVAL: VGA on most devices), a BAR the device
+lacks with size 0; IRQ indexes likewise (edu has no ERR index).
+
+When the device cannot be opened, "vfio" says why (and `info` exits 1):
+"error" and "hint" of the failure that explains it, "attempts" every way
+tried, in order:
+
+    "vfio": {"via": "container", "error": "...: bound to e1000e, not vfio-pci: ...",
+             "hint": "bound to e1000e, not vfio-pci: python -m vfio bind 0000:00:04.1",
+             "attempts": [{"via": "container", "error": "...", "hint": "..."}]}
+
+`doctor --json` prints its findings, in order: [{"ok": bool, "what": str,
+"hint": str}] (hint "" when there is nothing to do).
 """
 
 from __future__ import annotations
 
+import errno
 import os
 import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from vfio import _in_use
 from vfio._base import Record
-from vfio.errors import DeviceNotFoundError, SysfsError
+from vfio.errors import DeviceInUseError, DeviceNotFoundError, RefusedError, SysfsError
 
-__all__ = ["Host", "PciDevice", "bind", "device", "find", "host", "scan", "unbind"]
+__all__ = ["Host", "PciDevice", "bind", "device", "find", "host", "scan", "unbind", "users"]
 
 BDF = re.compile(r"^[0-9a-f]{4}:[0-9a-f]{2}:[0-9a-f]{2}\.[0-7]$")
 VFIO_DRIVERS_ALLOWED = ("pci-stub",)  # besides vfio drivers and no driver (drivers/vfio/group.c)
@@ -297,10 +353,17 @@ def _need_root(action: str, bdf: str, euid: int | None) -> None:
 
 
 def bind(
-    bdf: str, driver: str = "vfio-pci", root: str | Path = "/", euid: int | None = None
+    bdf: str,
+    driver: str = "vfio-pci",
+    root: str | Path = "/",
+    euid: int | None = None,
+    *,
+    force: bool = False,
 ) -> PciDevice:
     """Bind the device to `driver` (driver_override, unbind, drivers_probe);
-    returns the device as it is afterwards."""
+    returns the device as it is afterwards. A device the host is using (a
+    network interface up or routed, a filesystem of it mounted: see
+    `users`) is refused with DeviceInUseError unless `force`."""
     _need_root("bind", bdf, euid)
     found = device(bdf, root)
     sys_, _ = _paths(root)
@@ -312,6 +375,10 @@ def bind(
             f"driver {driver} is not loaded: modprobe {driver}",
         )
     path = sys_ / "bus/pci/devices" / found.bdf
+    if found.driver not in (None, driver) and not force:
+        in_use = users(found.bdf, root)
+        if in_use:
+            raise DeviceInUseError(found.bdf, in_use, str(path))
     _write(path / "driver_override", driver)
     if found.driver not in (None, driver):
         _write(path / "driver/unbind", found.bdf)
@@ -321,16 +388,32 @@ def bind(
 
 
 def unbind(bdf: str, root: str | Path = "/", euid: int | None = None) -> PciDevice:
-    """Release the device from its driver and let its own driver probe it again."""
+    """Release the device from its vfio driver and let its own driver probe
+    it again. A device no vfio driver has (nor claims through
+    driver_override) is refused with RefusedError: nothing to give back."""
     _need_root("unbind", bdf, euid)
     found = device(bdf, root)
     sys_, _ = _paths(root)
     path = sys_ / "bus/pci/devices" / found.bdf
+    if not (found.bound_to_vfio or is_vfio_driver(found.driver_override)):
+        raise RefusedError(
+            errno.EINVAL,
+            str(path / "driver"),
+            f"{found.bdf} is bound to {found.driver or 'no driver'}, not a vfio driver: "
+            "nothing to give back",
+        )
     _write(path / "driver_override", "\n")
     if found.driver is not None:
         _write(path / "driver/unbind", found.bdf)
     _write(sys_ / "bus/pci/drivers_probe", found.bdf)
     return device(found.bdf, root)
+
+
+def users(bdf: str, root: str | Path = "/") -> list[str]:
+    """What on this machine uses the device, one phrase each ("network
+    interface eth0 (up, 2 route(s))", "block device nvme0n1p1 mounted on
+    /boot"); empty when nothing does. From sysfs and procfs: see vfio._in_use."""
+    return _in_use.device_users(normalize_bdf(bdf), root)
 
 
 def iter_group(dev: PciDevice, root: str | Path = "/") -> Iterator[PciDevice]:

@@ -168,3 +168,23 @@ class SysfsError(SetupError):
         super().__init__(code, path, hint or f"could not write {written!r}", "sysfs")
         self.written = written
         self.init_args = (code, path, written, hint)
+
+
+class RefusedError(SetupError):
+    """An action refused before it wrote anything (`python -m vfio unbind` of
+    a device no vfio driver has): `.hint` is the reason, in one line."""
+
+    def __init__(self, code: int, path: str, hint: str) -> None:
+        super().__init__(code, path, hint, "sysfs")
+        self.init_args = (code, path, hint)
+
+
+class DeviceInUseError(RefusedError):
+    """`bind` refused: the host uses the device (a network interface up or
+    routed, a filesystem of it mounted); `.users` says what, one phrase each."""
+
+    def __init__(self, bdf: str, users: list[str], path: str) -> None:
+        hint = f"{bdf} is in use: {'; '.join(users)} (stop that first, or bind --force)"
+        super().__init__(_errno.EBUSY, path, hint)
+        self.users = users
+        self.init_args = (bdf, users, path)

@@ -10,6 +10,7 @@ import io
 import json
 import os
 import pickle
+import re
 import sys
 from contextlib import redirect_stdout
 from pathlib import Path
@@ -21,9 +22,11 @@ sys.path.insert(0, str(Path(__file__).parents[2] / "generated"))
 from vfio import __main__ as cli  # noqa: E402
 from vfio import api, devices  # noqa: E402
 from vfio.errors import (  # noqa: E402
+    DeviceInUseError,
     DeviceNotFoundError,
     NoIommuGroupError,
     NotBoundError,
+    RefusedError,
     SetupError,
     SysfsError,
     VfioError,
@@ -130,6 +133,7 @@ def test_list_shows_vfio_capable_devices_with_group_node_and_cdev(machine: Path)
         "cdev": True,
         "noiommu": False,
         "modules": dict.fromkeys(("vfio", "vfio_pci", "vfio_iommu_type1", "iommufd"), True),
+        "container_extensions": None,  # a plain file answers no VFIO_CHECK_EXTENSION
     }
     by_bdf = {d["bdf"]: d for d in data["devices"]}
     assert sorted(by_bdf) == [EDU, NIC, NIC2, BRIDGE]  # LONE has no group
@@ -223,7 +227,7 @@ def test_open_errors_carry_hints(machine: Path) -> None:
     assert req.value.request == "VFIO_GROUP_GET_STATUS" and not isinstance(req.value, SetupError)
     status, out = run("--root", str(machine), "info", NIC2, "--json")
     info = json.loads(out)
-    assert status == 0 and info["config"]["vendor"] == "0x8086"
+    assert status == 1 and info["config"]["vendor"] == "0x8086"  # what sysfs says, and why not
     assert info["vfio"]["hint"] == f"bound to e1000e, not vfio-pci: python -m vfio bind {NIC2}"
 
 
@@ -239,3 +243,244 @@ def test_open_errors_carry_hints(machine: Path) -> None:
 def test_setup_errors_pickle(error: SetupError) -> None:
     again = pickle.loads(pickle.dumps(error))
     assert type(again) is type(error) and str(again) == str(error) and again.hint == error.hint
+
+
+def _in_use_tree(root: Path) -> None:
+    """What the kernel shows of a NIC that is up and routed (NIC2's eth0), an
+    nvme (LONE2) whose partition is mounted and swapped on and whose disk
+    dm-0 holds, and a virtio 9p transport (NINEP) whose tag is mounted."""
+    nic = root / "sys/devices/pci0000:00" / NIC2
+    (nic / "net/eth0").mkdir(parents=True)
+    (nic / "net/eth0/flags").write_text("0x1003\n")
+    (root / "sys/class/net").mkdir(parents=True)
+    (root / "sys/class/net/eth0").symlink_to(nic / "net/eth0")
+    _device(root, NVME, (0x1B36, 0x0010, 0x010802), "nvme", 7)
+    disk = root / "sys/devices/pci0000:00" / NVME / "nvme/nvme0/nvme0n1"
+    (disk / "nvme0n1p1").mkdir(parents=True)
+    (disk / "holders").mkdir()
+    (disk / "holders/dm-0").touch()
+    (disk / "dev").write_text("259:0\n")
+    (disk / "nvme0n1p1/dev").write_text("259:1\n")
+    (disk / "nvme0n1p1/holders").mkdir()
+    (root / "sys/class/block").mkdir(parents=True)
+    (root / "sys/class/block/nvme0n1").symlink_to(disk)
+    (root / "sys/class/block/nvme0n1p1").symlink_to(disk / "nvme0n1p1")
+    _device(root, NINEP, (0x1AF4, 0x1009, 0x000200), "virtio-pci", 8)
+    transport = root / "sys/devices/pci0000:00" / NINEP / "virtio1"
+    transport.mkdir()
+    (transport / "mount_tag").write_text("hostroot\x00")
+    (root / "sys/bus/virtio/devices").mkdir(parents=True)
+    (root / "sys/bus/virtio/devices/virtio1").symlink_to(transport)
+    proc = root / "proc"
+    (proc / "self").mkdir(parents=True)
+    (proc / "self/mountinfo").write_text(
+        "22 1 0:21 / / ro,relatime - 9p hostroot ro,trans=virtio\n"
+        "30 22 259:1 / /mnt/data rw,relatime shared:1 - ext4 /dev/nvme0n1p1 rw\n"
+        "31 22 0:5 / /dev rw - devtmpfs devtmpfs rw\n"
+    )
+    (proc / "swaps").write_text(
+        "Filename\tType\tSize\tUsed\tPriority\n/dev/nvme0n1p1 partition 1024 0 -2\n"
+    )
+    (proc / "net").mkdir()
+    (proc / "net/route").write_text(
+        "Iface\tDestination\tGateway\tFlags\tRefCnt\tUse\tMetric\tMask\n"
+        "eth0\t00000000\t0102000A\t0003\t0\t0\t0\t00000000\n"
+        "eth0\t0002000A\t00000000\t0001\t0\t0\t0\t00FFFFFF\n"
+    )
+    (proc / "net/if_inet6").write_text(
+        "fe800000000000000000000000000001 02 40 20 80     eth0\n"
+        "00000000000000000000000000000001 01 80 10 80       lo\n"
+    )
+
+
+NVME, NINEP = "0000:00:06.0", "0000:00:07.0"
+
+
+def test_bind_refuses_a_device_the_host_uses_and_names_what(
+    machine: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _in_use_tree(machine)
+    assert devices.users(NIC2, machine) == [
+        "network interface eth0 (up, has an IPv6 address, 2 route(s))"
+    ]
+    assert devices.users(NVME, machine) == [
+        "block device nvme0n1 held by dm-0",
+        "block device nvme0n1p1 mounted on /mnt/data",
+        "block device nvme0n1p1 is swap",
+    ]
+    assert devices.users(NINEP, machine) == ["9p filesystem hostroot (on virtio1) mounted on /"]
+    assert devices.users(EDU, machine) == []
+    nic2 = machine / "sys/bus/pci/devices" / NIC2
+    with pytest.raises(DeviceInUseError) as err:
+        devices.bind(NIC2, root=machine, euid=0)
+    assert err.value.users == devices.users(NIC2, machine) and err.value.errno == 16
+    assert (nic2 / "driver_override").read_text() == "(null)\n"  # nothing written
+    assert not (machine / "sys/bus/pci/drivers/e1000e/unbind").read_text()
+    assert pickle.loads(pickle.dumps(err.value)).users == err.value.users
+    capsys.readouterr()
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(os, "geteuid", lambda: 0)
+        assert run("--root", str(machine), "bind", NVME)[0] == 1
+        message = capsys.readouterr().err
+        assert message == (
+            f"vfio: {NVME} is in use: block device nvme0n1 held by dm-0; block device nvme0n1p1 "
+            "mounted on /mnt/data; block device nvme0n1p1 is swap (stop that first, or bind "
+            "--force)\n"
+        )
+        run("--root", str(machine), "bind", NIC2, "--force")
+    assert (nic2 / "driver_override").read_text() == "vfio-pci"
+    assert (machine / "sys/bus/pci/drivers/e1000e/unbind").read_text() == NIC2
+    doctor = json.loads(run("--root", str(machine), "doctor", NVME, "--json")[1])
+    assert {
+        "ok": False,
+        "what": "the host uses it: " + "; ".join(devices.users(NVME, machine)),
+        "hint": "stop that first: bind refuses a device in use (unless --force)",
+    } in doctor
+    (machine / "sys/class/net/eth0/flags").write_text("0x1002\n")  # down, routes gone
+    (machine / "proc/net/route").write_text("Iface\tDestination\n")
+    (machine / "proc/net/if_inet6").write_text("")
+    assert devices.users(NIC2, machine) == []
+
+
+def test_unbind_refuses_a_device_no_vfio_driver_has(
+    machine: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    lone = machine / "sys/bus/pci/devices" / LONE
+    with pytest.raises(RefusedError) as err:
+        devices.unbind(LONE, root=machine, euid=0)
+    assert (
+        err.value.hint == f"{LONE} is bound to virtio-pci, not a vfio driver: nothing to give back"
+    )
+    assert (lone / "driver_override").read_text() == "(null)\n"
+    assert not (machine / "sys/bus/pci/drivers_probe").read_text()
+    monkeypatch.setattr(os, "geteuid", lambda: 0)
+    capsys.readouterr()
+    assert run("--root", str(machine), "unbind", LONE)[0] == 1
+    assert capsys.readouterr().err == (
+        f"vfio: {LONE} is bound to virtio-pci, not a vfio driver: nothing to give back\n"
+    )
+    (lone / "driver").unlink()  # a bind whose probe failed: no driver, the override says vfio
+    (lone / "driver_override").write_text("vfio-pci\n")
+    status, out = run("--root", str(machine), "unbind", LONE)
+    assert status == 0 and (lone / "driver_override").read_text() == "\n"
+    assert run("--root", str(machine), "unbind", EDU)[0] == 0
+    assert (machine / "sys/bus/pci/drivers/vfio-pci/unbind").read_text() == EDU
+
+
+def test_info_falls_back_to_the_cdev_and_exits_1_when_nothing_opens(machine: Path) -> None:
+    (machine / "dev/vfio/vfio").unlink()  # a kernel without VFIO_CONTAINER
+    status, out = run("--root", str(machine), "info", EDU, "--json")
+    vfio = json.loads(out)["vfio"]
+    assert status == 1
+    assert [a["via"] for a in vfio["attempts"]] == ["container", "cdev"]
+    assert "dev/vfio/vfio" in vfio["attempts"][0]["error"]
+    # the fake cdev is a plain file: the first iommufd request fails, and that is the reason
+    assert vfio["via"] == "cdev" and vfio["error"] == vfio["attempts"][1]["error"]
+    assert "IOMMU_" in vfio["error"]
+    status, out = run("--root", str(machine), "info", EDU)
+    assert status == 1 and "not opened through VFIO (cdev)" in out
+    assert "(through the container:" in out
+    (machine / "dev/iommu").unlink()  # Debian's 7.2: the cdev, but iommufd not loaded
+    vfio = json.loads(run("--root", str(machine), "info", EDU, "--json")[1])["vfio"]
+    assert (
+        vfio["via"] == "cdev"
+        and "dev/iommu" in vfio["error"]
+        and "modprobe iommufd" in vfio["hint"]
+    )
+    status, out = run("--root", str(machine), "info", NIC2, "--json")  # not bound: no fallback
+    assert status == 1 and [a["via"] for a in json.loads(out)["vfio"]["attempts"]] == ["container"]
+
+
+OPENED = {
+    "via": "cdev",
+    "flags": ["RESET", "PCI"],
+    "num_regions": 3,
+    "num_irqs": 1,
+    "capabilities": [],
+    "regions": [
+        {"index": 0, "name": "BAR0_REGION_INDEX", "flags": ["READ", "WRITE", "MMAP"],
+         "size": 0x100000, "offset": 0, "type": None, "sparse_areas": [], "capabilities": []},
+        {"index": 1, "name": "BAR1_REGION_INDEX", "flags": [], "size": 0, "offset": 1 << 40,
+         "type": None, "sparse_areas": [], "capabilities": []},
+        {"index": 9, "name": None, "flags": ["READ"], "size": 0x1000, "offset": 9 << 40,
+         "type": [1, 2], "sparse_areas": [],
+         "capabilities": [{"id": 2, "version": 1, "name": "VFIO_REGION_INFO_CAP_TYPE"}]},
+    ],
+    "irqs": [{"index": 1, "name": "MSI_IRQ_INDEX", "flags": [], "count": 1}],
+    "features": {"VFIO_DEVICE_FEATURE_PCI_VF_TOKEN": False},
+}  # fmt: skip
+
+
+def test_info_text_has_no_none_no_empty_bars_no_trailing_blanks(
+    machine: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(cli, "open_report", lambda dev, root, noiommu: OPENED)
+    status, out = run("--root", str(machine), "info", LONE)
+    assert status == 0
+    assert "None" not in out and not any(line != line.rstrip() for line in out.splitlines())
+    assert "driver virtio-pci, no IOMMU group, no /dev/vfio node" in out
+    assert "  region 0 BAR0: size 0x100000 READ|WRITE|MMAP\n" in out
+    assert "region 1 " not in out  # a BAR the device does not have
+    assert "  region 9: size 0x1000 READ; VFIO_REGION_INFO_CAP_TYPE\n" in out
+    assert "  irq 1 MSI: count 1\n" in out and "features: none" in out
+    status, out = run("--root", str(machine), "info", EDU)
+    assert "IOMMU group 5, /dev/vfio/5, cdev /dev/vfio/devices/vfio0" in out
+
+
+def test_doctor_names_the_processes_holding_a_busy_group(
+    machine: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    node = str(machine / "dev/vfio/5")
+    for pid, comm, target in (
+        (4242, "qemu-system-x86", "/dev/vfio/5"),
+        (77, "bash", "/dev/pts/0"),
+        (5000, "qemu-system-x86", "/dev/vfio/6"),
+    ):
+        (machine / f"proc/{pid}/fd").mkdir(parents=True)
+        (machine / f"proc/{pid}/fd/3").symlink_to(target)
+        (machine / f"proc/{pid}/comm").write_text(comm + "\n")
+    (machine / "proc/9/fd").mkdir(parents=True)
+    (machine / "proc/9/fd").chmod(0)  # another user's process: skipped, counted
+    real_open = os.open
+
+    def busy(path: object, flags: int, *args: int) -> int:
+        if str(path) == node:
+            raise OSError(16, "Device or resource busy")
+        return real_open(path, flags, *args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(os, "open", busy)
+    status, out = run("--root", str(machine), "doctor", EDU)
+    (machine / "proc/9/fd").chmod(0o755)
+    assert status == 1
+    assert "FAIL /dev/vfio/5 is busy\n     -> held by PID 4242 (qemu-system-x86):" in out
+    assert "5000" not in out and "bash" not in out
+    (machine / "proc/4242/fd/3").unlink()
+    (machine / "proc/9/fd").chmod(0)
+    hidden = run("--root", str(machine), "doctor", EDU)[1]
+    (machine / "proc/9/fd").chmod(0o755)
+    assert ("run as root to see which" in hidden) == (os.geteuid() != 0)
+
+
+def test_list_reports_container_extensions_or_null(machine: Path) -> None:
+    data = json.loads(run("--root", str(machine), "list", "--json")[1])
+    assert data["host"]["container_extensions"] is None  # a plain file answers no ioctl
+    text = run("--root", str(machine), "list")[1]
+    assert "VFIO modes: container, iommufd, cdev" in text
+    assert not any(line != line.rstrip() for line in text.splitlines())
+    (machine / "dev/vfio/vfio").unlink()
+    assert (
+        json.loads(run("--root", str(machine), "list", "--json")[1])["host"]["container_extensions"]
+        is None
+    )
+
+
+def test_help_says_what_each_command_does(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        cli.main(["--help"])
+    top = capsys.readouterr().out
+    for name, (short, _) in cli.COMMANDS.items():
+        assert re.search(rf"^ +{name} +{re.escape(short)}$", top, re.M), top
+        with pytest.raises(SystemExit):
+            cli.main([name, "--help"])
+        assert cli.COMMANDS[name][1].split(" ")[0] in capsys.readouterr().out
+    assert "Exit status" in top and "vfio.devices" in top

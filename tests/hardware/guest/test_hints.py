@@ -108,7 +108,7 @@ def test_noiommu_needs_the_opt_in(noiommu_edu) -> None:  # noqa: ANN001 (fixture
         api.open_pci(noiommu_edu.bdf)
     out = io.StringIO()
     with redirect_stdout(out):
-        assert cli.main(["info", noiommu_edu.bdf, "--json"]) == 0
+        assert cli.main(["info", noiommu_edu.bdf, "--json"]) == 1  # refused: says why
     assert "--noiommu" in json.loads(out.getvalue())["vfio"]["hint"]
     with api.open_pci(noiommu_edu.bdf, noiommu=True) as dev:
         assert dev.config_read(0, 2) == 0x1234

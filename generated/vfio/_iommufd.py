@@ -7,13 +7,24 @@ from __future__ import annotations
 import ctypes
 import errno
 import os
+import struct
 from collections.abc import Sequence
 from pathlib import Path
 from typing import NamedTuple, Protocol, Self
 
 from vfio import abi
 from vfio import requests as rq
-from vfio._base import MAX_ARGSZ, Owned, OwnedId, Record, open_rw, page_aligned, uint
+from vfio._base import (
+    MAX_ARGSZ,
+    PAGE_SIZE,
+    Owned,
+    OwnedId,
+    Record,
+    fields_packer,
+    open_rw,
+    page_aligned,
+    uint,
+)
 from vfio._device import Device
 from vfio._dma import DmaBuffer
 from vfio import devices
@@ -208,6 +219,17 @@ def _ranges_text(ranges: Sequence[tuple[int, int]]) -> str:
     return ", ".join(f"[{a:#x}, {b:#x}]" for a, b in ranges) or "none"
 
 
+# What Ioas.map_dma/unmap_dma use on every call (the same approach as
+# vfio._legacy's Container: a blank request per IOAS with size, flags and
+# ioas_id in place, copied, and only the addresses packed by struct's C code).
+_IoasMap, _IoasUnmap = abi.iommu_ioas_map, abi.iommu_ioas_unmap
+_MAP_ADDRS_AT, _pack_map_addrs = fields_packer(_IoasMap, "user_va", "iova")
+_UNMAP_RANGE_AT, _pack_unmap_range = fields_packer(_IoasUnmap, "iova", "length")
+_UNMAPPED_AT = getattr(_IoasUnmap, "length").offset
+_unpack_u64 = struct.Struct("=Q").unpack_from
+_PAGE_MASK = PAGE_SIZE - 1
+
+
 class HasFileno(Protocol):
     def fileno(self) -> int: ...
 
@@ -222,6 +244,14 @@ class Ioas(OwnedId):
 
     def __init__(self, iommufd: Iommufd, ioas_id: int) -> None:
         super().__init__(iommufd, ioas_id)
+        m = _IoasMap(size=ctypes.sizeof(_IoasMap), ioas_id=ioas_id)
+        m.flags = (
+            abi.IOMMU_IOAS_MAP_FIXED_IOVA
+            | abi.IOMMU_IOAS_MAP_READABLE
+            | abi.IOMMU_IOAS_MAP_WRITEABLE
+        )
+        self._map_fixed_rw = bytearray(m)  # map_dma's common request, addresses to come
+        self._unmap_blank = bytearray(_IoasUnmap(size=ctypes.sizeof(_IoasUnmap), ioas_id=ioas_id))
 
     def map_dma(
         self,
@@ -236,6 +266,29 @@ class Ioas(OwnedId):
         `iova` (FIXED_IOVA), or, with iova=None, where the kernel chooses
         inside the usable ranges; returns the IOVA. The memory must stay
         allocated while mapped: prefer dma_buffer()."""
+        if (  # the common case, a fixed IOVA read-write, straight in
+            iova.__class__ is int
+            and size.__class__ is int
+            and vaddr.__class__ is int
+            and not (iova | size) & _PAGE_MASK
+            and readable is True
+            and writable is True
+            and self._open
+            and (fd := self.iommufd._fd) >= 0
+        ):
+            buf = self._map_fixed_rw.copy()
+            try:
+                _pack_map_addrs(buf, _MAP_ADDRS_AT, vaddr, size, iova)
+            except struct.error:
+                pass  # out of range: the checks below say which
+            else:
+                try:
+                    rq.iommu_ioas_map(fd, buf)
+                except VfioError as exc:
+                    if exc.errno == errno.EINVAL:
+                        self._hint_outside(exc, iova, size)
+                    raise
+                return iova
         m = abi.iommu_ioas_map()
         m.size = ctypes.sizeof(m)
         m.flags = (
@@ -274,6 +327,22 @@ class Ioas(OwnedId):
             )
 
     def unmap_dma(self, iova: int, size: int) -> int:
+        """IOMMU_IOAS_UNMAP; returns the number of bytes the kernel unmapped."""
+        if (
+            iova.__class__ is int
+            and size.__class__ is int
+            and self._open
+            and (fd := self.iommufd._fd) >= 0
+        ):
+            buf = self._unmap_blank.copy()
+            try:
+                _pack_unmap_range(buf, _UNMAP_RANGE_AT, iova, size)
+            except struct.error:
+                pass  # out of range: the checks below say which
+            else:
+                rq.iommu_ioas_unmap(fd, buf)
+                unmapped: int = _unpack_u64(buf, _UNMAPPED_AT)[0]
+                return unmapped
         u = abi.iommu_ioas_unmap()
         u.size = ctypes.sizeof(u)
         u.ioas_id = self.id

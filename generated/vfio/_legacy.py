@@ -10,7 +10,6 @@ import ctypes
 import errno
 import os
 import struct
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Generic, NamedTuple, TypeVar
 
@@ -20,6 +19,7 @@ from vfio._base import (
     PAGE_SIZE,
     Owned,
     chain,
+    fields_packer,
     find,
     negotiate,
     open_rw,
@@ -79,21 +79,8 @@ _pack_unmap_into = _UNMAP_CODEC.pack_into  # the whole request: flags too
 _PAGE_MASK = PAGE_SIZE - 1
 
 
-def _fields_packer(cls: Any, first: str, last: str) -> tuple[int, Callable[..., None]]:
-    """Where field `first` of `cls` starts, and a pack_into for the fields
-    `first` to `last` from there (C's offsets and sizes; gaps as pad bytes)."""
-    names = [field[0] for field in cls._fields_]
-    start = at = getattr(cls, first).offset
-    form = "="
-    for name in names[names.index(first) : names.index(last) + 1]:
-        field = getattr(cls, name)
-        form += "x" * (field.offset - at) + {4: "I", 8: "Q"}[field.size]
-        at = field.offset + field.size
-    return start, struct.Struct(form).pack_into
-
-
-_ADDRS_AT, _pack_addrs = _fields_packer(_DmaMap, "vaddr", "size")
-_RANGE_AT, _pack_range = _fields_packer(_DmaUnmap, "iova", "size")
+_ADDRS_AT, _pack_addrs = fields_packer(_DmaMap, "vaddr", "size")
+_RANGE_AT, _pack_range = fields_packer(_DmaUnmap, "iova", "size")
 _UNMAPPED_AT = getattr(_DmaUnmap, "size").offset
 _unpack_u64 = struct.Struct("=Q").unpack_from
 

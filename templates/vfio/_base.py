@@ -8,10 +8,11 @@ import ctypes
 import errno
 import mmap
 import os
+import struct
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from types import TracebackType
-from typing import Protocol, Self, TypeVar
+from typing import Any, Protocol, Self, TypeVar
 
 from vfio import caps
 from vfio.errors import (
@@ -36,6 +37,19 @@ def uint(value: object, what: str, bits: int = 32) -> int:
     if not 0 <= value < (1 << bits):
         raise ValueError(f"{what} {value} is out of range for a {bits}-bit field")
     return value
+
+
+def fields_packer(cls: Any, first: str, last: str) -> tuple[int, Callable[..., None]]:
+    """Where field `first` of `cls` starts, and a pack_into for the fields
+    `first` to `last` from there (C's offsets and sizes; gaps as pad bytes)."""
+    names = [field[0] for field in cls._fields_]
+    start = at = getattr(cls, first).offset
+    form = "="
+    for name in names[names.index(first) : names.index(last) + 1]:
+        field = getattr(cls, name)
+        form += "x" * (field.offset - at) + {4: "I", 8: "Q"}[field.size]
+        at = field.offset + field.size
+    return start, struct.Struct(form).pack_into
 
 
 def page_aligned(value: object, what: str) -> int:

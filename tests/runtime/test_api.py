@@ -11,6 +11,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -571,3 +572,72 @@ def test_container_dma_requests_and_refusals(monkeypatch: pytest.MonkeyPatch) ->
         c.map_dma(0x1000, 0x1000, 0)
     with pytest.raises(ValueError, match="closed"):
         c.unmap_dma(0x1000, 0x1000)
+
+
+def test_ioas_dma_requests_and_refusals(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Ioas.map_dma/unmap_dma send prepared bytes on their common path and a
+    ctypes struct otherwise: both must read back as the C struct, and bad
+    arguments never reach the kernel."""
+    sent: list[ctypes.Structure] = []
+
+    def map_kernel(fd: int, arg: Any) -> int:
+        sent.append(abi.iommu_ioas_map.from_buffer_copy(arg))
+        return 0
+
+    def unmap_kernel(fd: int, arg: Any) -> int:
+        sent.append(abi.iommu_ioas_unmap.from_buffer_copy(arg))
+        abi.iommu_ioas_unmap.from_buffer(arg).length = 0x3000  # what the kernel unmapped
+        return 0
+
+    monkeypatch.setattr(rq, "iommu_ioas_map", map_kernel)
+    monkeypatch.setattr(rq, "iommu_ioas_unmap", unmap_kernel)
+    fixed, read, write = (
+        abi.IOMMU_IOAS_MAP_FIXED_IOVA,
+        abi.IOMMU_IOAS_MAP_READABLE,
+        abi.IOMMU_IOAS_MAP_WRITEABLE,
+    )
+    top = (1 << 64) - 4096
+
+    class Address(enum.IntEnum):
+        BASE = 0x4000
+
+    with api.Iommufd("/dev/null") as iommufd:
+        ioas = api.Ioas(iommufd, 9)
+        assert ioas.map_dma(top, 4096, (1 << 64) - 1) == top
+        assert ioas.map_dma(0x1000, 0x2000, 0x7000, writable=False) == 0x1000
+        assert ioas.map_dma(Address.BASE, 0x1000, 0x8000) == 0x4000
+        assert ioas.unmap_dma(0x1000, 0x3000) == 0x3000
+        assert ioas.unmap_dma(Address.BASE, 0x1000) == 0x3000
+        maps = [(m.size, m.flags, m.ioas_id, m.user_va, m.length, m.iova) for m in sent[:3]]
+        assert maps == [
+            (40, fixed | read | write, 9, (1 << 64) - 1, 4096, top),
+            (40, fixed | read, 9, 0x7000, 0x2000, 0x1000),
+            (40, fixed | read | write, 9, 0x8000, 0x1000, 0x4000),
+        ]
+        unmaps = [(u.size, u.ioas_id, u.iova, u.length) for u in sent[3:]]
+        assert unmaps == [(24, 9, 0x1000, 0x3000), (24, 9, 0x4000, 0x1000)]
+        del sent[:]
+        for args, error, message in [
+            ((0x1001, 0x1000, 0), ValueError, "iova 0x1001 is not a multiple of the page size"),
+            ((0x1000, 0x800, 0), ValueError, "size 0x800 is not a multiple of the page size"),
+            ((0x1000, 0x1000, -1), ValueError, "vaddr -1 is out of range"),
+            ((0x1000, 0x1000, 1 << 64), ValueError, "vaddr .* out of range"),
+            ((1 << 64, 0x1000, 0), ValueError, "iova .* out of range"),
+            ((0x1000, 0x1000, 1.0), TypeError, "vaddr must be an int"),
+        ]:
+            with pytest.raises(error, match=message):
+                ioas.map_dma(*args)
+        for args, error, message in [
+            ((-4096, 0x1000), ValueError, "iova -4096 is out of range"),
+            ((0x1000, 1 << 64), ValueError, "size .* out of range"),
+            ((0x1000, "4096"), TypeError, "size must be an int"),
+        ]:
+            with pytest.raises(error, match=message):
+                ioas.unmap_dma(*args)
+        assert sent == []
+        ioas._open = False  # closed: refused before any request
+        with pytest.raises(ValueError, match="ioas is closed"):
+            ioas.map_dma(0x1000, 0x1000, 0)
+        with pytest.raises(ValueError, match="ioas is closed"):
+            ioas.unmap_dma(0x1000, 0x1000)
+    assert sent == []

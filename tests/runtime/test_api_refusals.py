@@ -268,7 +268,8 @@ def test_container_map_dma_hints(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def ioas_kernel(sent: list[abi.iommu_ioas_map], chosen: int = 0x7F0000) -> Any:
-    def kernel(fd: int, m: abi.iommu_ioas_map) -> int:
+    def kernel(fd: int, arg: abi.iommu_ioas_map | bytearray) -> int:
+        m = abi.iommu_ioas_map.from_buffer(arg)  # the struct or the API's bytes
         sent.append(abi.iommu_ioas_map.from_buffer_copy(m))
         if m.flags & abi.IOMMU_IOAS_MAP_FIXED_IOVA:
             if m.iova >= 0xFEE00000:

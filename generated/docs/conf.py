@@ -40,6 +40,7 @@ nitpick_ignore = [
     ("py:class", "Self"),
     ("py:class", "Sequence"),
     ("py:class", "Struct"),
+    ("py:class", "TailPlan"),
     ("py:class", "_D"),
     ("py:class", "_abi.iommu_destroy"),
     ("py:class", "_abi.iommu_fault_alloc"),

@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from vfio import caps
+from vfio._layout import tail_element
 
 __all__ = ["build", "element_type"]
 
@@ -22,19 +23,12 @@ __all__ = ["build", "element_type"]
 def element_type(cls: caps.Struct, fields: dict[str, Any]) -> Any:
     """The tail's element type for these field values (None: the selected
     case carries no data)."""
-    entry = caps.TAIL_BUILDERS.get(cls)
-    if entry is None:
+    tail = caps.TAIL_BUILDERS.get(cls)
+    if tail is None:
         known = ", ".join(sorted(c.__name__ for c in caps.TAIL_BUILDERS))
         raise TypeError(f"{cls.__name__} has no counted tail (those that do: {known})")
-    _, _, selector, cases = entry
-    if selector is None:
-        return cases[0]
-    value = int(fields.get(selector, 0))
-    chosen = [flag for flag in cases if value & flag == flag and flag]
-    if len(chosen) != 1:
-        names = ", ".join(f"{flag:#x}" for flag in cases)
-        raise ValueError(f"{cls.__name__}.{selector} = {value:#x} must select one of {names}")
-    return cases[chosen[0]]
+    selector = tail[2]
+    return tail_element(cls, tail, int(fields.get(selector, 0)) if selector else 0)
 
 
 def build(cls: caps.Struct, elements: Sequence[Any], **fields: Any) -> bytearray:

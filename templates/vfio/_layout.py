@@ -179,7 +179,9 @@ def tail_element(cls: type, tail: TailPlan, selector_value: int) -> Any:
     chosen = [flag for flag in cases if selector_value & flag == flag and flag]
     if len(chosen) != 1:
         names = ", ".join(f"{flag:#x}" for flag in cases)
-        raise ValueError(f"{cls.__name__}.{selector} = {selector_value:#x} must select one of {names}")
+        raise ValueError(
+            f"{cls.__name__}.{selector} = {selector_value:#x} must select one of {names}"
+        )
     return cases[chosen[0]]
 
 

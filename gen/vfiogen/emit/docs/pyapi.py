@@ -41,7 +41,15 @@ from vfiogen.emit.pyparse import parse_expression, parse_module
 from vfiogen.errors import DocsError, Loc
 from vfiogen.ir.model import Spec
 
-PUBLIC_MODULES = ("vfio.api", "vfio.requests", "vfio.caps", "vfio.devices", "vfio.errors")
+PUBLIC_MODULES = (
+    "vfio.api",
+    "vfio.requests",
+    "vfio.caps",
+    "vfio.tails",
+    "vfio.fsm",
+    "vfio.devices",
+    "vfio.errors",
+)
 """The modules a user imports, in the order the reference lists them
 (vfio.abi is documented by the struct, constant and enum pages)."""
 

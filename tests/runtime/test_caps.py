@@ -193,3 +193,5 @@ def test_a_capability_and_a_struct_built_with_its_tail_print_the_tail() -> None:
     assert repr(abi.vfio_irq_set.from_buffer(booleans)).endswith("data=[1, 0, 1])")
     reset = tails.build(abi.vfio_pci_hot_reset, [3, 4])
     assert repr(abi.vfio_pci_hot_reset.from_buffer(reset)).endswith("group_fds=[3, 4])")
+    with pytest.raises(AttributeError, match="flgs"):  # a misspelt field is no silent no-op
+        tails.build(abi.vfio_pci_hot_reset, [3], flgs=1)

@@ -19,7 +19,7 @@ import os
 import platform
 import struct
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, ClassVar
 
 _MACHINES = {
     "x86_64": "x86_64",
@@ -77,6 +77,11 @@ def pick(values: Mapping[str, Any]) -> Any:
 
 Layout = tuple[tuple[str, ...], int, int, tuple[int, ...]]
 
+TailPlan = tuple[str, str, "str | None", dict[int, Any]]
+"""A struct's counted tail (its TAIL, from the spec's tail descriptors): the
+tail field, the count field, the flags field that selects the element type
+(None: one type, under key 0), and flag -> element type (None: no data)."""
+
 # struct-module codes of the fixed-width ctypes types ("=": standard sizes,
 # native byte order; padding is explicit)
 _CODES: dict[Any, str] = {
@@ -100,7 +105,9 @@ class Codec:
     and check as struct does (struct.error on a short buffer); for checked
     decoding of untrusted data use vfio.caps.decode()."""
 
+    __slots__ = ()  # with each struct's own: no instance __dict__, a misspelt field raises
     _plan_: tuple[Sequence[tuple[str, Any]], Sequence[int], int, bool] = ((), (), 0, True)
+    TAIL: ClassVar[TailPlan | None] = None
 
     @classmethod
     def codec(cls) -> struct.Struct | None:
@@ -113,12 +120,24 @@ class Codec:
                 setattr(cls, "pack", built.pack)
         return cls.__dict__["codec_"]  # type: ignore[no-any-return]
 
+    def __reduce__(self) -> tuple[Any, tuple[bytes]]:
+        """copy, deepcopy and pickle as the kernel's bytes (ctypes' own
+        __reduce__ needs the instance __dict__ that __slots__ removes)."""
+        struct: Any = self  # a ctypes struct: Codec is only ever mixed into one
+        return type(struct).from_buffer_copy, (bytes(struct),)
+
     def __repr__(self) -> str:
         """`vfio_region_info(argsz=32, flags=<VfioRegionInfoFlags.READ|WRITE: 3>, ...)`:
-        every field in C order, values named by their flag/enum class."""
+        every field in C order, values named by their flag/enum class; a
+        counted tail as its elements when the struct lives in a buffer that
+        holds them (from_buffer() of a vfio.tails.build() buffer)."""
         values = getattr(type(self), "FIELD_VALUES", {})
+        tail = type(self).TAIL
         parts = []
         for name, _ in type(self)._plan_[0]:
+            if tail is not None and name == tail[0]:
+                parts.append(f"{name}={_tail_text(self, tail)}")
+                continue
             value = getattr(self, name)
             if name in values:
                 try:
@@ -149,6 +168,65 @@ def _short(value: Any) -> str:
         more = ", ..." if len(value) > 8 else ""
         return "[" + ", ".join(_short(v) for v in value[:8]) + more + "]"
     return repr(value)
+
+
+def tail_element(cls: type, tail: TailPlan, selector_value: int) -> Any:
+    """The element type of `cls`'s counted tail when its selecting field
+    holds `selector_value` (None: the selected case carries no data)."""
+    _, _, selector, cases = tail
+    if selector is None:
+        return cases[0]
+    chosen = [flag for flag in cases if selector_value & flag == flag and flag]
+    if len(chosen) != 1:
+        names = ", ".join(f"{flag:#x}" for flag in cases)
+        raise ValueError(
+            f"{cls.__name__}.{selector} = {selector_value:#x} must select one of {names}"
+        )
+    return cases[chosen[0]]
+
+
+def _tail_text(struct: Any, tail: TailPlan) -> str:
+    """A counted tail for __repr__: the elements the buffer holds past the
+    struct (at most `count`), or how many lie outside this object's memory."""
+    field, count_field, selector, _ = tail
+    count = getattr(struct, count_field)
+    if count <= 0:
+        return "[]"
+    try:
+        elem = tail_element(type(struct), tail, getattr(struct, selector) if selector else 0)
+    except ValueError:
+        return f"<{count} of no single type: {selector} selects none or several>"
+    if elem is None:
+        return "[]"
+    start, size = getattr(type(struct), field).offset, ctypes.sizeof(elem)
+    memory = _memory_from(struct)
+    if memory is None:
+        return f"<{count} beyond this object>"
+    shown = min(count, max(0, (len(memory) - start) // size))
+    if not shown:
+        return f"<{count} beyond the buffer>"
+    text = _short((elem * shown).from_buffer_copy(memory, start))
+    return text if shown == count else text[:-1] + f", <{count - shown} beyond the buffer>]"
+
+
+def _memory_from(struct: Any) -> memoryview | None:
+    """The bytes from `struct`'s address to the end of the buffer it was
+    made on with from_buffer() (ctypes keeps that buffer in `_objects`), or
+    None for a struct with memory of its own."""
+    kept = getattr(struct, "_objects", None)
+    if not isinstance(kept, dict):
+        return None
+    for held in kept.values():
+        if isinstance(held, memoryview):
+            try:
+                whole = held.cast("B")
+                base = ctypes.addressof((ctypes.c_char * 0).from_buffer(whole))
+            except (TypeError, ValueError):  # read-only, released or not contiguous
+                continue
+            start = ctypes.addressof(struct) - base
+            if 0 <= start <= len(whole):
+                return whole[start:]
+    return None
 
 
 def _codec(

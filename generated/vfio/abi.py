@@ -1479,6 +1479,7 @@ class _Values(Mapping[str, Any]):
 class vfio_info_cap_header(Codec, ctypes.Structure):
     """struct vfio_info_cap_header (linux/vfio.h:86)."""
 
+    __slots__ = ()  # a misspelt field raises AttributeError, as in C
     id: int
     version: int
     next: int
@@ -1502,6 +1503,7 @@ layout(
 class vfio_group_status(Codec, ctypes.Structure):
     """struct vfio_group_status (linux/vfio.h:147)."""
 
+    __slots__ = ()  # a misspelt field raises AttributeError, as in C
     argsz: int
     flags: int
     FIELD_VALUES: ClassVar[Mapping[str, ValueClass]] = _Values(
@@ -1527,6 +1529,7 @@ layout(
 class vfio_device_info(Codec, ctypes.Structure):
     """struct vfio_device_info (linux/vfio.h:206)."""
 
+    __slots__ = ()  # a misspelt field raises AttributeError, as in C
     argsz: int
     flags: int
     num_regions: int
@@ -1560,6 +1563,7 @@ layout(
 class vfio_device_info_cap_pci_atomic_comp(Codec, ctypes.Structure):
     """struct vfio_device_info_cap_pci_atomic_comp (linux/vfio.h:251)."""
 
+    __slots__ = ()  # a misspelt field raises AttributeError, as in C
     header: vfio_info_cap_header
     flags: int
     reserved: int
@@ -1587,6 +1591,7 @@ layout(
 class vfio_region_info(Codec, ctypes.Structure):
     """struct vfio_region_info (linux/vfio.h:272)."""
 
+    __slots__ = ()  # a misspelt field raises AttributeError, as in C
     argsz: int
     flags: int
     index: int
@@ -1621,6 +1626,7 @@ layout(
 class vfio_region_sparse_mmap_area(Codec, ctypes.Structure):
     """struct vfio_region_sparse_mmap_area (linux/vfio.h:297)."""
 
+    __slots__ = ()  # a misspelt field raises AttributeError, as in C
     offset: int
     size: int
     FIELD_VALUES: ClassVar[Mapping[str, ValueClass]] = _Values({})
@@ -1642,6 +1648,7 @@ layout(
 class vfio_region_info_cap_sparse_mmap(Codec, ctypes.Structure):
     """struct vfio_region_info_cap_sparse_mmap (linux/vfio.h:302)."""
 
+    __slots__ = ()  # a misspelt field raises AttributeError, as in C
     header: vfio_info_cap_header
     nr_areas: int
     reserved: int
@@ -1667,6 +1674,7 @@ layout(
 class vfio_region_info_cap_type(Codec, ctypes.Structure):
     """struct vfio_region_info_cap_type (linux/vfio.h:331)."""
 
+    __slots__ = ()  # a misspelt field raises AttributeError, as in C
     header: vfio_info_cap_header
     type: int
     subtype: int
@@ -1713,6 +1721,7 @@ class vfio_region_gfx_edid(Codec, ctypes.Structure):
       (2) update edid blob and size.
       (3) set link-state to up."""
 
+    __slots__ = ()  # a misspelt field raises AttributeError, as in C
     edid_offset: int
     edid_max_size: int
     edid_size: int
@@ -1746,6 +1755,7 @@ layout(
 class vfio_device_migration_info(Codec, ctypes.Structure):
     """struct vfio_device_migration_info (linux/vfio.h:431)."""
 
+    __slots__ = ()  # a misspelt field raises AttributeError, as in C
     device_state: int
     reserved: int
     pending_bytes: int
@@ -1777,6 +1787,7 @@ layout(
 class vfio_region_info_cap_nvlink2_ssatgt(Codec, ctypes.Structure):
     """struct vfio_region_info_cap_nvlink2_ssatgt (linux/vfio.h:478)."""
 
+    __slots__ = ()  # a misspelt field raises AttributeError, as in C
     header: vfio_info_cap_header
     tgt: int
     FIELD_VALUES: ClassVar[Mapping[str, ValueClass]] = _Values({})
@@ -1798,6 +1809,7 @@ layout(
 class vfio_region_info_cap_nvlink2_lnkspd(Codec, ctypes.Structure):
     """struct vfio_region_info_cap_nvlink2_lnkspd (linux/vfio.h:494)."""
 
+    __slots__ = ()  # a misspelt field raises AttributeError, as in C
     header: vfio_info_cap_header
     link_speed: int
     __pad: int
@@ -1821,6 +1833,7 @@ layout(
 class vfio_irq_info(Codec, ctypes.Structure):
     """struct vfio_irq_info (linux/vfio.h:535)."""
 
+    __slots__ = ()  # a misspelt field raises AttributeError, as in C
     argsz: int
     flags: int
     index: int
@@ -1851,6 +1864,7 @@ layout(
 class vfio_irq_set(Codec, ctypes.Structure):
     """struct vfio_irq_set (linux/vfio.h:585)."""
 
+    __slots__ = ()  # a misspelt field raises AttributeError, as in C
     argsz: int
     flags: int
     index: int
@@ -1885,6 +1899,7 @@ layout(
 class _vfio_pci_dependent_device__anon0(Codec, ctypes.Union):
     """union vfio_pci_dependent_device::anon0 (linux/vfio.h:731)."""
 
+    __slots__ = ()  # a misspelt field raises AttributeError, as in C
     group_id: int
     devid: int
     FIELD_VALUES: ClassVar[Mapping[str, ValueClass]] = _Values({})
@@ -1906,6 +1921,7 @@ layout(
 class vfio_pci_dependent_device(Codec, ctypes.Structure):
     """struct vfio_pci_dependent_device (linux/vfio.h:730)."""
 
+    __slots__ = ()  # a misspelt field raises AttributeError, as in C
     _anon0: _vfio_pci_dependent_device__anon0
     segment: int
     bus: int
@@ -1934,6 +1950,7 @@ layout(
 class vfio_pci_hot_reset_info(Codec, ctypes.Structure):
     """struct vfio_pci_hot_reset_info (linux/vfio.h:742)."""
 
+    __slots__ = ()  # a misspelt field raises AttributeError, as in C
     argsz: int
     flags: int
     count: int
@@ -1963,6 +1980,7 @@ layout(
 class vfio_pci_hot_reset(Codec, ctypes.Structure):
     """struct vfio_pci_hot_reset (linux/vfio.h:777)."""
 
+    __slots__ = ()  # a misspelt field raises AttributeError, as in C
     argsz: int
     flags: int
     count: int
@@ -1988,6 +2006,7 @@ layout(
 class _vfio_device_gfx_plane_info__anon0(Codec, ctypes.Union):
     """union vfio_device_gfx_plane_info::anon0 (linux/vfio.h:830)."""
 
+    __slots__ = ()  # a misspelt field raises AttributeError, as in C
     region_index: int
     dmabuf_id: int
     FIELD_VALUES: ClassVar[Mapping[str, ValueClass]] = _Values({})
@@ -2009,6 +2028,7 @@ layout(
 class vfio_device_gfx_plane_info(Codec, ctypes.Structure):
     """struct vfio_device_gfx_plane_info (linux/vfio.h:811)."""
 
+    __slots__ = ()  # a misspelt field raises AttributeError, as in C
     argsz: int
     flags: int
     drm_plane_type: int
@@ -2068,6 +2088,7 @@ layout(
 class vfio_device_ioeventfd(Codec, ctypes.Structure):
     """struct vfio_device_ioeventfd (linux/vfio.h:861)."""
 
+    __slots__ = ()  # a misspelt field raises AttributeError, as in C
     argsz: int
     flags: int
     offset: int
@@ -2101,6 +2122,7 @@ layout(
 class vfio_device_feature(Codec, ctypes.Structure):
     """struct vfio_device_feature (linux/vfio.h:893)."""
 
+    __slots__ = ()  # a misspelt field raises AttributeError, as in C
     argsz: int
     flags: int
     data: ctypes.Array[ctypes.c_uint8]
@@ -2128,6 +2150,7 @@ layout(
 class vfio_device_bind_iommufd(Codec, ctypes.Structure):
     """struct vfio_device_bind_iommufd (linux/vfio.h:931)."""
 
+    __slots__ = ()  # a misspelt field raises AttributeError, as in C
     argsz: int
     flags: int
     iommufd: int
@@ -2159,6 +2182,7 @@ layout(
 class vfio_device_attach_iommufd_pt(Codec, ctypes.Structure):
     """struct vfio_device_attach_iommufd_pt (linux/vfio.h:972)."""
 
+    __slots__ = ()  # a misspelt field raises AttributeError, as in C
     argsz: int
     flags: int
     pt_id: int
@@ -2188,6 +2212,7 @@ layout(
 class vfio_device_detach_iommufd_pt(Codec, ctypes.Structure):
     """struct vfio_device_detach_iommufd_pt (linux/vfio.h:996)."""
 
+    __slots__ = ()  # a misspelt field raises AttributeError, as in C
     argsz: int
     flags: int
     pasid: int
@@ -2215,6 +2240,7 @@ layout(
 class vfio_device_feature_migration(Codec, ctypes.Structure):
     """struct vfio_device_feature_migration (linux/vfio.h:1036)."""
 
+    __slots__ = ()  # a misspelt field raises AttributeError, as in C
     flags: int
     FIELD_VALUES: ClassVar[Mapping[str, ValueClass]] = _Values(
         {
@@ -2238,6 +2264,7 @@ layout(
 class vfio_device_feature_mig_state(Codec, ctypes.Structure):
     """struct vfio_device_feature_mig_state (linux/vfio.h:1072)."""
 
+    __slots__ = ()  # a misspelt field raises AttributeError, as in C
     device_state: int
     data_fd: int
     FIELD_VALUES: ClassVar[Mapping[str, ValueClass]] = _Values(
@@ -2263,6 +2290,7 @@ layout(
 class vfio_precopy_info(Codec, ctypes.Structure):
     """struct vfio_precopy_info (linux/vfio.h:1314)."""
 
+    __slots__ = ()  # a misspelt field raises AttributeError, as in C
     argsz: int
     flags: int
     initial_bytes: int
@@ -2292,6 +2320,7 @@ layout(
 class vfio_device_low_power_entry_with_wakeup(Codec, ctypes.Structure):
     """struct vfio_device_low_power_entry_with_wakeup (linux/vfio.h:1364)."""
 
+    __slots__ = ()  # a misspelt field raises AttributeError, as in C
     wakeup_eventfd: int
     reserved: int
     FIELD_VALUES: ClassVar[Mapping[str, ValueClass]] = _Values({})
@@ -2313,6 +2342,7 @@ layout(
 class vfio_device_feature_dma_logging_control(Codec, ctypes.Structure):
     """struct vfio_device_feature_dma_logging_control (linux/vfio.h:1411)."""
 
+    __slots__ = ()  # a misspelt field raises AttributeError, as in C
     page_size: int
     num_ranges: int
     __reserved: int
@@ -2338,6 +2368,7 @@ layout(
 class vfio_device_feature_dma_logging_range(Codec, ctypes.Structure):
     """struct vfio_device_feature_dma_logging_range (linux/vfio.h:1418)."""
 
+    __slots__ = ()  # a misspelt field raises AttributeError, as in C
     iova: int
     length: int
     FIELD_VALUES: ClassVar[Mapping[str, ValueClass]] = _Values({})
@@ -2359,6 +2390,7 @@ layout(
 class vfio_device_feature_dma_logging_report(Codec, ctypes.Structure):
     """struct vfio_device_feature_dma_logging_report (linux/vfio.h:1457)."""
 
+    __slots__ = ()  # a misspelt field raises AttributeError, as in C
     iova: int
     length: int
     page_size: int
@@ -2384,6 +2416,7 @@ layout(
 class vfio_device_feature_mig_data_size(Codec, ctypes.Structure):
     """struct vfio_device_feature_mig_data_size (linux/vfio.h:1473)."""
 
+    __slots__ = ()  # a misspelt field raises AttributeError, as in C
     stop_copy_length: int
     FIELD_VALUES: ClassVar[Mapping[str, ValueClass]] = _Values({})
     FLEXIBLE: ClassVar[str | None] = None
@@ -2403,6 +2436,7 @@ layout(
 class vfio_device_feature_bus_master(Codec, ctypes.Structure):
     """struct vfio_device_feature_bus_master (linux/vfio.h:1493)."""
 
+    __slots__ = ()  # a misspelt field raises AttributeError, as in C
     op: int
     FIELD_VALUES: ClassVar[Mapping[str, ValueClass]] = _Values(
         {
@@ -2426,6 +2460,7 @@ layout(
 class vfio_region_dma_range(Codec, ctypes.Structure):
     """struct vfio_region_dma_range (linux/vfio.h:1514)."""
 
+    __slots__ = ()  # a misspelt field raises AttributeError, as in C
     offset: int
     length: int
     FIELD_VALUES: ClassVar[Mapping[str, ValueClass]] = _Values({})
@@ -2448,6 +2483,7 @@ layout(
 class vfio_device_feature_dma_buf(Codec, ctypes.Structure):
     """struct vfio_device_feature_dma_buf (linux/vfio.h:1519)."""
 
+    __slots__ = ()  # a misspelt field raises AttributeError, as in C
     region_index: int
     open_flags: int
     flags: int
@@ -2476,6 +2512,7 @@ layout(
 class vfio_iommu_type1_info(Codec, ctypes.Structure):
     """struct vfio_iommu_type1_info (linux/vfio.h:1547)."""
 
+    __slots__ = ()  # a misspelt field raises AttributeError, as in C
     argsz: int
     flags: int
     iova_pgsizes: int
@@ -2507,6 +2544,7 @@ layout(
 class vfio_iova_range(Codec, ctypes.Structure):
     """struct vfio_iova_range (linux/vfio.h:1567)."""
 
+    __slots__ = ()  # a misspelt field raises AttributeError, as in C
     start: int
     end: int
     FIELD_VALUES: ClassVar[Mapping[str, ValueClass]] = _Values({})
@@ -2529,6 +2567,7 @@ layout(
 class vfio_iommu_type1_info_cap_iova_range(Codec, ctypes.Structure):
     """struct vfio_iommu_type1_info_cap_iova_range (linux/vfio.h:1572)."""
 
+    __slots__ = ()  # a misspelt field raises AttributeError, as in C
     header: vfio_info_cap_header
     nr_iovas: int
     reserved: int
@@ -2555,6 +2594,7 @@ layout(
 class vfio_iommu_type1_info_cap_migration(Codec, ctypes.Structure):
     """struct vfio_iommu_type1_info_cap_migration (linux/vfio.h:1595)."""
 
+    __slots__ = ()  # a misspelt field raises AttributeError, as in C
     header: vfio_info_cap_header
     flags: int
     pgsize_bitmap: int
@@ -2581,6 +2621,7 @@ layout(
 class vfio_iommu_type1_info_dma_avail(Codec, ctypes.Structure):
     """struct vfio_iommu_type1_info_dma_avail (linux/vfio.h:1612)."""
 
+    __slots__ = ()  # a misspelt field raises AttributeError, as in C
     header: vfio_info_cap_header
     avail: int
     FIELD_VALUES: ClassVar[Mapping[str, ValueClass]] = _Values({})
@@ -2602,6 +2643,7 @@ layout(
 class vfio_iommu_type1_dma_map(Codec, ctypes.Structure):
     """struct vfio_iommu_type1_dma_map (linux/vfio.h:1633)."""
 
+    __slots__ = ()  # a misspelt field raises AttributeError, as in C
     argsz: int
     flags: int
     vaddr: int
@@ -2634,6 +2676,7 @@ layout(
 class vfio_bitmap(Codec, ctypes.Structure):
     """struct vfio_bitmap (linux/vfio.h:1646)."""
 
+    __slots__ = ()  # a misspelt field raises AttributeError, as in C
     pgsize: int
     size: int
     data: int
@@ -2658,6 +2701,7 @@ layout(
 class vfio_iommu_type1_dma_unmap(Codec, ctypes.Structure):
     """struct vfio_iommu_type1_dma_unmap (linux/vfio.h:1680)."""
 
+    __slots__ = ()  # a misspelt field raises AttributeError, as in C
     argsz: int
     flags: int
     iova: int
@@ -2690,6 +2734,7 @@ layout(
 class vfio_iommu_type1_dirty_bitmap(Codec, ctypes.Structure):
     """struct vfio_iommu_type1_dirty_bitmap (linux/vfio.h:1734)."""
 
+    __slots__ = ()  # a misspelt field raises AttributeError, as in C
     argsz: int
     flags: int
     data: ctypes.Array[ctypes.c_uint8]
@@ -2717,6 +2762,7 @@ layout(
 class vfio_iommu_type1_dirty_bitmap_get(Codec, ctypes.Structure):
     """struct vfio_iommu_type1_dirty_bitmap_get (linux/vfio.h:1743)."""
 
+    __slots__ = ()  # a misspelt field raises AttributeError, as in C
     iova: int
     size: int
     bitmap: vfio_bitmap
@@ -2741,6 +2787,7 @@ layout(
 class vfio_iommu_spapr_tce_ddw_info(Codec, ctypes.Structure):
     """struct vfio_iommu_spapr_tce_ddw_info (linux/vfio.h:1764)."""
 
+    __slots__ = ()  # a misspelt field raises AttributeError, as in C
     pgsizes: int
     max_dynamic_windows_supported: int
     levels: int
@@ -2765,6 +2812,7 @@ layout(
 class vfio_iommu_spapr_tce_info(Codec, ctypes.Structure):
     """struct vfio_iommu_spapr_tce_info (linux/vfio.h:1784)."""
 
+    __slots__ = ()  # a misspelt field raises AttributeError, as in C
     argsz: int
     flags: int
     dma32_window_start: int
@@ -2797,6 +2845,7 @@ layout(
 class vfio_eeh_pe_err(Codec, ctypes.Structure):
     """struct vfio_eeh_pe_err (linux/vfio.h:1804)."""
 
+    __slots__ = ()  # a misspelt field raises AttributeError, as in C
     type: int
     func: int
     addr: int
@@ -2823,6 +2872,7 @@ layout(
 class _vfio_eeh_pe_op__anon0(Codec, ctypes.Union):
     """union vfio_eeh_pe_op::anon0 (linux/vfio.h:1815)."""
 
+    __slots__ = ()  # a misspelt field raises AttributeError, as in C
     err: vfio_eeh_pe_err
     FIELD_VALUES: ClassVar[Mapping[str, ValueClass]] = _Values({})
     FLEXIBLE: ClassVar[str | None] = None
@@ -2843,6 +2893,7 @@ layout(
 class vfio_eeh_pe_op(Codec, ctypes.Structure):
     """struct vfio_eeh_pe_op (linux/vfio.h:1811)."""
 
+    __slots__ = ()  # a misspelt field raises AttributeError, as in C
     argsz: int
     flags: int
     op: int
@@ -2875,6 +2926,7 @@ layout(
 class vfio_iommu_spapr_register_memory(Codec, ctypes.Structure):
     """struct vfio_iommu_spapr_register_memory (linux/vfio.h:1846)."""
 
+    __slots__ = ()  # a misspelt field raises AttributeError, as in C
     argsz: int
     flags: int
     vaddr: int
@@ -2901,6 +2953,7 @@ layout(
 class vfio_iommu_spapr_tce_create(Codec, ctypes.Structure):
     """struct vfio_iommu_spapr_tce_create (linux/vfio.h:1872)."""
 
+    __slots__ = ()  # a misspelt field raises AttributeError, as in C
     argsz: int
     flags: int
     page_shift: int
@@ -2935,6 +2988,7 @@ layout(
 class vfio_iommu_spapr_tce_remove(Codec, ctypes.Structure):
     """struct vfio_iommu_spapr_tce_remove (linux/vfio.h:1892)."""
 
+    __slots__ = ()  # a misspelt field raises AttributeError, as in C
     argsz: int
     flags: int
     start_addr: int
@@ -2959,6 +3013,7 @@ layout(
 class iommu_destroy(Codec, ctypes.Structure):
     """struct iommu_destroy: Destroy any object held within iommufd."""
 
+    __slots__ = ()  # a misspelt field raises AttributeError, as in C
     size: int
     id: int
     FIELD_VALUES: ClassVar[Mapping[str, ValueClass]] = _Values({})
@@ -2983,6 +3038,7 @@ class iommu_ioas_alloc(Codec, ctypes.Structure):
     Allocate an IO Address Space (IOAS) which holds an IO Virtual Address (IOVA)
     to memory mapping."""
 
+    __slots__ = ()  # a misspelt field raises AttributeError, as in C
     size: int
     flags: int
     out_ioas_id: int
@@ -3006,6 +3062,7 @@ layout(
 class iommu_iova_range(Codec, ctypes.Structure):
     """struct iommu_iova_range: An interval in IOVA space."""
 
+    __slots__ = ()  # a misspelt field raises AttributeError, as in C
     start: int
     last: int
     FIELD_VALUES: ClassVar[Mapping[str, ValueClass]] = _Values({})
@@ -3052,6 +3109,7 @@ class iommu_ioas_iova_ranges(Codec, ctypes.Structure):
     out_iova_alignment can be 1 indicating any IOVA is allowed. It cannot
     be higher than the system PAGE_SIZE."""
 
+    __slots__ = ()  # a misspelt field raises AttributeError, as in C
     size: int
     ioas_id: int
     num_iovas: int
@@ -3096,6 +3154,7 @@ class iommu_ioas_allow_iovas(Codec, ctypes.Structure):
 
     This call replaces the entire allowed list with the given list."""
 
+    __slots__ = ()  # a misspelt field raises AttributeError, as in C
     size: int
     ioas_id: int
     num_iovas: int
@@ -3131,6 +3190,7 @@ class iommu_ioas_map(Codec, ctypes.Structure):
     If IOMMU_IOAS_MAP_FIXED_IOVA is specified then the iova range must currently
     be unused, existing IOVA cannot be replaced."""
 
+    __slots__ = ()  # a misspelt field raises AttributeError, as in C
     size: int
     flags: int
     ioas_id: int
@@ -3173,6 +3233,7 @@ class iommu_ioas_map_file(Codec, ctypes.Structure):
     other dma-bufs may be rejected. All other arguments and semantics match
     those of IOMMU_IOAS_MAP."""
 
+    __slots__ = ()  # a misspelt field raises AttributeError, as in C
     size: int
     flags: int
     ioas_id: int
@@ -3217,6 +3278,7 @@ class iommu_ioas_copy(Codec, ctypes.Structure):
     establishing equivalent new mappings, as internal resources are shared, and
     the kernel will pin the user memory only once."""
 
+    __slots__ = ()  # a misspelt field raises AttributeError, as in C
     size: int
     flags: int
     dst_ioas_id: int
@@ -3257,6 +3319,7 @@ class iommu_ioas_unmap(Codec, ctypes.Structure):
     truncating ranges is not allowed. The values 0 to U64_MAX will unmap
     everything."""
 
+    __slots__ = ()  # a misspelt field raises AttributeError, as in C
     size: int
     ioas_id: int
     iova: int
@@ -3286,6 +3349,7 @@ class iommu_option(Codec, ctypes.Structure):
     on objects. IOMMU_OPTION_OP_SET will load an option and IOMMU_OPTION_OP_GET
     will return the current value."""
 
+    __slots__ = ()  # a misspelt field raises AttributeError, as in C
     size: int
     option_id: int
     op: int
@@ -3327,6 +3391,7 @@ class iommu_vfio_ioas(Codec, ctypes.Structure):
     one. From then on VFIO will continue to use that ioas and is not effected by
     this ioctl. SET or CLEAR does not destroy any auto-created IOAS."""
 
+    __slots__ = ()  # a misspelt field raises AttributeError, as in C
     size: int
     ioas_id: int
     op: int
@@ -3358,6 +3423,7 @@ class iommu_hwpt_vtd_s1(Codec, ctypes.Structure):
 
     info (IOMMU_HWPT_DATA_VTD_S1)"""
 
+    __slots__ = ()  # a misspelt field raises AttributeError, as in C
     flags: int
     pgtbl_addr: int
     addr_width: int
@@ -3405,6 +3471,7 @@ class iommu_hwpt_arm_smmuv3(Codec, ctypes.Structure):
       VM sets CR0.SMMUEN=1 while missing a vDEVICE object, kernel would fail to
       report events to the VM. E.g. F_TRANSLATION when guest STE.Cfg=abort."""
 
+    __slots__ = ()  # a misspelt field raises AttributeError, as in C
     ste: ctypes.Array[ctypes.c_uint64]
     FIELD_VALUES: ClassVar[Mapping[str, ValueClass]] = _Values({})
     FLEXIBLE: ClassVar[str | None] = None
@@ -3426,6 +3493,7 @@ class iommu_hwpt_amd_guest(Codec, ctypes.Structure):
 
     (IOMMU_HWPT_DATA_AMD_GUEST)"""
 
+    __slots__ = ()  # a misspelt field raises AttributeError, as in C
     dte: ctypes.Array[ctypes.c_uint64]
     FIELD_VALUES: ClassVar[Mapping[str, ValueClass]] = _Values({})
     FLEXIBLE: ClassVar[str | None] = None
@@ -3466,6 +3534,7 @@ class iommu_hwpt_alloc(Codec, ctypes.Structure):
     @data_uptr should be zero. Otherwise, both @data_len and @data_uptr
     must be given."""
 
+    __slots__ = ()  # a misspelt field raises AttributeError, as in C
     size: int
     flags: int
     dev_id: int
@@ -3518,6 +3587,7 @@ class iommu_hw_info_vtd(Codec, ctypes.Structure):
     User needs to understand the Intel VT-d specification to decode the
     register value."""
 
+    __slots__ = ()  # a misspelt field raises AttributeError, as in C
     flags: int
     __reserved: int
     cap_reg: int
@@ -3572,6 +3642,7 @@ class iommu_hw_info_arm_smmuv3(Codec, ctypes.Structure):
     architecture are not currently supported by the kernel for nesting: HTTU,
     BTM, MPAM and others."""
 
+    __slots__ = ()  # a misspelt field raises AttributeError, as in C
     flags: int
     __reserved: int
     idr: ctypes.Array[ctypes.c_uint32]
@@ -3605,6 +3676,7 @@ class iommu_hw_info_tegra241_cmdqv(Codec, ctypes.Structure):
     that only one Virtual Interface (VINTF) should be exposed to a VM, i.e. PARAM
     bits[11:08] should be set to 0 for log2 of the total number of VINTFs."""
 
+    __slots__ = ()  # a misspelt field raises AttributeError, as in C
     flags: int
     version: int
     log2vcmdqs: int
@@ -3642,6 +3714,7 @@ class iommu_hw_info_amd(Codec, ctypes.Structure):
     Current VMM-allowed list of feature flags are:
     - EFR[GTSup, GASup, GioSup, PPRSup, EPHSup, GATS, GLX, PASmax]"""
 
+    __slots__ = ()  # a misspelt field raises AttributeError, as in C
     efr: int
     efr2: int
     FIELD_VALUES: ClassVar[Mapping[str, ValueClass]] = _Values({})
@@ -3663,6 +3736,7 @@ layout(
 class _iommu_hw_info__anon0(Codec, ctypes.Union):
     """union iommu_hw_info::anon0 (linux/iommufd.h:766)."""
 
+    __slots__ = ()  # a misspelt field raises AttributeError, as in C
     in_data_type: int
     out_data_type: int
     FIELD_VALUES: ClassVar[Mapping[str, ValueClass]] = _Values({})
@@ -3698,6 +3772,7 @@ class iommu_hw_info(Codec, ctypes.Structure):
     @out_data_type will be filled to decode the data filled in the buffer
     pointed by @data_uptr. Input @data_len == zero is allowed."""
 
+    __slots__ = ()  # a misspelt field raises AttributeError, as in C
     size: int
     flags: int
     dev_id: int
@@ -3741,6 +3816,7 @@ layout(
 class iommu_hwpt_set_dirty_tracking(Codec, ctypes.Structure):
     """struct iommu_hwpt_set_dirty_tracking: Toggle dirty tracking on an HW pagetable."""
 
+    __slots__ = ()  # a misspelt field raises AttributeError, as in C
     size: int
     flags: int
     hwpt_id: int
@@ -3778,6 +3854,7 @@ class iommu_hwpt_get_dirty_bitmap(Codec, ctypes.Structure):
     with the dirty IOVAs. In doing so it will also by default clear any
     dirty bit metadata set in the IOPTE."""
 
+    __slots__ = ()  # a misspelt field raises AttributeError, as in C
     size: int
     hwpt_id: int
     flags: int
@@ -3826,6 +3903,7 @@ class iommu_hwpt_vtd_s1_invalidate(Codec, ctypes.Structure):
 
     The device TLB will be invalidated automatically if ATS is enabled."""
 
+    __slots__ = ()  # a misspelt field raises AttributeError, as in C
     addr: int
     npages: int
     flags: int
@@ -3869,6 +3947,7 @@ class iommu_viommu_arm_smmuv3_invalidate(Codec, ctypes.Structure):
 
     -EIO will be returned if the command is not supported."""
 
+    __slots__ = ()  # a misspelt field raises AttributeError, as in C
     cmd: ctypes.Array[ctypes.c_uint64]
     FIELD_VALUES: ClassVar[Mapping[str, ValueClass]] = _Values({})
     FLEXIBLE: ClassVar[str | None] = None
@@ -3900,6 +3979,7 @@ class iommu_hwpt_invalidate(Codec, ctypes.Structure):
     @entry_len and @data_uptr would be ignored in this case. This can be used to
     check if the given @data_type is supported or not by kernel."""
 
+    __slots__ = ()  # a misspelt field raises AttributeError, as in C
     size: int
     hwpt_id: int
     data_uptr: int
@@ -3935,6 +4015,7 @@ layout(
 class iommu_hwpt_pgfault(Codec, ctypes.Structure):
     """struct iommu_hwpt_pgfault: iommu page fault data"""
 
+    __slots__ = ()  # a misspelt field raises AttributeError, as in C
     flags: int
     dev_id: int
     pasid: int
@@ -3975,6 +4056,7 @@ layout(
 class iommu_hwpt_page_response(Codec, ctypes.Structure):
     """struct iommu_hwpt_page_response: IOMMU page fault response"""
 
+    __slots__ = ()  # a misspelt field raises AttributeError, as in C
     cookie: int
     code: int
     FIELD_VALUES: ClassVar[Mapping[str, ValueClass]] = _Values(
@@ -4000,6 +4082,7 @@ layout(
 class iommu_fault_alloc(Codec, ctypes.Structure):
     """struct iommu_fault_alloc: Explicitly allocate a fault handling object."""
 
+    __slots__ = ()  # a misspelt field raises AttributeError, as in C
     size: int
     flags: int
     out_fault_id: int
@@ -4032,6 +4115,7 @@ class iommu_viommu_tegra241_cmdqv(Codec, ctypes.Structure):
     to the guest physical address space so that a guest kernel can directly R/W
     access to the VINTF page0 in order to control its virtual command queues."""
 
+    __slots__ = ()  # a misspelt field raises AttributeError, as in C
     out_vintf_mmap_offset: int
     out_vintf_mmap_length: int
     FIELD_VALUES: ClassVar[Mapping[str, ValueClass]] = _Values({})
@@ -4065,6 +4149,7 @@ class iommu_viommu_alloc(Codec, ctypes.Structure):
     - Direct assigned invalidation queues
     - Direct assigned interrupts"""
 
+    __slots__ = ()  # a misspelt field raises AttributeError, as in C
     size: int
     flags: int
     type: int
@@ -4112,6 +4197,7 @@ class iommu_vdevice_alloc(Codec, ctypes.Structure):
     its vdevice_id would be permanently leaked (unremovable & unreusable) until
     iommu fd closed."""
 
+    __slots__ = ()  # a misspelt field raises AttributeError, as in C
     size: int
     viommu_id: int
     dev_id: int
@@ -4147,6 +4233,7 @@ class iommu_ioas_change_process(Codec, ctypes.Structure):
     This API is useful for transferring operation of a device from one process
     to another, such as during userland live update."""
 
+    __slots__ = ()  # a misspelt field raises AttributeError, as in C
     size: int
     __reserved: int
     FIELD_VALUES: ClassVar[Mapping[str, ValueClass]] = _Values({})
@@ -4190,6 +4277,7 @@ class iommufd_vevent_header(Codec, ctypes.Structure):
     |..| header3 {sequence=3} | data3 | header4 {flags=LOST_EVENTS, sequence=4} |
     +--+----------------------+-------+-----------------------------------------+"""
 
+    __slots__ = ()  # a misspelt field raises AttributeError, as in C
     flags: int
     sequence: int
     FIELD_VALUES: ClassVar[Mapping[str, ValueClass]] = _Values(
@@ -4220,6 +4308,7 @@ class iommu_vevent_arm_smmuv3(Codec, ctypes.Structure):
     StreamID field reports a virtual device ID. To receive a virtual event for a
     device, a vDEVICE must be allocated via IOMMU_VDEVICE_ALLOC."""
 
+    __slots__ = ()  # a misspelt field raises AttributeError, as in C
     evt: ctypes.Array[ctypes.c_uint64]
     FIELD_VALUES: ClassVar[Mapping[str, ValueClass]] = _Values({})
     FLEXIBLE: ClassVar[str | None] = None
@@ -4244,6 +4333,7 @@ class iommu_vevent_tegra241_cmdqv(Codec, ctypes.Structure):
     The 128-bit register value from HW exclusively reflect the error bits for a
     Virtual Interface represented by a vIOMMU object. Read and report directly."""
 
+    __slots__ = ()  # a misspelt field raises AttributeError, as in C
     lvcmdq_err_map: ctypes.Array[ctypes.c_uint64]
     FIELD_VALUES: ClassVar[Mapping[str, ValueClass]] = _Values({})
     FLEXIBLE: ClassVar[str | None] = None
@@ -4279,6 +4369,7 @@ class iommu_veventq_alloc(Codec, ctypes.Structure):
     unless a tailing IOMMU_VEVENTQ_FLAG_LOST_EVENTS header is logged (refer to
     struct iommufd_vevent_header)."""
 
+    __slots__ = ()  # a misspelt field raises AttributeError, as in C
     size: int
     flags: int
     viommu_id: int
@@ -4325,6 +4416,7 @@ class iommu_hw_queue_alloc(Codec, ctypes.Structure):
 
         Type1 HW queue0, Type1 HW queue1, Type2 HW queue0, ..."""
 
+    __slots__ = ()  # a misspelt field raises AttributeError, as in C
     size: int
     flags: int
     viommu_id: int
@@ -4356,6 +4448,58 @@ layout(
     [
         (("x86_64", "i386", "aarch64", "powerpc64"), 40, 8, (0, 4, 8, 12, 16, 20, 24, 32)),
     ],
+)
+
+# --- counted tails: built by vfio.tails, shown by each struct's repr ------------
+vfio_region_info_cap_sparse_mmap.TAIL = (
+    "areas",
+    "nr_areas",
+    None,
+    {
+        0: vfio_region_sparse_mmap_area,
+    },
+)
+vfio_iommu_type1_info_cap_iova_range.TAIL = (
+    "iova_ranges",
+    "nr_iovas",
+    None,
+    {
+        0: vfio_iova_range,
+    },
+)
+vfio_pci_hot_reset_info.TAIL = (
+    "devices",
+    "count",
+    None,
+    {
+        0: vfio_pci_dependent_device,
+    },
+)
+vfio_pci_hot_reset.TAIL = (
+    "group_fds",
+    "count",
+    None,
+    {
+        0: ctypes.c_int32,
+    },
+)
+vfio_device_feature_dma_buf.TAIL = (
+    "dma_ranges",
+    "nr_ranges",
+    None,
+    {
+        0: vfio_region_dma_range,
+    },
+)
+vfio_irq_set.TAIL = (
+    "data",
+    "count",
+    "flags",
+    {
+        VFIO_IRQ_SET_DATA_NONE: None,
+        VFIO_IRQ_SET_DATA_BOOL: ctypes.c_uint8,
+        VFIO_IRQ_SET_DATA_EVENTFD: ctypes.c_int32,
+    },
 )
 
 # --- what a user address holds, chosen by a sibling member's value --------------

@@ -9,11 +9,18 @@ decoded (vfio.caps) and checked; arguments are checked before any system
 call (TypeError / ValueError); a failed request raises VfioError, an OSError
 naming the request and the fd kind.
 
-    with Container() as c, Group(12) as g:
+    from vfio import abi, api, devices
+
+    edu = next(d for d in devices.find(vendor=0x1234, device=0x11E8) if not d.noiommu)
+    with api.Container() as c, api.Group(edu.group_node) as g:
         g.set_container(c)
         c.set_iommu()
-        with g.open_device("0000:00:03.0") as dev, c.dma_buffer(8192, iova=0x100000) as buf:
-            bar0 = dev.mmap(abi.VFIO_PCI_BAR0_REGION_INDEX)
+        with g.open_device(edu.bdf) as dev, c.dma_buffer(8192, iova=0x100000) as buf:
+            with dev.map_region(abi.VFIO_PCI_BAR0_REGION_INDEX) as bar0:
+                print(dev.info, hex(bar0.read32(0)), hex(buf.iova))
+
+(QEMU's edu device, found by vendor:device; `api.open_pci(bdf)` does the
+same setup in one call and says what to do when a step fails.)
 
 The code is the hand-written runtime (vfio._device and its neighbours);
 this module combines the parts this release's headers have.

@@ -20,6 +20,7 @@ from collections.abc import Sequence
 from typing import Any, Final, NamedTuple
 
 from vfio import abi as _abi
+from vfio._layout import TailPlan
 from vfio.errors import DecodeError
 
 Struct = type[ctypes.Structure] | type[ctypes.Union]
@@ -98,61 +99,18 @@ COUNTED_TAILS: Final[dict[Struct, CountedTail]] = {
     ),
 }
 
-TAIL_BUILDERS: Final[dict[Struct, tuple[str, str, str | None, dict[int, Any]]]] = {
-    _abi.vfio_region_info_cap_sparse_mmap: (
-        "areas",
-        "nr_areas",
-        None,
-        {
-            0: _abi.vfio_region_sparse_mmap_area,
-        },
-    ),
-    _abi.vfio_iommu_type1_info_cap_iova_range: (
-        "iova_ranges",
-        "nr_iovas",
-        None,
-        {
-            0: _abi.vfio_iova_range,
-        },
-    ),
-    _abi.vfio_pci_hot_reset_info: (
-        "devices",
-        "count",
-        None,
-        {
-            0: _abi.vfio_pci_dependent_device,
-        },
-    ),
-    _abi.vfio_pci_hot_reset: (
-        "group_fds",
-        "count",
-        None,
-        {
-            0: ctypes.c_int32,
-        },
-    ),
-    _abi.vfio_device_feature_dma_buf: (
-        "dma_ranges",
-        "nr_ranges",
-        None,
-        {
-            0: _abi.vfio_region_dma_range,
-        },
-    ),
-    _abi.vfio_irq_set: (
-        "data",
-        "count",
-        "flags",
-        {
-            _abi.VFIO_IRQ_SET_DATA_NONE: None,
-            _abi.VFIO_IRQ_SET_DATA_BOOL: ctypes.c_uint8,
-            _abi.VFIO_IRQ_SET_DATA_EVENTFD: ctypes.c_int32,
-        },
-    ),
-}
-"""Structs with a counted tail (vfio.tails.build): tail field, count field,
-the flags field that selects the element type (None: one type, under key 0),
-and flag -> element type (None: no data)."""
+_WITH_TAILS: Final[tuple[Any, ...]] = (
+    _abi.vfio_region_info_cap_sparse_mmap,
+    _abi.vfio_iommu_type1_info_cap_iova_range,
+    _abi.vfio_pci_hot_reset_info,
+    _abi.vfio_pci_hot_reset,
+    _abi.vfio_device_feature_dma_buf,
+    _abi.vfio_irq_set,
+)
+TAIL_BUILDERS: Final[dict[Struct, TailPlan]] = {cls: cls.TAIL for cls in _WITH_TAILS}
+"""Structs with a counted tail (vfio.tails.build) and their TAIL (vfio.abi):
+tail field, count field, the flags field that selects the element type
+(None: one type, under key 0), and flag -> element type (None: no data)."""
 
 FEATURES: Final[dict[str, int]] = {
     "VFIO_DEVICE_FEATURE_PCI_VF_TOKEN": 0,
@@ -186,6 +144,15 @@ class Capability(NamedTuple):
     value: ctypes.Structure | ctypes.Union | None
     tail: Sequence[Any]  # a ctypes array (its own copy): structs, or ints for integer arrays
     raw: bytes
+
+    def __repr__(self) -> str:
+        """The fields, the tail as the list of its elements (a ctypes array
+        prints as its class and address)."""
+        tail = [*self.tail]
+        return (
+            f"Capability(id={self.id}, version={self.version}, offset={self.offset}, "
+            f"name={self.name!r}, value={self.value!r}, tail={tail!r}, raw={self.raw!r})"
+        )
 
 
 def decode(
@@ -295,9 +262,11 @@ def walk(scope: str, data: bytes | bytearray | memoryview, first: int) -> list[C
                     offset,
                     f"body of {_SIZE[known.body]} bytes does not fit before {end}",
                 )
-            value = known.body.from_buffer_copy(data, offset)
-            if known.body in _TAIL_OFFSET:
+            if known.body in _TAIL_OFFSET:  # on a copy of all its bytes: its repr shows the tail
+                value = known.body.from_buffer(bytearray(data[offset:end]))
                 tail = counted_tail(value, data, offset, end)
+            else:
+                value = known.body.from_buffer_copy(data, offset)
         caps.append(
             Capability(
                 cid,

@@ -132,3 +132,4 @@ STATE_MACHINES: Final[dict[str, StateMachine]] = {
         },
     ),
 }
+"""C enum -> the state machine the kernel enforces on its values."""

@@ -1,11 +1,22 @@
 # The vfio runtime, not generated: vfiogen copies this file as is from its templates/vfio/.
 """Structs with a variable-length tail, built in one buffer from the spec's
 tail descriptors (vfio.caps.TAIL_BUILDERS): the count field and argsz are set
-from the elements, the element type follows the selecting flag.
+from the elements, the element type follows the selecting flag. A struct
+made on the buffer (`from_buffer`) prints its tail.
 
-    buf = tails.build(abi.vfio_irq_set, [efd0, efd1], index=abi.VFIO_PCI_MSIX_IRQ_INDEX,
-                      flags=abi.VFIO_IRQ_SET_DATA_EVENTFD | abi.VFIO_IRQ_SET_ACTION_TRIGGER)
-    requests.vfio_device_set_irqs(dev.fd, buf)
+    import os
+
+    from vfio import abi, api, devices, tails
+    from vfio import requests as rq
+
+    edu = next(d for d in devices.find(vendor=0x1234, device=0x11E8) if not d.noiommu)
+    efd = os.eventfd(0, os.EFD_CLOEXEC)
+    flags = abi.VFIO_IRQ_SET_DATA_EVENTFD | abi.VFIO_IRQ_SET_ACTION_TRIGGER
+    buf = tails.build(abi.vfio_irq_set, [efd], index=abi.VFIO_PCI_MSI_IRQ_INDEX, flags=flags)
+    print(abi.vfio_irq_set.from_buffer(buf))  # ... count=1, data=[efd]
+    with api.open_pci(edu.bdf) as dev:
+        rq.vfio_device_set_irqs(dev.fd, buf)  # edu's MSI now signals efd
+    os.close(efd)
 """
 
 from __future__ import annotations
@@ -15,6 +26,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from vfio import caps
+from vfio._layout import tail_element
 
 __all__ = ["build", "element_type"]
 
@@ -22,19 +34,12 @@ __all__ = ["build", "element_type"]
 def element_type(cls: caps.Struct, fields: dict[str, Any]) -> Any:
     """The tail's element type for these field values (None: the selected
     case carries no data)."""
-    entry = caps.TAIL_BUILDERS.get(cls)
-    if entry is None:
+    tail = caps.TAIL_BUILDERS.get(cls)
+    if tail is None:
         known = ", ".join(sorted(c.__name__ for c in caps.TAIL_BUILDERS))
         raise TypeError(f"{cls.__name__} has no counted tail (those that do: {known})")
-    _, _, selector, cases = entry
-    if selector is None:
-        return cases[0]
-    value = int(fields.get(selector, 0))
-    chosen = [flag for flag in cases if value & flag == flag and flag]
-    if len(chosen) != 1:
-        names = ", ".join(f"{flag:#x}" for flag in cases)
-        raise ValueError(f"{cls.__name__}.{selector} = {value:#x} must select one of {names}")
-    return cases[chosen[0]]
+    selector = tail[2]
+    return tail_element(cls, tail, int(fields.get(selector, 0)) if selector else 0)
 
 
 def build(cls: caps.Struct, elements: Sequence[Any], **fields: Any) -> bytearray:

@@ -225,7 +225,8 @@ def test_since_until_and_the_changelog_follow_the_history() -> None:
 
 
 def test_examples_compile_and_name_the_generated_api(tmp_path: Path) -> None:
-    """Every python block of the docs (the cookbook, the README's example) is
+    """Every python block of the docs (the cookbook, the Python reference's
+    examples, the README's example) is
     valid Python, and each `abi.X`, `api.X`, `devices.X`, `rq.X` it names
     exists in the bindings rendered from the same spec (imported in a child
     process); request pages have no placeholder example any more. Running
@@ -235,8 +236,8 @@ def test_examples_compile_and_name_the_generated_api(tmp_path: Path) -> None:
             (tmp_path / path).parent.mkdir(parents=True, exist_ok=True)
             (tmp_path / path).write_text(text)
     listing = (
-        "import json, vfio.abi, vfio.api, vfio.devices, vfio.requests as r;"
-        " print(json.dumps([dir(vfio.abi), dir(vfio.api), dir(vfio.devices), dir(r)]))"
+        "import json, vfio.abi, vfio.api, vfio.devices, vfio.tails, vfio.requests as r; print(json"
+        ".dumps([dir(vfio.abi), dir(vfio.api), dir(vfio.devices), dir(vfio.tails), dir(r)]))"
     )
     names = subprocess.run(
         [sys.executable, "-c", listing],
@@ -246,9 +247,14 @@ def test_examples_compile_and_name_the_generated_api(tmp_path: Path) -> None:
         text=True,
         check=True,
     )
-    exported = dict(zip(("abi", "api", "devices", "rq"), map(set, json.loads(names.stdout))))
+    modules = ("abi", "api", "devices", "tails", "rq")
+    exported = dict(zip(modules, map(set, json.loads(names.stdout))))
     readme = (Path(__file__).parents[2] / "README.md").read_text()
-    sources = {p: t for p, t in tree(NEWEST).items() if p.startswith("docs/cookbook/")}
+    sources = {
+        p: t
+        for p, t in tree(NEWEST).items()
+        if p.startswith(("docs/cookbook/", "docs/python/"))  # recipes, docstrings' examples
+    }
     sources["README.md"] = readme
     checked = 0
     for path, text in sources.items():

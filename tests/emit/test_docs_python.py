@@ -140,6 +140,112 @@ def test_a_program_types_names_by_what_the_calls_return(program: str, requests: 
     assert sorted(issued) == [f"VFIO_DEVICE_{r}" for r in requests]
 
 
+SPACES = RUNTIME + """
+from typing import TYPE_CHECKING, TypeVar
+
+from vfio import requests as rq
+
+if TYPE_CHECKING:
+    from typing import Protocol
+
+    class Space(Protocol):
+        def map(self) -> None: ...
+
+        def unmap(self) -> None: ...
+
+
+class Buffer:
+    def __init__(self, space: Space) -> None:
+        self._space: Space | None = None
+        space.map()
+        self._space = space
+
+    def close(self) -> None:
+        space, self._space = self._space, None
+        space.unmap()
+
+    def __enter__(self) -> "Buffer":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class Legacy:
+    def map(self) -> None:
+        rq.vfio_iommu_map_dma(3, None)
+
+    def unmap(self) -> None:
+        rq.vfio_iommu_unmap_dma(3, None)
+
+    def buffer(self) -> Buffer:
+        return Buffer(self)
+
+
+class Ioas:
+    def map(self) -> None:
+        rq.iommu_ioas_map(3, None)
+
+    def unmap(self) -> None:
+        rq.iommu_ioas_unmap(3, None)
+
+    def buffer(self) -> Buffer:
+        return Buffer(space=self)
+
+
+class Dev:
+    def __init__(self) -> None:
+        self.space: Space | None = None
+
+    def buffer(self) -> Buffer:
+        return Buffer(self.space)
+
+
+D = TypeVar("D", bound=Dev)
+
+
+def open_legacy(dev_class: type[D]) -> D:
+    dev = dev_class()
+    dev.space = Legacy()
+    return dev
+
+
+def open_cdev() -> Dev:
+    dev = Dev()
+    dev.space = Ioas()
+    return dev
+"""
+LEGACY = ["VFIO_IOMMU_MAP_DMA", "VFIO_IOMMU_UNMAP_DMA"]
+IOAS = ["IOMMU_IOAS_MAP", "IOMMU_IOAS_UNMAP"]
+
+
+def test_a_protocol_typed_value_is_the_implementation_the_code_gives_it() -> None:
+    (api,) = pyapi.reference(release_spec("7.2"), {"vfio/api.py": SPACES})
+    e = {m.name: m for entry in api.entries for m in [entry, *entry.members]}
+    assert e["Legacy.buffer"].requests == ("VFIO_IOMMU_MAP_DMA",)  # Buffer(self): Space is Legacy
+    assert e["Ioas.buffer"].requests == ("IOMMU_IOAS_MAP",)  # by keyword too
+    assert e["Dev.buffer"].requests == ()  # either: the class alone does not say which
+    assert e["Buffer.close"].requests == e["Buffer"].requests == ()
+
+
+@pytest.mark.parametrize(
+    "program, requests",
+    [
+        ("with api.Legacy().buffer() as b:\n    pass", LEGACY),  # __exit__ closes it
+        ("b = api.Ioas().buffer()", IOAS[:1]),
+        ("b = api.Buffer(api.Ioas())\nb.close()", IOAS),
+        ("api.open_legacy(api.Dev).buffer().close()", LEGACY),  # type[D], D's bound, dev.space =
+        ("d = api.open_cdev()\nb = d.buffer()\nb.close()", IOAS),  # through what it returns
+        ("api.Dev().buffer().close()", []),
+        ("d = api.Dev()\nd.space = api.Ioas()\nd.buffer()", IOAS[:1]),
+    ],
+)
+def test_a_program_follows_protocols_to_what_it_passes(program: str, requests: list[str]) -> None:
+    pkg = pyapi.Package(release_spec("7.2"), {"vfio/api.py": SPACES})
+    issued = pkg.program("recipe", "recipe.md", "from vfio import api\n" + program)
+    assert sorted(issued) == sorted(requests)
+
+
 def test_a_package_that_does_not_parse_is_an_error_with_its_position() -> None:
     files = {"vfio/api.py": "def broken(:\n"}
     with pytest.raises(DocsError, match="vfio/api.py:1"):

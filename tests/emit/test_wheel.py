@@ -14,8 +14,10 @@ import zipfile
 from pathlib import Path
 
 import pytest
+from packaging.version import Version
 
 from support import release_spec
+from vfiogen import __version__
 from vfiogen.emit.bindings.build import render_bindings
 from vfiogen.emit.bindings.wheel import wheel_version, write_wheel
 
@@ -104,6 +106,13 @@ def test_wheel_is_reproducible_and_versions_unreleased_headers(wheel: Path, tmp_
     unreleased = dataclasses.replace(spec, release=None)  # as from a header file
     version = wheel_version(unreleased)
     assert version.startswith("0+vfiogen") and len(version.rsplit(".", 1)[1]) == 12
+
+
+@pytest.mark.parametrize("release, kernel", [("6.1", "6.1.0"), ("7.2", "7.2.0")])
+def test_every_release_versions_its_wheel_major_minor_patch(release: str, kernel: str) -> None:
+    version = wheel_version(release_spec(release))
+    assert version == f"{kernel}+vfiogen{__version__}"
+    assert len(Version(version).release) == 3  # packaging's reading of it
 
 
 def test_commands_write_into_out_itself(tmp_path: Path) -> None:

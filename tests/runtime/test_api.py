@@ -4,10 +4,12 @@ that answers ENOTTY. Real devices are the hardware tier's job."""
 
 from __future__ import annotations
 
+import copy as copy_mod
 import ctypes
 import enum
 import errno
 import os
+import pickle
 import subprocess
 import sys
 from pathlib import Path
@@ -400,6 +402,29 @@ def test_structs_print_their_fields_and_abi_lists_lazy_classes() -> None:
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).parents[2] / "generated")}
     assert subprocess.run([sys.executable, "-c", probe], env=env).returncode == 0
     assert "on an iommufd fd" in str(VfioError(errno.ENOTTY, "IOMMU_DESTROY", "iommufd"))
+
+
+def test_a_misspelt_struct_field_raises_and_ctypes_still_works() -> None:
+    with pytest.raises(AttributeError, match="flgs"):
+        abi.vfio_irq_set(flgs=1)
+    r = abi.vfio_irq_set()
+    with pytest.raises(AttributeError, match="indx"):
+        r.indx = 3  # type: ignore[attr-defined]
+    with pytest.raises(AttributeError):
+        abi.vfio_iommu_type1_dma_map().__dict__
+    buf = bytearray(ctypes.sizeof(abi.vfio_region_info) + 8)
+    info = abi.vfio_region_info.from_buffer(buf, 8)
+    info.argsz, info.size = 32, 1 << 40
+    assert buf[8:12] == b"\x20\0\0\0"
+    assert ctypes.pointer(info).contents.size == 1 << 40
+    assert ctypes.cast(ctypes.byref(info), ctypes.POINTER(ctypes.c_uint32)).contents.value == 32
+    ranges = (abi.vfio_iova_range * 2)()
+    ranges[1].end = 7
+    assert ranges[1].end == 7 and ranges[0].end == 0
+    for copy in (copy_mod.copy(info), copy_mod.deepcopy(info), pickle.loads(pickle.dumps(info))):
+        assert type(copy) is abi.vfio_region_info and bytes(copy) == bytes(info)
+        assert ctypes.addressof(copy) != ctypes.addressof(info)
+    assert abi.vfio_region_info.from_buffer_copy(buf, 8).size == 1 << 40
 
 
 ALL_MIGRATION = abi.VFIO_MIGRATION_STOP_COPY | abi.VFIO_MIGRATION_P2P | abi.VFIO_MIGRATION_PRE_COPY

@@ -171,3 +171,27 @@ def test_struct_plus_tail_builders_follow_the_spec_descriptors() -> None:
     assert bytes(reset) == struct.pack("=3I2i", 20, 0, 2, 3, 4)
     with pytest.raises(TypeError, match="no counted tail"):
         tails.build(abi.vfio_group_status, [])
+
+
+def test_a_capability_and_a_struct_built_with_its_tail_print_the_tail() -> None:
+    from vfio import tails
+
+    buf = region_info_with(sparse([(0, 0x1000), (0x3000, 0x2000)]))
+    (cap,) = caps.walk("region_info", buf, BASE)
+    text = repr(cap)
+    assert "tail=[vfio_region_sparse_mmap_area(offset=0, size=4096), vfio_region_sparse" in text
+    assert "object at 0x" not in text
+    assert "nr_areas=2, reserved=0, areas=[vfio_region_sparse_mmap_area(offset=0," in text
+    eventfd = abi.VFIO_IRQ_SET_DATA_EVENTFD | abi.VFIO_IRQ_SET_ACTION_TRIGGER
+    built = tails.build(abi.vfio_irq_set, [5, 6], flags=eventfd, index=2)
+    assert repr(abi.vfio_irq_set.from_buffer(built)).endswith("count=2, data=[5, 6])")
+    # a copy has only the fixed part; a buffer cut short holds part of the tail
+    assert "data=<2 beyond this object>" in repr(abi.vfio_irq_set.from_buffer_copy(built))
+    cut = abi.vfio_irq_set.from_buffer(built[:24])
+    assert repr(cut).endswith("data=[5, <1 beyond the buffer>])")
+    booleans = tails.build(abi.vfio_irq_set, [1, 0, 1], flags=abi.VFIO_IRQ_SET_DATA_BOOL)
+    assert repr(abi.vfio_irq_set.from_buffer(booleans)).endswith("data=[1, 0, 1])")
+    reset = tails.build(abi.vfio_pci_hot_reset, [3, 4])
+    assert repr(abi.vfio_pci_hot_reset.from_buffer(reset)).endswith("group_fds=[3, 4])")
+    with pytest.raises(AttributeError, match="flgs"):  # a misspelt field is no silent no-op
+        tails.build(abi.vfio_pci_hot_reset, [3], flgs=1)

@@ -264,18 +264,19 @@ def _registries(spec: Spec, m: PyModel) -> None:
 
 
 def _element(spec: Spec, m: PyModel, ctype: str) -> str | None:
-    """The ctypes expression of a tail case's element type ("__s32", a struct tag)."""
+    """The ctypes expression, in vfio.abi, of a tail case's element type ("__s32", a struct tag)."""
     scalar = re.fullmatch(r"__([us])(8|16|32|64)", ctype)
     if scalar:
         return f"ctypes.c_{'u' if scalar[1] == 'u' else ''}int{scalar[2]}"
     if ctype in spec.records:
-        return "_abi." + m.record_names[ctype]
+        return m.record_names[ctype]
     return None
 
 
 def _builder(spec: Spec, m: PyModel, tail: Tail) -> PyBuilder | None:
     """A builder for a counted tail, selected by flags or not (a tail selected
-    by a feature number has no count: its payload is built by the feature)."""
+    by a feature number has no count: its payload is built by the feature).
+    Its expressions are vfio.abi's own names (the struct's TAIL)."""
     if not tail.count:
         return None
     record = m.record_names[tail.record]
@@ -285,7 +286,7 @@ def _builder(spec: Spec, m: PyModel, tail: Tail) -> PyBuilder | None:
         if elem is None:
             return None
         if elem.kind == "record":
-            expr: str | None = "_abi." + m.record_names[elem.name]
+            expr: str | None = m.record_names[elem.name]
         elif elem.kind == "int":
             expr = SCALARS[elem.base][1]
         else:
@@ -295,7 +296,7 @@ def _builder(spec: Spec, m: PyModel, tail: Tail) -> PyBuilder | None:
     for flag, ctype in tail.cases.items():
         if flag not in spec.constants:
             return None
-        cases.append((f"_abi.{flag}", None if ctype == "none" else _element(spec, m, ctype)))
+        cases.append((flag, None if ctype == "none" else _element(spec, m, ctype)))
     return PyBuilder(record, tail.field, tail.count, tail.selector, cases)
 
 

@@ -6,8 +6,9 @@ no build backend, no isolated build environment and no network, and keeps
 the bytes reproducible: entries sorted, timestamps fixed (SOURCE_DATE_EPOCH
 or 1980-01-01), modes fixed.
 
-The version is the kernel's (`make kernelversion`: 7.2.0) with the
-generator's version as the PEP 440 local label (`7.2.0+vfiogen0.1.0`):
+The version is the kernel's as `make kernelversion` prints it, always
+major.minor.patch (a pin of "6.1" is 6.1.0), with the generator's version
+as the PEP 440 local label (`7.2.0+vfiogen0.1.0`, `6.1.0+vfiogen0.1.0`):
 `pip install 'vfio==7.2.0'` selects the headers, and any regeneration of
 them by another vfiogen is a different, ordered version. A spec of
 unreleased headers (a header file, a git ref) is `0+vfiogen0.1.0.<sha>`,
@@ -39,7 +40,8 @@ def wheel_version(spec: Spec) -> str:
     local = "vfiogen" + __version__
     kernel = spec.kernel_version if spec.release is not None else None
     if kernel and re.fullmatch(r"\d+(\.\d+)*", kernel):
-        return f"{kernel}+{local}"
+        parts = kernel.split(".")
+        return ".".join(parts + ["0"] * (3 - len(parts))) + f"+{local}"
     digest = hashlib.sha256("".join(h.sha256 for h in spec.headers).encode()).hexdigest()
     return f"0+{local}.{digest[:12]}"
 

@@ -15,7 +15,10 @@ from typing import Callable, Literal
 # Every ASCII punctuation character may be backslash-escaped in CommonMark;
 # these are the ones that can start markup inside a paragraph or a table cell.
 _SPECIAL = re.compile(r"([\\`*_\[\]<>|{}#~$&!])")
-_IDENT = re.compile(r"(struct |union |enum )?\b([A-Za-z_][A-Za-z0-9_]*)\b")
+_IDENT = re.compile(
+    r"(struct |union |enum )?\b([A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*)\b(\(\))?"
+)
+"""An identifier, dotted (`vfio._device`) or not, with the `()` of a call."""
 _LINE_START = re.compile(r"^(\s*)([-+>=:%]|\d+[.)])")
 
 
@@ -52,10 +55,12 @@ def fence(body: str, info: str = "text") -> str:
 
 @dataclass(slots=True)
 class Block:
-    """One paragraph of prose: reflowed and linked, or kept as written."""
+    """One paragraph of prose: reflowed and linked, or kept as written
+    (`code`: a preformatted block's text, unfenced)."""
 
-    kind: Literal["text", "pre"]
+    kind: Literal["text", "pre", "python", "fragment"]  # the last two: see docs.examples
     body: str
+    code: str = ""
 
 
 Linker = Callable[[str, str], str | None]  # (keyword, identifier) -> markup or None
@@ -67,18 +72,23 @@ def prose(s: str, link: Linker) -> list[Block]:
     the rest is reflowed, identifiers linked by `link` or set as code."""
     out: list[Block] = []
     literal_next = False
+    indented_last = False  # the last block is all indented lines: code a blank line may split
     for para in re.split(r"\n\s*\n", s.strip("\n")):
         if not para.strip():
             continue
         lines = para.splitlines()
+        indented = all(l[:1].isspace() for l in lines)
         pre = literal_next or any(
             l[:1].isspace() or re.match(r"\s*([-*+]|\(?\d+[.)])\s", l) for l in lines
         )
         literal_next = para.rstrip().endswith("::")
+        if pre and indented and indented_last:  # the same code block, after a blank line
+            lines = out.pop().code.splitlines() + [""] + _dedent(lines).splitlines()
         if pre:
-            out.append(Block("pre", fence(_dedent(lines))))
+            out.append(Block("pre", fence(_dedent(lines)), _dedent(lines)))
         else:
             out.append(Block("text", linked(" ".join(l.strip() for l in lines), link)))
+        indented_last = pre and indented
     return out
 
 
@@ -93,16 +103,32 @@ def linked(s: str, link: Linker) -> str:
     out: list[str] = []
     pos = 0
     for m in _IDENT.finditer(s):
-        keyword, ident = m.group(1) or "", m.group(2)
-        markup = link(keyword.strip(), ident)
-        if markup is None and "_" not in ident:
+        keyword, name, call = m.group(1) or "", m.group(2), m.group(3) or ""
+        markup = _identifier(keyword.strip(), name, call, link)
+        if markup is None:
             continue
         out.append(text_fragment(s[pos : m.start()]))
-        out.append(keyword + (markup if markup is not None else code(ident)))
+        out.append(keyword + markup)
         pos = m.end()
     out.append(text_fragment(s[pos:]))
     joined = "".join(out)
     return _LINE_START.sub(lambda m: m.group(1) + "\\" + m.group(2), joined)
+
+
+def _identifier(keyword: str, name: str, call: str, link: Linker) -> str | None:
+    """An identifier's markup (None: plain text). A dotted name none of
+    whose parts is linked is one code span (`vfio._device`, not
+    vfio.`_device`), a call's `()` inside it (`dma_buffer()`); otherwise
+    each part is linked, set as code (an underscore) or left as text."""
+    parts = name.split(".")
+    marks = [link(keyword if i == 0 else "", p) for i, p in enumerate(parts)]
+    if all(m is None for m in marks):
+        return code(name + call) if "_" in name else None
+    shown = [
+        m if m is not None else code(p) if "_" in p else text_fragment(p)
+        for p, m in zip(parts, marks)
+    ]
+    return ".".join(shown) + call
 
 
 def text_fragment(s: str) -> str:
@@ -127,9 +153,16 @@ def docstring(s: str, link: Linker) -> list[Block]:
     out = []
     found = iter(spans)
     for block in prose(holed, link):
-        body = _HOLE.sub(lambda _: _span(next(found), link, block.kind), block.body)
-        out.append(Block(block.kind, body))
+        here = [next(found) for _ in _HOLE.findall(block.body)]
+        body = _refill(block.body, [_span(h, link, block.kind) for h in here])
+        out.append(Block(block.kind, body, _refill(block.code, here)))
     return out
+
+
+def _refill(s: str, pieces: list[str]) -> str:
+    """`s` with its holes filled by `pieces`, in order."""
+    it = iter(pieces)
+    return _HOLE.sub(lambda _: next(it), s)
 
 
 def _span(span: str, link: Linker, kind: str) -> str:

@@ -11,10 +11,19 @@ vfio.requests (`rq.vfio_device_get_info`) or its number in vfio.abi
 own class (`self.set_irqs`, MRO as Python computes it), a function of its
 module, or a method of an object whose class the code names (a parameter's
 annotation, `x = Cls(...)`, `x = f(...)` or `x = obj.method(...)` whose
-return annotation names it, `with ... as x` alike). Calls through other
-objects are not followed, so the set is what the code says it issues, never
-a guess; the runtime test (tests/runtime/test_api_docs.py) checks each one
-against a traced call.
+return annotation names it, `with ... as x` alike, an attribute by its
+annotation in the class), and the `__enter__`/`__exit__` of what a `with`
+statement enters. A value typed with a Protocol (`space: DmaSpace`) is
+followed to the implementation the code gives it: a constructor's
+Protocol-typed parameter takes the class of its argument (`DmaBuffer(self,
+...)` in Ioas: DmaSpace is the Ioas), an assignment `x.attr = y` to a
+Protocol-typed attribute takes y's class, and a call's value carries what
+its callee's returned value was given (`open_pci` returns a Device whose
+DmaSpace is its Container); that class's methods then stand for the
+Protocol's, in every method of the object. Calls through other objects are
+not followed, so the set is what the code says it issues, never a guess;
+the runtime test (tests/runtime/test_api_docs.py) checks each one against a
+traced call.
 
 A program using the package (a cookbook recipe) is read the same way
 (`Package.program`): its module-level code is one more scope whose names
@@ -24,7 +33,7 @@ its own functions see.
 from __future__ import annotations
 
 import ast
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 
 from vfiogen.emit.naming import function_name
@@ -32,7 +41,15 @@ from vfiogen.emit.pyparse import parse_expression, parse_module
 from vfiogen.errors import DocsError, Loc
 from vfiogen.ir.model import Spec
 
-PUBLIC_MODULES = ("vfio.api", "vfio.requests", "vfio.caps", "vfio.devices", "vfio.errors")
+PUBLIC_MODULES = (
+    "vfio.api",
+    "vfio.requests",
+    "vfio.caps",
+    "vfio.tails",
+    "vfio.fsm",
+    "vfio.devices",
+    "vfio.errors",
+)
 """The modules a user imports, in the order the reference lists them
 (vfio.abi is documented by the struct, constant and enum pages)."""
 
@@ -73,12 +90,43 @@ class _Module:
     aliases: dict[str, str]  # local name -> module ("rq" -> "vfio.requests")
     imported: dict[str, tuple[str, str]]  # local name -> (module, name)
     defs: dict[str, ast.ClassDef | _Fn]
+    typevars: dict[str, ast.expr]  # `_D = TypeVar("_D", bound=Device)`: "_D" -> its bound
 
 
 _Fn = ast.FunctionDef | ast.AsyncFunctionDef
 _FUNCTIONS = (ast.FunctionDef, ast.AsyncFunctionDef)
 _Scope = _Fn | ast.Module  # a function, or a program's module-level code
 _Def = tuple[str, ast.ClassDef | _Fn]  # (module, node)
+_CALLED = "{}()"
+"""A typed name's key for what calling it returns (`device_class: type[_D]`)."""
+
+
+class _Bound(list[_Def]):
+    """A class's MRO, and the implementation each Protocol its members are
+    typed with has in this object, when the code says it: id(Protocol
+    ClassDef) -> the implementation's class."""
+
+    __slots__ = ("protocols",)
+
+    def __init__(self, mro: Iterable[_Def], protocols: Mapping[int, list[_Def]]) -> None:
+        super().__init__(mro)
+        self.protocols = dict(protocols)
+
+
+def _protocols(t: list[_Def]) -> dict[int, list[_Def]]:
+    return t.protocols if isinstance(t, _Bound) else {}
+
+
+def _with_protocols(t: list[_Def], protocols: Mapping[int, list[_Def]]) -> list[_Def]:
+    """`t` with these Protocol implementations added."""
+    return _Bound(t, {**_protocols(t), **protocols}) if protocols else t
+
+
+def _type_key(t: list[_Def]) -> str:
+    """The class and its Protocol implementations, for a memo key."""
+    head = ",".join(f"{m}.{c.name}" for m, c in t[:1])
+    bound = sorted(f"{p}={_type_key(i)}" for p, i in _protocols(t).items())
+    return head + (f"[{';'.join(bound)}]" if bound else "")
 
 
 class Package:
@@ -93,6 +141,7 @@ class Package:
         self.by_function = {function_name(r): r for r in spec.requests}
         self.requests = set(spec.requests)
         self._issued: dict[tuple[int, str], frozenset[str]] = {}
+        self._returned: dict[tuple[int, str], dict[int, list[_Def]]] = {}
         self._globals: dict[str, dict[str, list[_Def]]] = {}  # a program's module-level names
 
     # --- names ---------------------------------------------------------------
@@ -115,7 +164,9 @@ class Package:
         if isinstance(node, ast.Subscript):
             return self._expr_def(module, node.value)
         if isinstance(node, ast.Name):
-            return self.resolve(module, node.id)
+            found = self.resolve(module, node.id)
+            bound = self.modules[module].typevars.get(node.id) if module in self.modules else None
+            return self._expr_def(module, bound) if found is None and bound else found
         if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name):
             target = self.modules[module].aliases.get(node.value.id)
             return self.resolve(target, node.attr) if target else None
@@ -160,7 +211,7 @@ class Package:
     def _issued_by(
         self, module: str, fn: _Scope, mro: list[_Def], seen: set[int]
     ) -> frozenset[str]:
-        key = (id(fn), ",".join(f"{m}.{c.name}" for m, c in mro[:1]))
+        key = (id(fn), _type_key(mro))
         if key in self._issued:
             return self._issued[key]
         if id(fn) in seen:
@@ -203,12 +254,19 @@ class Package:
         out = dict(self._globals.get(module, {}))
         if not isinstance(fn, ast.Module):
             for a in [*fn.args.posonlyargs, *fn.args.args, *fn.args.kwonlyargs]:
-                if a.annotation is not None:
-                    self._note(out, a.arg, self._annotation_class(module, a.annotation, mro))
+                if a.annotation is None:
+                    continue
+                self._note(out, a.arg, self._annotation_class(module, a.annotation, mro))
+                made = _class_object(a.annotation)  # `x: type[X]`: calling x makes an X
+                if made is not None:
+                    self._note(
+                        out, _CALLED.format(a.arg), self._annotation_class(module, made, mro)
+                    )
         for node in _in_order(fn):
             if isinstance(node, ast.Assign):
                 for t in node.targets:
                     self._bind(module, t, node.value, mro, out)
+                    self._implement(module, t, node.value, mro, out)
             elif isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name):
                 found = self._annotation_class(module, node.annotation, mro)
                 self._note(out, node.target.id, found)
@@ -236,6 +294,25 @@ class Package:
                 for t in target.elts:
                     self._bind(module, t, value.elt, mro, typed)
 
+    def _implement(
+        self,
+        module: str,
+        target: ast.expr,
+        value: ast.expr,
+        mro: list[_Def],
+        typed: dict[str, list[_Def]],
+    ) -> None:
+        """`x.attr = y` to an attribute typed with a Protocol: y's class is
+        that Protocol's implementation in x from here on."""
+        if not (isinstance(target, ast.Attribute) and isinstance(target.value, ast.Name)):
+            return
+        owner = typed.get(target.value.id)
+        found = self._attribute_annotation(owner, target.attr) if owner else None
+        protocol = self._protocol(found[0], found[1]) if found else None
+        impl = self._value_class(module, value, mro, typed) if protocol else None
+        if owner and protocol and impl and not self._is_protocol(impl):
+            typed[target.value.id] = _with_protocols(owner, {id(protocol): impl})
+
     @staticmethod
     def _note(typed: dict[str, list[_Def]], name: str, mro: list[_Def] | None) -> None:
         if mro:
@@ -251,11 +328,124 @@ class Package:
         if isinstance(expr, ast.Name) and expr.id in typed:
             return typed[expr.id]
         if isinstance(expr, ast.Call):
-            return self._result_class(module, expr.func, mro, typed)
+            return self._call_class(module, expr, mro, typed)
         found = self._expr_def(module, expr)
         if found is not None and isinstance(found[1], ast.ClassDef):
             return self.mro(found[0], found[1])
+        if isinstance(expr, ast.Attribute):  # `obj.attr` by its annotation in obj's class
+            owner = self._value_class(module, expr.value, mro, typed)
+            ann = self._attribute_annotation(owner, expr.attr) if owner else None
+            return self._annotation_class(ann[0], ann[1], owner or []) if ann else None
         return None
+
+    def _call_class(
+        self, module: str, call: ast.Call, mro: list[_Def], typed: dict[str, list[_Def]]
+    ) -> list[_Def] | None:
+        """The class of a call's value, with the Protocol implementations the
+        code gives it: a constructor's, or those of the callee's returned value."""
+        if isinstance(call.func, ast.Name) and _CALLED.format(call.func.id) in typed:
+            return typed[_CALLED.format(call.func.id)]
+        found = self._expr_def(module, call.func)
+        if found is not None and isinstance(found[1], ast.ClassDef):
+            return self._constructed(module, call, self.mro(found[0], found[1]), mro, typed)
+        result = self._result_class(module, call.func, mro, typed)
+        callee = self._callee(module, call.func, mro, typed)
+        if result is None or callee is None:
+            return result
+        return _with_protocols(result, self._returned_protocols(*callee))
+
+    def _callee(
+        self, module: str, func: ast.expr, mro: list[_Def], typed: dict[str, list[_Def]]
+    ) -> tuple[str, _Fn, list[_Def]] | None:
+        """The function (`f`, `mod.f`) or method a call runs, and the class it runs on."""
+        found = self._expr_def(module, func)
+        if found is not None and isinstance(found[1], _FUNCTIONS):
+            return found[0], found[1], []
+        if isinstance(func, ast.Attribute):
+            owner = self._value_class(module, func.value, mro, typed)
+            method = self.lookup(owner, func.attr) if owner else None
+            if owner and method is not None and isinstance(method[1], _FUNCTIONS):
+                return method[0], method[1], owner
+        return None
+
+    def _constructed(
+        self,
+        module: str,
+        call: ast.Call,
+        cls: list[_Def],
+        mro: list[_Def],
+        typed: dict[str, list[_Def]],
+    ) -> list[_Def]:
+        """`Cls(...)`: each Protocol-typed parameter of its __init__ takes
+        the class of the argument passed for it."""
+        init = self.lookup(cls, "__init__")
+        if init is None or not isinstance(init[1], _FUNCTIONS):
+            return cls
+        args = init[1].args
+        params = [*args.posonlyargs, *args.args][1:]
+        passed = [*zip(params, call.args)]
+        by_name = {p.arg: p for p in [*params, *args.kwonlyargs]}
+        passed += [(by_name[k.arg], k.value) for k in call.keywords if k.arg in by_name]
+        bound: dict[int, list[_Def]] = {}
+        for param, arg in passed:
+            protocol = self._protocol(init[0], param.annotation) if param.annotation else None
+            impl = self._value_class(module, arg, mro, typed) if protocol else None
+            if protocol and impl and not self._is_protocol(impl):
+                bound[id(protocol)] = impl
+        return _with_protocols(cls, bound)
+
+    def _returned_protocols(self, module: str, fn: _Fn, mro: list[_Def]) -> dict[int, list[_Def]]:
+        """The Protocol implementations the value `fn` returns was given
+        (the same in every `return` that says any)."""
+        key = (id(fn), _type_key(mro))
+        if key in self._returned:
+            return self._returned[key]
+        self._returned[key] = {}  # a recursive call knows nothing more
+        typed = self._typed_names(module, fn, mro)
+        found: list[dict[int, list[_Def]]] = []
+        for node in _in_order(fn):
+            if isinstance(node, ast.Return) and node.value is not None:
+                value = self._value_class(module, node.value, mro, typed)
+                found.append(_protocols(value) if value else {})
+        agreed = found[0] if found and all(f.keys() == found[0].keys() for f in found) else {}
+        same = all(_type_key(f[p]) == _type_key(agreed[p]) for f in found for p in agreed)
+        self._returned[key] = agreed if same else {}
+        return self._returned[key]
+
+    def _attribute_annotation(self, owner: list[_Def], attr: str) -> tuple[str, ast.expr] | None:
+        """(module, annotation) of `attr` in a class: `attr: T` in the class
+        body or `self.attr: T` in a method, the first in the MRO."""
+        for module, cls in owner:
+            for node in cls.body:
+                if isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name):
+                    if node.target.id == attr:
+                        return module, node.annotation
+            for inner in ast.walk(cls):
+                if (
+                    isinstance(inner, ast.AnnAssign)
+                    and isinstance(inner.target, ast.Attribute)
+                    and isinstance(inner.target.value, ast.Name)
+                    and inner.target.value.id == "self"
+                    and inner.target.attr == attr
+                ):
+                    return module, inner.annotation
+        return None
+
+    def _protocol(self, module: str, ann: ast.expr) -> ast.ClassDef | None:
+        """The Protocol class an annotation names (`P`, `P | None`), if it is one."""
+        if isinstance(ann, ast.BinOp) and isinstance(ann.op, ast.BitOr):
+            sides = [s for s in (ann.left, ann.right) if not _is_none(s)]
+            return self._protocol(module, sides[0]) if len(sides) == 1 else None
+        found = self._expr_def(module, ann)
+        if found is not None and isinstance(found[1], ast.ClassDef):
+            return found[1] if self._is_protocol(self.mro(found[0], found[1])) else None
+        return None
+
+    @staticmethod
+    def _is_protocol(t: list[_Def]) -> bool:
+        cls = t[0][1]
+        bases = cls.bases if isinstance(cls, ast.ClassDef) else []
+        return any(ast.unparse(b).rsplit(".", 1)[-1] == "Protocol" for b in bases)
 
     def _result_class(
         self, module: str, func: ast.expr, mro: list[_Def], typed: dict[str, list[_Def]]
@@ -289,7 +479,8 @@ class Package:
             return mro or None
         found = self._expr_def(module, ann)
         if found is not None and isinstance(found[1], ast.ClassDef):
-            return self.mro(found[0], found[1])
+            impl = _protocols(mro).get(id(found[1]))  # a Protocol this object implements
+            return impl or self.mro(found[0], found[1])
         return None
 
     def _callees(
@@ -309,10 +500,16 @@ class Package:
             if isinstance(found[1], _FUNCTIONS):
                 yield found[0], found[1], []
             else:
-                cls_mro = self.mro(found[0], found[1])
+                cls_mro = self._constructed(module, node, self.mro(found[0], found[1]), mro, typed)
                 init = self.lookup(cls_mro, "__init__")
                 if init is not None and isinstance(init[1], _FUNCTIONS):
                     yield init[0], init[1], cls_mro
+        elif isinstance(node, ast.withitem):  # entered, and exited at the block's end
+            entered = self._value_class(module, node.context_expr, mro, typed)
+            for name in ("__enter__", "__exit__"):
+                found = self.lookup(entered, name) if entered else None
+                if entered and found is not None and isinstance(found[1], _FUNCTIONS):
+                    yield found[0], found[1], entered
 
 
 def _roots(scope: _Scope) -> list[ast.AST]:
@@ -340,6 +537,16 @@ def _in_order(scope: _Scope) -> Iterator[ast.AST]:
         node = todo.pop()
         yield node
         todo.extend(reversed(list(ast.iter_child_nodes(node))))
+
+
+def _class_object(ann: ast.expr) -> ast.expr | None:
+    """X of an annotation `type[X]` (`type[X] | None` too)."""
+    if isinstance(ann, ast.BinOp) and isinstance(ann.op, ast.BitOr):
+        sides = [s for s in (ann.left, ann.right) if not _is_none(s)]
+        return _class_object(sides[0]) if len(sides) == 1 else None
+    if isinstance(ann, ast.Subscript) and ast.unparse(ann.value) == "type":
+        return ann.slice
+    return None
 
 
 def _is_none(node: ast.expr) -> bool:
@@ -370,6 +577,7 @@ def _parse(name: str, path: str, text: str) -> _Module:
     aliases: dict[str, str] = {}
     imported: dict[str, tuple[str, str]] = {}
     defs: dict[str, ast.ClassDef | _Fn] = {}
+    typevars: dict[str, ast.expr] = {}
     for node in ast.walk(tree):
         if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("vfio"):
             for a in node.names:
@@ -385,11 +593,24 @@ def _parse(name: str, path: str, text: str) -> _Module:
     for node in tree.body:
         if isinstance(node, (ast.ClassDef, *_FUNCTIONS)):
             defs[node.name] = node
+        elif isinstance(node, ast.Assign):
+            bound = _typevar_bound(node)
+            for t in node.targets:
+                if bound is not None and isinstance(t, ast.Name):
+                    typevars[t.id] = bound
         elif isinstance(node, ast.If):  # TYPE_CHECKING blocks: Protocols mypy reads
             for inner in node.body:
                 if isinstance(inner, (ast.ClassDef, *_FUNCTIONS)):
                     defs.setdefault(inner.name, inner)
-    return _Module(name, tree, aliases, imported, defs)
+    return _Module(name, tree, aliases, imported, defs, typevars)
+
+
+def _typevar_bound(node: ast.Assign) -> ast.expr | None:
+    """The bound of `X = TypeVar("X", bound=B)`."""
+    call = node.value
+    if isinstance(call, ast.Call) and ast.unparse(call.func).rsplit(".", 1)[-1] == "TypeVar":
+        return next((k.value for k in call.keywords if k.arg == "bound"), None)
+    return None
 
 
 def reference(spec: Spec, files: dict[str, str]) -> list[PyModule]:

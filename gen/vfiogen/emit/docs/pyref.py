@@ -13,6 +13,8 @@ import re
 from collections.abc import Iterable
 
 from vfiogen.emit.bindings.model import PyModel
+from vfiogen.emit.docs.examples import NEEDS as EXAMPLE_NEEDS
+from vfiogen.emit.docs.examples import python_blocks, runnable
 from vfiogen.emit.docs.myst import code, docstring, role
 from vfiogen.emit.docs.names import Names
 from vfiogen.emit.docs.pyapi import PyEntry, PyModule
@@ -57,22 +59,25 @@ def module_pages(modules: list[PyModule], names: Names) -> list[PyModulePage]:
             if home != mod.name and home in public:
                 reexports.append(role("py:obj", f"{home}.{entry.name}", entry.name))
                 continue
-            objects += _objects(entry, names)
+            objects += _objects(entry, names, mod.name)
         title = f"`{mod.name}`"
+        doc = python_blocks(docstring(mod.doc, names.link), mod.name)
+        runs = runnable(doc) or any(runnable(o.doc) for o in objects)
         pages.append(
             PyModulePage(
                 mod.name,
                 docname(mod.name),
                 title,
-                docstring(mod.doc, names.link),
+                doc,
                 objects,
                 reexports,
+                list(EXAMPLE_NEEDS) if runs else [],
             )
         )
     return pages
 
 
-def _objects(entry: PyEntry, names: Names) -> list[PyObjectView]:
+def _objects(entry: PyEntry, names: Names, module: str) -> list[PyObjectView]:
     options = []
     signature = entry.signature
     if entry.kind in ("classmethod", "staticmethod"):
@@ -88,13 +93,13 @@ def _objects(entry: PyEntry, names: Names) -> list[PyObjectView]:
         entry.name,
         signature,
         options,
-        docstring(entry.doc, names.link),
+        python_blocks(docstring(entry.doc, names.link), module),
         [names.request(r) for r in entry.requests],
         heading=entry.name if entry.kind == "class" else None,
     )
     out = [view]
     for member in entry.members:
-        out += _objects(member, names)
+        out += _objects(member, names, module)
     return out
 
 

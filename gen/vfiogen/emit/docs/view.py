@@ -265,6 +265,7 @@ class PyModulePage:
     doc: list[Block]
     objects: list[PyObjectView]
     reexports: list[str] = field(default_factory=list)  # markup
+    needs: list[str] = field(default_factory=list)  # what the guest tier needs to run its examples
 
 
 @dataclass(slots=True)

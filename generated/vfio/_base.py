@@ -1,6 +1,25 @@
 # The vfio runtime, not generated: vfiogen copies this file as is from its templates/vfio/.
 """What every object of vfio.api shares: argument checks, the owned file
-descriptor, argsz negotiation and the capability chain of an INFO struct."""
+descriptor, argsz negotiation and the capability chain of an INFO struct.
+
+The shapes of vfio.api, one rule each:
+
+- What a request answers is a NamedTuple (DeviceInfo, RegionInfo, IrqInfo,
+  IommuInfo, GroupStatus, HwInfo, ...): immutable, so a cached answer cannot
+  be changed under its cache; unpackable; its repr shows the field values.
+  RegionInfo.index and IrqInfo.count are fields: they shadow tuple's index()
+  and count() methods there. A value that is a sequence of its own items
+  (DirtyBitmap: one bool per page) is a Record instead.
+- An attribute without arguments is a property when it is answered from what
+  the object already knows: local state, or a cache filled by the first
+  request (Device.info, Container.api_version). It is a method when each
+  call asks the kernel (Container.iommu_info(), Group.group_status(),
+  Device.get_mig_state(), Iommufd.hw_info()), named after what it returns,
+  or get_x() when it pairs with set_x(). The old property spellings
+  (Group.status, Device.mig_state) still work and warn (DeprecationWarning).
+- What hands out a file descriptor returns an object that owns it (closed by
+  close(), at the end of a `with` block, or on garbage collection; fileno()
+  for select/poll), never a bare int the caller must remember to close."""
 
 from __future__ import annotations
 
@@ -9,6 +28,7 @@ import errno
 import mmap
 import os
 import struct
+import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from types import TracebackType
@@ -247,12 +267,18 @@ def scope_flag(scope: str) -> int:
     return known.flag if known is not None else 0
 
 
+def deprecated(old: str, new: str) -> None:
+    """Warn that `old` is the former spelling of `new` (at the caller's line)."""
+    warnings.warn(f"{old} is deprecated: use {new}", DeprecationWarning, stacklevel=3)
+
+
 def find(capabilities: Sequence[caps.Capability], name: str) -> caps.Capability | None:
     return next((c for c in capabilities if c.name == name), None)
 
 
 class Record:
-    """Plain immutable-by-convention records (tuples have .index and .count)."""
+    """A value that is not a tuple because it is a sequence of its own items
+    (DirtyBitmap's pages): field-value repr and equality, no unpacking."""
 
     __slots__: tuple[str, ...] = ()
 

@@ -17,7 +17,6 @@ from vfio import requests as rq
 from vfio._base import (
     MAX_ARGSZ,
     Owned,
-    Record,
     chain,
     find,
     negotiate,
@@ -34,7 +33,7 @@ from vfio.errors import DecodeError, VfioError
 if TYPE_CHECKING:
     from vfio._dma import DmaSpace
 
-__all__ = ["DeviceInfo", "HotResetInfo", "IrqInfo", "RegionInfo"]
+__all__ = ["DeviceInfo", "HotResetInfo", "IrqInfo", "RegionInfo", "RegionType"]
 
 # Headers before 6.5 define no hot reset flag (their kernels leave the field 0).
 _HOT_RESET_DEV_ID: int = getattr(abi, "VFIO_PCI_HOT_RESET_FLAG_DEV_ID", 0)
@@ -75,24 +74,85 @@ def _hot_reset_flags(value: int) -> abi.VfioPciHotResetInfoFlags:
     return cast("abi.VfioPciHotResetInfoFlags", values(value) if values is not None else value)
 
 
-class RegionInfo(Record):
+# The PCI vendors whose subtypes the headers name after them ("8086 vendor
+# PCI sub-types" above VFIO_REGION_SUBTYPE_INTEL_*): PCI-SIG vendor IDs.
+_SUBTYPE_VENDORS = {0x8086: "INTEL", 0x10DE: "NVIDIA", 0x1014: "IBM"}
+_U32 = 0xFFFFFFFF
+
+
+def _abi_names(prefix: str) -> dict[str, int]:
+    """vfio.abi's integer constants whose names start with `prefix`."""
+    return {
+        k: int(v) & _U32
+        for k, v in vars(abi).items()
+        if k.startswith(prefix) and isinstance(v, int) and not isinstance(v, bool)
+    }
+
+
+class RegionType(NamedTuple):
+    """VFIO_REGION_INFO_CAP_TYPE: a region's `type` and `subtype` (a tuple,
+    so `== (type, subtype)` as before), named after the headers'
+    VFIO_REGION_TYPE_* and, per type, VFIO_REGION_SUBTYPE_* where they name
+    them; a vendor type is VFIO_REGION_TYPE_PCI_VENDOR_TYPE | its PCI vendor."""
+
+    type: int
+    subtype: int
+
+    @property
+    def vendor(self) -> int | None:
+        """The PCI vendor ID of a vendor-specific type (None otherwise)."""
+        flag = getattr(abi, "VFIO_REGION_TYPE_PCI_VENDOR_TYPE", 1 << 31) & _U32
+        mask = int(getattr(abi, "VFIO_REGION_TYPE_PCI_VENDOR_MASK", 0xFFFF))
+        return self.type & mask if self.type & flag else None
+
+    @property
+    def type_name(self) -> str | None:
+        """VFIO_REGION_TYPE_GFX, "VFIO_REGION_TYPE_PCI_VENDOR_TYPE | 0x8086",
+        or None for a type these headers do not name."""
+        if self.vendor is not None:
+            return f"VFIO_REGION_TYPE_PCI_VENDOR_TYPE | {self.vendor:#06x}"
+        types = _abi_names("VFIO_REGION_TYPE_")
+        return next((k for k, v in types.items() if v == self.type and "PCI_VENDOR" not in k), None)
+
+    @property
+    def subtype_name(self) -> str | None:
+        """The VFIO_REGION_SUBTYPE_* these headers give this subtype of this
+        type (None when they give none)."""
+        if self.vendor is not None:
+            family = _SUBTYPE_VENDORS.get(self.vendor)
+        else:
+            named = self.type_name
+            family = named.removeprefix("VFIO_REGION_TYPE_") if named else None
+        if family is None:
+            return None
+        prefix = f"VFIO_REGION_SUBTYPE_{family}"
+        return next(
+            (
+                k
+                for k, v in _abi_names(prefix).items()
+                if v == self.subtype and (k == prefix or k.startswith(prefix + "_"))
+            ),
+            None,
+        )
+
+    def __repr__(self) -> str:
+        def shown(value: int, name: str | None) -> str:
+            return f"{value:#x} ({name})" if name else f"{value:#x}"
+
+        return (
+            f"RegionType(type={shown(self.type, self.type_name)},"
+            f" subtype={shown(self.subtype, self.subtype_name)})"
+        )
+
+
+class RegionInfo(NamedTuple):
     """One region: `offset` is where it starts in the device fd."""
 
-    __slots__ = ("index", "flags", "size", "offset", "capabilities")
-
-    def __init__(
-        self,
-        index: int,
-        flags: abi.VfioRegionInfoFlags,
-        size: int,
-        offset: int,
-        capabilities: list[caps.Capability],
-    ) -> None:
-        self.index = index
-        self.flags = flags
-        self.size = size
-        self.offset = offset
-        self.capabilities = capabilities
+    index: int  # type: ignore[assignment]  # a field: shadows tuple.index()
+    flags: abi.VfioRegionInfoFlags
+    size: int
+    offset: int
+    capabilities: list[caps.Capability]
 
     @property
     def sparse_areas(self) -> list[tuple[int, int]]:
@@ -101,24 +161,24 @@ class RegionInfo(Record):
         return [(int(a.offset), int(a.size)) for a in cap.tail] if cap else []
 
     @property
-    def type(self) -> tuple[int, int] | None:
+    def type(self) -> RegionType | None:
+        """The region's type and subtype (VFIO_REGION_INFO_CAP_TYPE), if it has one."""
         cap = find(self.capabilities, "VFIO_REGION_INFO_CAP_TYPE")
         if cap is None or cap.value is None:
             return None
-        return (int(cap.value.type), int(cap.value.subtype))
+        return RegionType(int(cap.value.type), int(cap.value.subtype))
 
     @property
     def msix_mappable(self) -> bool:
         return find(self.capabilities, "VFIO_REGION_INFO_CAP_MSIX_MAPPABLE") is not None
 
 
-class IrqInfo(Record):
-    __slots__ = ("index", "flags", "count")
+class IrqInfo(NamedTuple):
+    """One IRQ index: its flags and how many vectors it has."""
 
-    def __init__(self, index: int, flags: abi.VfioIrqInfoFlags, count: int) -> None:
-        self.index = index
-        self.flags = flags
-        self.count = count
+    index: int  # type: ignore[assignment]  # a field: shadows tuple.index()
+    flags: abi.VfioIrqInfoFlags
+    count: int  # type: ignore[assignment]  # a field: shadows tuple.count()
 
 
 _EVENTFD_TRIGGER = abi.VFIO_IRQ_SET_DATA_EVENTFD | abi.VFIO_IRQ_SET_ACTION_TRIGGER

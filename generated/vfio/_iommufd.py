@@ -19,7 +19,6 @@ from vfio._base import (
     PAGE_SIZE,
     Owned,
     OwnedId,
-    Record,
     fields_packer,
     open_rw,
     page_aligned,
@@ -480,27 +479,17 @@ def _hw_info_struct(data_type: int) -> type[ctypes.Structure] | None:
     return cases.get(data_type)
 
 
-class HwInfo(Record):
+class HwInfo(NamedTuple):
     """What IOMMU_GET_HW_INFO says about the IOMMU behind a device:
     `data_type` (enum iommu_hw_info_type), its raw `data`, the generic
     `capabilities` (enum iommufd_hw_capabilities) and `max_pasid_log2`
     (0: no PASID). decoded() reads the data as `struct`, when known."""
 
-    __slots__ = ("data_type", "data", "capabilities", "max_pasid_log2", "struct")
-
-    def __init__(
-        self,
-        data_type: int,
-        data: bytes,
-        capabilities: int,
-        max_pasid_log2: int,
-        struct: type[ctypes.Structure] | None,
-    ) -> None:
-        self.data_type = data_type
-        self.data = data
-        self.capabilities = capabilities
-        self.max_pasid_log2 = max_pasid_log2
-        self.struct = struct
+    data_type: int
+    data: bytes
+    capabilities: int
+    max_pasid_log2: int
+    struct: type[ctypes.Structure] | None
 
     def has(self, capability: int) -> bool:
         """Whether the IOMMU reports `capability` (an IOMMU_HW_CAP_* flag)."""

@@ -6,12 +6,14 @@ every state change."""
 from __future__ import annotations
 
 import ctypes
+import errno
+import os
 
 from vfio import abi, fsm
-from vfio._base import uint
+from vfio._base import Owned, deprecated, uint
 from vfio._features import FeatureDevice
 
-__all__ = ["MigrationArcError", "mig_path"]
+__all__ = ["MigrationArcError", "MigrationData", "mig_path"]
 __device_part__ = "MigrationDevice"
 """The Device subclass this module adds; vfio.api.Device combines the parts."""
 
@@ -19,6 +21,7 @@ __requires__ = ("VFIO_DEVICE_FEATURE", "VFIO_DEVICE_FEATURE_MIG_DEVICE_STATE")
 """What the headers must define for vfiogen to ship this module."""
 
 MACHINE = "vfio_device_mig_state"
+_CHUNK = 1 << 20  # what read_all() asks of each read(), as QEMU's data buffer
 
 
 def _name(state: int) -> str:
@@ -93,6 +96,51 @@ def mig_path(machine: fsm.StateMachine, flags: int, current: int, target: int) -
     return path
 
 
+class MigrationData(Owned):
+    """The data fd a migration state hands out (set_mig_state): the device's
+    state stream, read from it in PRE_COPY and STOP_COPY, written to it in
+    RESUMING. Owns the fd: close() (or `with`, or garbage collection) closes
+    it; fileno() for select/poll and vfio.api.precopy_info()."""
+
+    kind = "migration data fd"
+
+    def read(self, size: int = 1 << 20) -> bytes:
+        """One read() of at most `size` bytes: b"" at the end of the stream."""
+        return os.read(self.fd, uint(size, "size", 31))
+
+    def read_all(self) -> bytes:
+        """What the device has now: read until EOF, or until ENOMSG, the
+        kernel's "no more data for now" in PRE_COPY (QEMU's vfio_save_block
+        and the kernel's selftests stop there too); read again after
+        STOP_COPY for the rest."""
+        out = bytearray()
+        while True:
+            try:
+                chunk = os.read(self.fd, _CHUNK)
+            except OSError as exc:
+                if exc.errno == errno.ENOMSG:
+                    return bytes(out)
+                raise
+            if not chunk:
+                return bytes(out)
+            out += chunk
+
+    def detach(self) -> int:
+        """The fd, no longer owned: the caller closes it (os.close)."""
+        fd, self._fd = self.fd, -1
+        return fd
+
+    def write(self, data: bytes) -> int:
+        """One write(): how many bytes the device took."""
+        return os.write(self.fd, data)
+
+    def write_all(self, data: bytes) -> None:
+        """The whole stream written (a RESUMING device may take it in parts)."""
+        view = memoryview(data)
+        while view:
+            view = view[os.write(self.fd, view) :]
+
+
 class MigrationDevice(FeatureDevice):
     """The migration part of vfio.api.Device."""
 
@@ -113,14 +161,20 @@ class MigrationDevice(FeatureDevice):
             self._mig_flags = int(abi.vfio_device_feature_migration.from_buffer_copy(data).flags)
         return abi.VfioDeviceFeatureMigrationFlags(self._mig_flags)
 
-    @property
-    def mig_state(self) -> abi.VfioDeviceMigState:
+    def get_mig_state(self) -> abi.VfioDeviceMigState:
+        """The device's migration state, as the kernel says now."""
         size = ctypes.sizeof(abi.vfio_device_feature_mig_state)
         data = self.feature(
             abi.VFIO_DEVICE_FEATURE_MIG_DEVICE_STATE, abi.VFIO_DEVICE_FEATURE_GET, bytes(size)
         )
         state = abi.vfio_device_feature_mig_state.from_buffer_copy(data).device_state
         return abi.VfioDeviceMigState(state)
+
+    @property
+    def mig_state(self) -> abi.VfioDeviceMigState:
+        """Deprecated: get_mig_state() (each call asks the kernel)."""
+        deprecated("Device.mig_state", "Device.get_mig_state()")
+        return self.get_mig_state()
 
     def mig_states(self) -> list[abi.VfioDeviceMigState]:
         """The states this device's migration flags support (the targets
@@ -134,14 +188,14 @@ class MigrationDevice(FeatureDevice):
         `target`; MigrationArcError (a ValueError) when it would refuse."""
         machine = fsm.STATE_MACHINES[MACHINE]
         flags = int(self.migration_flags())
-        path = mig_path(machine, flags, int(self.mig_state), target)
+        path = mig_path(machine, flags, int(self.get_mig_state()), target)
         return [abi.VfioDeviceMigState(s) for s in path]
 
-    def set_mig_state(self, state: int) -> int | None:
+    def set_mig_state(self, state: int) -> MigrationData | None:
         """Move the migration state machine to `state` (the kernel walks the
         arcs between); returns the data fd the new state hands out (to read
-        the device state in STOP_COPY/PRE_COPY, to write it in RESUMING), which
-        the caller then owns, or None. What the kernel would refuse (a state
+        the device state in STOP_COPY/PRE_COPY, to write it in RESUMING) as a
+        MigrationData that owns it, or None. What the kernel would refuse (a state
         the device's flags do not support, ERROR, a value that is no state,
         an arc the state machine forbids) raises MigrationArcError first."""
         if MACHINE in fsm.STATE_MACHINES:
@@ -153,4 +207,4 @@ class MigrationDevice(FeatureDevice):
             abi.VFIO_DEVICE_FEATURE_MIG_DEVICE_STATE, abi.VFIO_DEVICE_FEATURE_SET, bytes(st)
         )
         fd = int(abi.vfio_device_feature_mig_state.from_buffer_copy(data).data_fd)
-        return fd if fd >= 0 else None
+        return MigrationData(fd) if fd >= 0 else None

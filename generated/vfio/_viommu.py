@@ -9,11 +9,11 @@ from __future__ import annotations
 import ctypes
 import os
 import select
-from typing import Self
+from typing import NamedTuple, Self
 
 from vfio import abi
 from vfio import requests as rq
-from vfio._base import OwnedId, OwnedIdFd, Record, page_aligned, uint
+from vfio._base import OwnedId, OwnedIdFd, page_aligned, uint
 from vfio._iommufd import Dev, Iommufd, dev_id
 from vfio._iommufd_objects import FaultQueue, Hwpt, payload
 
@@ -115,18 +115,15 @@ class HwQueue(OwnedId):
     kind = "hw queue"
 
 
-class VEvent(Record):
+class VEvent(NamedTuple):
     """One vEVENT: its sequence number, how many events were lost just
     before it (a gap in the sequence, or a LOST_EVENTS header), and its
     payload (None for a LOST_EVENTS header, which has none)."""
 
-    __slots__ = ("sequence", "flags", "lost", "data")
-
-    def __init__(self, sequence: int, flags: int, lost: int, data: ctypes.Structure | None) -> None:
-        self.sequence = sequence
-        self.flags = flags
-        self.lost = lost
-        self.data = data
+    sequence: int
+    flags: int
+    lost: int
+    data: ctypes.Structure | None
 
 
 class VeventQueue(OwnedIdFd):

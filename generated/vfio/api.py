@@ -33,14 +33,14 @@ from vfio._base import MAX_ARGSZ, PAGE_SIZE
 from vfio._dma import DmaBuffer
 from vfio._irq import Interrupt
 from vfio._mmio import Mmio
-from vfio._device import DeviceInfo, HotResetInfo, IrqInfo, RegionInfo
+from vfio._device import DeviceInfo, HotResetInfo, IrqInfo, RegionInfo, RegionType
 from vfio._dirty import DirtyBitmap
 from vfio._gfx import DmaBufFd, GfxPlane
 from vfio._legacy import GroupStatus, IommuInfo
 from vfio._ioeventfd import Ioeventfd
 from vfio._iommufd import HwInfo, Ioas, Iommufd, IovaRanges
 from vfio._iommufd_objects import FaultQueue, Hwpt
-from vfio._migration import MigrationArcError, mig_path
+from vfio._migration import MigrationArcError, MigrationData, mig_path
 from vfio._precopy import PrecopyInfo, precopy_info
 from vfio._type1_dirty import DirtyTracking
 from vfio._vf_token import vf_device_name
@@ -87,9 +87,11 @@ __all__ = [
     "IovaRanges",
     "IrqInfo",
     "MigrationArcError",
+    "MigrationData",
     "Mmio",
     "PrecopyInfo",
     "RegionInfo",
+    "RegionType",
     "VEvent",
     "Vdevice",
     "VeventQueue",

@@ -19,6 +19,7 @@ from vfio._base import (
     PAGE_SIZE,
     Owned,
     chain,
+    deprecated,
     fields_packer,
     find,
     negotiate,
@@ -105,9 +106,15 @@ class Container(Owned):
         self.groups: list[Group[Any]] = []  # attached through Group.set_container
         self.iommu: int | None = None  # the model set_iommu set
 
+    _api_version: int | None = None
+
     @property
     def api_version(self) -> int:
-        return rq.vfio_get_api_version(self.fd)
+        """VFIO_GET_API_VERSION, asked once (it does not change)."""
+        fd = self.fd  # ValueError once closed, cached or not
+        if self._api_version is None:
+            self._api_version = rq.vfio_get_api_version(fd)
+        return self._api_version
 
     def check_extension(self, extension: int) -> int:
         """0 when unsupported, > 0 when supported (VFIO_TYPE1v2_IOMMU, VFIO_UNMAP_ALL...)."""
@@ -291,12 +298,19 @@ class Group(Owned, Generic[_D]):
         except OSError:
             raise NoIommuGroupError(device, str(path / "iommu_group")) from None
 
-    @property
-    def status(self) -> GroupStatus:
+    def group_status(self) -> GroupStatus:
+        """VFIO_GROUP_GET_STATUS: viable, container set (each call asks the
+        kernel: both change as devices and containers come and go)."""
         st = abi.vfio_group_status()
         st.argsz = ctypes.sizeof(st)
         rq.vfio_group_get_status(self.fd, st)
         return GroupStatus(abi.VfioGroupStatusFlags(st.flags))
+
+    @property
+    def status(self) -> GroupStatus:
+        """Deprecated: group_status() (each call asks the kernel)."""
+        deprecated("Group.status", "Group.group_status()")
+        return self.group_status()
 
     def set_container(self, container: Container) -> None:
         if not isinstance(container, Container):
@@ -316,7 +330,7 @@ class Group(Owned, Generic[_D]):
     def _container_set(self) -> bool:
         """What the kernel says (the group may have been attached without this object)."""
         try:
-            return self.status.container_set
+            return self.group_status().container_set
         except VfioError:
             return False
 
@@ -400,7 +414,7 @@ def open_pci(
 def _attach(
     group: Group[_D], container: Container, found: devices.PciDevice, root: str | Path
 ) -> None:
-    if not group.status.viable:
+    if not group.group_status().viable:
         others = [
             f"{d.bdf} ({d.driver or 'no driver'})"
             for d in devices.iter_group(found, root)

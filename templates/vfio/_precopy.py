@@ -5,11 +5,10 @@ PRE_COPY has ready, as QEMU asks before each pre-copy iteration."""
 from __future__ import annotations
 
 import ctypes
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 from vfio import abi
 from vfio import requests as rq
-from vfio._base import Record
 
 __all__ = ["PrecopyInfo", "precopy_info"]
 
@@ -21,16 +20,13 @@ class HasFileno(Protocol):
     def fileno(self) -> int: ...
 
 
-class PrecopyInfo(Record):
+class PrecopyInfo(NamedTuple):
     """`initial_bytes`: what is left of the initial state (migrate it before
     STOP_COPY to keep the downtime short); `dirty_bytes`: state changed since,
     an estimate that may go up as the device runs."""
 
-    __slots__ = ("initial_bytes", "dirty_bytes")
-
-    def __init__(self, initial_bytes: int, dirty_bytes: int) -> None:
-        self.initial_bytes = initial_bytes
-        self.dirty_bytes = dirty_bytes
+    initial_bytes: int
+    dirty_bytes: int
 
 
 def precopy_info(data_fd: int | HasFileno) -> PrecopyInfo:

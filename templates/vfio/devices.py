@@ -71,10 +71,9 @@ import os
 import re
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import NamedTuple
 
 from vfio import _in_use
-from vfio._base import Record
 from vfio.errors import DeviceInUseError, DeviceNotFoundError, RefusedError, SysfsError
 
 __all__ = ["Host", "PciDevice", "bind", "device", "find", "host", "scan", "unbind", "users"]
@@ -126,25 +125,9 @@ def is_vfio_driver(driver: str | None) -> bool:
     return driver is not None and "vfio" in driver.replace("_", "-")
 
 
-class PciDevice(Record):
+class PciDevice(NamedTuple):
     """One PCI device: identity, driver, IOMMU group and the VFIO nodes to open."""
 
-    __slots__ = (
-        "bdf",
-        "vendor",
-        "device",
-        "class_code",
-        "subsystem_vendor",
-        "subsystem_device",
-        "driver",
-        "driver_override",
-        "header_type",
-        "iommu_group",
-        "group_devices",
-        "group_node",
-        "cdev",
-        "noiommu",
-    )
     bdf: str
     vendor: int
     device: int
@@ -159,10 +142,6 @@ class PciDevice(Record):
     group_node: str | None  # /dev/vfio/N or /dev/vfio/noiommu-N, when present
     cdev: str | None  # /dev/vfio/devices/vfioN, when bound to a vfio driver
     noiommu: bool
-
-    def __init__(self, **values: Any) -> None:  # a plain class: a dataclass costs 0.5 ms at import
-        for name in self.__slots__:
-            setattr(self, name, values[name])
 
     @property
     def id(self) -> str:
@@ -192,10 +171,9 @@ class PciDevice(Record):
         }
 
 
-class Host(Record):
+class Host(NamedTuple):
     """What this kernel offers, from the nodes and modules present."""
 
-    __slots__ = ("root", "iommu_units", "container", "iommufd", "cdev", "noiommu", "modules")
     root: str
     iommu_units: list[str]  # /sys/class/iommu entries: a hardware IOMMU is on
     container: bool  # /dev/vfio/vfio (the legacy container)
@@ -203,10 +181,6 @@ class Host(Record):
     cdev: bool  # /dev/vfio/devices (the VFIO device cdev)
     noiommu: bool  # vfio's enable_unsafe_noiommu_mode
     modules: dict[str, bool]  # vfio, vfio_pci, vfio_iommu_type1, iommufd loaded (or built in)
-
-    def __init__(self, **values: Any) -> None:
-        for name in self.__slots__:
-            setattr(self, name, values[name])
 
     def to_json(self) -> dict[str, object]:
         return {

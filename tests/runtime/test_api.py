@@ -45,7 +45,7 @@ def test_errors_name_request_and_fd_kind_and_fds_are_owned() -> None:
         c.check_extension(1)
     with api.Group("/dev/null") as g:
         with pytest.raises(VfioError, match="VFIO_GROUP_GET_STATUS on a group fd failed: ENOTTY"):
-            g.status
+            g.group_status()
         with pytest.raises(TypeError):
             g.set_container(3)  # type: ignore[arg-type]
     dev = api.Device(os.open("/dev/null", os.O_RDWR), "null")
@@ -232,6 +232,7 @@ def test_migration_state_machine(monkeypatch: pytest.MonkeyPatch) -> None:
     head = ctypes.sizeof(abi.vfio_device_feature)
     seen: list[tuple[int, int]] = []
     state = [abi.VFIO_DEVICE_STATE_RUNNING]
+    stream_fd = os.open("/dev/null", os.O_RDONLY)  # the data fd STOP_COPY hands out
 
     def kernel(fd: int, buf: bytearray) -> int:
         f = abi.vfio_device_feature.from_buffer(buf)
@@ -249,17 +250,21 @@ def test_migration_state_machine(monkeypatch: pytest.MonkeyPatch) -> None:
             st = abi.vfio_device_feature_mig_state.from_buffer(buf, head)
             if op == abi.VFIO_DEVICE_FEATURE_SET:
                 state[0] = st.device_state
-                st.data_fd = 7 if st.device_state == abi.VFIO_DEVICE_STATE_STOP_COPY else -1
+                st.data_fd = stream_fd if st.device_state == abi.VFIO_DEVICE_STATE_STOP_COPY else -1
             st.device_state = state[0]
         return 0
 
     monkeypatch.setattr(rq, "vfio_device_feature", kernel)
     with api.Device(os.open("/dev/null", os.O_RDWR)) as dev:
         assert dev.migration_flags() == abi.VfioDeviceFeatureMigrationFlags.STOP_COPY
-        assert dev.mig_state == abi.VfioDeviceMigState.RUNNING
+        assert dev.get_mig_state() == abi.VfioDeviceMigState.RUNNING
         assert dev.set_mig_state(abi.VFIO_DEVICE_STATE_STOP) is None
-        assert dev.set_mig_state(abi.VFIO_DEVICE_STATE_STOP_COPY) == 7
-        assert dev.mig_state == abi.VfioDeviceMigState.STOP_COPY
+        with dev.set_mig_state(abi.VFIO_DEVICE_STATE_STOP_COPY) as data:
+            assert data.fileno() == stream_fd
+        assert data.closed
+        with pytest.raises(OSError):  # EBADF: closed at the end of the block
+            os.fstat(stream_fd)
+        assert dev.get_mig_state() == abi.VfioDeviceMigState.STOP_COPY
         with pytest.raises(ValueError):
             dev.set_mig_state(99)  # not a state: refused before the call
     sets = [op for op in seen if op[1] == abi.VFIO_DEVICE_FEATURE_SET]
@@ -480,7 +485,10 @@ def test_migration_data_fd_zero_is_an_fd(
 ) -> None:
     monkeypatch.setattr(rq, "vfio_device_feature", mig_kernel([], data_fd))
     with api.Device(os.open("/dev/null", os.O_RDWR)) as dev:
-        assert dev.set_mig_state(abi.VFIO_DEVICE_STATE_STOP_COPY) == returned
+        data = dev.set_mig_state(abi.VFIO_DEVICE_STATE_STOP_COPY)
+        # detach(): fd 0 and 5 are the test's, not the data stream's to close
+        assert (data.detach() if data is not None else None) == returned
+        assert data is None or data.closed
 
 
 def test_argsz_negotiation_bounds() -> None:

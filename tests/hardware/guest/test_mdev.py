@@ -23,14 +23,6 @@ VBE_DISPI, VBE_XRES, VBE_YRES, VBE_BPP, VBE_ENABLE = 0x500, 1, 2, 3, 4
 DRM_FORMAT_XRGB8888 = int.from_bytes(b"XR24", "little")
 
 
-def drain(fd: int) -> bytes:
-    """Everything the migration data fd has now (read returns 0 at its end)."""
-    out = bytearray()
-    while chunk := os.read(fd, 4096):
-        out += chunk
-    return bytes(out)
-
-
 def test_mtty_migration_round_trip() -> None:
     """Bytes written to the source's serial port come out of the target's
     after RUNNING -> PRE_COPY -> STOP_COPY -> STOP on the source and
@@ -44,38 +36,36 @@ def test_mtty_migration_round_trip() -> None:
                 abi.VFIO_MIGRATION_STOP_COPY | abi.VFIO_MIGRATION_P2P | abi.VFIO_MIGRATION_PRE_COPY
             )
             assert flags == wanted, flags
-            assert src.mig_state == S.RUNNING
+            assert src.get_mig_state() == S.RUNNING
             for byte in message:
                 src.write(abi.VFIO_PCI_BAR0_REGION_INDEX, UART_TX, bytes([byte]))
-            data_fd = src.set_mig_state(S.PRE_COPY)
-            assert data_fd is not None
-            try:
-                info = api.precopy_info(data_fd)
+            data = src.set_mig_state(S.PRE_COPY)
+            assert isinstance(data, api.MigrationData)
+            with data:
+                info = api.precopy_info(data)
                 assert info.initial_bytes > 0 and info.dirty_bytes == 0
-                stream = drain(data_fd)
+                stream = data.read_all()
                 assert len(stream) == info.initial_bytes
-                assert api.precopy_info(data_fd) == api.PrecopyInfo(0, 0)
+                assert api.precopy_info(data) == api.PrecopyInfo(0, 0)
                 assert src.set_mig_state(S.STOP_COPY) is None  # same fd
                 with pytest.raises(VfioError) as err:  # PRE_COPY only
-                    api.precopy_info(data_fd)
+                    api.precopy_info(data)
                 assert err.value.errno == errno.EINVAL
-                stream += drain(data_fd)
-            finally:
-                os.close(data_fd)
+                stream += data.read_all()
+                assert data.read() == b""  # the end of the stream
+            assert data.closed
             assert src.set_mig_state(S.STOP) is None
             assert dst.set_mig_state(S.STOP) is None
-            resume_fd = dst.set_mig_state(S.RESUMING)
-            assert resume_fd is not None
-            try:
-                assert os.write(resume_fd, stream) == len(stream)
-            finally:
-                os.close(resume_fd)
+            resume = dst.set_mig_state(S.RESUMING)
+            assert resume is not None
+            with resume:
+                resume.write_all(stream)
             assert dst.set_mig_state(S.RUNNING) is None
-            assert dst.mig_state == S.RUNNING
+            assert dst.get_mig_state() == S.RUNNING
             got = b"".join(dst.read(abi.VFIO_PCI_BAR0_REGION_INDEX, UART_RX, 1) for _ in message)
             assert got == message
             src.reset()  # VFIO_DEVICE_RESET puts mtty back to RUNNING
-            assert src.mig_state == S.RUNNING
+            assert src.get_mig_state() == S.RUNNING
     assert set(os.listdir("/proc/self/fd")) == before, "file descriptors leaked"
 
 
@@ -103,14 +93,14 @@ def raw_set_state(dev: api.Device, state: int) -> int:
 def check_refused_both_ways(dev: api.Device, target: int, reason: str) -> None:
     """vfio.api refuses the arc before the kernel, and the kernel, asked
     the same raw, answers the errno the overlay's state machine names."""
-    current = dev.mig_state
+    current = dev.get_mig_state()
     with pytest.raises(api.MigrationArcError, match=reason) as err:
         dev.set_mig_state(target)
     assert (err.value.current, err.value.target) == (current, target)
-    assert dev.mig_state == current  # nothing reached the kernel
+    assert dev.get_mig_state() == current  # nothing reached the kernel
     got = raw_set_state(dev, target)
     assert errno.errorcode.get(got) == err.value.kernel_errno, (current, target, got)
-    assert dev.mig_state == current
+    assert dev.get_mig_state() == current
 
 
 def test_mtty_forbidden_arcs_are_refused_locally_and_by_the_kernel() -> None:
@@ -128,20 +118,20 @@ def test_mtty_forbidden_arcs_are_refused_locally_and_by_the_kernel() -> None:
             S.PRE_COPY,
             S.PRE_COPY_P2P,
         ]
-        assert dev.mig_state == S.RUNNING
+        assert dev.get_mig_state() == S.RUNNING
         check_refused_both_ways(dev, S.ERROR, "ERROR is never a target")
         check_refused_both_ways(dev, S.NR, "not a migration state")
         check_refused_both_ways(dev, 99, "not a migration state")
         assert dev.mig_path(S.STOP_COPY) == [S.RUNNING_P2P, S.STOP, S.STOP_COPY]
-        data_fd = dev.set_mig_state(S.STOP_COPY)
-        assert data_fd is not None
-        os.close(data_fd)
-        assert dev.mig_state == S.STOP_COPY
+        data = dev.set_mig_state(S.STOP_COPY)
+        assert data is not None and data.fileno() >= 0
+        del data  # garbage collection closes it (the fd check below says so)
+        assert dev.get_mig_state() == S.STOP_COPY
         check_refused_both_ways(dev, S.PRE_COPY, "forbids this arc")
         check_refused_both_ways(dev, S.PRE_COPY_P2P, "forbids this arc")
         assert dev.set_mig_state(S.STOP) is None  # what STOP_COPY may do
         dev.reset()
-        assert dev.mig_state == S.RUNNING
+        assert dev.get_mig_state() == S.RUNNING
     assert set(os.listdir("/proc/self/fd")) == before, "file descriptors leaked"
 
 

@@ -40,7 +40,10 @@ DEBIAN: dict[str, str] = {
             "test_mtty_forbidden_arcs_are_refused_locally_and_by_the_kernel",
         )
     },
-    "test_mdev.py::test_mbochs_plane_and_dmabuf": "no mdev type mbochs-small (CONFIG_SAMPLE_VFIO_MDEV_*)",
+    **{
+        f"test_mdev.py::{name}": "no mdev type mbochs-small (CONFIG_SAMPLE_VFIO_MDEV_*)"
+        for name in ("test_mbochs_plane_and_dmabuf", "test_mbochs_edid_region_type_is_named")
+    },
     "test_mode_matrix.py::test_dma_and_interrupts[iommufd-compat-type1]": (
         "iommufd-compat-type1: no /dev/iommu (CONFIG_IOMMUFD)"
     ),

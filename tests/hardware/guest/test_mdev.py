@@ -168,3 +168,24 @@ def test_mbochs_plane_and_dmabuf() -> None:
             dev.gfx_dmabuf(plane.dmabuf_id + 100)
         assert err.value.errno == errno.ENOENT
     assert set(os.listdir("/proc/self/fd")) == before, "file descriptors leaked"
+
+
+def test_mbochs_edid_region_type_is_named() -> None:
+    """mbochs' EDID region (the one past the PCI regions) carries
+    VFIO_REGION_INFO_CAP_TYPE: RegionInfo.type names it GFX / GFX_EDID and
+    still equals the (type, subtype) tuple; RegionInfo and IrqInfo unpack."""
+    with mdev.created("mbochs-small") as path, mdev.opened(path) as dev:
+        typed = [r for r in dev.regions() if r.type is not None]
+        assert [r.index for r in typed] == [abi.VFIO_PCI_NUM_REGIONS], typed
+        kind = typed[0].type
+        assert kind == (abi.VFIO_REGION_TYPE_GFX, abi.VFIO_REGION_SUBTYPE_GFX_EDID)
+        assert (kind.type_name, kind.subtype_name, kind.vendor) == (
+            "VFIO_REGION_TYPE_GFX",
+            "VFIO_REGION_SUBTYPE_GFX_EDID",
+            None,
+        )
+        index, flags, size, offset, capabilities = typed[0]
+        assert index == abi.VFIO_PCI_NUM_REGIONS and size > 0 and capabilities
+        assert repr(typed[0]).startswith(f"RegionInfo(index={index}, flags=")
+        irq_index, _, count = dev.irq_info(abi.VFIO_PCI_INTX_IRQ_INDEX)
+        assert irq_index == abi.VFIO_PCI_INTX_IRQ_INDEX and count in (0, 1)

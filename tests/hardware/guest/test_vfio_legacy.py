@@ -99,9 +99,12 @@ def test_container_group_and_iommu(edu) -> None:
         assert c.api_version == abi.VFIO_API_VERSION
         assert {abi.VFIO_TYPE1_IOMMU, abi.VFIO_TYPE1v2_IOMMU} <= set(c.supported_iommus())
         assert api.Group.number_of(edu.bdf) == edu.group
-        assert g.status.viable and not g.status.container_set
+        assert g.group_status().viable and not g.group_status().container_set
         g.set_container(c)
-        assert g.status.flags == abi.VFIO_GROUP_FLAGS_VIABLE | abi.VFIO_GROUP_FLAGS_CONTAINER_SET
+        assert (
+            g.group_status().flags
+            == abi.VFIO_GROUP_FLAGS_VIABLE | abi.VFIO_GROUP_FLAGS_CONTAINER_SET
+        )
         assert c.set_iommu() == abi.VFIO_TYPE1v2_IOMMU
         info = c.iommu_info()
         assert info.iova_pgsizes & 0x1000
@@ -109,7 +112,7 @@ def test_container_group_and_iommu(edu) -> None:
         assert all(start <= end for start, end in info.iova_ranges)
         assert any(cap.name == "VFIO_IOMMU_TYPE1_INFO_CAP_IOVA_RANGE" for cap in info.capabilities)
         g.unset_container()
-        assert not g.status.container_set
+        assert not g.group_status().container_set
     assert open_fds() == before
 
 
@@ -259,4 +262,8 @@ def test_errors_are_clean_and_the_process_goes_on(stack) -> None:
     with pytest.raises(VfioError) as err:  # a container request on a device
         rq.vfio_get_api_version(dev.fd)
     assert err.value.errno == errno.ENOTTY
-    assert container.api_version == 0 and dev.info.num_regions > 0 and group.status.container_set
+    assert (
+        container.api_version == 0
+        and dev.info.num_regions > 0
+        and group.group_status().container_set
+    )

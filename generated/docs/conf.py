@@ -30,6 +30,7 @@ nitpick_ignore = [
     ("py:class", "DmaSpace"),
     ("py:class", "Final"),
     ("py:class", "HasFileno"),
+    ("py:class", "IommuMode"),
     ("py:class", "Iterator"),
     ("py:class", "Mapping"),
     ("py:class", "None"),

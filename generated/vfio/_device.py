@@ -231,14 +231,30 @@ class Device(Owned):
                 closer()
 
     def dma_buffer(
-        self, size: int, iova: int, *, readable: bool = True, writable: bool = True
+        self,
+        size: int,
+        iova: int | None = None,
+        *,
+        readable: bool = True,
+        writable: bool = True,
+        huge_pages: bool = False,
     ) -> DmaBuffer:
-        """A DMA buffer in the IOMMU this device was opened with (open_pci)."""
+        """A DMA buffer in the IOMMU this device was opened with (open_pci, in
+        any mode): at `iova`, or where the kernel chooses with iova=None (an
+        iommufd IOAS only: a type1 container refuses None); of huge pages
+        with huge_pages=True."""
         if self.dma_space is None:
             raise ValueError(
                 "no IOMMU known for this device: use its Container's or Ioas' dma_buffer"
             )
-        return DmaBuffer(self.dma_space, size, iova, readable=readable, writable=writable)
+        return DmaBuffer(
+            self.dma_space,
+            size,
+            iova,
+            readable=readable,
+            writable=writable,
+            huge_pages=huge_pages,
+        )
 
     # info, regions, IRQ indexes (none changes while the device is open: asked once)
 

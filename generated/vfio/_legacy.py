@@ -11,7 +11,8 @@ import errno
 import os
 import struct
 from pathlib import Path
-from typing import Any, Generic, NamedTuple, TypeVar
+from collections.abc import Callable
+from typing import Any, Generic, Literal, NamedTuple, TypeVar
 
 from vfio import abi, caps
 from vfio import requests as rq
@@ -33,6 +34,7 @@ from vfio._dma import DmaBuffer
 from vfio import devices
 from vfio.errors import (
     DeviceNotFoundError,
+    IommuModeError,
     NoIommuGroupError,
     NoiommuRefusedError,
     NodeError,
@@ -41,9 +43,41 @@ from vfio.errors import (
     VfioError,
 )
 
-__all__ = ["GroupStatus", "IommuInfo"]  # vfio.api.Container combines Container's parts
+__all__ = ["GroupStatus", "IommuInfo", "IommuMode", "IOMMU_MODES"]
+# (vfio.api.Container combines Container's parts)
 
 _D = TypeVar("_D", bound=Device)
+
+IommuMode = Literal[
+    "vfio_type1_iommu",
+    "vfio_type1v2_iommu",
+    "iommufd_compat_type1",
+    "iommufd_compat_type1v2",
+    "iommufd",
+]
+"""How open_pci reaches a device's IOMMU, named as the kernel's VFIO
+selftests name their variants (FIXTURE_VARIANT_ADD_ALL_IOMMU_MODES): a
+type1 (v1 or v2) container on /dev/vfio/vfio, the same through iommufd's
+VFIO compatibility (/dev/iommu given to VFIO_GROUP_SET_CONTAINER), or the
+device's VFIO cdev bound to an iommufd and attached to an IOAS."""
+
+IOMMU_MODES: tuple[IommuMode, ...] = (
+    "vfio_type1_iommu",
+    "vfio_type1v2_iommu",
+    "iommufd_compat_type1",
+    "iommufd_compat_type1v2",
+    "iommufd",
+)
+"""Every IommuMode, in the selftests' order (a test's parametrize list)."""
+
+# the container modes: the node (under the root) and the IOMMU model to set
+_CONTAINER_MODES: dict[str, tuple[str, int]] = {
+    "vfio_type1_iommu": ("dev/vfio/vfio", abi.VFIO_TYPE1_IOMMU),
+    "vfio_type1v2_iommu": ("dev/vfio/vfio", abi.VFIO_TYPE1v2_IOMMU),
+    "iommufd_compat_type1": ("dev/iommu", abi.VFIO_TYPE1_IOMMU),
+    "iommufd_compat_type1v2": ("dev/iommu", abi.VFIO_TYPE1v2_IOMMU),
+}
+_NO_IOMMUFD = "no /dev/iommu: the kernel needs CONFIG_IOMMUFD (or modprobe iommufd)"
 
 
 class IommuInfo(NamedTuple):
@@ -100,6 +134,8 @@ class Container(Owned):
     """/dev/vfio/vfio: the legacy container of groups and their IOMMU."""
 
     kind = "container"
+    chooses_iova = False
+    """type1 has no IOVA allocator: a DMA buffer here needs its iova."""
 
     def __init__(self, path: str | Path = "/dev/vfio/vfio") -> None:
         super().__init__(open_rw(path, "container"))
@@ -252,9 +288,19 @@ class Container(Owned):
         return unmapped
 
     def dma_buffer(
-        self, size: int, iova: int, *, readable: bool = True, writable: bool = True
+        self,
+        size: int,
+        iova: int | None,
+        *,
+        readable: bool = True,
+        writable: bool = True,
+        huge_pages: bool = False,
     ) -> DmaBuffer:
-        return DmaBuffer(self, size, iova, readable=readable, writable=writable)
+        """`size` bytes mapped at `iova` (given: type1 cannot choose one, and
+        None is refused), of huge pages with huge_pages=True (DmaBuffer)."""
+        return DmaBuffer(
+            self, size, iova, readable=readable, writable=writable, huge_pages=huge_pages
+        )
 
 
 class GroupStatus(NamedTuple):
@@ -375,29 +421,45 @@ def open_pci(
     root: str | Path = "/",
     *,
     noiommu: bool = False,
+    mode: IommuMode | None = None,
     container_class: type[Container] = Container,
+    cdev: Callable[[str, str | Path], _D] | None = None,
 ) -> _D:
-    """The device at `bdf` through the legacy container, checked against
-    sysfs first so that each way to fail says what to do; the device owns
-    its group and container (closing it closes them) and maps DMA there.
-    A device in a no-IOMMU group opens only with noiommu=True."""
+    """The device at `bdf` in IOMMU mode `mode` (None: the legacy container
+    with the best model set_iommu() finds), checked against sysfs first so
+    that each way to fail says what to do; the device owns its group and
+    container, or its iommufd (closing it closes them), and maps DMA there
+    (`dma_space`). `cdev` opens mode "iommufd" (vfio.api passes
+    Device.open_pci_cdev when the headers have it). A device in a no-IOMMU
+    group opens only with noiommu=True, and in no mode but None."""
+    if mode is not None and mode not in IOMMU_MODES:
+        raise ValueError(f"mode {mode!r} is not an IOMMU mode: one of {', '.join(IOMMU_MODES)}")
     found = devices.device(bdf, root)
     where = str(Path(root) / "sys/bus/pci/devices" / found.bdf)
     if found.iommu_group is None:
         raise NoIommuGroupError(found.bdf, where + "/iommu_group")
     if not found.bound_to_vfio:
         raise NotBoundError(found.bdf, found.driver, where + "/driver")
+    if mode == "iommufd":
+        return _open_cdev(found, where, root, cdev)
     if found.group_node is None:
         node = str(Path(root) / "dev/vfio" / str(found.iommu_group))
         raise NodeError(2, node, "the group has no node: is vfio-pci loaded? (modprobe vfio-pci)")
     group_node = Path(root) / found.group_node.lstrip("/")
     if found.noiommu and not noiommu:
         raise NoiommuRefusedError(str(group_node))
-    container = container_class(Path(root) / "dev/vfio/vfio")
+    if found.noiommu and mode is not None:
+        hint = "a no-IOMMU group has no IOMMU to choose a mode of: open it with mode=None"
+        raise IommuModeError(mode, str(group_node), hint)
+    node, iommu = _CONTAINER_MODES[mode] if mode is not None else ("dev/vfio/vfio", None)
+    container_path = Path(root) / node
+    if mode is not None and mode.startswith("iommufd") and not container_path.exists():
+        raise IommuModeError(mode, str(container_path), _NO_IOMMUFD)
+    container = container_class(container_path)
     try:
         group: Group[_D] = Group(group_node, noiommu=found.noiommu)
         try:
-            _attach(group, container, found, root)
+            _attach(group, container, found, root, mode, iommu)
             dev = device_class(rq.vfio_group_get_device_fd(group.fd, found.bdf), found.bdf)
         except BaseException:
             group.close()
@@ -411,8 +473,32 @@ def open_pci(
     return dev
 
 
+def _open_cdev(
+    found: devices.PciDevice,
+    where: str,
+    root: str | Path,
+    cdev: Callable[[str, str | Path], _D] | None,
+) -> _D:
+    """Mode "iommufd": the device's VFIO cdev, after saying what is missing."""
+    if cdev is None:
+        hint = "these headers have no VFIO cdev binding to iommufd: regenerate from Linux 6.6+"
+        raise IommuModeError("iommufd", where, hint)
+    iommufd = Path(root) / "dev/iommu"
+    if not iommufd.exists():
+        raise IommuModeError("iommufd", str(iommufd), _NO_IOMMUFD)
+    if found.cdev is None:
+        hint = "this device has no VFIO cdev: the kernel needs CONFIG_VFIO_DEVICE_CDEV"
+        raise IommuModeError("iommufd", where + "/vfio-dev", hint)
+    return cdev(found.bdf, root)
+
+
 def _attach(
-    group: Group[_D], container: Container, found: devices.PciDevice, root: str | Path
+    group: Group[_D],
+    container: Container,
+    found: devices.PciDevice,
+    root: str | Path,
+    mode: str | None,
+    iommu: int | None,
 ) -> None:
     if not group.group_status().viable:
         others = [
@@ -428,4 +514,7 @@ def _attach(
             "group",
         )
     group.set_container(container)
-    container.set_iommu(abi.VFIO_NOIOMMU_IOMMU if found.noiommu else None)
+    if mode is not None and iommu is not None and not container.check_extension(iommu):
+        hint = f"this container does not offer IOMMU model {iommu} (VFIO_CHECK_EXTENSION)"
+        raise IommuModeError(mode, str(found.group_node), hint)
+    container.set_iommu(abi.VFIO_NOIOMMU_IOMMU if found.noiommu else iommu)

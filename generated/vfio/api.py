@@ -36,7 +36,7 @@ from vfio._mmio import Mmio
 from vfio._device import DeviceInfo, HotResetInfo, IrqInfo, RegionInfo, RegionType
 from vfio._dirty import DirtyBitmap
 from vfio._gfx import DmaBufFd, GfxPlane
-from vfio._legacy import GroupStatus, IommuInfo
+from vfio._legacy import GroupStatus, IommuInfo, IommuMode, IOMMU_MODES
 from vfio._ioeventfd import Ioeventfd
 from vfio._iommufd import HwInfo, Ioas, Iommufd, IovaRanges
 from vfio._iommufd_objects import FaultQueue, Hwpt
@@ -79,10 +79,12 @@ __all__ = [
     "HwInfo",
     "HwQueue",
     "Hwpt",
+    "IOMMU_MODES",
     "Interrupt",
     "Ioas",
     "Ioeventfd",
     "IommuInfo",
+    "IommuMode",
     "Iommufd",
     "IovaRanges",
     "IrqInfo",
@@ -127,12 +129,41 @@ class Group(_Group[Device]):
     device_class = Device
 
 
-def open_pci(bdf: str, *, root: str = "/", noiommu: bool = False) -> Device:
-    """The PCI device at `bdf` ("0000:00:03.0") ready to use: through its
-    group and the legacy container (`Device.open_pci_cdev(bdf)`: through its
-    VFIO cdev and iommufd). Closing the device closes what it was opened
-    through; `device.dma_buffer(size, iova)` maps memory for its DMA. Each way
-    to fail is a SetupError saying what to do (not bound to vfio-pci, no IOMMU
-    group, group not viable, node busy). A device in a no-IOMMU group (nothing
-    confines its DMA) opens only with `noiommu=True`: NoiommuRefusedError otherwise."""
-    return _open_pci(Device, bdf, root, noiommu=noiommu, container_class=Container)
+# How open_pci opens mode "iommufd", passed as a value: the Python reference
+# lists the requests of open_pci's default mode (the container's), and
+# follows no call through a passed object (vfiogen.emit.docs.pyapi).
+_CDEV = Device.open_pci_cdev
+
+
+def open_pci(
+    bdf: str, *, root: str = "/", noiommu: bool = False, mode: IommuMode | None = None
+) -> Device:
+    """The PCI device at `bdf` ("0000:00:03.0") ready to use, with its IOMMU
+    in `mode` (an IommuMode, the kernel selftests' names): "vfio_type1_iommu"
+    or "vfio_type1v2_iommu" (a container on /dev/vfio/vfio), "iommufd_compat_type1"
+    or "iommufd_compat_type1v2" (/dev/iommu as the container), "iommufd" (the
+    device's VFIO cdev bound to an iommufd, attached to an IOAS: what
+    `Device.open_pci_cdev(bdf)` opens); None (the default): /dev/vfio/vfio
+    with the best model set_iommu() finds. Whatever the mode, the device maps
+    DMA the same way: `device.dma_buffer(size, iova)` in `device.dma_space`,
+    so a test written once runs in each mode:
+
+        for mode in api.IOMMU_MODES:
+            with api.open_pci("0000:00:03.0", mode=mode) as dev, dev.dma_buffer(4096, 0x100000) as buf:
+                buf.view[:4] = b"ping"
+
+    Closing the device closes what it was opened through. Each way to fail
+    is a SetupError saying what to do (not bound to vfio-pci, no IOMMU group,
+    group not viable, node busy; an IommuModeError for a mode the kernel
+    lacks: no /dev/iommu is CONFIG_IOMMUFD, no cdev CONFIG_VFIO_DEVICE_CDEV).
+    A device in a no-IOMMU group (nothing confines its DMA) opens only with
+    `noiommu=True` (NoiommuRefusedError otherwise) and mode None."""
+    return _open_pci(
+        Device,
+        bdf,
+        root,
+        noiommu=noiommu,
+        mode=mode,
+        container_class=Container,
+        cdev=_CDEV,
+    )

@@ -203,7 +203,8 @@ _MISSING_HINTS = {
     "container": "VFIO is not loaded: modprobe vfio-pci vfio_iommu_type1",
     "group": "no such group node: bind a device of the group to vfio-pci "
     "(python -m vfio bind BDF); python -m vfio list shows the groups",
-    "iommufd": "iommufd is not loaded: modprobe iommufd (Linux 6.2 or later)",
+    "iommufd": "no /dev/iommu: the kernel needs CONFIG_IOMMUFD (Linux 6.2 or later; "
+    "modprobe iommufd when it is a module)",
     "device": "no such VFIO cdev: bind the device to vfio-pci (python -m vfio bind BDF); "
     "the cdev needs CONFIG_VFIO_DEVICE_CDEV",
 }

@@ -240,6 +240,8 @@ class Ioas(OwnedId):
 
     kind = "ioas"
     iommufd: Iommufd
+    chooses_iova = True
+    """map_dma(None, ...) lets the kernel choose the IOVA: so does dma_buffer."""
 
     def __init__(self, iommufd: Iommufd, ioas_id: int) -> None:
         super().__init__(iommufd, ioas_id)
@@ -442,9 +444,20 @@ class Ioas(OwnedId):
         self.iommufd.option(abi.IOMMU_OPTION_HUGE_PAGES, object_id=self.id, value=value)
 
     def dma_buffer(
-        self, size: int, iova: int, *, readable: bool = True, writable: bool = True
+        self,
+        size: int,
+        iova: int | None = None,
+        *,
+        readable: bool = True,
+        writable: bool = True,
+        huge_pages: bool = False,
     ) -> DmaBuffer:
-        return DmaBuffer(self, size, iova, readable=readable, writable=writable)
+        """`size` bytes mapped at `iova`, or with iova=None where the kernel
+        chooses (the buffer's `.iova` says where); of huge pages with
+        huge_pages=True (DmaBuffer)."""
+        return DmaBuffer(
+            self, size, iova, readable=readable, writable=writable, huge_pages=huge_pages
+        )
 
     def iova_ranges(self) -> IovaRanges:
         """The usable (start, last) ranges and the IOVA alignment

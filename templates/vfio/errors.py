@@ -161,6 +161,25 @@ class NoiommuRefusedError(SetupError):
         self.init_args = (path,)
 
 
+class HugePagesError(SetupError):
+    """A DMA buffer backed by huge pages cannot be had: the kernel has none
+    (CONFIG_HUGETLBFS) or too few are free (/proc/sys/vm/nr_hugepages)."""
+
+    def __init__(self, path: str, hint: str) -> None:
+        super().__init__(_errno.ENOMEM, path, hint, "dma buffer")
+        self.init_args = (path, hint)
+
+
+class IommuModeError(SetupError):
+    """The IOMMU mode asked of open_pci is one this kernel (or device) does
+    not offer: `.mode` names it, the hint says what is missing."""
+
+    def __init__(self, mode: str, path: str, hint: str) -> None:
+        super().__init__(_errno.ENODEV, path, f"IOMMU mode {mode!r}: {hint}", "container")
+        self.mode = mode
+        self.init_args = (mode, path, hint)
+
+
 class SysfsError(SetupError):
     """Writing sysfs (bind, unbind) failed."""
 

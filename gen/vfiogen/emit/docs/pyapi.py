@@ -406,7 +406,8 @@ class Package:
         for node in _in_order(fn):
             if isinstance(node, ast.Return) and node.value is not None:
                 value = self._value_class(module, node.value, mro, typed)
-                found.append(_protocols(value) if value else {})
+                if value and _protocols(value):  # a return that says none does not disagree
+                    found.append(_protocols(value))
         agreed = found[0] if found and all(f.keys() == found[0].keys() for f in found) else {}
         same = all(_type_key(f[p]) == _type_key(agreed[p]) for f in found for p in agreed)
         self._returned[key] = agreed if same else {}

@@ -19,6 +19,8 @@ if TYPE_CHECKING:  # a Protocol class costs import time; only mypy needs it
     class DmaSpace(Protocol):
         """Where a buffer is mapped: a legacy Container or an iommufd Ioas."""
 
+        chooses_iova: bool  # whether map_dma(None, ...) lets the kernel choose (an Ioas)
+
         def map_dma(
             self, iova: int, size: int, vaddr: int, *, readable: bool = True, writable: bool = True
         ) -> object: ...

@@ -469,7 +469,19 @@ def open_pci(
         raise
     dev.dma_space = container
     dev.own(container.close)
-    dev.own(group.close)  # closed first: a group leaves its container before the container goes
+
+    def leave() -> None:
+        """Run first on close, after the device fd: the group leaves its
+        container (VFIO_GROUP_UNSET_CONTAINER, as the selftests' cleanup
+        does) before the container goes, then closes."""
+        try:
+            group.unset_container()
+        except VfioError:
+            pass  # closing the group's fd detaches it all the same
+        finally:
+            group.close()
+
+    dev.own(leave)
     return dev
 
 

@@ -70,6 +70,8 @@ def test_container_modes_set_the_container_node_and_model(
             assert buf.iova == 0x100000
         with pytest.raises(ValueError, match="Container cannot choose an IOVA"):
             dev.dma_buffer(4096)
+        assert "VFIO_GROUP_UNSET_CONTAINER" not in kernel.seen
+    assert kernel.seen[-1] == "VFIO_GROUP_UNSET_CONTAINER"  # the group leaves, as selftests do
 
 
 def test_iommufd_mode_opens_the_cdev_bound_and_attached(kernel: FakeKernel, tmp_path: Path) -> None:

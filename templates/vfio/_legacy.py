@@ -12,7 +12,7 @@ import os
 import struct
 from pathlib import Path
 from collections.abc import Callable
-from typing import Any, Generic, Literal, NamedTuple, TypeVar
+from typing import Any, Generic, Literal, NamedTuple, TypeAlias, TypeVar
 
 from vfio import abi, caps
 from vfio import requests as rq
@@ -48,14 +48,16 @@ __all__ = ["GroupStatus", "IommuInfo", "IommuMode", "IOMMU_MODES"]
 
 _D = TypeVar("_D", bound=Device)
 
-IommuMode = Literal[
+IommuMode: TypeAlias = Literal[
     "vfio_type1_iommu",
     "vfio_type1v2_iommu",
     "iommufd_compat_type1",
     "iommufd_compat_type1v2",
     "iommufd",
 ]
-"""How open_pci reaches a device's IOMMU, named as the kernel's VFIO
+"""One of "vfio_type1_iommu", "vfio_type1v2_iommu", "iommufd_compat_type1",
+"iommufd_compat_type1v2", "iommufd" (IOMMU_MODES): how open_pci reaches a
+device's IOMMU, named as the kernel's VFIO
 selftests name their variants (FIXTURE_VARIANT_ADD_ALL_IOMMU_MODES): a
 type1 (v1 or v2) container on /dev/vfio/vfio, the same through iommufd's
 VFIO compatibility (/dev/iommu given to VFIO_GROUP_SET_CONTAINER), or the

@@ -653,8 +653,9 @@ def _public_names(mod: _Module) -> list[str]:
 
 def _entry(pkg: Package, module: str, name: str) -> PyEntry | None:
     found = pkg.resolve(module, name)
-    if found is None:
-        return _data(pkg.modules[module], name)
+    if found is None:  # data: the module's own, or what it imports from a module of the package
+        origin, original = pkg.modules[module].imported.get(name, (module, name))
+        return _data(pkg.modules.get(origin, pkg.modules[module]), original)
     where, node = found
     if isinstance(node, _FUNCTIONS):
         return PyEntry(

@@ -10,8 +10,8 @@ import ctypes
 import errno
 import os
 import struct
-from pathlib import Path
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, Generic, Literal, NamedTuple, TypeAlias, TypeVar
 
 from vfio import abi, caps
@@ -43,8 +43,8 @@ from vfio.errors import (
     VfioError,
 )
 
+# vfio.api.Container combines Container's parts
 __all__ = ["GroupStatus", "IommuInfo", "IommuMode", "IOMMU_MODES"]
-# (vfio.api.Container combines Container's parts)
 
 _D = TypeVar("_D", bound=Device)
 
@@ -57,11 +57,11 @@ IommuMode: TypeAlias = Literal[
 ]
 """One of "vfio_type1_iommu", "vfio_type1v2_iommu", "iommufd_compat_type1",
 "iommufd_compat_type1v2", "iommufd" (IOMMU_MODES): how open_pci reaches a
-device's IOMMU, named as the kernel's VFIO
-selftests name their variants (FIXTURE_VARIANT_ADD_ALL_IOMMU_MODES): a
-type1 (v1 or v2) container on /dev/vfio/vfio, the same through iommufd's
-VFIO compatibility (/dev/iommu given to VFIO_GROUP_SET_CONTAINER), or the
-device's VFIO cdev bound to an iommufd and attached to an IOAS."""
+device's IOMMU, as the kernel's VFIO selftests name their variants
+(FIXTURE_VARIANT_ADD_ALL_IOMMU_MODES): a type1 (v1 or v2) container on
+/dev/vfio/vfio, the same through iommufd's VFIO compatibility (/dev/iommu
+given to VFIO_GROUP_SET_CONTAINER), or the device's VFIO cdev bound to an
+iommufd and attached to an IOAS."""
 
 IOMMU_MODES: tuple[IommuMode, ...] = (
     "vfio_type1_iommu",

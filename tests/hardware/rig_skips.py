@@ -10,23 +10,12 @@ feature: drop the entry so the test counts). Each entry maps a guest test id
 
 from __future__ import annotations
 
-# vfio.api.IOMMU_MODES, as the guest tests parametrize them (the host does not import vfio)
-IOMMU_MODES = (
-    "vfio_type1_iommu",
-    "vfio_type1v2_iommu",
-    "iommufd_compat_type1",
-    "iommufd_compat_type1v2",
-    "iommufd",
-)
 NO_MOCK_IOMMU = "no mock IOMMU (/sys/class/iommu/iommufd_selftest_iommu.0: CONFIG_IOMMUFD_TEST)"
 NO_IOMMUFD_NOR_CDEV = "has no /dev/iommu (CONFIG_IOMMUFD) and no edu's VFIO cdev"
 NO_SRIOV_NVME = "no SR-IOV nvme on this machine"
 NO_UBSAN = "this kernel has no __ubsan_handle_shift_out_of_bounds"
 NO_KASAN = "this kernel has no kasan_report"
 NO_DEV_IOMMU = "no /dev/iommu: the kernel needs CONFIG_IOMMUFD"
-NO_HUGETLBFS = (
-    "no huge pages: this kernel has no huge pages (no Hugepagesize: it needs CONFIG_HUGETLBFS)"
-)
 
 # What the Debian kernels (6.1, 7.2) lack against the self-built 7.2-full:
 # iommufd and its selftest mock, the VFIO cdev, the mdev samples, the
@@ -108,13 +97,7 @@ PGSIZE_BUGS_UNDETECTED: dict[str, str] = {
 
 EXPECTED_SKIPS: dict[str, dict[str, str]] = {
     "7.2": DEBIAN,
-    "7.2-full": {
-        **PGSIZE_BUGS_UNDETECTED,
-        # built without CONFIG_HUGETLBFS: no MAP_HUGETLB buffer to DMA from
-        **{
-            f"test_mode_matrix.py::test_dma_from_huge_pages[{m}]": NO_HUGETLBFS for m in IOMMU_MODES
-        },
-    },
+    "7.2-full": PGSIZE_BUGS_UNDETECTED,
     "6.1": {
         **DEBIAN,
         **PGSIZE_BUGS_UNDETECTED,

@@ -35,6 +35,7 @@ def test_the_fragment_has_what_the_rig_and_the_tests_need() -> None:
         "CONFIG_SAMPLE_VFIO_MDEV_MBOCHS",  # GFX plane + dma-buf
         "CONFIG_PCI_IOV",  # SR-IOV VFs of the nvme PF, the VF token
         "CONFIG_BLK_DEV_NVME",
+        "CONFIG_HUGETLBFS",  # MAP_HUGETLB DMA buffers
     ):
         assert wanted.get(option) == "y", option
     assert wanted["CONFIG_IOMMUFD_VFIO_CONTAINER"] == "n"

@@ -127,11 +127,6 @@ def test_skips_are_checked_against_the_flavor_table(tmp_path: Path) -> None:
         "no mdev type mbochs-small (CONFIG_SAMPLE_VFIO_MDEV_*)",
         "expected skip did not happen (drop it from rig_skips.py): "
         "test_fuzz_kernel.py::test_known_kernel_bug_reproduces[dirty-pages-pgsize-0]",
-        *(  # 7.2-full has no CONFIG_HUGETLBFS: these skip there (not in this junit)
-            "expected skip did not happen (drop it from rig_skips.py): "
-            f"test_mode_matrix.py::test_dma_from_huge_pages[{mode}]"
-            for mode in sorted(rig_skips.IOMMU_MODES)
-        ),
     ]
     # 7.2 (Debian) has UBSAN: the bug must reproduce there; mbochs is expected
     on_debian = rig_skips.unexpected_skips("7.2", skips)

@@ -199,7 +199,8 @@ class OwnedIdFd(OwnedId):
         super().close()
 
 
-_MISSING_HINTS = {
+MISSING_HINTS = {
+    # what to do when a VFIO or iommufd node is missing, by its kind
     "container": "VFIO is not loaded: modprobe vfio-pci vfio_iommu_type1",
     "group": "no such group node: bind a device of the group to vfio-pci "
     "(python -m vfio bind BDF); python -m vfio list shows the groups",
@@ -219,7 +220,7 @@ def open_rw(path: str | Path, kind: str = "device") -> int:
         code = exc.errno or 0
         if code == errno.ENOENT:
             raise NodeMissingError(
-                code, str(path), _MISSING_HINTS.get(kind, "no such file"), kind
+                code, str(path), MISSING_HINTS.get(kind, "no such file"), kind
             ) from exc
         if code in (errno.EACCES, errno.EPERM):
             hint = f"no access: run as root, or give this user the {kind} node (chown/udev rule)"

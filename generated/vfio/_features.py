@@ -64,10 +64,8 @@ class FeatureDevice(Device):
         if (fd := self._fd) < 0:
             fd = self.fd  # raises: this device is closed
         if not payload:
-            try:  # a request sent before: its header, packed then
-                buf = _HEADS[flags | feature].copy()
-            except (KeyError, TypeError):
-                buf = _head(flags, feature).copy()
+            head = _HEADS.get(flags | feature) if flags.__class__ is int else None
+            buf = (head if head is not None else _head(flags, feature)).copy()
             rq.vfio_device_feature(fd, buf)
             return b""
         buf = bytearray(_pack(_HEAD + len(payload), uint(flags, "flags") | feature))

@@ -12,7 +12,7 @@ import os
 from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, NamedTuple, cast
 
-from vfio import abi, caps, tails
+from vfio import abi, caps
 from vfio import requests as rq
 from vfio._base import (
     MAX_ARGSZ,
@@ -181,7 +181,6 @@ class IrqInfo(NamedTuple):
     count: int  # type: ignore[assignment]  # a field: shadows tuple.count()
 
 
-_EVENTFD_TRIGGER = abi.VFIO_IRQ_SET_DATA_EVENTFD | abi.VFIO_IRQ_SET_ACTION_TRIGGER
 _PCI_IRQ_NAMES = {
     abi.VFIO_PCI_INTX_IRQ_INDEX: "INTx",
     abi.VFIO_PCI_MSI_IRQ_INDEX: "MSI",
@@ -309,7 +308,7 @@ class Device(Owned):
             try:
                 yield self.region_info(index)
             except VfioError as exc:
-                if exc.errno != 22:  # EINVAL: no such region on this device
+                if exc.errno != errno.EINVAL:  # EINVAL: no such region on this device
                     raise
 
     def _span(self, index: int, offset: int, size: int) -> RegionInfo:
@@ -408,7 +407,7 @@ class Device(Owned):
             try:
                 yield self.irq_info(index)
             except VfioError as exc:
-                if exc.errno != 22:  # EINVAL: no such index on this device (edu's ERR)
+                if exc.errno != errno.EINVAL:  # EINVAL: no such index on this device (edu's ERR)
                     raise
 
     def interrupt(self, index: int, vector: int = 0) -> Interrupt:
@@ -429,14 +428,7 @@ class Device(Owned):
         try:
             for vector in range(start, start + count):
                 irqs.append(Interrupt(index, vector))
-            buf = tails.build(
-                abi.vfio_irq_set,
-                [irq.fileno() for irq in irqs],
-                flags=_EVENTFD_TRIGGER,
-                index=index,
-                start=start,
-            )
-            rq.vfio_device_set_irqs(self.fd, buf)
+            self.enable_irq(index, [irq.fileno() for irq in irqs], start)
         except BaseException:
             for irq in irqs:
                 irq.close()

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import ctypes
 import errno
-import os
 import struct
 from collections.abc import Sequence
 from pathlib import Path

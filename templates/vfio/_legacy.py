@@ -12,11 +12,12 @@ import os
 import struct
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Generic, Literal, NamedTuple, TypeAlias, TypeVar
+from typing import Any, Generic, Literal, NamedTuple, TypeAlias, TypeVar, get_args
 
 from vfio import abi, caps
 from vfio import requests as rq
 from vfio._base import (
+    MISSING_HINTS,
     PAGE_SIZE,
     Owned,
     chain,
@@ -63,13 +64,7 @@ device's IOMMU, as the kernel's VFIO selftests name their variants
 given to VFIO_GROUP_SET_CONTAINER), or the device's VFIO cdev bound to an
 iommufd and attached to an IOAS."""
 
-IOMMU_MODES: tuple[IommuMode, ...] = (
-    "vfio_type1_iommu",
-    "vfio_type1v2_iommu",
-    "iommufd_compat_type1",
-    "iommufd_compat_type1v2",
-    "iommufd",
-)
+IOMMU_MODES: tuple[IommuMode, ...] = get_args(IommuMode)
 """Every IommuMode, in the selftests' order (a test's parametrize list)."""
 
 # the container modes: the node (under the root) and the IOMMU model to set
@@ -79,7 +74,7 @@ _CONTAINER_MODES: dict[str, tuple[str, int]] = {
     "iommufd_compat_type1": ("dev/iommu", abi.VFIO_TYPE1_IOMMU),
     "iommufd_compat_type1v2": ("dev/iommu", abi.VFIO_TYPE1v2_IOMMU),
 }
-_NO_IOMMUFD = "no /dev/iommu: the kernel needs CONFIG_IOMMUFD (or modprobe iommufd)"
+_NO_IOMMUFD = MISSING_HINTS["iommufd"]
 
 
 class IommuInfo(NamedTuple):

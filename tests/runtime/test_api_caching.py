@@ -125,6 +125,10 @@ def test_feature_requests_and_refusals(monkeypatch: pytest.MonkeyPatch) -> None:
             with pytest.raises(error, match=message):
                 dev.feature(*args)
         assert sent == []
+        dev.feature(0, 1)  # remembered: an int's header
+        with pytest.raises(TypeError, match="flags must be an int"):
+            dev.feature(0, True)  # a bool is refused, remembered key or not
+        del sent[:]
         monkeypatch.setattr(_features, "_HEADS_MAX", 2)
         _features._HEADS.clear()
         for feature in range(5):

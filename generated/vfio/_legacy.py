@@ -27,7 +27,10 @@ from vfio._base import (
     negotiate,
     open_rw,
     page_aligned,
+    ranges_cover,
+    ranges_text,
     scope_flag,
+    span_text,
     uint,
 )
 from vfio._device import Device
@@ -258,11 +261,10 @@ class Container(Owned):
             ranges = self.iommu_info().iova_ranges
         except (VfioError, ValueError):
             return
-        if ranges and not any(a <= iova and iova + size - 1 <= b for a, b in ranges):
-            usable = ", ".join(f"[{a:#x}, {b:#x}]" for a, b in ranges)
+        if ranges and not ranges_cover(ranges, iova, size):
             exc.add_hint(
-                f"[{iova:#x}, {iova + size:#x}) is outside the IOVA ranges the IOMMU offers "
-                f"({usable}: Container.iommu_info().iova_ranges)"
+                f"{span_text(iova, size)} is outside the IOVA ranges the IOMMU offers "
+                f"({ranges_text(ranges)}: Container.iommu_info().iova_ranges)"
             )
 
     def unmap_dma(self, iova: int, size: int, flags: int = 0) -> int:

@@ -72,6 +72,21 @@ def fields_packer(cls: Any, first: str, last: str) -> tuple[int, Callable[..., N
     return start, struct.Struct(form).pack_into
 
 
+def ranges_cover(ranges: Sequence[tuple[int, int]], iova: int, length: int) -> bool:
+    """Whether [iova, iova + length) lies inside one of the inclusive (start, last) ranges."""
+    return any(a <= iova and iova + length - 1 <= b for a, b in ranges)
+
+
+def span_text(iova: int, length: int) -> str:
+    """[iova, iova + length) as a hint prints it."""
+    return f"[{iova:#x}, {iova + length:#x})"
+
+
+def ranges_text(ranges: Sequence[tuple[int, int]]) -> str:
+    """Inclusive IOVA ranges as a hint prints them."""
+    return ", ".join(f"[{a:#x}, {b:#x}]" for a, b in ranges) or "none"
+
+
 def page_aligned(value: object, what: str) -> int:
     """A 64-bit argument that must be a multiple of the page size."""
     checked = int(uint(value, what, 64))  # a plain int, from an int subclass too

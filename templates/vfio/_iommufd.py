@@ -21,6 +21,9 @@ from vfio._base import (
     fields_packer,
     open_rw,
     page_aligned,
+    ranges_cover,
+    ranges_text,
+    span_text,
     uint,
 )
 from vfio._device import Device
@@ -206,15 +209,7 @@ class IovaRanges(NamedTuple):
 
     def covers(self, iova: int, length: int) -> bool:
         """Whether [iova, iova + length) lies inside one range."""
-        return any(a <= iova and iova + length - 1 <= b for a, b in self.ranges)
-
-
-def _span_text(iova: int, length: int) -> str:
-    return f"[{iova:#x}, {iova + length:#x})"
-
-
-def _ranges_text(ranges: Sequence[tuple[int, int]]) -> str:
-    return ", ".join(f"[{a:#x}, {b:#x}]" for a, b in ranges) or "none"
+        return ranges_cover(self.ranges, iova, length)
 
 
 # What Ioas.map_dma/unmap_dma use on every call (the same approach as
@@ -317,8 +312,8 @@ class Ioas(OwnedId):
             return
         if not usable.covers(iova, length):
             exc.add_hint(
-                f"{_span_text(iova, length)} is outside the usable IOVA ranges of this IOAS "
-                f"({_ranges_text(usable.ranges)}: Ioas.iova_ranges()); or pass iova=None"
+                f"{span_text(iova, length)} is outside the usable IOVA ranges of this IOAS "
+                f"({ranges_text(usable.ranges)}: Ioas.iova_ranges()); or pass iova=None"
             )
         elif usable.alignment > 1 and (iova | length) % usable.alignment:
             exc.add_hint(

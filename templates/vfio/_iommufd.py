@@ -240,11 +240,7 @@ class Ioas(OwnedId):
     def __init__(self, iommufd: Iommufd, ioas_id: int) -> None:
         super().__init__(iommufd, ioas_id)
         m = _IoasMap(size=ctypes.sizeof(_IoasMap), ioas_id=ioas_id)
-        m.flags = (
-            abi.IOMMU_IOAS_MAP_FIXED_IOVA
-            | abi.IOMMU_IOAS_MAP_READABLE
-            | abi.IOMMU_IOAS_MAP_WRITEABLE
-        )
+        m.flags = map_flags(True, True, 0)
         self._map_fixed_rw = bytearray(m)  # map_dma's common request, addresses to come
         self._unmap_blank = bytearray(_IoasUnmap(size=ctypes.sizeof(_IoasUnmap), ioas_id=ioas_id))
 
@@ -286,11 +282,7 @@ class Ioas(OwnedId):
                 return iova
         m = abi.iommu_ioas_map()
         m.size = ctypes.sizeof(m)
-        m.flags = (
-            (abi.IOMMU_IOAS_MAP_FIXED_IOVA if iova is not None else 0)
-            | (abi.IOMMU_IOAS_MAP_READABLE if readable else 0)
-            | (abi.IOMMU_IOAS_MAP_WRITEABLE if writable else 0)
-        )
+        m.flags = map_flags(readable, writable, iova)
         m.ioas_id = self.id
         m.user_va = uint(vaddr, "vaddr", 64)
         m.length = page_aligned(size, "size")

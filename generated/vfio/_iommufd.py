@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import NamedTuple, Protocol, Self
 
-from vfio import abi
+from vfio import _ioctl, abi
 from vfio import requests as rq
 from vfio._base import (
     MAX_ARGSZ,
@@ -221,6 +221,9 @@ _UNMAP_RANGE_AT, _pack_unmap_range = fields_packer(_IoasUnmap, "iova", "length")
 _UNMAPPED_AT = getattr(_IoasUnmap, "length").offset
 _unpack_u64 = struct.Struct("=Q").unpack_from
 _PAGE_MASK = PAGE_SIZE - 1
+# the fast paths' requests go through vfio._ioctl.inline_ioctl: checked here
+_IOAS_MAP = _ioctl.inline("IOMMU_IOAS_MAP", abi.IOMMU_IOAS_MAP, "iommufd")
+_IOAS_UNMAP = _ioctl.inline("IOMMU_IOAS_UNMAP", abi.IOMMU_IOAS_UNMAP, "iommufd")
 
 
 class HasFileno(Protocol):
@@ -274,11 +277,12 @@ class Ioas(OwnedId):
                 pass  # out of range: the checks below say which
             else:
                 try:
-                    rq.iommu_ioas_map(fd, buf)
-                except VfioError as exc:
-                    if exc.errno == errno.EINVAL:
-                        self._hint_outside(exc, iova, size)
-                    raise
+                    _ioctl.inline_ioctl(fd, _IOAS_MAP, buf, True)
+                except OSError as exc:
+                    error = _ioctl.inline_failed(exc, _IOAS_MAP)
+                    if error.errno == errno.EINVAL:
+                        self._hint_outside(error, iova, size)
+                    raise error from exc
                 return iova
         m = abi.iommu_ioas_map()
         m.size = ctypes.sizeof(m)
@@ -327,7 +331,10 @@ class Ioas(OwnedId):
             except struct.error:
                 pass  # out of range: the checks below say which
             else:
-                rq.iommu_ioas_unmap(fd, buf)
+                try:
+                    _ioctl.inline_ioctl(fd, _IOAS_UNMAP, buf, True)
+                except OSError as exc:
+                    raise _ioctl.inline_failed(exc, _IOAS_UNMAP) from exc
                 unmapped: int = _unpack_u64(buf, _UNMAPPED_AT)[0]
                 return unmapped
         u = abi.iommu_ioas_unmap()

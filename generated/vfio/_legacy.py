@@ -14,7 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Generic, Literal, NamedTuple, TypeAlias, TypeVar, get_args
 
-from vfio import abi, caps
+from vfio import _ioctl, abi, caps
 from vfio import requests as rq
 from vfio._base import (
     MISSING_HINTS,
@@ -118,6 +118,9 @@ _ADDRS_AT, _pack_addrs = fields_packer(_DmaMap, "vaddr", "size")
 _RANGE_AT, _pack_range = fields_packer(_DmaUnmap, "iova", "size")
 _UNMAPPED_AT = getattr(_DmaUnmap, "size").offset
 _unpack_u64 = struct.Struct("=Q").unpack_from
+# issued through vfio._ioctl.inline_ioctl: the verbs check their requests themselves
+_MAP_DMA = _ioctl.inline("VFIO_IOMMU_MAP_DMA", abi.VFIO_IOMMU_MAP_DMA, "container")
+_UNMAP_DMA = _ioctl.inline("VFIO_IOMMU_UNMAP_DMA", abi.VFIO_IOMMU_UNMAP_DMA, "container")
 
 
 def _map_args(iova: object, size: object, vaddr: object) -> tuple[int, int, int]:
@@ -241,10 +244,11 @@ class Container(Owned):
             _map_args(iova, size, vaddr)  # says which is out of range
             raise
         try:  # free while nothing is raised
-            rq.vfio_iommu_map_dma(fd, buf)
-        except VfioError as exc:
-            self._hint_map(exc, iova, size)
-            raise
+            _ioctl.inline_ioctl(fd, _MAP_DMA, buf, True)
+        except OSError as exc:
+            error = _ioctl.inline_failed(exc, _MAP_DMA)
+            self._hint_map(error, iova, size)
+            raise error from exc
 
     def _hint_map(self, exc: VfioError, iova: int, size: int) -> None:
         """What the API knows of a refused map: no IOMMU model set yet, or an
@@ -282,7 +286,10 @@ class Container(Owned):
         except struct.error:
             _unmap_args(iova, size, flags)  # says which is out of range
             raise
-        rq.vfio_iommu_unmap_dma(fd, buf)
+        try:
+            _ioctl.inline_ioctl(fd, _UNMAP_DMA, buf, True)
+        except OSError as exc:
+            raise _ioctl.inline_failed(exc, _UNMAP_DMA) from exc
         unmapped: int = _unpack_u64(buf, _UNMAPPED_AT)[0]  # the size the kernel unmapped
         return unmapped
 

@@ -5,8 +5,7 @@ from __future__ import annotations
 
 import ctypes
 
-from vfio import abi
-from vfio import requests as rq
+from vfio import _ioctl, abi
 from vfio._base import uint
 from vfio._device import Device
 from vfio.errors import VfioError
@@ -31,6 +30,8 @@ _HEADS: dict[int, bytearray] = {}
 sends a copy (measured in the guest, packing was a third of what feature()
 cost over the typed request). Holds checked flags only, at most _HEADS_MAX."""
 _HEADS_MAX = 1024
+_FEATURE = _ioctl.inline("VFIO_DEVICE_FEATURE", abi.VFIO_DEVICE_FEATURE, "device")
+"""feature() issues its request through vfio._ioctl.inline_ioctl: it builds and checks it."""
 
 
 def _head(flags: object, feature: int) -> bytearray:
@@ -66,12 +67,14 @@ class FeatureDevice(Device):
         if not payload:
             head = _HEADS.get(flags | feature) if flags.__class__ is int else None
             buf = (head if head is not None else _head(flags, feature)).copy()
-            rq.vfio_device_feature(fd, buf)
-            return b""
-        buf = bytearray(_pack(_HEAD + len(payload), uint(flags, "flags") | feature))
-        buf += payload
-        rq.vfio_device_feature(fd, buf)
-        return bytes(buf[_HEAD:])
+        else:
+            buf = bytearray(_pack(_HEAD + len(payload), uint(flags, "flags") | feature))
+            buf += payload
+        try:
+            _ioctl.inline_ioctl(fd, _FEATURE, buf, True)
+        except OSError as exc:
+            raise _ioctl.inline_failed(exc, _FEATURE) from exc
+        return bytes(buf[_HEAD:]) if payload else b""
 
     _probed: dict[tuple[int, int], bool] | None = None
 

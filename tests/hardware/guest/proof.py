@@ -41,6 +41,10 @@ def install(ioctl_module: Any) -> None:
         if getattr(original, "_proof", False):
             continue
         setattr(ioctl_module, kind, _recording(original))
+    if not getattr(ioctl_module.inline_ioctl, "_proof", False):
+        ioctl_module.inline_ioctl = _recording_inline(
+            ioctl_module.inline_ioctl, ioctl_module.INLINE
+        )
 
 
 def install_requests(requests_module: Any) -> None:
@@ -74,6 +78,32 @@ def _recording(call: Callable[..., int], request: str | None = None) -> Callable
 
     recorded._proof = True  # type: ignore[attr-defined]
     recorded.__wrapped__ = call  # type: ignore[attr-defined]  # the benchmark times the original
+    return recorded
+
+
+def _recording_inline(
+    call: Callable[[int, int, Any, bool], int], inline: dict[int, tuple[str, str]]
+) -> Callable[[int, int, Any, bool], int]:
+    """vfio._ioctl.inline_ioctl recorded: the API's hot verbs issue their
+    requests through it (fcntl.ioctl's OSError; the verb makes the
+    VfioError), each number declared in `inline` with its request's name."""
+
+    def recorded(fd: int, number: int, arg: Any, mutate: bool) -> int:
+        name = inline[number][0]
+        for seen in _observers:
+            seen.add(name)
+        try:
+            result = call(fd, number, arg, mutate)
+        except OSError as exc:
+            label = errno.errorcode.get(exc.errno or 0, str(exc.errno))
+            _errnos.setdefault(name, {}).setdefault(label, set()).add(current())
+            raise
+        if _current:
+            _ok.setdefault(name, set()).add(current())
+        return result
+
+    recorded._proof = True  # type: ignore[attr-defined]
+    recorded.__wrapped__ = call  # type: ignore[attr-defined]
     return recorded
 
 

@@ -6,8 +6,10 @@ Read with `ast` from the rendered package (the text `render_bindings`
 writes), never imported: the docs must build where the package cannot run.
 A method issues a request when its body (outside `except` handlers, which
 only explain failures) names the request's function in
-vfio.requests (`rq.vfio_device_get_info`) or its number in vfio.abi
-(`abi.VFIO_DEVICE_GET_INFO`), or calls something that does: a method of its
+vfio.requests (`rq.vfio_device_get_info`), its number in vfio.abi
+(`abi.VFIO_DEVICE_GET_INFO`) or a module constant that declares it issued
+inline (`_MAP_DMA = _ioctl.inline("VFIO_IOMMU_MAP_DMA", ...)`), or calls
+something that does: a method of its
 own class (`self.set_irqs`, MRO as Python computes it), a function of its
 module, or a method of an object whose class the code names (a parameter's
 annotation, `x = Cls(...)`, `x = f(...)` or `x = obj.method(...)` whose
@@ -91,6 +93,9 @@ class _Module:
     imported: dict[str, tuple[str, str]]  # local name -> (module, name)
     defs: dict[str, ast.ClassDef | _Fn]
     typevars: dict[str, ast.expr]  # `_D = TypeVar("_D", bound=Device)`: "_D" -> its bound
+    inline: dict[
+        str, str
+    ]  # `_MAP = _ioctl.inline("VFIO_IOMMU_MAP_DMA", ...)`: "_MAP" -> the request
 
 
 _Fn = ast.FunctionDef | ast.AsyncFunctionDef
@@ -236,6 +241,8 @@ class Package:
                 return {self.by_function[node.attr]}
             if target in ("vfio.abi", "vfio.requests") and node.attr in self.requests:
                 return {node.attr}
+        if isinstance(node, ast.Name) and node.id in mod.inline:
+            return {mod.inline[node.id]}
         if isinstance(node, ast.Name) and node.id in mod.imported:
             origin, name = mod.imported[node.id]
             if origin == "vfio.requests" and name in self.by_function:
@@ -579,6 +586,7 @@ def _parse(name: str, path: str, text: str) -> _Module:
     imported: dict[str, tuple[str, str]] = {}
     defs: dict[str, ast.ClassDef | _Fn] = {}
     typevars: dict[str, ast.expr] = {}
+    inline: dict[str, str] = {}
     for node in ast.walk(tree):
         if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("vfio"):
             for a in node.names:
@@ -596,14 +604,34 @@ def _parse(name: str, path: str, text: str) -> _Module:
             defs[node.name] = node
         elif isinstance(node, ast.Assign):
             bound = _typevar_bound(node)
+            request = _inline_request(node, aliases)
             for t in node.targets:
                 if bound is not None and isinstance(t, ast.Name):
                     typevars[t.id] = bound
+                if request is not None and isinstance(t, ast.Name):
+                    inline[t.id] = request
         elif isinstance(node, ast.If):  # TYPE_CHECKING blocks: Protocols mypy reads
             for inner in node.body:
                 if isinstance(inner, (ast.ClassDef, *_FUNCTIONS)):
                     defs.setdefault(inner.name, inner)
-    return _Module(name, tree, aliases, imported, defs, typevars)
+    return _Module(name, tree, aliases, imported, defs, typevars, inline)
+
+
+def _inline_request(node: ast.Assign, aliases: Mapping[str, str]) -> str | None:
+    """The request of `X = _ioctl.inline("NAME", ...)` (vfio._ioctl.inline)."""
+    call = node.value
+    if (
+        isinstance(call, ast.Call)
+        and isinstance(call.func, ast.Attribute)
+        and isinstance(call.func.value, ast.Name)
+        and aliases.get(call.func.value.id) == "vfio._ioctl"
+        and call.func.attr == "inline"
+        and call.args
+        and isinstance(call.args[0], ast.Constant)
+        and isinstance(call.args[0].value, str)
+    ):
+        return call.args[0].value
+    return None
 
 
 def _typevar_bound(node: ast.Assign) -> ast.expr | None:

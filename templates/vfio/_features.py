@@ -26,9 +26,11 @@ assert _codec is not None  # argsz and flags: integers
 _pack = _codec.pack
 """The header (argsz, flags) as bytes, by struct's C code rather than ctypes."""
 _HEADS: dict[int, bytearray] = {}
-"""A request without payload by its flags field, packed once: each call
-sends a copy (measured in the guest, packing was a third of what feature()
-cost over the typed request). Holds checked flags only, at most _HEADS_MAX."""
+"""A request without payload by its flags field, packed once (measured in
+the guest, packing was a third of what feature() cost over the typed
+request). Sent as it is with mutate=False: fcntl.ioctl then gives the
+kernel its own copy (of at most 1024 bytes) and never writes back. Holds
+checked flags only, at most _HEADS_MAX."""
 _HEADS_MAX = 1024
 _FEATURE = _ioctl.inline("VFIO_DEVICE_FEATURE", abi.VFIO_DEVICE_FEATURE, "device")
 """feature() issues its request through vfio._ioctl.inline_ioctl: it builds and checks it."""
@@ -64,17 +66,19 @@ class FeatureDevice(Device):
             feature = _feature_index(feature)
         if (fd := self._fd) < 0:
             fd = self.fd  # raises: this device is closed
-        if not payload:
+        if not payload:  # a remembered header, not to be written into: mutate=False
             head = _HEADS.get(flags | feature) if flags.__class__ is int else None
-            buf = (head if head is not None else _head(flags, feature)).copy()
+            buf = head if head is not None else _head(flags, feature)
+            mutate = False
         else:
             buf = bytearray(_pack(_HEAD + len(payload), uint(flags, "flags") | feature))
             buf += payload
+            mutate = True
         try:
-            _ioctl.inline_ioctl(fd, _FEATURE, buf, True)
+            _ioctl.inline_ioctl(fd, _FEATURE, buf, mutate)
         except OSError as exc:
             raise _ioctl.inline_failed(exc, _FEATURE) from exc
-        return bytes(buf[_HEAD:]) if payload else b""
+        return bytes(buf[_HEAD:]) if mutate else b""
 
     _probed: dict[tuple[int, int], bool] | None = None
 

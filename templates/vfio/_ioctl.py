@@ -24,7 +24,7 @@ ioctl_in_place: Callable[[int, int, Any, bool], int] = fcntl.ioctl
 ioctl_int: Callable[[int, int, int], int] = fcntl.ioctl
 """... and with an integer argument."""
 
-inline_ioctl: Callable[[int, int, bytearray, bool], int] = fcntl.ioctl
+inline_ioctl: Callable[[int, int, bytearray, bool], Any] = fcntl.ioctl
 """fcntl.ioctl as the API's hot verbs (map/unmap, feature) call it with the
 request they built and checked themselves: one Python call fewer than the
 request function, a fifth of what such a verb costs in the guest. They look

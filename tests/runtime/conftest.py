@@ -12,7 +12,7 @@ import os
 import sys
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+
 
 import pytest
 
@@ -23,16 +23,17 @@ from vfio import requests as rq  # noqa: E402
 from vfio.errors import VfioError  # noqa: E402
 
 
-def through_requests(fd: int, number: int, arg: Any, mutate: bool) -> int:
-    """inline_ioctl as rq.<request>(fd, arg): a VfioError from a fake
-    kernel becomes the OSError fcntl.ioctl raises."""
-    assert mutate is True, "the verbs pass their bytearray to be filled in"
+def through_requests(fd: int, number: int, arg: bytearray, mutate: bool) -> int | bytes:
+    """inline_ioctl as rq.<request>(fd, arg), and as fcntl.ioctl answers:
+    with mutate=False the kernel gets a copy, and the call returns it as
+    the kernel left it; a VfioError from a fake kernel becomes an OSError."""
     name, _ = _ioctl.INLINE[number]
+    buf = arg if mutate else bytearray(arg)
     try:
-        result: int = getattr(rq, name.lower())(fd, arg)
+        result: int = getattr(rq, name.lower())(fd, buf)
     except VfioError as exc:
         raise OSError(exc.errno, os.strerror(exc.errno or errno.EIO)) from None
-    return result
+    return result if mutate else bytes(buf)
 
 
 @pytest.fixture(autouse=True)

@@ -241,7 +241,7 @@ class Package:
                 return {self.by_function[node.attr]}
             if target in ("vfio.abi", "vfio.requests") and node.attr in self.requests:
                 return {node.attr}
-        if isinstance(node, ast.Name) and node.id in mod.inline:
+        if isinstance(node, ast.Name) and mod.inline.get(node.id) in self.requests:
             return {mod.inline[node.id]}
         if isinstance(node, ast.Name) and node.id in mod.imported:
             origin, name = mod.imported[node.id]

@@ -39,6 +39,8 @@ def render_bindings(spec: Spec) -> dict[str, str]:
         "tails": model.tails,
         "builders": model.builders,
         "pointees": model.pointees,
+        "extensions": model.extensions,
+        "region_vendors": model.region_vendors,
         "state_machines": list(spec.state_machines.values()),
         "features": sorted(((f.name, f.index) for f in spec.features.values()), key=lambda f: f[1]),
         **api_context(runtime),

@@ -183,6 +183,9 @@ class PyModel:
     tails: list[PyTail] = field(default_factory=list)
     builders: list[PyBuilder] = field(default_factory=list)
     pointees: list[PyPointee] = field(default_factory=list)
+    # overlay [extensions]: (name, kind) in the overlay's order; [region_vendors]: (ID, family)
+    extensions: list[tuple[str, str]] = field(default_factory=list)
+    region_vendors: list[tuple[str, str]] = field(default_factory=list)
     spec: Spec | None = None
 
 
@@ -198,6 +201,8 @@ def build(spec: Spec) -> PyModel:
     _requests(spec, m)
     _registries(spec, m)
     m.pointees = _pointees(spec, m)
+    m.extensions = [(x.name, x.kind) for x in spec.extensions.values()]
+    m.region_vendors = [(f"{v.vendor:#06x}", v.family) for v in spec.region_vendors.values()]
     return m
 
 

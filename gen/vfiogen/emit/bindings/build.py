@@ -36,7 +36,6 @@ def render_bindings(spec: Spec) -> dict[str, str]:
         "struct_types": sorted({r.arg_type for r in model.requests if r.arg_type}),
         "scopes": model.scopes,
         "capabilities": model.capabilities,
-        "tails": model.tails,
         "builders": model.builders,
         "pointees": model.pointees,
         "extensions": model.extensions,

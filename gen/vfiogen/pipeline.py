@@ -124,7 +124,7 @@ def _compile(
     _Constants(spec, decls, pp.macros, engines, main, per_abi).run()
     _bind_docs(spec, decls, main)
     _bind_value_sets(spec, decls, main)
-    overlay.apply(spec, overlay_files)
+    overlay.apply(spec, overlay_files, _comments_above(spec, decls, main))
     read = {name: path for p in pps.values() for name, path in p.files.items()}
     return spec, read
 
@@ -350,6 +350,25 @@ def _bind_docs(spec: Spec, decls: Declarations, main: list[str]) -> None:
                     "documented only by the overlay",
                 )
             )
+
+
+def _comments_above(spec: Spec, decls: Declarations, main: list[str]) -> overlay.Above:
+    """Per constant of the main headers, the run of comments that ends on
+    the line above it (nearest first): what the header says of it in prose
+    only, as "8086 vendor PCI sub-types", for the overlay to check."""
+    out: overlay.Above = {}
+    for file in main:
+        ends = {c.end: c for c in decls.comments[file] if not c.kerneldoc and not c.trailing}
+        for const in spec.constants.values():
+            if const.loc.file != file:
+                continue
+            run, line = [], const.loc.line - 1
+            while line in ends:
+                run.append((Loc(file, ends[line].line), ends[line].text))
+                line = ends[line].line - 1
+            if run:
+                out[const.name] = run
+    return out
 
 
 def _attach(spec: Spec, doc: DocBlock) -> None:

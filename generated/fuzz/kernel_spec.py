@@ -1576,7 +1576,6 @@ EXTENSIONS: Final[tuple[int, ...]] = (
     _abi.VFIO_TYPE1v2_IOMMU,
     _abi.VFIO_DMA_CC_IOMMU,
     _abi.VFIO_EEH,
-    _abi.__VFIO_RESERVED_TYPE1_NESTING_IOMMU,
     _abi.VFIO_SPAPR_TCE_v2_IOMMU,
     _abi.VFIO_NOIOMMU_IOMMU,
     _abi.VFIO_UNMAP_ALL,

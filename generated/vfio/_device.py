@@ -74,9 +74,6 @@ def _hot_reset_flags(value: int) -> abi.VfioPciHotResetInfoFlags:
     return cast("abi.VfioPciHotResetInfoFlags", values(value) if values is not None else value)
 
 
-# The PCI vendors whose subtypes the headers name after them ("8086 vendor
-# PCI sub-types" above VFIO_REGION_SUBTYPE_INTEL_*): PCI-SIG vendor IDs.
-_SUBTYPE_VENDORS = {0x8086: "INTEL", 0x10DE: "NVIDIA", 0x1014: "IBM"}
 _U32 = 0xFFFFFFFF
 
 
@@ -119,7 +116,7 @@ class RegionType(NamedTuple):
         """The VFIO_REGION_SUBTYPE_* these headers give this subtype of this
         type (None when they give none)."""
         if self.vendor is not None:
-            family = _SUBTYPE_VENDORS.get(self.vendor)
+            family = abi.REGION_VENDORS.get(self.vendor)  # the overlay's [region_vendors]
         else:
             named = self.type_name
             family = named.removeprefix("VFIO_REGION_TYPE_") if named else None

@@ -17,30 +17,17 @@ from vfio.errors import VfioError
 
 __all__: list[str] = []
 
-# The values VFIO_CHECK_EXTENSION answers on a container (include/uapi/linux/vfio.h):
-# IOMMU models, then properties of them; a release's bindings lack the newer ones.
-CONTAINER_EXTENSIONS = (
-    "VFIO_TYPE1_IOMMU",
-    "VFIO_TYPE1v2_IOMMU",
-    "VFIO_SPAPR_TCE_IOMMU",
-    "VFIO_SPAPR_TCE_v2_IOMMU",
-    "VFIO_NOIOMMU_IOMMU",
-    "VFIO_DMA_CC_IOMMU",
-    "VFIO_EEH",
-    "VFIO_UNMAP_ALL",
-    "VFIO_UPDATE_VADDR",
-)
-
 
 def container_extensions(root: str | Path = "/") -> list[str] | None:
-    """The extensions /dev/vfio/vfio says it supports (every registered IOMMU
-    driver answers before a model is set); None when it cannot be opened."""
+    """The extensions (abi.CONTAINER_EXTENSIONS: this release's, from the
+    overlay) /dev/vfio/vfio says it supports (every registered IOMMU driver
+    answers before a model is set); None when it cannot be opened."""
     try:
         with Container(Path(root) / "dev/vfio/vfio") as container:
             return [
                 name
-                for name in CONTAINER_EXTENSIONS
-                if hasattr(abi, name) and container.check_extension(getattr(abi, name)) > 0
+                for name, value in abi.CONTAINER_EXTENSIONS.items()
+                if container.check_extension(value) > 0
             ]
     except VfioError:
         return None

@@ -160,13 +160,8 @@ class Container(Owned):
         return rq.vfio_check_extension(self.fd, uint(extension, "extension"))
 
     def supported_iommus(self) -> list[int]:
-        kinds = [
-            abi.VFIO_TYPE1_IOMMU,
-            abi.VFIO_TYPE1v2_IOMMU,
-            abi.VFIO_NOIOMMU_IOMMU,
-            abi.VFIO_SPAPR_TCE_IOMMU,
-            abi.VFIO_SPAPR_TCE_v2_IOMMU,
-        ]
+        """The IOMMU models (abi.IOMMU_MODELS) CHECK_EXTENSION says it has."""
+        kinds = [abi.CONTAINER_EXTENSIONS[name] for name in abi.IOMMU_MODELS]
         return [k for k in kinds if self.check_extension(k)]
 
     def set_iommu(self, iommu: int | None = None) -> int:

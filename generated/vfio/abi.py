@@ -4524,3 +4524,38 @@ POINTEES: Final[dict[tuple[str, str], tuple[str, dict[int, type[ctypes.Structure
 }
 """(struct, member) -> (the member whose value chooses, {value: the struct
 at the member's address}), from the overlay's [records] selector/cases."""
+
+# --- what the header gives only as numbers or in comments (the overlay) ---------
+CONTAINER_EXTENSIONS: Final[dict[str, int]] = {
+    "VFIO_TYPE1_IOMMU": VFIO_TYPE1_IOMMU,
+    "VFIO_TYPE1v2_IOMMU": VFIO_TYPE1v2_IOMMU,
+    "VFIO_SPAPR_TCE_IOMMU": VFIO_SPAPR_TCE_IOMMU,
+    "VFIO_SPAPR_TCE_v2_IOMMU": VFIO_SPAPR_TCE_v2_IOMMU,
+    "VFIO_NOIOMMU_IOMMU": VFIO_NOIOMMU_IOMMU,
+    "VFIO_DMA_CC_IOMMU": VFIO_DMA_CC_IOMMU,
+    "VFIO_EEH": VFIO_EEH,
+    "VFIO_UNMAP_ALL": VFIO_UNMAP_ALL,
+    "VFIO_UPDATE_VADDR": VFIO_UPDATE_VADDR,
+}
+"""VFIO_CHECK_EXTENSION's values on a container, name -> value (overlay
+[extensions]): the IOMMU models first (IOMMU_MODELS), then properties of the
+model in use; each a value these headers define."""
+
+IOMMU_MODELS: Final[tuple[str, ...]] = (
+    "VFIO_TYPE1_IOMMU",
+    "VFIO_TYPE1v2_IOMMU",
+    "VFIO_SPAPR_TCE_IOMMU",
+    "VFIO_SPAPR_TCE_v2_IOMMU",
+    "VFIO_NOIOMMU_IOMMU",
+)
+"""The CONTAINER_EXTENSIONS that VFIO_SET_IOMMU accepts (an IOMMU driver's
+model); the others only VFIO_CHECK_EXTENSION answers."""
+
+REGION_VENDORS: Final[dict[int, str]] = {
+    0x8086: "INTEL",
+    0x10DE: "NVIDIA",
+    0x1014: "IBM",
+}
+"""PCI vendor ID -> FAMILY (overlay [region_vendors]): a region of type
+VFIO_REGION_TYPE_PCI_VENDOR_TYPE | vendor takes the subtypes
+VFIO_REGION_SUBTYPE_<FAMILY>_*, which the header says only in comments."""

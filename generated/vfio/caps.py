@@ -85,20 +85,6 @@ CAPABILITIES: Final[dict[tuple[str, int], CapType]] = {
     ),
 }
 
-COUNTED_TAILS: Final[dict[Struct, CountedTail]] = {
-    _abi.vfio_region_info_cap_sparse_mmap: CountedTail(
-        "areas", "nr_areas", _abi.vfio_region_sparse_mmap_area
-    ),
-    _abi.vfio_iommu_type1_info_cap_iova_range: CountedTail(
-        "iova_ranges", "nr_iovas", _abi.vfio_iova_range
-    ),
-    _abi.vfio_pci_hot_reset_info: CountedTail("devices", "count", _abi.vfio_pci_dependent_device),
-    _abi.vfio_pci_hot_reset: CountedTail("group_fds", "count", ctypes.c_int32),
-    _abi.vfio_device_feature_dma_buf: CountedTail(
-        "dma_ranges", "nr_ranges", _abi.vfio_region_dma_range
-    ),
-}
-
 _WITH_TAILS: Final[tuple[Any, ...]] = (
     _abi.vfio_region_info_cap_sparse_mmap,
     _abi.vfio_iommu_type1_info_cap_iova_range,
@@ -111,6 +97,14 @@ TAIL_BUILDERS: Final[dict[Struct, TailPlan]] = {cls: cls.TAIL for cls in _WITH_T
 """Structs with a counted tail (vfio.tails.build) and their TAIL (vfio.abi):
 tail field, count field, the flags field that selects the element type
 (None: one type, under key 0), and flag -> element type (None: no data)."""
+
+COUNTED_TAILS: Final[dict[Struct, CountedTail]] = {
+    cls: CountedTail(field, count, cases[0])
+    for cls, (field, count, selector, cases) in TAIL_BUILDERS.items()
+    if selector is None
+}
+"""The TAIL_BUILDERS of one element type (no selector): the tails a decoder
+reads (capability bodies, vfio_pci_hot_reset_info.devices)."""
 
 FEATURES: Final[dict[str, int]] = {
     "VFIO_DEVICE_FEATURE_PCI_VF_TOKEN": 0,

@@ -14,6 +14,7 @@ import pytest
 
 from support import release_source
 from vfiogen.inputs import releases
+from vfiogen.ir.model import SCHEMA_VERSION
 
 ROOT = Path(__file__).parents[2]
 
@@ -36,7 +37,7 @@ def test_spec_is_byte_identical_across_runs(tmp_path: Path) -> None:
     assert vfiogen("spec", "--release", "7.2", "-q", "-o", str(b)).returncode == 0
     assert a.read_bytes() == b.read_bytes()
     data = json.loads(a.read_text())
-    assert data["schema_version"] == 1 and data["release"] == "7.2"
+    assert data["schema_version"] == SCHEMA_VERSION == 2 and data["release"] == "7.2"
 
 
 def test_committed_generated_tree_is_fresh() -> None:

@@ -13,6 +13,7 @@ from support import RELEASES, release_source, release_spec
 from vfiogen.ir import schema
 from vfiogen.errors import SpecFormatError
 from vfiogen.ir.codec import from_json, to_json
+from vfiogen.ir.model import SCHEMA_VERSION
 
 SCHEMA_FILE = Path(__file__).parents[2] / "gen/vfiogen/ir/spec.schema.json"
 
@@ -79,7 +80,7 @@ def _corrupt(data: dict, change: str) -> None:
     elif change == "loc with a word for a line":
         rec["loc"] = "linux/vfio.h:two"
     elif change == "other schema version":
-        data["schema_version"] = 2
+        data["schema_version"] = SCHEMA_VERSION + 1
     elif change == "offset as a string":
         rec["fields"][1]["layout"]["x86_64"]["offset"] = "4"
     elif change == "abis not a list":
@@ -118,7 +119,7 @@ def test_schema_refuses_hand_made_bad_specs(change: str) -> None:
 def test_other_schema_version_is_refused() -> None:
     data = json.loads(to_json(release_spec("6.1")))
     data["schema_version"] = 99
-    with pytest.raises(SpecFormatError, match="schema version 99, expected 1"):
+    with pytest.raises(SpecFormatError, match=f"schema version 99, expected {SCHEMA_VERSION}"):
         from_json(json.dumps(data), "old.json")
     with pytest.raises(SpecFormatError, match="not JSON"):
         from_json("{", "broken.json")

@@ -56,26 +56,18 @@ def test_bad_overlay_is_one_positioned_error(case: str, tmp_path: Path) -> None:
 def test_bad_overlay_on_the_command_line_writes_nothing(tmp_path: Path) -> None:
     path = tmp_path / "vendor.toml"
     path.write_text(REQ + 'since = "banana"\n')
-    out = tmp_path / "out"
-    env = {**os.environ, "PYTHONPATH": str(ROOT / "gen")}
-    r = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "vfiogen",
-            "build",
-            "7.2",
-            "--overlay",
-            str(path),
-            "--out",
-            str(out),
-        ],
-        capture_output=True,
-        text=True,
-        env=env,
-    )
-    assert r.returncode == 2
-    assert r.stderr.splitlines() == [
+    assert build_with(path, tmp_path / "out") == [
         f"vfiogen: {path}:5: since = 'banana' is not a kernel release (expected MAJOR.MINOR, as \"6.2\")"
     ]
-    assert not out.exists()
+
+
+def build_with(overlay: Path, out: Path) -> list[str]:
+    """`vfiogen build 7.2 --overlay OVERLAY --out OUT` that fails: its stderr
+    lines, once the exit status (2) and that OUT was not written are checked."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "gen")}
+    cmd = ["build", "7.2", "--overlay", str(overlay), "--out", str(out)]
+    r = subprocess.run(
+        [sys.executable, "-m", "vfiogen", *cmd], capture_output=True, text=True, env=env
+    )
+    assert r.returncode == 2 and not out.exists()
+    return r.stderr.splitlines()

@@ -15,7 +15,7 @@ from typing import Any, Literal
 
 from vfiogen.errors import Loc
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: extensions, region_vendors
 
 FdKind = Literal[
     "container", "group", "device", "iommufd", "mig_data", "dmabuf", "fault", "veventq"
@@ -30,7 +30,15 @@ FieldFd = Literal[
     "container", "group", "device", "iommufd", "mig_data", "dmabuf", "fault", "veventq", "eventfd"
 ]
 
+# what a VFIO_CHECK_EXTENSION value names: an IOMMU model (VFIO_SET_IOMMU
+# takes it) or a property of the model in use
+ExtensionKind = Literal["iommu", "property"]
+# the kernel's container IOMMU back ends whose check_extension answers
+ExtensionDriver = Literal["type1", "spapr_tce", "noiommu", "iommufd"]
+
 FD_KINDS = typing.get_args(FdKind)
+EXTENSION_KINDS = typing.get_args(ExtensionKind)
+EXTENSION_DRIVERS = typing.get_args(ExtensionDriver)
 ARG_KINDS = typing.get_args(ArgKind)
 RESULT_KINDS = typing.get_args(ResultKind)
 DIRECTIONS = typing.get_args(Direction)
@@ -425,6 +433,38 @@ class StateMachine:
 
 
 @dataclass
+class Extension:
+    """A value VFIO_CHECK_EXTENSION answers on a container (overlay
+    [extensions]): an IOMMU model VFIO_SET_IOMMU accepts, or a property of
+    the model in use. The header defines the numbers only; which is which,
+    and which drivers answer, is the kernel's."""
+
+    name: str  # the constant
+    loc: Loc
+    kind: ExtensionKind
+    value: int
+    drivers: list[ExtensionDriver]  # whose check_extension may answer > 0
+    source: str  # where in the kernel
+    since: str | None = None
+    until: str | None = None
+
+
+@dataclass
+class RegionVendor:
+    """A PCI vendor whose vendor-specific regions (VFIO_REGION_TYPE_PCI_VENDOR_TYPE
+    | vendor) take the subtypes VFIO_REGION_SUBTYPE_<family>_* (overlay
+    [region_vendors]); the header says so only in a comment."""
+
+    family: str  # "INTEL"
+    loc: Loc
+    vendor: int  # the PCI-SIG vendor ID
+    subtypes: list[str]  # this release's VFIO_REGION_SUBTYPE_<family>_* constants
+    said: Loc | None = None  # the header's comment naming the vendor, when it has one
+    since: str | None = None
+    until: str | None = None
+
+
+@dataclass
 class Erratum:
     """A place where the header's comments disagree with the truth."""
 
@@ -477,6 +517,8 @@ class Spec:
     fd_kinds: dict[str, FdKindInfo] = field(default_factory=dict)
     kernel_bugs: dict[str, KernelBug] = field(default_factory=dict)
     state_machines: dict[str, StateMachine] = field(default_factory=dict)
+    extensions: dict[str, Extension] = field(default_factory=dict)
+    region_vendors: dict[str, RegionVendor] = field(default_factory=dict)
     errata: list[Erratum] = field(default_factory=list)
     coverage: Coverage = field(default_factory=Coverage)
     # The releases `since`/`until` were computed over, oldest first (empty

@@ -14,6 +14,7 @@ _Word = TypeVar("_Word", bound=str)
 class Checks(Protocol):
     spec: Spec
     data: dict[str, Any]  # this overlay file's TOML
+    above: dict[str, list[tuple[Loc, str]]]  # constant -> the header's comments right above it
 
     def fail(self, path: tuple[str, ...], msg: str) -> OverlayError: ...
 

@@ -20,7 +20,15 @@ from vfiogen.errors import Loc, OverlayError
 from vfiogen.frontend.cexpr import canonical_scalar
 from vfiogen.ir.query import is_flag_member, named_fields
 from vfiogen.overlay.load import KeyLines, display_name
-from vfiogen.overlay import coverage, fd_kinds, field_kinds, kernel_bugs, links, state_machines
+from vfiogen.overlay import (
+    coverage,
+    extensions,
+    fd_kinds,
+    field_kinds,
+    kernel_bugs,
+    links,
+    state_machines,
+)
 from vfiogen.inputs.releases import version_key
 from vfiogen.ir.model import (
     ARG_KINDS,
@@ -74,6 +82,8 @@ TOP_KEYS = {
     "records",
     "kernel_bugs",
     "state_machines",
+    "extensions",
+    "region_vendors",
     "schema",
     "header",
 }
@@ -89,7 +99,12 @@ _RELEASE = re.compile(r"\d+\.\d+(\.\d+)?")
 DOC_DIRECTION = {"_IOR": {"out"}, "_IOW": {"in"}, "_IOWR": {"in", "out", "inout"}}
 
 
-def apply(spec: Spec, files: dict[str, Path]) -> None:
+Above = dict[str, list[tuple[Loc, str]]]  # constant -> the comments right above it
+
+
+def apply(spec: Spec, files: dict[str, Path], above: Above | None = None) -> None:
+    """Merge each overlay file into `spec`; `above` gives, per constant, the
+    header's comments right above it (what the header says only in prose)."""
     for _header, path in files.items():
         try:
             text = path.read_text()
@@ -102,7 +117,8 @@ def apply(spec: Spec, files: dict[str, Path]) -> None:
             raise OverlayError(
                 Loc(str(path), int(m.group(1)) if m else 1), f"not TOML: {what}{exc}"
             ) from None
-        _Merger(spec, data, KeyLines(display_name(path), text)).run()
+        _Merger(spec, data, KeyLines(display_name(path), text), above or {}).run()
+    extensions.check_gates(spec)
     coverage.compute(spec)
 
 
@@ -124,10 +140,11 @@ def _errnos(
 
 
 class _Merger:
-    def __init__(self, spec: Spec, data: dict[str, Any], lines: KeyLines) -> None:
+    def __init__(self, spec: Spec, data: dict[str, Any], lines: KeyLines, above: Above) -> None:
         self.spec = spec
         self.data = data
         self.lines = lines
+        self.above = above
 
     # --- helpers ----------------------------------------------------------------
 
@@ -236,6 +253,10 @@ class _Merger:
             kernel_bugs.merge(self, name, entry)
         for name, entry in self.data.get("state_machines", {}).items():
             state_machines.merge(self, name, entry)  # overlay/state_machines.py
+        for name, entry in self.data.get("extensions", {}).items():
+            extensions.extension(self, name, entry)  # overlay/extensions.py
+        for name, entry in self.data.get("region_vendors", {}).items():
+            extensions.region_vendor(self, name, entry)
 
     def request(self, name: str, entry: Any) -> None:
         path = ("requests", name)

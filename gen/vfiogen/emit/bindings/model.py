@@ -137,14 +137,6 @@ class PyCapability:
 
 
 @dataclass(slots=True)
-class PyTail:
-    record: str
-    field: str
-    count: str
-    element: str  # a Python expression for the element type
-
-
-@dataclass(slots=True)
 class PyPointee:
     """A user-address member whose struct a sibling member's value chooses
     (overlay [records] selector/cases): vfio.abi.POINTEES."""
@@ -180,9 +172,11 @@ class PyModel:
     record_names: dict[str, str] = field(default_factory=dict)  # C tag -> class
     scopes: list[PyScope] = field(default_factory=list)
     capabilities: list[PyCapability] = field(default_factory=list)
-    tails: list[PyTail] = field(default_factory=list)
     builders: list[PyBuilder] = field(default_factory=list)
     pointees: list[PyPointee] = field(default_factory=list)
+    # overlay [extensions]: (name, kind) in the overlay's order; [region_vendors]: (ID, family)
+    extensions: list[tuple[str, str]] = field(default_factory=list)
+    region_vendors: list[tuple[str, str]] = field(default_factory=list)
     spec: Spec | None = None
 
 
@@ -198,6 +192,8 @@ def build(spec: Spec) -> PyModel:
     _requests(spec, m)
     _registries(spec, m)
     m.pointees = _pointees(spec, m)
+    m.extensions = [(x.name, x.kind) for x in spec.extensions.values()]
+    m.region_vendors = [(f"{v.vendor:#06x}", v.family) for v in spec.region_vendors.values()]
     return m
 
 
@@ -222,7 +218,7 @@ def _pointees(spec: Spec, m: PyModel) -> list[PyPointee]:
 
 
 def _registries(spec: Spec, m: PyModel) -> None:
-    """Capability scopes, capability types and counted tails, for vfio.caps."""
+    """Capability scopes and types, for vfio.caps; counted tails, for vfio.abi's TAIL."""
     for sc in spec.scopes.values():
         req = spec.requests[sc.request]
         flag = spec.constants.get(sc.flag)
@@ -248,19 +244,6 @@ def _registries(spec: Spec, m: PyModel) -> None:
         builder = _builder(spec, m, tail)
         if builder is not None:
             m.builders.append(builder)
-        if not tail.count or tail.selector:
-            continue
-        fld = next(f for f in spec.records[tail.record].fields if f.name == tail.field)
-        elem = fld.type.of
-        if elem is None:
-            continue
-        if elem.kind == "record":
-            expr = "_abi." + m.record_names[elem.name]
-        elif elem.kind == "int":
-            expr = SCALARS[elem.base][1]
-        else:
-            continue
-        m.tails.append(PyTail(m.record_names[tail.record], tail.field, tail.count, expr))
 
 
 def _element(spec: Spec, m: PyModel, ctype: str) -> str | None:

@@ -154,7 +154,7 @@ def build(spec: Spec) -> FuzzModel:
     for rec in spec.records.values():
         m.records.append(_record(spec, rec, names, args.get(rec.name)))
     m.scopes = [s.name for s in py.scopes]
-    m.tails = [t.record for t in py.tails]
+    m.tails = [b.record for b in py.builders if b.selector is None]  # caps.COUNTED_TAILS
     for s in py.scopes:
         if spec.requests[s.request].argsz == "grow":
             m.negotiations.append((s.request, s.info, s.name))

@@ -92,24 +92,13 @@ def bound_members(spec: Spec, rec: Record, f: Field) -> tuple[list[str], bool]:
 
 
 def extensions(spec: Spec) -> list[str]:
-    """The CHECK_EXTENSION ids: every constant of the header defined between
-    the first and the last one a request names as its extension or flag gate
-    (the header keeps them together, with the IOMMU types)."""
+    """The CHECK_EXTENSION ids to ask: the overlay's [extensions] (the spec's
+    `extensions`, in value order), and any extension or flag gate a request
+    names that no overlay declares (a vendor's overlay without the section)."""
     named = {r.extension for r in spec.requests.values() if r.extension}
     named |= {g for r in spec.requests.values() for g in r.flag_gates.values()}
-    locs = [spec.constants[n].loc for n in named if n in spec.constants]
-    if not locs:
-        return []
-    file = locs[0].file
-    low, high = min(x.line for x in locs), max(x.line for x in locs)
-    return [
-        c.name
-        for c in spec.constants.values()
-        if c.loc.file == file
-        and low <= c.loc.line <= high
-        and c.kind == "macro"
-        and int_value(spec, c.name) is not None
-    ]
+    names = set(spec.extensions) | {n for n in named if int_value(spec, n) is not None}
+    return sorted(names, key=lambda n: (int_value(spec, n), n))
 
 
 def typedef_bytes(name: str) -> int:

@@ -206,9 +206,6 @@ class Device(Owned):
         self.name = name
         self.dma_space: DmaSpace | None = None  # set when opened with its IOMMU (open_pci)
         self._closers: list[Callable[[], None]] = []
-        self._info: DeviceInfo | None = None
-        self._regions: dict[int, RegionInfo] = {}
-        self._irqs: dict[int, IrqInfo] = {}
         self._routed = Routes()  # the vectors interrupt()/interrupts() routed
 
     def own(self, closer: Callable[[], None]) -> None:
@@ -218,10 +215,8 @@ class Device(Owned):
 
     def close(self) -> None:
         """Close the device fd (the kernel unroutes its interrupts), then what
-        it was opened through. What was cached of it goes too: a closed
-        device answers nothing ("this device is closed")."""
+        it was opened through."""
         closers, self._closers = self._closers, []
-        self._info, self._regions, self._irqs = None, {}, {}
         self._routed.clear()
         try:
             super().close()
@@ -259,24 +254,20 @@ class Device(Owned):
 
     @property
     def info(self) -> DeviceInfo:
-        if self._info is None:
-            info, whole = negotiate(
-                lambda b: rq.vfio_device_get_info(self.fd, b), abi.vfio_device_info
-            )
-            capabilities = chain("device_info", info, whole, scope_flag("device_info"))
-            self._info = DeviceInfo(
-                abi.VfioDeviceInfoFlags(info.flags),
-                int(info.num_regions),
-                int(info.num_irqs),
-                capabilities,
-            )
-        return self._info
+        return self.answer("info", self._device_info)
+
+    def _device_info(self) -> DeviceInfo:
+        info, whole = negotiate(lambda b: rq.vfio_device_get_info(self.fd, b), abi.vfio_device_info)
+        capabilities = chain("device_info", info, whole, scope_flag("device_info"))
+        return DeviceInfo(
+            abi.VfioDeviceInfoFlags(info.flags),
+            int(info.num_regions),
+            int(info.num_irqs),
+            capabilities,
+        )
 
     def region_info(self, index: int) -> RegionInfo:
-        region = self._regions.get(index)
-        if region is None:
-            region = self._regions[index] = self._region_info(index)
-        return region
+        return self.answer(("region", index), self._region_info, index)
 
     def _region_info(self, index: int) -> RegionInfo:
         uint(index, "region index")
@@ -371,10 +362,7 @@ class Device(Owned):
     # interrupts
 
     def irq_info(self, index: int) -> IrqInfo:
-        irq = self._irqs.get(index)
-        if irq is None:
-            irq = self._irqs[index] = self._irq_info(index)
-        return irq
+        return self.answer(("irq", index), self._irq_info, index)
 
     def _irq_info(self, index: int) -> IrqInfo:
         info = abi.vfio_irq_info()
@@ -595,7 +583,7 @@ def _irq_name(dev: Device, index: int) -> str:
     """ "irq index 1 (MSI)": the PCI name when the device is a PCI one (its
     info says so, or, not asked yet, its name is a PCI address); asks the
     kernel nothing, so a refusal issues no request."""
-    info = dev._info
+    info: DeviceInfo | None = dev._answers.get("info")
     pci = bool(info.flags & abi.VFIO_DEVICE_FLAGS_PCI) if info else bool(BDF.match(dev.name))
     name = _PCI_IRQ_NAMES.get(index) if pci else None
     return f"irq index {index} ({name})" if name else f"irq index {index}"

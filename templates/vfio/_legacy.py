@@ -142,15 +142,10 @@ class Container(Owned):
         self.groups: list[Group[Any]] = []  # attached through Group.set_container
         self.iommu: int | None = None  # the model set_iommu set
 
-    _api_version: int | None = None
-
     @property
     def api_version(self) -> int:
         """VFIO_GET_API_VERSION, asked once (it does not change)."""
-        fd = self.fd  # ValueError once closed, cached or not
-        if self._api_version is None:
-            self._api_version = rq.vfio_get_api_version(fd)
-        return self._api_version
+        return self.answer("api_version", lambda: rq.vfio_get_api_version(self.fd))
 
     def check_extension(self, extension: int) -> int:
         """0 when unsupported, > 0 when supported (VFIO_TYPE1v2_IOMMU, VFIO_UNMAP_ALL...)."""

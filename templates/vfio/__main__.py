@@ -168,7 +168,14 @@ def _print_info(report: dict[str, Any]) -> None:
     for r in vfio["regions"]:
         if r["size"] == 0:  # a BAR the device does not implement
             continue
-        caps = ", ".join(c["name"] or f"cap {c['id']}" for c in r["capabilities"])
+        caps = ", ".join(
+            (
+                _type_text(r["type"])
+                if c["name"] == "VFIO_REGION_INFO_CAP_TYPE" and r["type"]
+                else c["name"] or f"cap {c['id']}"
+            )
+            for c in r["capabilities"]
+        )
         name = _line(f"  region {r['index']}", (r["name"] or "").removesuffix("_REGION_INDEX"))
         print(
             _line(f"{name}:", f"size {r['size']:#x}", "|".join(r["flags"]))
@@ -181,6 +188,19 @@ def _print_info(report: dict[str, Any]) -> None:
         name.removeprefix("VFIO_DEVICE_FEATURE_") for name, ok in vfio["features"].items() if ok
     ]
     print(f"  features: {', '.join(supported) or 'none'}")
+
+
+def _type_text(kind: dict[str, Any]) -> str:
+    """ "type 0x1 (VFIO_REGION_TYPE_GFX) subtype 0x1 (VFIO_REGION_SUBTYPE_GFX_EDID)":
+    the numbers, and the names where the headers give them."""
+
+    def shown(value: int, name: str | None) -> str:
+        return f"{value:#x} ({name})" if name else f"{value:#x}"
+
+    return (
+        f"type {shown(kind['type'], kind['type_name'])}"
+        f" subtype {shown(kind['subtype'], kind['subtype_name'])}"
+    )
 
 
 def cmd_bind(a: argparse.Namespace) -> int:

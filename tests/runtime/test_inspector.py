@@ -6,6 +6,7 @@ before that must say what to do."""
 
 from __future__ import annotations
 
+import ctypes
 import io
 import json
 import os
@@ -14,13 +15,15 @@ import re
 import sys
 from contextlib import redirect_stdout
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parents[2] / "generated"))
 
 from vfio import __main__ as cli  # noqa: E402
-from vfio import api, devices  # noqa: E402
+from vfio import _inspect, abi, api, devices  # noqa: E402
+from vfio import requests as rq  # noqa: E402
 from vfio.errors import (  # noqa: E402
     DeviceInUseError,
     DeviceNotFoundError,
@@ -403,7 +406,9 @@ OPENED = {
         {"index": 1, "name": "BAR1_REGION_INDEX", "flags": [], "size": 0, "offset": 1 << 40,
          "type": None, "sparse_areas": [], "capabilities": []},
         {"index": 9, "name": None, "flags": ["READ"], "size": 0x1000, "offset": 9 << 40,
-         "type": [1, 2], "sparse_areas": [],
+         "type": {"type": 1, "subtype": 2, "type_name": "VFIO_REGION_TYPE_GFX",
+                  "subtype_name": None},
+         "sparse_areas": [],
          "capabilities": [{"id": 2, "version": 1, "name": "VFIO_REGION_INFO_CAP_TYPE"}]},
     ],
     "irqs": [{"index": 1, "name": "MSI_IRQ_INDEX", "flags": [], "count": 1}],
@@ -421,10 +426,80 @@ def test_info_text_has_no_none_no_empty_bars_no_trailing_blanks(
     assert "driver virtio-pci, no IOMMU group, no /dev/vfio node" in out
     assert "  region 0 BAR0: size 0x100000 READ|WRITE|MMAP\n" in out
     assert "region 1 " not in out  # a BAR the device does not have
-    assert "  region 9: size 0x1000 READ; VFIO_REGION_INFO_CAP_TYPE\n" in out
+    assert "  region 9: size 0x1000 READ; type 0x1 (VFIO_REGION_TYPE_GFX) subtype 0x2\n" in out
     assert "  irq 1 MSI: count 1\n" in out and "features: none" in out
     status, out = run("--root", str(machine), "info", EDU)
     assert "IOMMU group 5, /dev/vfio/5, cdev /dev/vfio/devices/vfio0" in out
+
+
+def typed_region_kernel(type_: int, subtype: int) -> Any:
+    """VFIO_DEVICE_GET_REGION_INFO as vfio-pci answers for a typed region
+    (its igd OpRegion): a chain with VFIO_REGION_INFO_CAP_TYPE, after the
+    argsz "grow" round trip."""
+    head = ctypes.sizeof(abi.vfio_region_info)
+    need = head + ctypes.sizeof(abi.vfio_region_info_cap_type)
+
+    def kernel(fd: int, buf: bytearray) -> int:
+        info = abi.vfio_region_info.from_buffer(buf)
+        info.flags = abi.VFIO_REGION_INFO_FLAG_READ | abi.VFIO_REGION_INFO_FLAG_CAPS
+        info.size, info.offset = 0x2000, info.index << 40
+        if info.argsz < need:
+            info.argsz = need
+            return 0
+        info.cap_offset = head
+        cap = abi.vfio_region_info_cap_type.from_buffer(buf, head)
+        cap.header.id, cap.header.version = abi.VFIO_REGION_INFO_CAP_TYPE, 1
+        cap.type, cap.subtype = type_, subtype
+        return 0
+
+    return kernel
+
+
+@pytest.mark.parametrize(
+    "type_, subtype, names, text",
+    [
+        (
+            abi.VFIO_REGION_TYPE_PCI_VENDOR_TYPE | 0x8086,
+            abi.VFIO_REGION_SUBTYPE_INTEL_IGD_OPREGION,
+            ("VFIO_REGION_TYPE_PCI_VENDOR_TYPE | 0x8086", "VFIO_REGION_SUBTYPE_INTEL_IGD_OPREGION"),
+            "type 0x80008086 (VFIO_REGION_TYPE_PCI_VENDOR_TYPE | 0x8086)"
+            " subtype 0x1 (VFIO_REGION_SUBTYPE_INTEL_IGD_OPREGION)",
+        ),
+        (
+            abi.VFIO_REGION_TYPE_GFX,
+            abi.VFIO_REGION_SUBTYPE_GFX_EDID,
+            ("VFIO_REGION_TYPE_GFX", "VFIO_REGION_SUBTYPE_GFX_EDID"),
+            "type 0x1 (VFIO_REGION_TYPE_GFX) subtype 0x1 (VFIO_REGION_SUBTYPE_GFX_EDID)",
+        ),
+        (0x7777, 5, (None, None), "type 0x7777 subtype 0x5"),
+    ],
+)
+def test_info_names_a_region_type_and_keeps_its_numbers(
+    machine: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    type_: int,
+    subtype: int,
+    names: tuple[str | None, str | None],
+    text: str,
+) -> None:
+    """`info`'s region "type": the numbers the kernel gave, as u32 (the
+    vendor flag is bit 31), and the headers' names, in JSON and text."""
+    monkeypatch.setattr(rq, "vfio_device_get_region_info", typed_region_kernel(type_, subtype))
+    with api.Device(os.open(os.devnull, os.O_RDWR)) as dev:
+        typed = _inspect.region(dev.region_info(9))
+    assert typed["name"] is None  # the first device-specific index (VFIO_PCI_NUM_REGIONS)
+    assert typed["type"] == {
+        "type": type_ & 0xFFFFFFFF,
+        "subtype": subtype,
+        "type_name": names[0],
+        "subtype_name": names[1],
+    }
+    report = {**OPENED, "regions": [typed]}
+    monkeypatch.setattr(cli, "open_report", lambda dev, root, noiommu: report)
+    status, out = run("--root", str(machine), "info", EDU, "--json")
+    assert status == 0 and json.loads(out)["vfio"]["regions"][0]["type"] == typed["type"]
+    out = run("--root", str(machine), "info", EDU)[1]
+    assert f"  region 9: size 0x2000 READ|CAPS; {text}\n" in out
 
 
 def test_doctor_names_the_processes_holding_a_busy_group(

@@ -58,9 +58,7 @@ def api_context(runtime: list[RuntimeModule]) -> dict[str, object]:
     private = [m for m in runtime if m.module.startswith("_")]  # public modules stand alone
     imports = [(m.module, m.exports) for m in private if m.exports]
     parts = [(m.module, m.device_part) for m in reversed(private) if m.device_part]
-    container_parts = [
-        (m.module, m.container_part) for m in reversed(private) if m.container_part
-    ]
+    container_parts = [(m.module, m.container_part) for m in reversed(private) if m.container_part]
     exported = {name for m in private if m.module != "_base" for name in m.exports}
     own = {"Container", "Device", "Group", "open_pci", "DecodeError", "VfioError"}
     return {

@@ -108,10 +108,9 @@ def open_report(dev: devices.PciDevice, root: str, noiommu: bool) -> dict[str, A
         attempts.append(("container", exc))
         if isinstance(exc, _FINAL):
             return _failure(attempts)
-    open_cdev = getattr(api.Device, "open_pci_cdev", None)  # a release with iommufd
-    if open_cdev is not None and dev.cdev is not None:
+    if dev.cdev is not None:  # bindings without iommufd refuse the mode, saying so
         try:
-            with open_cdev(dev.bdf, root=root) as opened:
+            with api.open_pci(dev.bdf, root=root, noiommu=noiommu, mode="iommufd") as opened:
                 return {"via": "cdev", **_inspect.device_report(opened)}
         except VfioError as exc:
             attempts.append(("cdev", exc))

@@ -12,6 +12,7 @@ import json
 import os
 import pickle
 import re
+import subprocess
 import sys
 from contextlib import redirect_stdout
 from pathlib import Path
@@ -19,7 +20,8 @@ from typing import Any
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).parents[2] / "generated"))
+ROOT = Path(__file__).parents[2]
+sys.path.insert(0, str(ROOT / "generated"))
 
 from vfio import __main__ as cli  # noqa: E402
 from vfio import _inspect, abi, api, devices  # noqa: E402
@@ -559,3 +561,30 @@ def test_help_says_what_each_command_does(capsys: pytest.CaptureFixture[str]) ->
             cli.main([name, "--help"])
         assert cli.COMMANDS[name][1].split(" ")[0] in capsys.readouterr().out
     assert "Exit status" in top and "vfio.devices" in top
+
+
+def test_info_without_iommufd_bindings_says_to_regenerate(machine: Path, tmp_path: Path) -> None:
+    """The runtime generated for 6.1 has no iommufd module: `info` tries the
+    cdev through open_pci's mode "iommufd" all the same, which says the
+    bindings are too old (not a crash on a missing Device.open_pci_cdev)."""
+    out_dir = tmp_path / "b61"
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "gen")}
+    build = subprocess.run(
+        [sys.executable, "-m", "vfiogen", "build", "6.1", "--out", str(out_dir), "-q"],
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    assert build.returncode == 0, build.stderr
+    assert not (out_dir / "vfio/_iommufd.py").exists()  # dropped: 6.1 lacks its requests
+    (machine / "dev/vfio/vfio").unlink()  # the cdev is the only way left
+    info = subprocess.run(
+        [sys.executable, "-m", "vfio", "--root", str(machine), "info", EDU, "--json"],
+        env={**os.environ, "PYTHONPATH": str(out_dir)},
+        capture_output=True,
+        text=True,
+    )
+    assert info.returncode == 1, info.stderr
+    vfio = json.loads(info.stdout)["vfio"]
+    assert [a["via"] for a in vfio["attempts"]] == ["container", "cdev"]
+    assert vfio["via"] == "cdev" and "regenerate from Linux 6.6+" in vfio["hint"]

@@ -250,8 +250,9 @@ COMMANDS = {
         "hand a device to vfio-pci (root)",
         "Hands the device to vfio-pci (or --driver): driver_override, unbind from its "
         "current driver, drivers_probe. Refused when the "
-        "host uses the device (a network interface up or routed, a filesystem of it "
-        "mounted, swap, a device-mapper holder) unless --force.",
+        "host uses the device (a network interface up, addressed or routed, a filesystem "
+        "of it mounted, swap, a device-mapper holder, a process with its disk open) "
+        "unless --force.",
     ),
     "unbind": (
         "give a device back to its own driver (root)",

@@ -343,8 +343,9 @@ def bind(
 ) -> PciDevice:
     """Bind the device to `driver` (driver_override, unbind, drivers_probe);
     returns the device as it is afterwards. A device the host is using (a
-    network interface up or routed, a filesystem of it mounted: see
-    `users`) is refused with DeviceInUseError unless `force`."""
+    network interface up, addressed or routed, a filesystem of it mounted,
+    its disk open in a process: see `users`) is refused with
+    DeviceInUseError unless `force`."""
     _need_root("bind", bdf, euid)
     found = device(bdf, root)
     sys_, _ = _paths(root)

@@ -12,6 +12,7 @@ import json
 import os
 import pickle
 import re
+import stat
 import subprocess
 import sys
 from contextlib import redirect_stdout
@@ -24,7 +25,7 @@ ROOT = Path(__file__).parents[2]
 sys.path.insert(0, str(ROOT / "generated"))
 
 from vfio import __main__ as cli  # noqa: E402
-from vfio import _inspect, abi, api, devices  # noqa: E402
+from vfio import _in_use, _inspect, abi, api, devices  # noqa: E402
 from vfio import requests as rq  # noqa: E402
 from vfio.errors import (  # noqa: E402
     DeviceInUseError,
@@ -588,3 +589,119 @@ def test_info_without_iommufd_bindings_says_to_regenerate(machine: Path, tmp_pat
     vfio = json.loads(info.stdout)["vfio"]
     assert [a["via"] for a in vfio["attempts"]] == ["container", "cdev"]
     assert vfio["via"] == "cdev" and "regenerate from Linux 6.6+" in vfio["hint"]
+
+
+def test_in_use_reads_each_proc_table_once_per_command(
+    machine: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A device with two interfaces and two block devices: /proc/net/*,
+    /proc/swaps and the mounts are read once for the whole command."""
+    _in_use_tree(machine)
+    nic = machine / "sys/devices/pci0000:00" / NIC2
+    (nic / "net/eth1").mkdir(parents=True)
+    (nic / "net/eth1/flags").write_text("0x1002\n")
+    (machine / "sys/class/net/eth1").symlink_to(nic / "net/eth1")
+    nvme = machine / "sys/devices/pci0000:00" / NVME / "nvme/nvme0"
+    (nvme / "nvme0n2").mkdir(parents=True)
+    (nvme / "nvme0n2/dev").write_text("259:2\n")
+    (machine / "sys/class/block/nvme0n2").symlink_to(nvme / "nvme0n2")
+    reads: list[str] = []
+    read = _in_use._read
+    monkeypatch.setattr(_in_use, "_read", lambda path: reads.append(str(path)) or read(path))
+    host = _in_use.HostUse(machine)
+    assert _in_use.device_users(NIC2, machine, host) == [
+        "network interface eth0 (up, has an IPv6 address, 2 route(s))"
+    ]
+    assert len(_in_use.device_users(NVME, machine, host)) == 3
+    proc = [r.removeprefix(str(machine / "proc")) for r in reads if "/proc/" in r]
+    assert sorted(proc) == [
+        "/net/if_inet6",
+        "/net/ipv6_route",
+        "/net/route",
+        "/self/mountinfo",
+        "/swaps",
+    ], proc
+    reads.clear()
+    devices.users(NVME, machine)  # a command of its own: its own reads, once each
+    assert sum("/proc/self/mountinfo" in r for r in reads) == 1
+
+
+def test_in_use_sees_an_ipv4_address_without_a_route_and_a_raw_open(machine: Path) -> None:
+    """An interface down, without routes, with an IPv4 address (what
+    SIOCGIFCONF lists: stood in for here); a block device a process holds
+    open by its /dev node; mount points with every proc(5) escape."""
+    _in_use_tree(machine)
+    (machine / "sys/class/net/eth0/flags").write_text("0x1002\n")  # down
+    (machine / "proc/net/route").write_text("Iface\tDestination\n")
+    (machine / "proc/net/if_inet6").write_text("")
+    assert devices.users(NIC2, machine) == []
+    addresses = {"eth0": ["10.0.0.5", "10.0.0.6"], "lo": ["127.0.0.1"]}
+    host = _in_use.HostUse(machine, addresses=lambda: addresses)
+    assert _in_use.device_users(NIC2, machine, host) == [
+        "network interface eth0 (has IPv4 address 10.0.0.5, 10.0.0.6)"
+    ]
+    for pid, comm, target in (
+        (4242, "qemu-system-x86", "/dev/nvme0n1"),
+        (4243, "dd", "/dev/nvme0n1"),
+        (77, "bash", "/dev/pts/0"),
+        (78, "cat", "/var/log/nvme0n1"),
+    ):
+        (machine / f"proc/{pid}/fd").mkdir(parents=True)
+        (machine / f"proc/{pid}/fd/3").symlink_to(target)
+        (machine / f"proc/{pid}/comm").write_text(comm + "\n")
+    (machine / "proc/self/mountinfo").write_text(
+        "30 22 259:1 / /mnt/my\\040data rw - ext4 /dev/nvme0n1p1 rw\n"
+        "31 22 259:1 / /srv/a\\011b\\012c\\134d rw - ext4 /dev/nvme0n1p1 rw\n"
+    )
+    (machine / "proc/swaps").write_text("Filename\tType\n")
+    assert devices.users(NVME, machine) == [
+        "block device nvme0n1 held by dm-0",
+        "block device nvme0n1 open in PID 4242 (qemu-system-x86), PID 4243 (dd)",
+        "block device nvme0n1p1 mounted on /mnt/my data, '/srv/a\\tb\\nc\\\\d'",
+    ]
+    assert [m[1] for m in _in_use.mounts(machine)] == ["/mnt/my data", "/srv/a\tb\nc\\d"]
+    assert _in_use.unescape("\\134040") == "\\040"  # one pass: an escaped backslash stays one
+
+
+def test_ipv4_addresses_are_what_the_kernel_lists(tmp_path: Path) -> None:
+    """SIOCGIFCONF decoded as `ip -4 addr` (iproute2, over netlink) shows
+    this machine's addresses: the loopback's at least."""
+    found = _in_use.ipv4_addresses()
+    assert "127.0.0.1" in found.get("lo", []), found
+    ip = subprocess.run(["ip", "-4", "-o", "addr"], capture_output=True, text=True)
+    if ip.returncode != 0:
+        pytest.skip("no iproute2 here to compare with")
+    listed = {
+        (line.split()[1], line.split()[3].partition("/")[0]) for line in ip.stdout.splitlines()
+    }
+    assert listed == {(name, a) for name, addrs in found.items() for a in addrs}
+    assert _in_use.HostUse(tmp_path).ipv4 == {}  # a fake tree's interfaces are not this kernel's
+
+
+def test_a_raw_open_is_found_by_device_number_whatever_the_node(tmp_path: Path) -> None:
+    """This kernel's answer for a block device this process opens through a
+    node of its own (mknod elsewhere than /dev): /proc/self/fd names that
+    node, the fd's stat gives the device number, which sysfs's dev matches."""
+    if os.geteuid() != 0:
+        pytest.skip("mknod and opening a block device need root")
+    blocks = sorted(Path("/sys/class/block").glob("loop*")) or sorted(
+        Path("/sys/class/block").glob("*")
+    )
+    if not blocks:
+        pytest.skip("no block device on this machine")
+    number = (blocks[0] / "dev").read_text().strip()
+    major, minor = map(int, number.split(":"))
+    node = tmp_path / "mine"
+    os.mknod(node, 0o600 | stat.S_IFBLK, os.makedev(major, minor))
+    fd = os.open(node, os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        host = _in_use.HostUse("/")
+        opened = [(t, rdev) for pid, t, rdev in host.open_blocks if pid == os.getpid()]
+        assert (str(node), os.makedev(major, minor)) in opened, opened
+        phrases = _in_use._block_uses(blocks[0].name, blocks[0], host)
+        mine = f"PID {host.command(os.getpid())}"
+        assert any(
+            p.startswith(f"block device {blocks[0].name} open in ") and mine in p for p in phrases
+        ), phrases
+    finally:
+        os.close(fd)

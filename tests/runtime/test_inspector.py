@@ -505,18 +505,25 @@ def test_info_names_a_region_type_and_keeps_its_numbers(
     assert f"  region 9: size 0x2000 READ|CAPS; {text}\n" in out
 
 
+def processes(root: Path, *fds: tuple[int, str, str]) -> None:
+    """Fake processes, each with fd 3 open on a path (PID, command, path),
+    as /proc/PID/fd and /proc/PID/comm show them."""
+    for pid, comm, target in fds:
+        (root / f"proc/{pid}/fd").mkdir(parents=True)
+        (root / f"proc/{pid}/fd/3").symlink_to(target)
+        (root / f"proc/{pid}/comm").write_text(comm + "\n")
+
+
 def test_doctor_names_the_processes_holding_a_busy_group(
     machine: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     node = str(machine / "dev/vfio/5")
-    for pid, comm, target in (
+    processes(
+        machine,
         (4242, "qemu-system-x86", "/dev/vfio/5"),
         (77, "bash", "/dev/pts/0"),
         (5000, "qemu-system-x86", "/dev/vfio/6"),
-    ):
-        (machine / f"proc/{pid}/fd").mkdir(parents=True)
-        (machine / f"proc/{pid}/fd/3").symlink_to(target)
-        (machine / f"proc/{pid}/comm").write_text(comm + "\n")
+    )
     (machine / "proc/9/fd").mkdir(parents=True)
     (machine / "proc/9/fd").chmod(0)  # another user's process: skipped, counted
     real_open = os.open
@@ -640,15 +647,13 @@ def test_in_use_sees_an_ipv4_address_without_a_route_and_a_raw_open(machine: Pat
     assert _in_use.device_users(NIC2, machine, host) == [
         "network interface eth0 (has IPv4 address 10.0.0.5, 10.0.0.6)"
     ]
-    for pid, comm, target in (
+    processes(
+        machine,
         (4242, "qemu-system-x86", "/dev/nvme0n1"),
         (4243, "dd", "/dev/nvme0n1"),
         (77, "bash", "/dev/pts/0"),
         (78, "cat", "/var/log/nvme0n1"),
-    ):
-        (machine / f"proc/{pid}/fd").mkdir(parents=True)
-        (machine / f"proc/{pid}/fd/3").symlink_to(target)
-        (machine / f"proc/{pid}/comm").write_text(comm + "\n")
+    )
     (machine / "proc/self/mountinfo").write_text(
         "30 22 259:1 / /mnt/my\\040data rw - ext4 /dev/nvme0n1p1 rw\n"
         "31 22 259:1 / /srv/a\\011b\\012c\\134d rw - ext4 /dev/nvme0n1p1 rw\n"

@@ -112,7 +112,7 @@ def ipv4_addresses() -> dict[str, list[str]]:
             reqs = (Ifreq * count)()
             conf = Ifconf(ctypes.sizeof(reqs), ctypes.addressof(reqs))
             try:
-                fcntl.ioctl(sock.fileno(), SIOCGIFCONF, conf)  # type: ignore[call-overload]
+                fcntl.ioctl(sock.fileno(), SIOCGIFCONF, conf)
             except OSError:
                 return {}
             if conf.len < ctypes.sizeof(reqs):  # all fitted

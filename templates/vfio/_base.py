@@ -133,7 +133,7 @@ class Owned(Closing):
         known = self._answers.get(key)
         if known is None:
             known = self._answers[key] = ask(*args)
-        return known  # type: ignore[no-any-return]
+        return known
 
     @property
     def fd(self) -> int:

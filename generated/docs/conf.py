@@ -43,6 +43,7 @@ nitpick_ignore = [
     ("py:class", "TailPlan"),
     ("py:class", "TypeAlias"),
     ("py:class", "_D"),
+    ("py:class", "_T"),
     ("py:class", "_abi.iommu_destroy"),
     ("py:class", "_abi.iommu_fault_alloc"),
     ("py:class", "_abi.iommu_hw_info"),

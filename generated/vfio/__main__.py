@@ -108,10 +108,9 @@ def open_report(dev: devices.PciDevice, root: str, noiommu: bool) -> dict[str, A
         attempts.append(("container", exc))
         if isinstance(exc, _FINAL):
             return _failure(attempts)
-    open_cdev = getattr(api.Device, "open_pci_cdev", None)  # a release with iommufd
-    if open_cdev is not None and dev.cdev is not None:
+    if dev.cdev is not None:  # bindings without iommufd refuse the mode, saying so
         try:
-            with open_cdev(dev.bdf, root=root) as opened:
+            with api.open_pci(dev.bdf, root=root, noiommu=noiommu, mode="iommufd") as opened:
                 return {"via": "cdev", **_inspect.device_report(opened)}
         except VfioError as exc:
             attempts.append(("cdev", exc))
@@ -168,7 +167,14 @@ def _print_info(report: dict[str, Any]) -> None:
     for r in vfio["regions"]:
         if r["size"] == 0:  # a BAR the device does not implement
             continue
-        caps = ", ".join(c["name"] or f"cap {c['id']}" for c in r["capabilities"])
+        caps = ", ".join(
+            (
+                _type_text(r["type"])
+                if c["name"] == "VFIO_REGION_INFO_CAP_TYPE" and r["type"]
+                else c["name"] or f"cap {c['id']}"
+            )
+            for c in r["capabilities"]
+        )
         name = _line(f"  region {r['index']}", (r["name"] or "").removesuffix("_REGION_INDEX"))
         print(
             _line(f"{name}:", f"size {r['size']:#x}", "|".join(r["flags"]))
@@ -181,6 +187,19 @@ def _print_info(report: dict[str, Any]) -> None:
         name.removeprefix("VFIO_DEVICE_FEATURE_") for name, ok in vfio["features"].items() if ok
     ]
     print(f"  features: {', '.join(supported) or 'none'}")
+
+
+def _type_text(kind: dict[str, Any]) -> str:
+    """ "type 0x1 (VFIO_REGION_TYPE_GFX) subtype 0x1 (VFIO_REGION_SUBTYPE_GFX_EDID)":
+    the numbers, and the names where the headers give them."""
+
+    def shown(value: int, name: str | None) -> str:
+        return f"{value:#x} ({name})" if name else f"{value:#x}"
+
+    return (
+        f"type {shown(kind['type'], kind['type_name'])}"
+        f" subtype {shown(kind['subtype'], kind['subtype_name'])}"
+    )
 
 
 def cmd_bind(a: argparse.Namespace) -> int:
@@ -231,8 +250,9 @@ COMMANDS = {
         "hand a device to vfio-pci (root)",
         "Hands the device to vfio-pci (or --driver): driver_override, unbind from its "
         "current driver, drivers_probe. Refused when the "
-        "host uses the device (a network interface up or routed, a filesystem of it "
-        "mounted, swap, a device-mapper holder) unless --force.",
+        "host uses the device (a network interface up, addressed or routed, a filesystem "
+        "of it mounted, swap, a device-mapper holder, a process with its disk open) "
+        "unless --force.",
     ),
     "unbind": (
         "give a device back to its own driver (root)",

@@ -203,9 +203,6 @@ class Device(Owned):
         self.name = name
         self.dma_space: DmaSpace | None = None  # set when opened with its IOMMU (open_pci)
         self._closers: list[Callable[[], None]] = []
-        self._info: DeviceInfo | None = None
-        self._regions: dict[int, RegionInfo] = {}
-        self._irqs: dict[int, IrqInfo] = {}
         self._routed = Routes()  # the vectors interrupt()/interrupts() routed
 
     def own(self, closer: Callable[[], None]) -> None:
@@ -215,10 +212,8 @@ class Device(Owned):
 
     def close(self) -> None:
         """Close the device fd (the kernel unroutes its interrupts), then what
-        it was opened through. What was cached of it goes too: a closed
-        device answers nothing ("this device is closed")."""
+        it was opened through."""
         closers, self._closers = self._closers, []
-        self._info, self._regions, self._irqs = None, {}, {}
         self._routed.clear()
         try:
             super().close()
@@ -256,24 +251,20 @@ class Device(Owned):
 
     @property
     def info(self) -> DeviceInfo:
-        if self._info is None:
-            info, whole = negotiate(
-                lambda b: rq.vfio_device_get_info(self.fd, b), abi.vfio_device_info
-            )
-            capabilities = chain("device_info", info, whole, scope_flag("device_info"))
-            self._info = DeviceInfo(
-                abi.VfioDeviceInfoFlags(info.flags),
-                int(info.num_regions),
-                int(info.num_irqs),
-                capabilities,
-            )
-        return self._info
+        return self.answer("info", self._device_info)
+
+    def _device_info(self) -> DeviceInfo:
+        info, whole = negotiate(lambda b: rq.vfio_device_get_info(self.fd, b), abi.vfio_device_info)
+        capabilities = chain("device_info", info, whole, scope_flag("device_info"))
+        return DeviceInfo(
+            abi.VfioDeviceInfoFlags(info.flags),
+            int(info.num_regions),
+            int(info.num_irqs),
+            capabilities,
+        )
 
     def region_info(self, index: int) -> RegionInfo:
-        region = self._regions.get(index)
-        if region is None:
-            region = self._regions[index] = self._region_info(index)
-        return region
+        return self.answer(("region", index), self._region_info, index)
 
     def _region_info(self, index: int) -> RegionInfo:
         uint(index, "region index")
@@ -368,10 +359,7 @@ class Device(Owned):
     # interrupts
 
     def irq_info(self, index: int) -> IrqInfo:
-        irq = self._irqs.get(index)
-        if irq is None:
-            irq = self._irqs[index] = self._irq_info(index)
-        return irq
+        return self.answer(("irq", index), self._irq_info, index)
 
     def _irq_info(self, index: int) -> IrqInfo:
         info = abi.vfio_irq_info()
@@ -446,7 +434,15 @@ class Device(Owned):
             self.enable_irq(index, [-1], start=vector)
 
     def set_irqs(self, index: int, flags: int, start: int, count: int, data: bytes = b"") -> None:
-        """VFIO_DEVICE_SET_IRQS with exactly one DATA_* and one ACTION_* flag."""
+        """VFIO_DEVICE_SET_IRQS with exactly one DATA_* and one ACTION_* flag.
+        It keeps each vector's one open Interrupt true, as interrupt() does:
+        routing eventfds (ACTION_TRIGGER with DATA_EVENTFD, as enable_irq
+        does, -1 included) to a vector an open Interrupt owns is refused
+        (ValueError, nothing sent: close that Interrupt first); unrouting a
+        whole index (ACTION_TRIGGER with DATA_NONE and count 0, as
+        disable_irq does) leaves its Interrupts open but routing nothing, and
+        their close() then unroutes nothing. Vectors no Interrupt owns are
+        the caller's to route."""
         dtype = flags & abi.VFIO_IRQ_SET_DATA_TYPE_MASK
         action = flags & abi.VFIO_IRQ_SET_ACTION_TYPE_MASK
         if bin(dtype).count("1") != 1 or bin(action).count("1") != 1:
@@ -462,12 +458,18 @@ class Device(Owned):
         s.argsz, s.flags = ctypes.sizeof(s) + len(data), flags
         s.index, s.start = uint(index, "irq index"), uint(start, "start")
         s.count = uint(count, "count")
+        trigger = action == abi.VFIO_IRQ_SET_ACTION_TRIGGER
+        if trigger and dtype == abi.VFIO_IRQ_SET_DATA_EVENTFD:
+            _refuse_owned(self, index, start, count)
         buf = bytearray(s)
         buf += data
         rq.vfio_device_set_irqs(self.fd, buf)
+        if trigger and dtype == abi.VFIO_IRQ_SET_DATA_NONE and count == 0:
+            self._routed.detach(index)  # the kernel unrouted every vector of it
 
     def enable_irq(self, index: int, eventfds: Sequence[int], start: int = 0) -> None:
-        """Route vectors start.. of `index` to the eventfds (-1 leaves one unset)."""
+        """Route vectors start.. of `index` to the eventfds (-1 leaves one
+        unset); a vector an open Interrupt owns is refused (set_irqs)."""
         data = b"".join(int(fd).to_bytes(4, "little", signed=True) for fd in eventfds)
         flags = abi.VFIO_IRQ_SET_DATA_EVENTFD | abi.VFIO_IRQ_SET_ACTION_TRIGGER
         self.set_irqs(index, flags, start, len(eventfds), data)
@@ -491,7 +493,6 @@ class Device(Owned):
         """Unroute every vector of `index` (MSI/MSI-X: disabled). The
         Interrupts routed there stay open but route nothing any more."""
         self.set_irqs(index, abi.VFIO_IRQ_SET_DATA_NONE | abi.VFIO_IRQ_SET_ACTION_TRIGGER, 0, 0)
-        self._routed.detach(index)
 
     # reset, hot reset
 
@@ -547,22 +548,26 @@ class Device(Owned):
         raise DecodeError("vfio_pci_hot_reset_info", 0, "count kept growing")
 
 
+def _refuse_owned(dev: Device, index: int, start: int, count: int) -> None:
+    """A vector routed to an open Interrupt: routing it again would silently
+    take it from that Interrupt (which close() would then unroute)."""
+    live = dev._routed.first_owner(index, start, count)
+    if live is not None:
+        raise ValueError(
+            f"vector {live.vector} of {_irq_name(dev, index)} is already routed to {live!r}:"
+            " close that Interrupt first (one Interrupt per vector)"
+        )
+
+
 def _check_vectors(dev: Device, index: int, start: int, count: int) -> None:
     """Refuse what the API knows the kernel would get wrong or refuse: a
-    vector already routed to an open Interrupt (routing it again would
-    silently take it over), an index the device does not have, a vector
-    past the index's count."""
+    vector already routed to an open Interrupt, an index the device does
+    not have, a vector past the index's count."""
     uint(index, "irq index")
     uint(start, "start")
     if uint(count, "count") == 0:
         raise ValueError("count must be at least 1")
-    for vector in range(start, start + count):
-        live = dev._routed.owner(index, vector)
-        if live is not None:
-            raise ValueError(
-                f"vector {vector} of {_irq_name(dev, index)} is already routed to {live!r}:"
-                " close that Interrupt first (one Interrupt per vector)"
-            )
+    _refuse_owned(dev, index, start, count)
     try:
         have = dev.irq_info(index).count
     except VfioError as exc:
@@ -592,7 +597,7 @@ def _irq_name(dev: Device, index: int) -> str:
     """ "irq index 1 (MSI)": the PCI name when the device is a PCI one (its
     info says so, or, not asked yet, its name is a PCI address); asks the
     kernel nothing, so a refusal issues no request."""
-    info = dev._info
+    info: DeviceInfo | None = dev._answers.get("info")
     pci = bool(info.flags & abi.VFIO_DEVICE_FLAGS_PCI) if info else bool(BDF.match(dev.name))
     name = _PCI_IRQ_NAMES.get(index) if pci else None
     return f"irq index {index} ({name})" if name else f"irq index {index}"

@@ -120,6 +120,15 @@ class Routes:
         irq = self._live.get((index, vector))
         return irq if irq is not None and not irq.closed else None
 
+    def first_owner(self, index: int, start: int, count: int) -> Interrupt | None:
+        """The open Interrupt of the lowest of vectors start..start+count-1, if any."""
+        owners = [
+            irq
+            for (i, vector), irq in self._live.items()
+            if i == index and start <= vector < start + count and not irq.closed
+        ]
+        return min(owners, key=lambda irq: irq.vector, default=None)
+
     def add(self, irq: Interrupt) -> None:
         self._live[(irq.index, irq.vector)] = irq
 
@@ -127,7 +136,7 @@ class Routes:
         self._live.pop((index, vector), None)
 
     def detach(self, index: int) -> None:
-        """Every vector of `index` was unrouted at once (disable_irq): its
+        """Every vector of `index` was unrouted at once (set_irqs): its
         Interrupts stay open, routing nothing; their close() unroutes nothing."""
         for key, irq in list(self._live.items()):
             if key[0] == index:

@@ -145,15 +145,10 @@ class Container(Owned):
         self.groups: list[Group[Any]] = []  # attached through Group.set_container
         self.iommu: int | None = None  # the model set_iommu set
 
-    _api_version: int | None = None
-
     @property
     def api_version(self) -> int:
         """VFIO_GET_API_VERSION, asked once (it does not change)."""
-        fd = self.fd  # ValueError once closed, cached or not
-        if self._api_version is None:
-            self._api_version = rq.vfio_get_api_version(fd)
-        return self._api_version
+        return self.answer("api_version", lambda: rq.vfio_get_api_version(self.fd))
 
     def check_extension(self, extension: int) -> int:
         """0 when unsupported, > 0 when supported (VFIO_TYPE1v2_IOMMU, VFIO_UNMAP_ALL...)."""
@@ -424,25 +419,29 @@ def open_pci(
     noiommu: bool = False,
     mode: IommuMode | None = None,
     container_class: type[Container] = Container,
-    cdev: Callable[[str, str | Path], _D] | None = None,
+    cdev: Callable[[devices.PciDevice, str | Path], _D] | None = None,
 ) -> _D:
     """The device at `bdf` in IOMMU mode `mode` (None: the legacy container
     with the best model set_iommu() finds), checked against sysfs first so
     that each way to fail says what to do; the device owns its group and
     container, or its iommufd (closing it closes them), and maps DMA there
-    (`dma_space`). `cdev` opens mode "iommufd" (vfio.api passes
-    Device.open_pci_cdev when the headers have it). A device in a no-IOMMU
-    group opens only with noiommu=True, and in no mode but None."""
+    (`dma_space`). `cdev` opens mode "iommufd" from the device sysfs showed
+    (vfio.api passes Device._open_pci_found, which checks what the cdev
+    needs, when the headers have it). A device in a no-IOMMU group opens
+    only with noiommu=True, and in no mode but None."""
     if mode is not None and mode not in IOMMU_MODES:
         raise ValueError(f"mode {mode!r} is not an IOMMU mode: one of {', '.join(IOMMU_MODES)}")
     found = devices.device(bdf, root)
     where = str(Path(root) / "sys/bus/pci/devices" / found.bdf)
     if found.iommu_group is None:
         raise NoIommuGroupError(found.bdf, where + "/iommu_group")
+    if mode == "iommufd":
+        if cdev is None:
+            hint = "these headers have no VFIO cdev binding to iommufd: regenerate from Linux 6.6+"
+            raise IommuModeError("iommufd", where, hint)
+        return cdev(found, root)
     if not found.bound_to_vfio:
         raise NotBoundError(found.bdf, found.driver, where + "/driver")
-    if mode == "iommufd":
-        return _open_cdev(found, where, root, cdev)
     if found.group_node is None:
         node = str(Path(root) / "dev/vfio" / str(found.iommu_group))
         raise NodeError(2, node, "the group has no node: is vfio-pci loaded? (modprobe vfio-pci)")
@@ -484,25 +483,6 @@ def open_pci(
 
     dev.own(leave)
     return dev
-
-
-def _open_cdev(
-    found: devices.PciDevice,
-    where: str,
-    root: str | Path,
-    cdev: Callable[[str, str | Path], _D] | None,
-) -> _D:
-    """Mode "iommufd": the device's VFIO cdev, after saying what is missing."""
-    if cdev is None:
-        hint = "these headers have no VFIO cdev binding to iommufd: regenerate from Linux 6.6+"
-        raise IommuModeError("iommufd", where, hint)
-    iommufd = Path(root) / "dev/iommu"
-    if not iommufd.exists():
-        raise IommuModeError("iommufd", str(iommufd), _NO_IOMMUFD)
-    if found.cdev is None:
-        hint = "this device has no VFIO cdev: the kernel needs CONFIG_VFIO_DEVICE_CDEV"
-        raise IommuModeError("iommufd", where + "/vfio-dev", hint)
-    return cdev(found.bdf, root)
 
 
 def _attach(

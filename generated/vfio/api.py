@@ -132,7 +132,7 @@ class Group(_Group[Device]):
 # How open_pci opens mode "iommufd", passed as a value: the Python reference
 # lists the requests of open_pci's default mode (the container's), and
 # follows no call through a passed object (vfiogen.emit.docs.pyapi).
-_CDEV = Device.open_pci_cdev
+_CDEV = Device._open_pci_found
 
 
 def open_pci(

@@ -50,7 +50,14 @@ the index's name in linux/vfio.h (null for a device-specific index):
 
 (QEMU's nvme on vfio-pci.) Every region index below num_regions is listed but
 those the kernel rejects (EINVAL: VGA on most devices), a BAR the device
-lacks with size 0; IRQ indexes likewise (edu has no ERR index).
+lacks with size 0; IRQ indexes likewise (edu has no ERR index). A region
+with VFIO_REGION_INFO_CAP_TYPE has its "type" (null otherwise): the numbers
+and their names in linux/vfio.h, null where it names none; a vendor's type
+is named "VFIO_REGION_TYPE_PCI_VENDOR_TYPE | 0x8086" (RegionInfo.type):
+
+    "type": {"type": 2147516550, "subtype": 1,
+             "type_name": "VFIO_REGION_TYPE_PCI_VENDOR_TYPE | 0x8086",
+             "subtype_name": "VFIO_REGION_SUBTYPE_INTEL_IGD_OPREGION"}
 
 When the device cannot be opened, "vfio" says why (and `info` exits 1):
 "error" and "hint" of the failure that explains it, "attempts" every way
@@ -336,8 +343,9 @@ def bind(
 ) -> PciDevice:
     """Bind the device to `driver` (driver_override, unbind, drivers_probe);
     returns the device as it is afterwards. A device the host is using (a
-    network interface up or routed, a filesystem of it mounted: see
-    `users`) is refused with DeviceInUseError unless `force`."""
+    network interface up, addressed or routed, a filesystem of it mounted,
+    its disk open in a process: see `users`) is refused with
+    DeviceInUseError unless `force`."""
     _need_root("bind", bdf, euid)
     found = device(bdf, root)
     sys_, _ = _paths(root)

@@ -11,8 +11,9 @@ The shapes of vfio.api, one rule each:
   and count() methods there. A value that is a sequence of its own items
   (DirtyBitmap: one bool per page) is a Record instead.
 - An attribute without arguments is a property when it is answered from what
-  the object already knows: local state, or a cache filled by the first
-  request (Device.info, Container.api_version). It is a method when each
+  the object already knows: local state, or an answer the first request
+  kept (Device.info, Container.api_version: Owned.answer(), which close()
+  empties, so a closed object answers nothing). It is a method when each
   call asks the kernel (Container.iommu_info(), Group.group_status(),
   Device.get_mig_state(), Iommufd.hw_info()), named after what it returns,
   or get_x() when it pairs with set_x(). The old property spellings
@@ -48,6 +49,7 @@ __all__ = ["MAX_ARGSZ", "PAGE_SIZE"]
 PAGE_SIZE = mmap.PAGESIZE
 MAX_ARGSZ = 1 << 20  # a kernel asking for more than this for an INFO struct is broken
 _S = TypeVar("_S", bound=ctypes.Structure)
+_T = TypeVar("_T")
 
 
 def uint(value: object, what: str, bits: int = 32) -> int:
@@ -114,12 +116,24 @@ class Closing:
 
 
 class Owned(Closing):
-    """Owns one file descriptor and closes it exactly once."""
+    """Owns one file descriptor and closes it exactly once; keeps what the
+    kernel answered on it that cannot change while it is open (answer())."""
 
     kind = "fd"
 
     def __init__(self, fd: int) -> None:
         self._fd = fd
+        self._answers: dict[object, Any] = {}
+
+    def answer(self, key: object, ask: Callable[..., _T], *args: Any) -> _T:
+        """`ask(*args)`'s value (never None), asked once per open fd and kept
+        under `key`. The one way a kept answer ends: close() drops them all,
+        so a closed fd answers nothing, from a cache neither (ask() finds
+        the fd closed: ValueError)."""
+        known = self._answers.get(key)
+        if known is None:
+            known = self._answers[key] = ask(*args)
+        return known
 
     @property
     def fd(self) -> int:
@@ -135,6 +149,7 @@ class Owned(Closing):
         return self._fd < 0
 
     def close(self) -> None:
+        self._answers = {}
         if self._fd >= 0:
             fd, self._fd = self._fd, -1
             os.close(fd)

@@ -80,22 +80,11 @@ class FeatureDevice(Device):
             raise _ioctl.inline_failed(exc, _FEATURE) from exc
         return bytes(buf[_HEAD:]) if mutate else b""
 
-    _probed: dict[tuple[int, int], bool] | None = None
-
-    def close(self) -> None:
-        self._probed = None  # a closed device answers nothing, from a cache neither
-        super().close()
-
     def probe_feature(self, feature: int, flags: int = 0) -> bool:
         """Whether the device supports `feature` with `flags` (GET and/or
         SET). Asked once per device: what a driver supports does not change
         while the device is open."""
-        if self._probed is None:
-            self._probed = {}
-        known = self._probed.get((feature, flags))
-        if known is None:
-            known = self._probed[(feature, flags)] = self._probe(feature, flags)
-        return known
+        return self.answer(("probe", feature, flags), self._probe, feature, flags)
 
     def _probe(self, feature: int, flags: int) -> bool:
         try:

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from vfio import abi, caps
-from vfio._device import Device, IrqInfo, RegionInfo
+from vfio._device import Device, IrqInfo, RegionInfo, RegionType
 from vfio._legacy import Container
 from vfio.errors import VfioError
 
@@ -39,13 +39,16 @@ def short_extension(name: str) -> str:
 
 
 def _name(cls: Any, value: int) -> str | None:
-    """The enumerator name of `value` in a FIELD_VALUES class, if any."""
+    """The enumerator name of `value` in a FIELD_VALUES class, if any; not
+    the count that ends the enum (VFIO_PCI_NUM_REGIONS is the first
+    device-specific index, VFIO_PCI_NUM_IRQS likewise: no name of theirs)."""
     if cls is None:
         return None
     try:
-        return str(cls(value).name)
+        name = str(cls(value).name)
     except ValueError:
         return None
+    return None if name.startswith("NUM_") else name
 
 
 def flag_names(value: int) -> list[str]:
@@ -61,6 +64,19 @@ def _capability(c: caps.Capability) -> dict[str, Any]:
     return out
 
 
+def region_type(kind: RegionType | None) -> dict[str, Any] | None:
+    """VFIO_REGION_INFO_CAP_TYPE's numbers and the headers' names for them
+    (null where linux/vfio.h names none)."""
+    if kind is None:
+        return None
+    return {
+        "type": kind.type,
+        "subtype": kind.subtype,
+        "type_name": kind.type_name,
+        "subtype_name": kind.subtype_name,
+    }
+
+
 def region(r: RegionInfo) -> dict[str, Any]:
     names = abi.vfio_region_info.FIELD_VALUES.get("index")
     return {
@@ -69,7 +85,7 @@ def region(r: RegionInfo) -> dict[str, Any]:
         "flags": flag_names(r.flags),
         "size": r.size,
         "offset": r.offset,
-        "type": list(r.type) if r.type else None,
+        "type": region_type(r.type),
         "sparse_areas": [list(a) for a in r.sparse_areas],
         "capabilities": [_capability(c) for c in r.capabilities],
     }

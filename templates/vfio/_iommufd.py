@@ -15,6 +15,7 @@ from vfio import _ioctl, abi
 from vfio import requests as rq
 from vfio._base import (
     MAX_ARGSZ,
+    MISSING_HINTS,
     PAGE_SIZE,
     Owned,
     OwnedId,
@@ -29,7 +30,7 @@ from vfio._base import (
 from vfio._device import Device
 from vfio._dma import DmaBuffer
 from vfio import devices
-from vfio.errors import DecodeError, NodeError, NotBoundError, VfioError
+from vfio.errors import DecodeError, IommuModeError, NotBoundError, VfioError
 
 __all__ = ["HwInfo", "Ioas", "Iommufd", "IovaRanges"]
 __device_part__ = "CdevDevice"
@@ -525,16 +526,25 @@ class CdevDevice(Device):
     def open_pci_cdev(cls, bdf: str, root: str | Path = "/") -> Self:
         """The device at `bdf` through its VFIO cdev, bound to a new iommufd
         and attached to a new IOAS (the device owns both; dma_buffer() maps
-        there)."""
-        found = devices.device(bdf, root)
+        there), as `open_pci(bdf, mode="iommufd")` opens it."""
+        return cls._open_pci_found(devices.device(bdf, root), root)
+
+    @classmethod
+    def _open_pci_found(cls, found: devices.PciDevice, root: str | Path = "/") -> Self:
+        """open_pci_cdev of a device sysfs was read for already (open_pci
+        passes it: one scan). What the cdev needs is checked here, and only
+        here, before any request: bound to a vfio driver (NotBoundError),
+        /dev/iommu and the device's cdev present (IommuModeError)."""
         where = str(Path(root) / "sys/bus/pci/devices" / found.bdf)
         if not found.bound_to_vfio:
             raise NotBoundError(found.bdf, found.driver, where + "/driver")
+        node = Path(root) / "dev/iommu"
+        if not node.exists():
+            raise IommuModeError("iommufd", str(node), MISSING_HINTS["iommufd"])
         if found.cdev is None:
-            raise NodeError(
-                2, where + "/vfio-dev", "no VFIO cdev: the kernel needs CONFIG_VFIO_DEVICE_CDEV"
-            )
-        iommufd = Iommufd(Path(root) / "dev/iommu")
+            hint = "this device has no VFIO cdev: the kernel needs CONFIG_VFIO_DEVICE_CDEV"
+            raise IommuModeError("iommufd", where + "/vfio-dev", hint)
+        iommufd = Iommufd(node)
         try:
             dev = cls(open_rw(Path(root) / found.cdev.lstrip("/")), found.bdf)
         except BaseException:

@@ -144,22 +144,18 @@ class MigrationData(Owned):
 class MigrationDevice(FeatureDevice):
     """The migration part of vfio.api.Device."""
 
-    _mig_flags: int | None = None  # asked once: a device's migration support does not change
-
-    def close(self) -> None:
-        self._mig_flags = None  # a closed device answers nothing, from a cache neither
-        super().close()
-
     def migration_flags(self) -> abi.VfioDeviceFeatureMigrationFlags:
         """What migration the device supports (STOP_COPY, P2P, PRE_COPY);
-        VfioError (ENOTTY) when it supports none."""
-        if self._mig_flags is None:
-            size = ctypes.sizeof(abi.vfio_device_feature_migration)
-            data = self.feature(
-                abi.VFIO_DEVICE_FEATURE_MIGRATION, abi.VFIO_DEVICE_FEATURE_GET, bytes(size)
-            )
-            self._mig_flags = int(abi.vfio_device_feature_migration.from_buffer_copy(data).flags)
-        return abi.VfioDeviceFeatureMigrationFlags(self._mig_flags)
+        VfioError (ENOTTY) when it supports none. Asked once: a device's
+        migration support does not change while it is open."""
+        return abi.VfioDeviceFeatureMigrationFlags(self.answer("migration", self._migration_flags))
+
+    def _migration_flags(self) -> int:
+        size = ctypes.sizeof(abi.vfio_device_feature_migration)
+        data = self.feature(
+            abi.VFIO_DEVICE_FEATURE_MIGRATION, abi.VFIO_DEVICE_FEATURE_GET, bytes(size)
+        )
+        return int(abi.vfio_device_feature_migration.from_buffer_copy(data).flags)
 
     def get_mig_state(self) -> abi.VfioDeviceMigState:
         """The device's migration state, as the kernel says now."""

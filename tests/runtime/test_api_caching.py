@@ -4,11 +4,14 @@ the device is open): IRQ info and feature probes, beside region info
 
 from __future__ import annotations
 
+import ctypes
 import enum
 import errno
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -135,3 +138,58 @@ def test_feature_requests_and_refusals(monkeypatch: pytest.MonkeyPatch) -> None:
             dev.feature(feature, probe)
         assert len(_features._HEADS) == 2  # bounded
         assert [flags for _, flags, _ in sent] == [probe | f for f in range(5)]
+
+
+def test_a_closed_object_answers_nothing_from_a_cache_either(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Every kept answer (device info, region and IRQ info, feature probes,
+    migration flags, the container's API version) is refused once its
+    object is closed, as a request is, and without asking the kernel."""
+    asked: list[str] = []
+
+    def answering(name: str, fill: Any) -> Any:
+        def kernel(fd: int, buf: Any) -> int:
+            asked.append(name)
+            fill(buf)
+            return 0
+
+        return kernel
+
+    def device_info(buf: bytearray) -> None:
+        abi.vfio_device_info.from_buffer(buf).num_irqs = 2
+
+    def region_info(buf: bytearray) -> None:
+        abi.vfio_region_info.from_buffer(buf).size = 0x1000
+
+    def irq_info(info: abi.vfio_irq_info) -> None:
+        info.count = 1
+
+    def feature(buf: bytearray) -> None:
+        if len(buf) > ctypes.sizeof(abi.vfio_device_feature):  # the migration GET
+            abi.vfio_device_feature_migration.from_buffer(buf, 8).flags = 1
+
+    monkeypatch.setattr(rq, "vfio_device_get_info", answering("info", device_info))
+    monkeypatch.setattr(rq, "vfio_device_get_region_info", answering("region", region_info))
+    monkeypatch.setattr(rq, "vfio_device_get_irq_info", answering("irq", irq_info))
+    monkeypatch.setattr(rq, "vfio_device_feature", answering("feature", feature))
+    monkeypatch.setattr(rq, "vfio_get_api_version", lambda fd: asked.append("version") or 0)
+    dev = api.Device(os.open(os.devnull, os.O_RDWR))
+    container = api.Container(os.devnull)
+    kept: list[Callable[[], object]] = [
+        lambda: dev.info,
+        lambda: dev.region_info(0),
+        lambda: dev.irq_info(1),
+        lambda: dev.probe_feature(abi.VFIO_DEVICE_FEATURE_MIGRATION),
+        lambda: dev.migration_flags(),
+        lambda: container.api_version,
+    ]
+    first = [read() for read in kept]
+    assert [read() for read in kept] == first  # kept: asked once each
+    assert asked == ["info", "region", "irq", "feature", "feature", "version"]
+    dev.close()
+    container.close()
+    for read in kept:
+        with pytest.raises(ValueError, match="is closed"):
+            read()
+    assert len(asked) == 6  # nothing asked of the kernel once closed

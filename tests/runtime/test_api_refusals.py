@@ -44,13 +44,15 @@ INTX, MSI, MSIX, ERR = (
 class FakePci:
     """A PCI device as vfio-pci answers for edu plus an MSI-X table of 4:
     INTx 1, MSI 1, MSI-X 4 vectors, no ERR index (EINVAL, not PCIe). Each
-    VFIO_DEVICE_SET_IRQS is recorded as (index, start, eventfds) and
-    checked as the kernel checks it."""
+    VFIO_DEVICE_SET_IRQS that routes eventfds is recorded as (index, start,
+    eventfds), every other one as (flags, index, start, count) in `others`,
+    checked as the kernel checks them."""
 
     COUNTS = {INTX: 1, MSI: 1, MSIX: 4, abi.VFIO_PCI_REQ_IRQ_INDEX: 1}
 
     def __init__(self) -> None:
         self.sets: list[tuple[int, int, list[int]]] = []
+        self.others: list[tuple[int, int, int, int]] = []
 
     def info(self, fd: int, buf: bytearray) -> int:
         i = abi.vfio_device_info.from_buffer(buf)
@@ -65,10 +67,14 @@ class FakePci:
 
     def set_irqs(self, fd: int, buf: bytearray) -> int:
         s = abi.vfio_irq_set.from_buffer(buf)
-        assert s.argsz == len(buf) == ctypes.sizeof(abi.vfio_irq_set) + 4 * s.count
-        assert s.flags == abi.VFIO_IRQ_SET_DATA_EVENTFD | abi.VFIO_IRQ_SET_ACTION_TRIGGER
         if s.start + s.count > self.COUNTS.get(int(s.index), 0):
             raise VfioError(errno.EINVAL, "VFIO_DEVICE_SET_IRQS", "device")
+        if s.flags & abi.VFIO_IRQ_SET_DATA_NONE:
+            assert s.argsz == len(buf) == ctypes.sizeof(abi.vfio_irq_set)
+            self.others.append((int(s.flags), int(s.index), int(s.start), int(s.count)))
+            return 0
+        assert s.argsz == len(buf) == ctypes.sizeof(abi.vfio_irq_set) + 4 * s.count
+        assert s.flags == abi.VFIO_IRQ_SET_DATA_EVENTFD | abi.VFIO_IRQ_SET_ACTION_TRIGGER
         fds = list((ctypes.c_int32 * s.count).from_buffer(buf, ctypes.sizeof(abi.vfio_irq_set)))
         self.sets.append((int(s.index), int(s.start), fds))
         return 0
@@ -110,19 +116,60 @@ def test_disable_irq_detaches_the_interrupts_of_its_index(pci: FakePci) -> None:
     vector a new Interrupt took since."""
     with device() as dev:
         old = dev.interrupt(MSI)
-        monkey_sets: list[tuple[int, int, int]] = []
-        dev.set_irqs = lambda index, flags, start, count, data=b"": monkey_sets.append(  # type: ignore[method-assign]
-            (index, start, count)
-        )
         dev.disable_irq(MSI)
-        assert monkey_sets == [(MSI, 0, 0)]
-        del dev.set_irqs
+        assert pci.others == [(DISABLE, MSI, 0, 0)]
         new = dev.interrupt(MSI)
         sets = len(pci.sets)
         old.close()
         assert len(pci.sets) == sets and not new.closed  # nothing unrouted
         new.close()
         assert pci.sets[-1] == (MSI, 0, [-1])
+
+
+DISABLE = abi.VFIO_IRQ_SET_DATA_NONE | abi.VFIO_IRQ_SET_ACTION_TRIGGER
+ROUTE = abi.VFIO_IRQ_SET_DATA_EVENTFD | abi.VFIO_IRQ_SET_ACTION_TRIGGER
+
+
+def test_raw_set_irqs_keeps_one_interrupt_per_vector(pci: FakePci) -> None:
+    """enable_irq and set_irqs, the raw verbs: routing (or unrouting, -1) a
+    vector an open Interrupt owns is refused before any request, whatever
+    the verb; a raw disable of the index (count 0) detaches its Interrupts
+    as disable_irq does; a loopback trigger or a mask changes no routing."""
+    with device() as dev:
+        owned = dev.interrupts(MSIX, 2, start=1)  # vectors 1 and 2
+        sent = len(pci.sets)
+        spare = os.eventfd(0)
+        try:
+            refusals = [
+                lambda: dev.enable_irq(MSIX, [spare], start=2),
+                lambda: dev.enable_irq(MSIX, [-1], start=1),
+                lambda: dev.enable_irq(MSIX, [spare, spare, spare]),  # 0..2 takes 1 and 2
+                lambda: dev.set_irqs(MSIX, ROUTE, 2, 1, spare.to_bytes(4, "little")),
+            ]
+            for refused in refusals:
+                with pytest.raises(ValueError) as err:
+                    refused()
+                assert "of irq index 2 (MSI-X) is already routed to <Interrupt" in str(err.value)
+            assert "vector 1 " in str(pytest.raises(ValueError, refusals[2]).value)
+            assert len(pci.sets) == sent  # nothing refused reached the kernel
+            dev.enable_irq(MSIX, [spare], start=3)  # a vector no Interrupt owns: the caller's
+            dev.enable_irq(MSI, [spare])  # another index
+            assert pci.sets[-2:] == [(MSIX, 3, [spare]), (MSI, 0, [spare])]
+            dev.trigger_irq(MSIX, 1, 2)  # loopback: the routing stays
+            dev.mask_irq(MSIX, 1)
+            with pytest.raises(ValueError, match="vector 1 .* already routed"):
+                dev.interrupt(MSIX, 1)
+            dev.set_irqs(MSIX, DISABLE, 0, 0)  # raw disable: the kernel unroutes the index
+            assert pci.others[-1] == (DISABLE, MSIX, 0, 0)
+            assert not any(irq.closed for irq in owned)  # open, routing nothing
+            dev.enable_irq(MSIX, [spare], start=1)  # vector 1 is free again
+            sent = len(pci.sets)
+            for irq in owned:
+                irq.close()
+            assert len(pci.sets) == sent  # detached: their close() unroutes nothing
+            assert dev.enable_irq(MSI, [-1]) is None  # MSI's vector was never an Interrupt's
+        finally:
+            os.close(spare)
 
 
 def test_a_dropped_interrupt_unroutes_itself_with_a_resource_warning(pci: FakePci) -> None:

@@ -6,21 +6,27 @@ before that must say what to do."""
 
 from __future__ import annotations
 
+import ctypes
 import io
 import json
 import os
 import pickle
 import re
+import stat
+import subprocess
 import sys
 from contextlib import redirect_stdout
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).parents[2] / "generated"))
+ROOT = Path(__file__).parents[2]
+sys.path.insert(0, str(ROOT / "generated"))
 
 from vfio import __main__ as cli  # noqa: E402
-from vfio import api, devices  # noqa: E402
+from vfio import _in_use, _inspect, abi, api, devices  # noqa: E402
+from vfio import requests as rq  # noqa: E402
 from vfio.errors import (  # noqa: E402
     DeviceInUseError,
     DeviceNotFoundError,
@@ -403,7 +409,9 @@ OPENED = {
         {"index": 1, "name": "BAR1_REGION_INDEX", "flags": [], "size": 0, "offset": 1 << 40,
          "type": None, "sparse_areas": [], "capabilities": []},
         {"index": 9, "name": None, "flags": ["READ"], "size": 0x1000, "offset": 9 << 40,
-         "type": [1, 2], "sparse_areas": [],
+         "type": {"type": 1, "subtype": 2, "type_name": "VFIO_REGION_TYPE_GFX",
+                  "subtype_name": None},
+         "sparse_areas": [],
          "capabilities": [{"id": 2, "version": 1, "name": "VFIO_REGION_INFO_CAP_TYPE"}]},
     ],
     "irqs": [{"index": 1, "name": "MSI_IRQ_INDEX", "flags": [], "count": 1}],
@@ -421,24 +429,101 @@ def test_info_text_has_no_none_no_empty_bars_no_trailing_blanks(
     assert "driver virtio-pci, no IOMMU group, no /dev/vfio node" in out
     assert "  region 0 BAR0: size 0x100000 READ|WRITE|MMAP\n" in out
     assert "region 1 " not in out  # a BAR the device does not have
-    assert "  region 9: size 0x1000 READ; VFIO_REGION_INFO_CAP_TYPE\n" in out
+    assert "  region 9: size 0x1000 READ; type 0x1 (VFIO_REGION_TYPE_GFX) subtype 0x2\n" in out
     assert "  irq 1 MSI: count 1\n" in out and "features: none" in out
     status, out = run("--root", str(machine), "info", EDU)
     assert "IOMMU group 5, /dev/vfio/5, cdev /dev/vfio/devices/vfio0" in out
+
+
+def typed_region_kernel(type_: int, subtype: int) -> Any:
+    """VFIO_DEVICE_GET_REGION_INFO as vfio-pci answers for a typed region
+    (its igd OpRegion): a chain with VFIO_REGION_INFO_CAP_TYPE, after the
+    argsz "grow" round trip."""
+    head = ctypes.sizeof(abi.vfio_region_info)
+    need = head + ctypes.sizeof(abi.vfio_region_info_cap_type)
+
+    def kernel(fd: int, buf: bytearray) -> int:
+        info = abi.vfio_region_info.from_buffer(buf)
+        info.flags = abi.VFIO_REGION_INFO_FLAG_READ | abi.VFIO_REGION_INFO_FLAG_CAPS
+        info.size, info.offset = 0x2000, info.index << 40
+        if info.argsz < need:
+            info.argsz = need
+            return 0
+        info.cap_offset = head
+        cap = abi.vfio_region_info_cap_type.from_buffer(buf, head)
+        cap.header.id, cap.header.version = abi.VFIO_REGION_INFO_CAP_TYPE, 1
+        cap.type, cap.subtype = type_, subtype
+        return 0
+
+    return kernel
+
+
+@pytest.mark.parametrize(
+    "type_, subtype, names, text",
+    [
+        (
+            abi.VFIO_REGION_TYPE_PCI_VENDOR_TYPE | 0x8086,
+            abi.VFIO_REGION_SUBTYPE_INTEL_IGD_OPREGION,
+            ("VFIO_REGION_TYPE_PCI_VENDOR_TYPE | 0x8086", "VFIO_REGION_SUBTYPE_INTEL_IGD_OPREGION"),
+            "type 0x80008086 (VFIO_REGION_TYPE_PCI_VENDOR_TYPE | 0x8086)"
+            " subtype 0x1 (VFIO_REGION_SUBTYPE_INTEL_IGD_OPREGION)",
+        ),
+        (
+            abi.VFIO_REGION_TYPE_GFX,
+            abi.VFIO_REGION_SUBTYPE_GFX_EDID,
+            ("VFIO_REGION_TYPE_GFX", "VFIO_REGION_SUBTYPE_GFX_EDID"),
+            "type 0x1 (VFIO_REGION_TYPE_GFX) subtype 0x1 (VFIO_REGION_SUBTYPE_GFX_EDID)",
+        ),
+        (0x7777, 5, (None, None), "type 0x7777 subtype 0x5"),
+    ],
+)
+def test_info_names_a_region_type_and_keeps_its_numbers(
+    machine: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    type_: int,
+    subtype: int,
+    names: tuple[str | None, str | None],
+    text: str,
+) -> None:
+    """`info`'s region "type": the numbers the kernel gave, as u32 (the
+    vendor flag is bit 31), and the headers' names, in JSON and text."""
+    monkeypatch.setattr(rq, "vfio_device_get_region_info", typed_region_kernel(type_, subtype))
+    with api.Device(os.open(os.devnull, os.O_RDWR)) as dev:
+        typed = _inspect.region(dev.region_info(9))
+    assert typed["name"] is None  # the first device-specific index (VFIO_PCI_NUM_REGIONS)
+    assert typed["type"] == {
+        "type": type_ & 0xFFFFFFFF,
+        "subtype": subtype,
+        "type_name": names[0],
+        "subtype_name": names[1],
+    }
+    report = {**OPENED, "regions": [typed]}
+    monkeypatch.setattr(cli, "open_report", lambda dev, root, noiommu: report)
+    status, out = run("--root", str(machine), "info", EDU, "--json")
+    assert status == 0 and json.loads(out)["vfio"]["regions"][0]["type"] == typed["type"]
+    out = run("--root", str(machine), "info", EDU)[1]
+    assert f"  region 9: size 0x2000 READ|CAPS; {text}\n" in out
+
+
+def processes(root: Path, *fds: tuple[int, str, str]) -> None:
+    """Fake processes, each with fd 3 open on a path (PID, command, path),
+    as /proc/PID/fd and /proc/PID/comm show them."""
+    for pid, comm, target in fds:
+        (root / f"proc/{pid}/fd").mkdir(parents=True)
+        (root / f"proc/{pid}/fd/3").symlink_to(target)
+        (root / f"proc/{pid}/comm").write_text(comm + "\n")
 
 
 def test_doctor_names_the_processes_holding_a_busy_group(
     machine: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     node = str(machine / "dev/vfio/5")
-    for pid, comm, target in (
+    processes(
+        machine,
         (4242, "qemu-system-x86", "/dev/vfio/5"),
         (77, "bash", "/dev/pts/0"),
         (5000, "qemu-system-x86", "/dev/vfio/6"),
-    ):
-        (machine / f"proc/{pid}/fd").mkdir(parents=True)
-        (machine / f"proc/{pid}/fd/3").symlink_to(target)
-        (machine / f"proc/{pid}/comm").write_text(comm + "\n")
+    )
     (machine / "proc/9/fd").mkdir(parents=True)
     (machine / "proc/9/fd").chmod(0)  # another user's process: skipped, counted
     real_open = os.open
@@ -484,3 +569,144 @@ def test_help_says_what_each_command_does(capsys: pytest.CaptureFixture[str]) ->
             cli.main([name, "--help"])
         assert cli.COMMANDS[name][1].split(" ")[0] in capsys.readouterr().out
     assert "Exit status" in top and "vfio.devices" in top
+
+
+def test_info_without_iommufd_bindings_says_to_regenerate(machine: Path, tmp_path: Path) -> None:
+    """The runtime generated for 6.1 has no iommufd module: `info` tries the
+    cdev through open_pci's mode "iommufd" all the same, which says the
+    bindings are too old (not a crash on a missing Device.open_pci_cdev)."""
+    out_dir = tmp_path / "b61"
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "gen")}
+    build = subprocess.run(
+        [sys.executable, "-m", "vfiogen", "build", "6.1", "--out", str(out_dir), "-q"],
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    assert build.returncode == 0, build.stderr
+    assert not (out_dir / "vfio/_iommufd.py").exists()  # dropped: 6.1 lacks its requests
+    (machine / "dev/vfio/vfio").unlink()  # the cdev is the only way left
+    info = subprocess.run(
+        [sys.executable, "-m", "vfio", "--root", str(machine), "info", EDU, "--json"],
+        env={**os.environ, "PYTHONPATH": str(out_dir)},
+        capture_output=True,
+        text=True,
+    )
+    assert info.returncode == 1, info.stderr
+    vfio = json.loads(info.stdout)["vfio"]
+    assert [a["via"] for a in vfio["attempts"]] == ["container", "cdev"]
+    assert vfio["via"] == "cdev" and "regenerate from Linux 6.6+" in vfio["hint"]
+
+
+def test_in_use_reads_each_proc_table_once_per_command(
+    machine: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A device with two interfaces and two block devices: /proc/net/*,
+    /proc/swaps and the mounts are read once for the whole command."""
+    _in_use_tree(machine)
+    nic = machine / "sys/devices/pci0000:00" / NIC2
+    (nic / "net/eth1").mkdir(parents=True)
+    (nic / "net/eth1/flags").write_text("0x1002\n")
+    (machine / "sys/class/net/eth1").symlink_to(nic / "net/eth1")
+    nvme = machine / "sys/devices/pci0000:00" / NVME / "nvme/nvme0"
+    (nvme / "nvme0n2").mkdir(parents=True)
+    (nvme / "nvme0n2/dev").write_text("259:2\n")
+    (machine / "sys/class/block/nvme0n2").symlink_to(nvme / "nvme0n2")
+    reads: list[str] = []
+    read = _in_use._read
+    monkeypatch.setattr(_in_use, "_read", lambda path: reads.append(str(path)) or read(path))
+    host = _in_use.HostUse(machine)
+    assert _in_use.device_users(NIC2, machine, host) == [
+        "network interface eth0 (up, has an IPv6 address, 2 route(s))"
+    ]
+    assert len(_in_use.device_users(NVME, machine, host)) == 3
+    proc = [r.removeprefix(str(machine / "proc")) for r in reads if "/proc/" in r]
+    assert sorted(proc) == [
+        "/net/if_inet6",
+        "/net/ipv6_route",
+        "/net/route",
+        "/self/mountinfo",
+        "/swaps",
+    ], proc
+    reads.clear()
+    devices.users(NVME, machine)  # a command of its own: its own reads, once each
+    assert sum("/proc/self/mountinfo" in r for r in reads) == 1
+
+
+def test_in_use_sees_an_ipv4_address_without_a_route_and_a_raw_open(machine: Path) -> None:
+    """An interface down, without routes, with an IPv4 address (what
+    SIOCGIFCONF lists: stood in for here); a block device a process holds
+    open by its /dev node; mount points with every proc(5) escape."""
+    _in_use_tree(machine)
+    (machine / "sys/class/net/eth0/flags").write_text("0x1002\n")  # down
+    (machine / "proc/net/route").write_text("Iface\tDestination\n")
+    (machine / "proc/net/if_inet6").write_text("")
+    assert devices.users(NIC2, machine) == []
+    addresses = {"eth0": ["10.0.0.5", "10.0.0.6"], "lo": ["127.0.0.1"]}
+    host = _in_use.HostUse(machine, addresses=lambda: addresses)
+    assert _in_use.device_users(NIC2, machine, host) == [
+        "network interface eth0 (has IPv4 address 10.0.0.5, 10.0.0.6)"
+    ]
+    processes(
+        machine,
+        (4242, "qemu-system-x86", "/dev/nvme0n1"),
+        (4243, "dd", "/dev/nvme0n1"),
+        (77, "bash", "/dev/pts/0"),
+        (78, "cat", "/var/log/nvme0n1"),
+    )
+    (machine / "proc/self/mountinfo").write_text(
+        "30 22 259:1 / /mnt/my\\040data rw - ext4 /dev/nvme0n1p1 rw\n"
+        "31 22 259:1 / /srv/a\\011b\\012c\\134d rw - ext4 /dev/nvme0n1p1 rw\n"
+    )
+    (machine / "proc/swaps").write_text("Filename\tType\n")
+    assert devices.users(NVME, machine) == [
+        "block device nvme0n1 held by dm-0",
+        "block device nvme0n1 open in PID 4242 (qemu-system-x86), PID 4243 (dd)",
+        "block device nvme0n1p1 mounted on /mnt/my data, '/srv/a\\tb\\nc\\\\d'",
+    ]
+    assert [m[1] for m in _in_use.mounts(machine)] == ["/mnt/my data", "/srv/a\tb\nc\\d"]
+    assert _in_use.unescape("\\134040") == "\\040"  # one pass: an escaped backslash stays one
+
+
+def test_ipv4_addresses_are_what_the_kernel_lists(tmp_path: Path) -> None:
+    """SIOCGIFCONF decoded as `ip -4 addr` (iproute2, over netlink) shows
+    this machine's addresses: the loopback's at least."""
+    found = _in_use.ipv4_addresses()
+    assert "127.0.0.1" in found.get("lo", []), found
+    ip = subprocess.run(["ip", "-4", "-o", "addr"], capture_output=True, text=True)
+    if ip.returncode != 0:
+        pytest.skip("no iproute2 here to compare with")
+    listed = {
+        (line.split()[1], line.split()[3].partition("/")[0]) for line in ip.stdout.splitlines()
+    }
+    assert listed == {(name, a) for name, addrs in found.items() for a in addrs}
+    assert _in_use.HostUse(tmp_path).ipv4 == {}  # a fake tree's interfaces are not this kernel's
+
+
+def test_a_raw_open_is_found_by_device_number_whatever_the_node(tmp_path: Path) -> None:
+    """This kernel's answer for a block device this process opens through a
+    node of its own (mknod elsewhere than /dev): /proc/self/fd names that
+    node, the fd's stat gives the device number, which sysfs's dev matches."""
+    if os.geteuid() != 0:
+        pytest.skip("mknod and opening a block device need root")
+    blocks = sorted(Path("/sys/class/block").glob("loop*")) or sorted(
+        Path("/sys/class/block").glob("*")
+    )
+    if not blocks:
+        pytest.skip("no block device on this machine")
+    number = (blocks[0] / "dev").read_text().strip()
+    major, minor = map(int, number.split(":"))
+    node = tmp_path / "mine"
+    os.mknod(node, 0o600 | stat.S_IFBLK, os.makedev(major, minor))
+    fd = os.open(node, os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        host = _in_use.HostUse("/")
+        opened = [(t, rdev) for pid, t, rdev in host.open_blocks if pid == os.getpid()]
+        assert (str(node), os.makedev(major, minor)) in opened, opened
+        phrases = _in_use._block_uses(blocks[0].name, blocks[0], host)
+        mine = f"PID {host.command(os.getpid())}"
+        assert any(
+            p.startswith(f"block device {blocks[0].name} open in ") and mine in p for p in phrases
+        ), phrases
+    finally:
+        os.close(fd)

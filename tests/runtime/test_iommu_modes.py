@@ -16,7 +16,7 @@ from test_api_docs import EDU, FakeKernel, fake_machine, install
 
 sys.path.insert(0, str(Path(__file__).parents[2] / "generated"))
 
-from vfio import _dma, abi, api  # noqa: E402
+from vfio import _dma, abi, api, devices  # noqa: E402
 from vfio import requests as rq  # noqa: E402
 from vfio.errors import HugePagesError, IommuModeError, SetupError  # noqa: E402
 
@@ -102,6 +102,51 @@ def test_no_cdev_names_config_vfio_device_cdev(kernel: FakeKernel, tmp_path: Pat
     with pytest.raises(IommuModeError, match="CONFIG_VFIO_DEVICE_CDEV"):
         api.open_pci(EDU, root=str(tmp_path), mode="iommufd")
     assert kernel.seen == []
+
+
+BREAKAGES = {
+    "not bound": lambda root: (root / "sys/devices/pci0000:00" / EDU / "driver").unlink(),
+    "no /dev/iommu": lambda root: (root / "dev/iommu").unlink(),
+    "no cdev": lambda root: (root / "sys/devices/pci0000:00" / EDU / "vfio-dev/vfio0").rmdir(),
+}
+
+
+@pytest.mark.parametrize("breakage", [None, *BREAKAGES])
+def test_open_pci_cdev_is_iommufd_mode_one_sysfs_read_one_set_of_checks(
+    kernel: FakeKernel, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, breakage: str | None
+) -> None:
+    """Device.open_pci_cdev and open_pci(mode="iommufd") read sysfs once
+    each and refuse alike, with the same error, before any request."""
+    fake_machine(tmp_path)
+    if breakage is not None:
+        BREAKAGES[breakage](tmp_path)
+    scans: list[str] = []
+    read = devices.device
+    monkeypatch.setattr(
+        devices, "device", lambda bdf, root="/": scans.append(bdf) or read(bdf, root)
+    )
+    outcomes = []
+    for route in (
+        lambda: api.open_pci(EDU, root=str(tmp_path), mode="iommufd"),
+        lambda: api.Device.open_pci_cdev(EDU, str(tmp_path)),
+    ):
+        scans.clear()
+        try:
+            with route() as dev:
+                outcomes.append(("opened", node_of(dev.fd)))
+        except SetupError as exc:
+            outcomes.append((type(exc).__name__, str(exc)))
+        assert scans == [EDU]  # one sysfs read per open
+    assert outcomes[0] == outcomes[1]
+    expected = {
+        None: "opened",
+        "not bound": "NotBoundError",
+        "no /dev/iommu": "IommuModeError",
+        "no cdev": "IommuModeError",
+    }[breakage]
+    assert outcomes[0][0] == expected, outcomes
+    if breakage is not None:
+        assert kernel.seen == []  # refused before any request
 
 
 def test_a_model_the_container_lacks_and_an_unknown_mode_are_refused(

@@ -184,3 +184,31 @@ def test_bind_unbind_round_trip(edu) -> None:
         out = vfio_cli("bind", edu.bdf)
     assert out.returncode == 0, out.stdout + out.stderr
     assert devices.device(edu.bdf).driver == "vfio-pci"
+
+
+def test_in_use_lists_the_ipv4_addresses_this_kernel_has() -> None:
+    """SIOCGIFCONF as vfio._in_use decodes it, against this kernel: an
+    address added to the loopback (routes or not, up or not) shows, an
+    alias label's too, under the interface, as `ip -4 addr` lists them
+    (a kernel without IPv4 lists none)."""
+    import socket
+
+    from vfio import _in_use
+
+    try:
+        socket.socket(socket.AF_INET, socket.SOCK_DGRAM).close()
+    except OSError:  # no CONFIG_INET (the -full flavor's tinyconfig): nothing to list
+        assert _in_use.ipv4_addresses() == {}
+        return
+    added = [("192.0.2.77/32", "lo"), ("192.0.2.78/32", "lo:vf")]
+    for address, label in added:
+        subprocess.run(["ip", "addr", "add", address, "dev", "lo", "label", label], check=True)
+    try:
+        found = _in_use.ipv4_addresses()
+        assert {"192.0.2.77", "192.0.2.78"} <= set(found.get("lo", [])), found
+        listed = subprocess.run(["ip", "-4", "-o", "addr"], capture_output=True, text=True).stdout
+        pairs = {(f.split()[1], f.split()[3].partition("/")[0]) for f in listed.splitlines()}
+        assert pairs == {(name, a) for name, addrs in found.items() for a in addrs}
+    finally:
+        for address, _ in added:
+            subprocess.run(["ip", "addr", "del", address, "dev", "lo"], check=False)

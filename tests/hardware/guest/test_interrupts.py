@@ -94,6 +94,32 @@ def test_a_dropped_interrupt_unroutes_its_vector(edu_dev: tuple[api.Device, api.
         os.close(spy)
 
 
+def test_raw_set_irqs_keeps_one_interrupt_per_vector(edu_dev: tuple[api.Device, api.Mmio]) -> None:
+    """The raw verbs against real vfio-pci: routing a vector an Interrupt
+    owns is refused (it keeps firing); a raw disable of the index detaches
+    the Interrupt (open, silent), and its close() then leaves the vector a
+    new Interrupt took since routed."""
+    dev, bar0 = edu_dev
+    spare = os.eventfd(0, os.EFD_NONBLOCK)
+    try:
+        old = dev.interrupt(MSI)
+        with pytest.raises(ValueError, match=r"vector 0 of irq index 1 \(MSI\) is already routed"):
+            dev.enable_irq(MSI, [spare])
+        raise_edu_irq(bar0)
+        assert old.wait(5) == 1 and fired(spare, 0) == 0, "the raw routing took the vector"
+        ack_edu_irq(bar0)
+        flags = abi.VFIO_IRQ_SET_DATA_NONE | abi.VFIO_IRQ_SET_ACTION_TRIGGER
+        dev.set_irqs(MSI, flags, 0, 0)  # the kernel disables MSI
+        assert not old.closed
+        with dev.interrupt(MSI) as new:  # the vector is free: no refusal
+            old.close()  # detached: unroutes nothing
+            raise_edu_irq(bar0)
+            assert new.wait(5) == 1, "closing the detached Interrupt unrouted the new one"
+            ack_edu_irq(bar0)
+    finally:
+        os.close(spare)
+
+
 @pytest.fixture(scope="module")
 def nvme() -> PciDevice:
     found = [d for d in find_pci(NVME_VENDOR, NVME_DEVICE) if d.driver == "vfio-pci"]

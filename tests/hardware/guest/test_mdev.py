@@ -11,7 +11,7 @@ import os
 
 import mdev
 import pytest
-from vfio import abi, api
+from vfio import _inspect, abi, api
 from vfio import requests as rq
 from vfio.errors import VfioError
 
@@ -173,7 +173,8 @@ def test_mbochs_plane_and_dmabuf() -> None:
 def test_mbochs_edid_region_type_is_named() -> None:
     """mbochs' EDID region (the one past the PCI regions) carries
     VFIO_REGION_INFO_CAP_TYPE: RegionInfo.type names it GFX / GFX_EDID and
-    still equals the (type, subtype) tuple; RegionInfo and IrqInfo unpack."""
+    still equals the (type, subtype) tuple, and `info --json` shows both the
+    numbers and the names; RegionInfo and IrqInfo unpack."""
     with mdev.created("mbochs-small") as path, mdev.opened(path) as dev:
         typed = [r for r in dev.regions() if r.type is not None]
         assert [r.index for r in typed] == [abi.VFIO_PCI_NUM_REGIONS], typed
@@ -184,6 +185,15 @@ def test_mbochs_edid_region_type_is_named() -> None:
             "VFIO_REGION_SUBTYPE_GFX_EDID",
             None,
         )
+        shown = {r["index"]: r for r in _inspect.device_report(dev)["regions"]}  # `info --json`
+        assert shown[abi.VFIO_PCI_NUM_REGIONS]["type"] == {
+            "type": abi.VFIO_REGION_TYPE_GFX,
+            "subtype": abi.VFIO_REGION_SUBTYPE_GFX_EDID,
+            "type_name": "VFIO_REGION_TYPE_GFX",
+            "subtype_name": "VFIO_REGION_SUBTYPE_GFX_EDID",
+        }
+        assert shown[abi.VFIO_PCI_NUM_REGIONS]["name"] is None  # device-specific: no PCI name
+        assert shown[abi.VFIO_PCI_BAR0_REGION_INDEX]["type"] is None
         index, flags, size, offset, capabilities = typed[0]
         assert index == abi.VFIO_PCI_NUM_REGIONS and size > 0 and capabilities
         assert repr(typed[0]).startswith(f"RegionInfo(index={index}, flags=")

@@ -71,6 +71,7 @@ from vfio import api as _api
 from vfio import requests as _rq
 from vfio.errors import VfioError
 
+SPAPR_V1_SHARE: Final = 4  # the sPAPR TCE v1 phase has this fraction of the calls
 SYZKALLER_REQUESTS: Final = 6  # described by hand in syzkaller's sys/linux/dev_vfio.txt
 IOMMU: Final = "/dev/iommu"
 PAGE: Final = mmap.PAGESIZE
@@ -151,13 +152,15 @@ def kernel_log_lines(fd: int | None) -> list[str]:
 
 class Stack:
     """The real VFIO objects: a container with the device's group and the
-    device (and an iommufd where the kernel has one)."""
+    device (and an iommufd where the kernel has one). The container's IOMMU
+    model is `iommu`, else the best one the kernel offers (sPAPR TCE v2 on
+    POWER, type1v2 elsewhere): the container requests go to its driver."""
 
-    def __init__(self, bdf: str, group: int) -> None:
+    def __init__(self, bdf: str, group: int, iommu: int | None = None) -> None:
         self.container = _api.Container()
         self.group = _api.Group(group)
         self.group.set_container(self.container)
-        self.container.set_iommu()
+        self.container.set_iommu(iommu)
         self.device = self.group.open_device(bdf)
         self.iommufd: int | None = None  # a plain fd: older bindings have no iommufd API
         try:
@@ -366,7 +369,7 @@ class Fuzzer:
                 if not (flags == bug.flag if bug.exact else flags & bug.flag):
                     continue
             value = int.from_bytes(raw[bug.offset : end], sys.byteorder)
-            if value & bug.mask != bug.match:
+            if (value & bug.mask == 0) if bug.nonzero else (value & bug.mask != bug.match):
                 continue
             self.known[bug.name] += 1
             if not self.reproduce:
@@ -734,19 +737,23 @@ def run(
     reproduce: bool = False,
 ) -> dict[str, Any]:
     """Fuzz for `iterations` calls (fewer if `max_seconds` runs out) on the
-    group path, and as many again on the cdev path where the kernel has it;
-    the report. `answers` records the query requests' answers first;
-    `reproduce` lets the calls that reach a known kernel bug through."""
+    group path, and as many again on the cdev path where the kernel has it
+    (a quarter on a sPAPR TCE v1 container where there is one); the report.
+    `answers` records the query requests' answers first; `reproduce` lets
+    the calls that reach a known kernel bug through."""
     fds_before = open_fds()
     log = kernel_log_reader()
     rng = random.Random(seed)
     campaign = Campaign()
     cdev = cdev_of(bdf)
-    phases: list[tuple[str, Callable[[], Stack | CdevStack]]] = [
-        ("group", lambda: Stack(bdf, group))
+    phases: list[tuple[str, Callable[[], Stack | CdevStack], int]] = [
+        ("group", lambda: Stack(bdf, group), iterations)
     ]
     if cdev is not None:
-        phases.append(("cdev", lambda: CdevStack(cdev)))
+        phases.append(("cdev", lambda: CdevStack(cdev), iterations))
+    v1 = _abi.VFIO_SPAPR_TCE_IOMMU
+    if offers(v1):  # POWER: the group phase has v2; v1 alone has ENABLE / DISABLE
+        phases.append(("spapr-v1", lambda: Stack(bdf, group, v1), iterations // SPAPR_V1_SHARE))
     recorded: list[dict[str, Any]] = []
     lines: list[str] = []
     logged: list[dict[str, Any]] = []
@@ -755,7 +762,7 @@ def run(
     extensions: dict[int, int] = {}
     teardown: list[str] = []
     done = []
-    for phase, open_stack in phases:
+    for phase, open_stack, count in phases:
         stack = open_stack()
         try:
             rig = Rig(bdf, stack.fds, stack.extensions())
@@ -768,7 +775,7 @@ def run(
             lines += kernel_log_lines(log)
             fuzzer = Fuzzer(rig, rng, reproduce, log)
             calls = campaign.calls
-            fuzz(fuzzer, iterations, max_seconds, campaign)
+            fuzz(fuzzer, count, max_seconds, campaign)
         finally:
             teardown += stack.close()
             rig.close()
@@ -840,12 +847,20 @@ def kernel_has(symbol: str) -> bool:
         return False
 
 
+def offers(iommu: int | None) -> bool:
+    """Whether the kernel has the container IOMMU model (None: any model)."""
+    if iommu is None:
+        return True
+    with _api.Container() as container:
+        return bool(container.check_extension(iommu))
+
+
 def reproduce_known_bug(bdf: str, group: int, name: str) -> dict[str, Any]:
     """Issue the known kernel bug `name`'s smallest trigger once (an oops may
     kill this process: run it in a child, see --reproduce); what it answered."""
     bug = next(b for b in KERNEL_BUGS if b.name == name)
     owner = next(r for r in REQUESTS if r.name == bug.request)
-    stack = Stack(bdf, group)
+    stack = Stack(bdf, group, bug.iommu)
     rig = Rig(bdf, stack.fds, stack.extensions())
     try:
         for name_, flags in bug.prelude:  # the state the bug needs (dirty tracking on...)
@@ -869,7 +884,8 @@ def reproduce_known_bug(bdf: str, group: int, name: str) -> dict[str, Any]:
             for member, value in bug.setup:
                 put(arg, member, value)
             del arg
-            data[bug.offset : bug.offset + bug.size] = bug.match.to_bytes(bug.size, sys.byteorder)
+            value = bug.mask if bug.nonzero else bug.match
+            data[bug.offset : bug.offset + bug.size] = value.to_bytes(bug.size, sys.byteorder)
         view = rig.arena.ending_at_guard(bytes(data), MIN_BUFFER)
         try:
             getattr(_rq, owner.function)(rig.fds[owner.fd], view)

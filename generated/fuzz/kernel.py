@@ -160,7 +160,7 @@ class Stack:
         self.container = _api.Container()
         self.group = _api.Group(group)
         self.group.set_container(self.container)
-        self.container.set_iommu(iommu)
+        self.iommu: int | None = self.container.set_iommu(iommu)
         self.device = self.group.open_device(bdf)
         self.iommufd: int | None = None  # a plain fd: older bindings have no iommufd API
         try:
@@ -198,6 +198,8 @@ class CdevStack:
     (BIND_IOMMUFD among the fuzzed requests binds it). The cdev cannot be
     opened while the group path has the device, so this is a phase of its own."""
 
+    iommu = None  # no container
+
     def __init__(self, cdev: Path) -> None:
         self.iommufd = os.open(IOMMU, os.O_RDWR | os.O_CLOEXEC)
         try:
@@ -230,12 +232,15 @@ def cdev_of(bdf: str) -> Path | None:
 class Rig:
     """What the fuzzer gives requests: the fds of each kind there is, an fd of
     no VFIO kind, eventfds, and the memory struct arguments and address
-    fields use."""
+    fields use. `iommu`: the container's IOMMU model, when known."""
 
-    def __init__(self, bdf: str, fds: dict[str, int], extensions: dict[int, int]) -> None:
+    def __init__(
+        self, bdf: str, fds: dict[str, int], extensions: dict[int, int], iommu: int | None = None
+    ) -> None:
         self.bdf = bdf
         self.fds = dict(fds)
         self.extensions = extensions
+        self.iommu = iommu
         self.other = os.open(os.devnull, os.O_RDWR | os.O_CLOEXEC)
         self.eventfds: dict[str, int] = {}
         self.arena = Guarded(ARENA)  # struct arguments
@@ -351,7 +356,8 @@ class Fuzzer:
     def steer(self, kind: str, req: Req, arg: Any) -> None:
         """When the call would reach a known kernel bug (the handler its number
         reaches on this fd kind, whichever request built the argument), change
-        the triggering bits, unless reproducing; count it either way."""
+        the triggering bits, unless reproducing; count it either way. A bug of
+        another IOMMU model's driver than the container's is not in the way."""
         if not isinstance(arg, ctypes.Array):
             return
         number = _rq.REQUESTS[req.name].number
@@ -360,6 +366,8 @@ class Fuzzer:
             owner = _rq.REQUESTS[bug.request]
             end = bug.offset + bug.size
             if owner.fd != kind or owner.number != number or len(raw) < end:
+                continue
+            if None not in (bug.iommu, self.rig.iommu) and bug.iommu != self.rig.iommu:
                 continue
             size_field = RECORDS[bug.cls].size_field
             if size_field is not None and read(raw, bug.cls, size_field) < bug.need:
@@ -765,7 +773,7 @@ def run(
     for phase, open_stack, count in phases:
         stack = open_stack()
         try:
-            rig = Rig(bdf, stack.fds, stack.extensions())
+            rig = Rig(bdf, stack.fds, stack.extensions(), stack.iommu)
         except BaseException:
             stack.close()
             raise
@@ -784,7 +792,14 @@ def run(
         logged += [{"phase": phase, **c} for c in fuzzer.logged]
         lines += [line for c in fuzzer.logged for line in c["log"]] + kernel_log_lines(log)
         known.update(fuzzer.known)
-        done.append({"phase": phase, "fd_kinds": sorted(rig.fds), "calls": campaign.calls - calls})
+        done.append(
+            {
+                "phase": phase,
+                "fd_kinds": sorted(rig.fds),
+                "iommu": rig.iommu,
+                "calls": campaign.calls - calls,
+            }
+        )
     if log is not None:
         os.close(log)
     fds_after = open_fds()
@@ -861,7 +876,7 @@ def reproduce_known_bug(bdf: str, group: int, name: str) -> dict[str, Any]:
     bug = next(b for b in KERNEL_BUGS if b.name == name)
     owner = next(r for r in REQUESTS if r.name == bug.request)
     stack = Stack(bdf, group, bug.iommu)
-    rig = Rig(bdf, stack.fds, stack.extensions())
+    rig = Rig(bdf, stack.fds, stack.extensions(), stack.iommu)
     try:
         for name_, flags in bug.prelude:  # the state the bug needs (dirty tracking on...)
             first = next(r for r in REQUESTS if r.name == name_)

@@ -71,6 +71,7 @@ from vfio import api as _api
 from vfio import requests as _rq
 from vfio.errors import VfioError
 
+SPAPR_V1_SHARE: Final = 4  # the sPAPR TCE v1 phase has this fraction of the calls
 SYZKALLER_REQUESTS: Final = 6  # described by hand in syzkaller's sys/linux/dev_vfio.txt
 IOMMU: Final = "/dev/iommu"
 PAGE: Final = mmap.PAGESIZE
@@ -151,13 +152,15 @@ def kernel_log_lines(fd: int | None) -> list[str]:
 
 class Stack:
     """The real VFIO objects: a container with the device's group and the
-    device (and an iommufd where the kernel has one)."""
+    device (and an iommufd where the kernel has one). The container's IOMMU
+    model is `iommu`, else the best one the kernel offers (sPAPR TCE v2 on
+    POWER, type1v2 elsewhere): the container requests go to its driver."""
 
-    def __init__(self, bdf: str, group: int) -> None:
+    def __init__(self, bdf: str, group: int, iommu: int | None = None) -> None:
         self.container = _api.Container()
         self.group = _api.Group(group)
         self.group.set_container(self.container)
-        self.container.set_iommu()
+        self.iommu: int | None = self.container.set_iommu(iommu)
         self.device = self.group.open_device(bdf)
         self.iommufd: int | None = None  # a plain fd: older bindings have no iommufd API
         try:
@@ -195,6 +198,8 @@ class CdevStack:
     (BIND_IOMMUFD among the fuzzed requests binds it). The cdev cannot be
     opened while the group path has the device, so this is a phase of its own."""
 
+    iommu = None  # no container
+
     def __init__(self, cdev: Path) -> None:
         self.iommufd = os.open(IOMMU, os.O_RDWR | os.O_CLOEXEC)
         try:
@@ -227,12 +232,15 @@ def cdev_of(bdf: str) -> Path | None:
 class Rig:
     """What the fuzzer gives requests: the fds of each kind there is, an fd of
     no VFIO kind, eventfds, and the memory struct arguments and address
-    fields use."""
+    fields use. `iommu`: the container's IOMMU model, when known."""
 
-    def __init__(self, bdf: str, fds: dict[str, int], extensions: dict[int, int]) -> None:
+    def __init__(
+        self, bdf: str, fds: dict[str, int], extensions: dict[int, int], iommu: int | None = None
+    ) -> None:
         self.bdf = bdf
         self.fds = dict(fds)
         self.extensions = extensions
+        self.iommu = iommu
         self.other = os.open(os.devnull, os.O_RDWR | os.O_CLOEXEC)
         self.eventfds: dict[str, int] = {}
         self.arena = Guarded(ARENA)  # struct arguments
@@ -348,7 +356,8 @@ class Fuzzer:
     def steer(self, kind: str, req: Req, arg: Any) -> None:
         """When the call would reach a known kernel bug (the handler its number
         reaches on this fd kind, whichever request built the argument), change
-        the triggering bits, unless reproducing; count it either way."""
+        the triggering bits, unless reproducing; count it either way. A bug of
+        another IOMMU model's driver than the container's is not in the way."""
         if not isinstance(arg, ctypes.Array):
             return
         number = _rq.REQUESTS[req.name].number
@@ -358,6 +367,8 @@ class Fuzzer:
             end = bug.offset + bug.size
             if owner.fd != kind or owner.number != number or len(raw) < end:
                 continue
+            if None not in (bug.iommu, self.rig.iommu) and bug.iommu != self.rig.iommu:
+                continue
             size_field = RECORDS[bug.cls].size_field
             if size_field is not None and read(raw, bug.cls, size_field) < bug.need:
                 continue
@@ -366,7 +377,7 @@ class Fuzzer:
                 if not (flags == bug.flag if bug.exact else flags & bug.flag):
                     continue
             value = int.from_bytes(raw[bug.offset : end], sys.byteorder)
-            if value & bug.mask != bug.match:
+            if (value & bug.mask == 0) if bug.nonzero else (value & bug.mask != bug.match):
                 continue
             self.known[bug.name] += 1
             if not self.reproduce:
@@ -734,19 +745,23 @@ def run(
     reproduce: bool = False,
 ) -> dict[str, Any]:
     """Fuzz for `iterations` calls (fewer if `max_seconds` runs out) on the
-    group path, and as many again on the cdev path where the kernel has it;
-    the report. `answers` records the query requests' answers first;
-    `reproduce` lets the calls that reach a known kernel bug through."""
+    group path, and as many again on the cdev path where the kernel has it
+    (a quarter on a sPAPR TCE v1 container where there is one); the report.
+    `answers` records the query requests' answers first; `reproduce` lets
+    the calls that reach a known kernel bug through."""
     fds_before = open_fds()
     log = kernel_log_reader()
     rng = random.Random(seed)
     campaign = Campaign()
     cdev = cdev_of(bdf)
-    phases: list[tuple[str, Callable[[], Stack | CdevStack]]] = [
-        ("group", lambda: Stack(bdf, group))
+    phases: list[tuple[str, Callable[[], Stack | CdevStack], int]] = [
+        ("group", lambda: Stack(bdf, group), iterations)
     ]
     if cdev is not None:
-        phases.append(("cdev", lambda: CdevStack(cdev)))
+        phases.append(("cdev", lambda: CdevStack(cdev), iterations))
+    v1 = _abi.VFIO_SPAPR_TCE_IOMMU
+    if offers(v1):  # POWER: the group phase has v2; v1 alone has ENABLE / DISABLE
+        phases.append(("spapr-v1", lambda: Stack(bdf, group, v1), iterations // SPAPR_V1_SHARE))
     recorded: list[dict[str, Any]] = []
     lines: list[str] = []
     logged: list[dict[str, Any]] = []
@@ -755,10 +770,10 @@ def run(
     extensions: dict[int, int] = {}
     teardown: list[str] = []
     done = []
-    for phase, open_stack in phases:
+    for phase, open_stack, count in phases:
         stack = open_stack()
         try:
-            rig = Rig(bdf, stack.fds, stack.extensions())
+            rig = Rig(bdf, stack.fds, stack.extensions(), stack.iommu)
         except BaseException:
             stack.close()
             raise
@@ -768,7 +783,7 @@ def run(
             lines += kernel_log_lines(log)
             fuzzer = Fuzzer(rig, rng, reproduce, log)
             calls = campaign.calls
-            fuzz(fuzzer, iterations, max_seconds, campaign)
+            fuzz(fuzzer, count, max_seconds, campaign)
         finally:
             teardown += stack.close()
             rig.close()
@@ -777,7 +792,14 @@ def run(
         logged += [{"phase": phase, **c} for c in fuzzer.logged]
         lines += [line for c in fuzzer.logged for line in c["log"]] + kernel_log_lines(log)
         known.update(fuzzer.known)
-        done.append({"phase": phase, "fd_kinds": sorted(rig.fds), "calls": campaign.calls - calls})
+        done.append(
+            {
+                "phase": phase,
+                "fd_kinds": sorted(rig.fds),
+                "iommu": rig.iommu,
+                "calls": campaign.calls - calls,
+            }
+        )
     if log is not None:
         os.close(log)
     fds_after = open_fds()
@@ -840,13 +862,21 @@ def kernel_has(symbol: str) -> bool:
         return False
 
 
+def offers(iommu: int | None) -> bool:
+    """Whether the kernel has the container IOMMU model (None: any model)."""
+    if iommu is None:
+        return True
+    with _api.Container() as container:
+        return bool(container.check_extension(iommu))
+
+
 def reproduce_known_bug(bdf: str, group: int, name: str) -> dict[str, Any]:
     """Issue the known kernel bug `name`'s smallest trigger once (an oops may
     kill this process: run it in a child, see --reproduce); what it answered."""
     bug = next(b for b in KERNEL_BUGS if b.name == name)
     owner = next(r for r in REQUESTS if r.name == bug.request)
-    stack = Stack(bdf, group)
-    rig = Rig(bdf, stack.fds, stack.extensions())
+    stack = Stack(bdf, group, bug.iommu)
+    rig = Rig(bdf, stack.fds, stack.extensions(), stack.iommu)
     try:
         for name_, flags in bug.prelude:  # the state the bug needs (dirty tracking on...)
             first = next(r for r in REQUESTS if r.name == name_)
@@ -869,7 +899,8 @@ def reproduce_known_bug(bdf: str, group: int, name: str) -> dict[str, Any]:
             for member, value in bug.setup:
                 put(arg, member, value)
             del arg
-            data[bug.offset : bug.offset + bug.size] = bug.match.to_bytes(bug.size, sys.byteorder)
+            value = bug.mask if bug.nonzero else bug.match
+            data[bug.offset : bug.offset + bug.size] = value.to_bytes(bug.size, sys.byteorder)
         view = rig.arena.ending_at_guard(bytes(data), MIN_BUFFER)
         try:
             getattr(_rq, owner.function)(rig.fds[owner.fd], view)

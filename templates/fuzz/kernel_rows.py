@@ -39,7 +39,7 @@ class KernelBug(NamedTuple):
     offset: int  # the field that triggers it, in the argument
     size: int
     need: int  # the size field the handler needs before it reads that field
-    mask: int  # it triggers when field & mask == match
+    mask: int  # it triggers when field & mask == match (nonzero: != 0)
     match: int
     fix: int  # what the fuzzer puts in the masked bits instead
     setup: tuple[tuple[str, int], ...]  # other members its reproducer sets
@@ -48,6 +48,8 @@ class KernelBug(NamedTuple):
     trigger: str  # hex of an argument seen to trigger it ("": built from setup)
     what: str
     detector: str  # the kernel function that reports it: without it, the bug runs silently
+    nonzero: bool  # it triggers when any bit of mask is set (match is 0)
+    iommu: int | None  # the container IOMMU model whose driver has it (None: any)
 
 
 class Feature(NamedTuple):

@@ -389,7 +389,7 @@ def test_kernel_fuzzer_counts_successes_per_request() -> None:
 @pytest.mark.parametrize("bug", kernel.KERNEL_BUGS, ids=lambda b: b.name)
 def test_known_kernel_bug_is_steered_around(null_rig: kernel.Rig, bug: kernel.KernelBug) -> None:
     """An argument that would reach a known kernel bug is changed before the
-    call (and counted), unless reproducing."""
+    call (and counted), unless reproducing; one that would not is left alone."""
     req = next(r for r in kernel.REQUESTS if r.name == bug.request)
     data = bytearray(max(bug.need, ctypes.sizeof(bug.cls)))
     head = bug.cls.from_buffer(data)
@@ -397,14 +397,26 @@ def test_known_kernel_bug_is_steered_around(null_rig: kernel.Rig, bug: kernel.Ke
     for member, value in bug.setup:
         kernel.put(head, member, value)
     del head
-    data[bug.offset : bug.offset + bug.size] = bug.match.to_bytes(bug.size, sys.byteorder)
-    for reproduce, expected in ((False, bug.fix & bug.mask), (True, bug.match)):
+    bad = bug.mask if bug.nonzero else bug.match  # nonzero: any masked bit set triggers it
+    for value, reproduce, expected, hits in (
+        (bad, False, bug.fix & bug.mask, 1),
+        (bad, True, bad, 1),
+        (bug.fix, False, bug.fix & bug.mask, 0),
+    ):
+        data[bug.offset : bug.offset + bug.size] = value.to_bytes(bug.size, sys.byteorder)
         fuzzer = kernel.Fuzzer(null_rig, random.Random(0), reproduce=reproduce)
         view = null_rig.arena.ending_at_guard(bytes(data), kernel.MIN_BUFFER)
         fuzzer.steer(req.fd, req, view)
         field = int.from_bytes(bytes(view)[bug.offset : bug.offset + bug.size], sys.byteorder)
         assert field & bug.mask == expected
-        assert fuzzer.known[bug.name] == 1
+        assert fuzzer.known[bug.name] == hits
+    if bug.iommu is not None:  # on a container of another IOMMU model: left alone
+        null_rig.iommu = kernel.EXTENSIONS[0] if bug.iommu != kernel.EXTENSIONS[0] else -1
+        data[bug.offset : bug.offset + bug.size] = bad.to_bytes(bug.size, sys.byteorder)
+        view = null_rig.arena.ending_at_guard(bytes(data), kernel.MIN_BUFFER)
+        fuzzer = kernel.Fuzzer(null_rig, random.Random(0))
+        fuzzer.steer(req.fd, req, view)
+        assert bytes(view)[: len(data)] == bytes(data) and not fuzzer.known
 
 
 def test_generated_fuzzers_are_typed() -> None:

@@ -85,8 +85,15 @@ FLAVORS = {
             bind=(EDU_ID, NVME_ID),
         ),
         # sid's ppc64el kernel on QEMU's pseries machine (TCG): edu on its own
-        # PHB behind the sPAPR TCE IOMMU, for the sPAPR requests (rig_ppc64.py).
-        Flavor("7.2-ppc64", "sid", iommu="", arch="ppc64el", guest_tests=("test_spapr.py",)),
+        # PHB behind the sPAPR TCE IOMMU, for the sPAPR requests (rig_ppc64.py):
+        # their tests, and the request fuzzer on a sPAPR TCE v2 container.
+        Flavor(
+            "7.2-ppc64",
+            "sid",
+            iommu="",
+            arch="ppc64el",
+            guest_tests=("test_spapr.py", "test_fuzz_kernel.py"),
+        ),
     )
 }
 DEFAULT_KERNELS = ("6.1", "7.2", "7.2-full", "7.2-ppc64")

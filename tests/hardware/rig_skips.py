@@ -16,6 +16,8 @@ NO_SRIOV_NVME = "no SR-IOV nvme on this machine"
 NO_UBSAN = "this kernel has no __ubsan_handle_shift_out_of_bounds"
 NO_KASAN = "this kernel has no kasan_report"
 NO_DEV_IOMMU = "no /dev/iommu: the kernel needs CONFIG_IOMMUFD"
+NO_TYPE1 = "no VFIO_TYPE1v2_IOMMU container IOMMU on this kernel"
+NO_SPAPR = "no VFIO_SPAPR_TCE_v2_IOMMU container IOMMU on this kernel"
 
 # What the Debian kernels (6.1, 7.2) lack against the self-built 7.2-full:
 # iommufd and its selftest mock, the VFIO cdev, the mdev samples, the
@@ -87,24 +89,34 @@ DEBIAN: dict[str, str] = {
 }
 
 # The known kernel bugs (headers/vfio.toml [kernel_bugs]) reproduce where the
-# kernel has their detector and they are not fixed: 7.2 (Debian) has UBSAN
-# and 7.2 fixed ioeventfd-negative-bar, so all three run there; 7.2-full and
-# 6.1 are built without UBSAN and KASAN.
+# kernel has their detector and their IOMMU driver and they are not fixed:
+# 7.2 (Debian) has UBSAN and 7.2 fixed ioeventfd-negative-bar, so the x86
+# ones run there; 7.2-full and 6.1 are built without UBSAN and KASAN. The
+# sPAPR TCE ones run on 7.2-ppc64 only, the type1 ones everywhere else.
+BUG = "test_fuzz_kernel.py::test_known_kernel_bug_reproduces"
 PGSIZE_BUGS_UNDETECTED: dict[str, str] = {
-    "test_fuzz_kernel.py::test_known_kernel_bug_reproduces[unmap-dma-pgsize-0]": NO_UBSAN,
-    "test_fuzz_kernel.py::test_known_kernel_bug_reproduces[dirty-pages-pgsize-0]": NO_UBSAN,
+    f"{BUG}[unmap-dma-pgsize-0]": NO_UBSAN,
+    f"{BUG}[dirty-pages-pgsize-0]": NO_UBSAN,
+}
+SPAPR_BUGS: dict[str, str] = {
+    f"{BUG}[tce-create-page-shift]": NO_SPAPR,
+    f"{BUG}[register-memory-size-0]": NO_SPAPR,
 }
 
 EXPECTED_SKIPS: dict[str, dict[str, str]] = {
-    "7.2": DEBIAN,
-    "7.2-full": PGSIZE_BUGS_UNDETECTED,
+    "7.2": {**DEBIAN, **SPAPR_BUGS},
+    "7.2-full": {**PGSIZE_BUGS_UNDETECTED, **SPAPR_BUGS},
     "6.1": {
         **DEBIAN,
         **PGSIZE_BUGS_UNDETECTED,
-        "test_fuzz_kernel.py::test_known_kernel_bug_reproduces[ioeventfd-negative-bar]": NO_KASAN,
+        **SPAPR_BUGS,
+        f"{BUG}[ioeventfd-negative-bar]": NO_KASAN,
     },
-    # runs test_spapr.py alone (rig_kernels.FLAVORS), which has no skip
-    "7.2-ppc64": {},
+    # runs test_spapr.py (no skip) and test_fuzz_kernel.py (rig_kernels.FLAVORS)
+    "7.2-ppc64": {
+        f"{BUG}[unmap-dma-pgsize-0]": NO_TYPE1,
+        f"{BUG}[dirty-pages-pgsize-0]": NO_TYPE1,
+    },
 }
 
 

@@ -45,10 +45,11 @@ def test_guest_pythonpath_keeps_site_packages_and_drops_the_stdlib() -> None:
     assert kept == ["/work/x/gen", paths["purelib"]]
 
 
-def test_the_ppc64_flavor_runs_test_spapr_alone() -> None:
-    assert rig.guest_test_paths("7.2-ppc64") == [str(rig.GUEST_TESTS / "test_spapr.py")]
+def test_the_ppc64_flavor_runs_test_spapr_and_the_fuzzer() -> None:
+    files = ("test_spapr.py", "test_fuzz_kernel.py")
+    assert rig.guest_test_paths("7.2-ppc64") == [str(rig.GUEST_TESTS / f) for f in files]
     assert rig.guest_test_paths("7.2") == [str(rig.GUEST_TESTS)]
-    assert (rig.GUEST_TESTS / "test_spapr.py").is_file()
+    assert all((rig.GUEST_TESTS / f).is_file() for f in files)
     assert rig.FLAVORS["7.2-ppc64"].arch == rig_ppc64.ARCH == "ppc64el"
 
 

@@ -255,6 +255,8 @@ BUG = (
             "request VFIO_DEVICE_IOEVENTFX does not exist",
         ),
         (BUG + 'colour = "red"\n', 15, "unknown key 'colour' in kernel_bugs.x"),
+        (BUG + "nonzero = true\n", 15, "when true equals is 0"),
+        (BUG + 'iommu = "VFIO_TYPE9_IOMMU"\n', 7, "VFIO_TYPE9_IOMMU is not a constant"),
         (BUG.replace('"0x8', '"0y8'), 10, "mask = '0y8000000000000000'; expected an integer"),
         (REQ + 'arg_fd = "container"\n', 5, "arg_fd needs arg = 'int_ptr'"),
         (
@@ -285,10 +287,18 @@ def test_field_kinds_and_kernel_bugs_reach_the_spec() -> None:
         "unmap-dma-pgsize-0",
         "ioeventfd-negative-bar",
         "dirty-pages-pgsize-0",
+        "tce-create-page-shift",
+        "register-memory-size-0",
     ]
     assert spec.kernel_bugs["unmap-dma-pgsize-0"].mask == (1 << 64) - 1
+    shift = spec.kernel_bugs["tce-create-page-shift"]
+    assert (shift.nonzero, shift.iommu) == (True, "VFIO_SPAPR_TCE_v2_IOMMU")
     old = release_spec("4.19")  # no dirty tracking yet: since = "5.8" explains it
-    assert sorted(old.kernel_bugs) == ["ioeventfd-negative-bar"]
+    assert sorted(old.kernel_bugs) == [  # the sPAPR requests are older (4.2)
+        "ioeventfd-negative-bar",
+        "register-memory-size-0",
+        "tce-create-page-shift",
+    ]
     assert "kernel_bugs.unmap-dma-pgsize-0.request" in old.coverage.not_applicable
 
 

@@ -381,7 +381,7 @@ class KernelBug:
     loc: Loc
     request: str  # the request whose handler has the bug
     path: list[str]  # "record.member" steps from the argument to the field
-    mask: int  # the field triggers it when field & mask == equals
+    mask: int  # the field triggers it when field & mask == equals (nonzero: != 0)
     equals: int
     fix: str  # what the fuzzer sets the masked bits to instead: "PAGE" or an integer
     what: str
@@ -395,6 +395,8 @@ class KernelBug:
     detector: str = ""  # the kernel function that reports it ("": none, the kernel is silent)
     since: str | None = None
     until: str | None = None
+    nonzero: bool = False  # it triggers when any bit of mask is set (equals is 0)
+    iommu: str | None = None  # the container IOMMU model (extension) whose driver has it
 
 
 @dataclass

@@ -3,7 +3,8 @@ kernel fuzzer steers around (format: headers/OVERLAY.md).
 
 Checked: the request, every step of `path` ("record.member", starting at the
 request's argument), the flag and the constants of `setup` and `prelude`
-exist, unless since/until say this header lacks them; `mask` and `equals`
+exist, as does `iommu` (an IOMMU model's extension), unless since/until say
+this header lacks them; `mask` and `equals`
 are integers (hex strings for 64-bit values TOML cannot hold).
 """
 
@@ -31,6 +32,8 @@ KEYS = {
     "detector",
     "since",
     "until",
+    "nonzero",
+    "iommu",
 }
 TEXTS = ("what", "source", "trigger", "detector")
 
@@ -55,7 +58,7 @@ def merge(m: Checks, name: str, entry: Any) -> None:
         rec = m.spec.records.get(rec_name)
         if rec is None or member not in m.field_names(rec):
             raise m.fail(path + ("path",), f"{step} is not a member of the header")
-    constants = [e["flag"]] if e.get("flag") else []
+    constants = [e[k] for k in ("flag", "iommu") if e.get(k)]
     constants += [v for v in (e.get("setup") or {}).values() if not _is_int(v)]
     constants += list((e.get("prelude") or {}).values())
     for c in constants:
@@ -66,6 +69,9 @@ def merge(m: Checks, name: str, entry: Any) -> None:
             raise m.fail(path + ("prelude",), f"kernel bug {name}: {r} is not a request")
     if not (e["fix"] == "PAGE" or _is_int(e["fix"])):
         raise m.fail(path + ("fix",), "fix must be PAGE or an integer (a string)")
+    nonzero = e.get("nonzero", False)
+    if not isinstance(nonzero, bool) or nonzero and _int(m, e["equals"], path + ("equals",)):
+        raise m.fail(path + ("nonzero",), "nonzero is true or false, and when true equals is 0")
     m.spec.kernel_bugs[name] = KernelBug(
         name,
         m.loc(path),
@@ -85,6 +91,8 @@ def merge(m: Checks, name: str, entry: Any) -> None:
         e.get("detector", ""),
         e.get("since"),
         e.get("until"),
+        nonzero,
+        e.get("iommu"),
     )
 
 

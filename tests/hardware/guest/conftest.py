@@ -17,7 +17,7 @@ import pytest
 
 IN_GUEST = os.environ.get("VFIOGEN_GUEST") == "1"
 # The sPAPR TCE IOMMU is POWER's: test_spapr.py runs on the ppc64 flavor only
-# (which runs nothing else: rig_kernels.Flavor.guest_tests).
+# (which runs it and the request fuzzer only: rig_kernels.Flavor.guest_tests).
 collect_ignore = [] if platform.machine().startswith("ppc64") else ["test_spapr.py"]
 HERE = Path(__file__).parent
 BINDINGS = Path(os.environ.get("VFIO_BINDINGS", HERE.parents[2] / "generated"))

@@ -126,6 +126,8 @@ class BugFacts:
     trigger: str  # hex, no spaces
     what: str
     detector: str
+    nonzero: bool  # it triggers when field & mask != 0 (match is 0)
+    iommu: str | None  # the IOMMU model (extension constant) whose driver has it
 
 
 @dataclass(slots=True)
@@ -278,6 +280,8 @@ def _bug(spec: Spec, bug: KernelBug, names: dict[str, str]) -> BugFacts:
         bug.trigger.replace(" ", ""),
         bug.what,
         bug.detector,
+        bug.nonzero,
+        bug.iommu,
     )
 
 

@@ -84,7 +84,10 @@ class FeatureDevice(Device):
         """Whether the device supports `feature` with `flags` (GET and/or
         SET). Asked once per device: what a driver supports does not change
         while the device is open."""
-        return self.answer(("probe", feature, flags), self._probe, feature, flags)
+        known = self._answers.get(("probe", feature, flags))  # kept: no call, as region_info
+        if known is None:
+            known = self.answer(("probe", feature, flags), self._probe, feature, flags)
+        return known
 
     def _probe(self, feature: int, flags: int) -> bool:
         try:

@@ -65,13 +65,20 @@ if __name__ == "__main__":
 
 from fuzz.facts import RECORDS, Struct, minsz, offset_of, size_of
 from fuzz.kernel_rows import Feature, KernelBug, Req
-from fuzz.kernel_spec import EXTENSIONS, FEATURE_PROBE, FEATURES, KERNEL_BUGS, REQUESTS
+from fuzz.kernel_spec import (
+    EXTENSIONS,
+    FEATURE_PROBE,
+    FEATURES,
+    IOMMU_DRIVERS,
+    KERNEL_BUGS,
+    REQUESTS,
+)
 from vfio import abi as _abi
 from vfio import api as _api
 from vfio import requests as _rq
 from vfio.errors import VfioError
 
-SPAPR_V1_SHARE: Final = 4  # the sPAPR TCE v1 phase has this fraction of the calls
+SPAPR_V1_SHARE: Final = 4  # the sPAPR TCE v1 phase has 1/SPAPR_V1_SHARE of the calls
 SYZKALLER_REQUESTS: Final = 6  # described by hand in syzkaller's sys/linux/dev_vfio.txt
 IOMMU: Final = "/dev/iommu"
 PAGE: Final = mmap.PAGESIZE
@@ -336,6 +343,14 @@ class Built(NamedTuple):
     backed: int  # bytes of real memory behind the argument
 
 
+def same_driver(model: int | None, other: int | None) -> bool:
+    """Whether two IOMMU models may be served by one kernel driver (type1
+    serves VFIO_TYPE1_IOMMU and VFIO_TYPE1v2_IOMMU alike); unknown: yes."""
+    if model is None or other is None or model == other:
+        return True
+    return bool(IOMMU_DRIVERS.get(model, frozenset()) & IOMMU_DRIVERS.get(other, frozenset()))
+
+
 class Fuzzer:
     """Builds and issues one call at a time; `reproduce` lets the known kernel
     bugs through instead of steering around them."""
@@ -357,7 +372,7 @@ class Fuzzer:
         """When the call would reach a known kernel bug (the handler its number
         reaches on this fd kind, whichever request built the argument), change
         the triggering bits, unless reproducing; count it either way. A bug of
-        another IOMMU model's driver than the container's is not in the way."""
+        driver that does not serve the container's IOMMU model is not in the way."""
         if not isinstance(arg, ctypes.Array):
             return
         number = _rq.REQUESTS[req.name].number
@@ -367,7 +382,7 @@ class Fuzzer:
             end = bug.offset + bug.size
             if owner.fd != kind or owner.number != number or len(raw) < end:
                 continue
-            if None not in (bug.iommu, self.rig.iommu) and bug.iommu != self.rig.iommu:
+            if not same_driver(bug.iommu, self.rig.iommu):
                 continue
             size_field = RECORDS[bug.cls].size_field
             if size_field is not None and read(raw, bug.cls, size_field) < bug.need:

@@ -1631,4 +1631,13 @@ EXTENSIONS: Final[tuple[int, ...]] = (
     _abi.VFIO_UNMAP_ALL,
     _abi.VFIO_UPDATE_VADDR,
 )
+IOMMU_DRIVERS: Final[dict[int, frozenset[str]]] = {
+    _abi.VFIO_TYPE1_IOMMU: frozenset(["type1", "iommufd"]),
+    _abi.VFIO_TYPE1v2_IOMMU: frozenset(["type1", "iommufd"]),
+    _abi.VFIO_SPAPR_TCE_IOMMU: frozenset(["spapr_tce"]),
+    _abi.VFIO_SPAPR_TCE_v2_IOMMU: frozenset(["spapr_tce"]),
+    _abi.VFIO_NOIOMMU_IOMMU: frozenset(["noiommu", "iommufd"]),
+}
+"""IOMMU model -> the kernel drivers that may serve it (overlay [extensions]):
+a kernel bug of one model's driver is in the way of every model it serves."""
 FEATURE_PROBE: Final = _abi.VFIO_DEVICE_FEATURE_PROBE

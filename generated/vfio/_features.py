@@ -39,11 +39,23 @@ _FEATURE = _ioctl.inline("VFIO_DEVICE_FEATURE", abi.VFIO_DEVICE_FEATURE, "device
 def _head(flags: object, feature: int) -> bytearray:
     """The payload-less request for these flags (checked) and this feature
     index (checked by the caller), remembered."""
-    request = uint(flags, "flags") | feature
+    request = _flags(flags) | feature
     head = bytearray(_pack(_HEAD, request))
     if len(_HEADS) < _HEADS_MAX:
         _HEADS[request] = head
     return head
+
+
+def _flags(flags: object) -> int:
+    """feature()'s flags as a plain int, or why not: GET, SET, PROBE, never
+    bits of the feature index (they would name another feature)."""
+    checked = int(uint(flags, "flags"))
+    if checked & _MASK:
+        raise ValueError(
+            f"flags {checked:#x} has bits of the feature index "
+            f"(VFIO_DEVICE_FEATURE_MASK {_MASK:#x}): pass the feature as `feature`"
+        )
+    return checked
 
 
 def _feature_index(feature: object) -> int:
@@ -67,11 +79,15 @@ class FeatureDevice(Device):
         if (fd := self._fd) < 0:
             fd = self.fd  # raises: this device is closed
         if not payload:  # a remembered header, not to be written into: mutate=False
-            head = _HEADS.get(flags | feature) if flags.__class__ is int else None
+            head = (
+                _HEADS.get(flags | feature)
+                if flags.__class__ is int and not flags & _MASK
+                else None
+            )
             buf = head if head is not None else _head(flags, feature)
             mutate = False
         else:
-            buf = bytearray(_pack(_HEAD + len(payload), uint(flags, "flags") | feature))
+            buf = bytearray(_pack(_HEAD + len(payload), _flags(flags) | feature))
             buf += payload
             mutate = True
         try:
@@ -84,6 +100,8 @@ class FeatureDevice(Device):
         """Whether the device supports `feature` with `flags` (GET and/or
         SET). Asked once per device: what a driver supports does not change
         while the device is open."""
+        if feature.__class__ is not int or flags.__class__ is not int:  # as region_info
+            feature, flags = _feature_index(feature), _flags(flags)
         known = self._answers.get(("probe", feature, flags))  # kept: no call, as region_info
         if known is None:
             known = self.answer(("probe", feature, flags), self._probe, feature, flags)

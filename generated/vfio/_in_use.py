@@ -134,8 +134,9 @@ class HostUse:
         self, root: str | Path = "/", addresses: Callable[[], dict[str, list[str]]] | None = None
     ) -> None:
         self.root = Path(root)
-        real = self.root.resolve() == Path("/")  # a fake tree's interfaces are not this kernel's
-        self._addresses = addresses or (ipv4_addresses if real else dict)
+        # a fake tree's interfaces and open files are not this kernel's
+        self.real = self.root.resolve() == Path("/")
+        self._addresses = addresses or (ipv4_addresses if self.real else dict)
 
     @cached_property
     def mounts(self) -> list[Mount]:
@@ -189,10 +190,13 @@ class HostUse:
     def open_blocks(self) -> list[tuple[int, str, int | None]]:
         """The fds open on a file: PID, its path, and its device number when
         it is a block device (stat of the fd: the file it has open, whatever
-        node it was opened by, a container's /dev or a mknod of its own)."""
-        out = []
+        node it was opened by, a container's /dev or a mknod of its own; in a
+        fake tree the link only, whose target is the real host's)."""
+        out: list[tuple[int, str, int | None]] = []
         for pid, fd, target in self.open_files[0]:
-            if target.startswith("/"):  # not a pipe, socket or anon_inode
+            if target.startswith("/") and not self.real:
+                out.append((pid, target, None))
+            elif target.startswith("/"):  # not a pipe, socket or anon_inode
                 try:
                     st = os.stat(fd)
                     rdev = st.st_rdev if stat.S_ISBLK(st.st_mode) else None

@@ -130,9 +130,12 @@ class Owned(Closing):
         under `key`. The one way a kept answer ends: close() drops them all,
         so a closed fd answers nothing, from a cache neither (ask() finds
         the fd closed: ValueError)."""
-        known = self._answers.get(key)
+        answers = self._answers
+        known = answers.get(key)
         if known is None:
-            known = self._answers[key] = ask(*args)
+            known = ask(*args)
+            if answers is self._answers and self._fd >= 0:  # not closed meanwhile (a thread)
+                answers[key] = known
         return known
 
     @property

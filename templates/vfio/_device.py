@@ -264,6 +264,8 @@ class Device(Owned):
         )
 
     def region_info(self, index: int) -> RegionInfo:
+        if index.__class__ is not int:  # checked first: True or 1.0 would find index 1's answer
+            index = int(uint(index, "region index"))
         known = self._answers.get(("region", index))  # kept: no call (measured in the guest)
         return (
             known if known is not None else self.answer(("region", index), self._region_info, index)
@@ -362,6 +364,8 @@ class Device(Owned):
     # interrupts
 
     def irq_info(self, index: int) -> IrqInfo:
+        if index.__class__ is not int:  # checked first, as region_info
+            index = int(uint(index, "irq index"))
         known = self._answers.get(("irq", index))  # kept: no call, as region_info
         return known if known is not None else self.answer(("irq", index), self._irq_info, index)
 

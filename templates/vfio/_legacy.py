@@ -435,6 +435,13 @@ def open_pci(
     where = str(Path(root) / "sys/bus/pci/devices" / found.bdf)
     if found.iommu_group is None:
         raise NoIommuGroupError(found.bdf, where + "/iommu_group")
+    if found.noiommu:  # refused unless asked for, and then in mode None only (the cdev too)
+        noiommu_node = str(Path(root) / (found.group_node or "dev/vfio").lstrip("/"))
+        if not noiommu:
+            raise NoiommuRefusedError(noiommu_node)
+        if mode is not None:
+            hint = "a no-IOMMU group has no IOMMU to choose a mode of: open it with mode=None"
+            raise IommuModeError(mode, noiommu_node, hint)
     if mode == "iommufd":
         if cdev is None:
             hint = "these headers have no VFIO cdev binding to iommufd: regenerate from Linux 6.6+"
@@ -446,11 +453,6 @@ def open_pci(
         node = str(Path(root) / "dev/vfio" / str(found.iommu_group))
         raise NodeError(2, node, "the group has no node: is vfio-pci loaded? (modprobe vfio-pci)")
     group_node = Path(root) / found.group_node.lstrip("/")
-    if found.noiommu and not noiommu:
-        raise NoiommuRefusedError(str(group_node))
-    if found.noiommu and mode is not None:
-        hint = "a no-IOMMU group has no IOMMU to choose a mode of: open it with mode=None"
-        raise IommuModeError(mode, str(group_node), hint)
     node, iommu = _CONTAINER_MODES[mode] if mode is not None else ("dev/vfio/vfio", None)
     container_path = Path(root) / node
     if mode is not None and mode.startswith("iommufd") and not container_path.exists():

@@ -257,6 +257,12 @@ BUG = (
         (BUG + 'colour = "red"\n', 15, "unknown key 'colour' in kernel_bugs.x"),
         (BUG + "nonzero = true\n", 15, "when true equals is 0"),
         (BUG + 'iommu = "VFIO_TYPE9_IOMMU"\n', 7, "VFIO_TYPE9_IOMMU is not a constant"),
+        (
+            BUG + 'iommu = "VFIO_EEH"\n\n[extensions.VFIO_EEH]\nkind = "property"\n'
+            'drivers = ["spapr_tce"]\nsource = "s"\n',
+            7,
+            "iommu VFIO_EEH is not an IOMMU model of [extensions]",
+        ),
         (BUG.replace('"0x8', '"0y8'), 10, "mask = '0y8000000000000000'; expected an integer"),
         (REQ + 'arg_fd = "container"\n', 5, "arg_fd needs arg = 'int_ptr'"),
         (

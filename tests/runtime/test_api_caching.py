@@ -123,14 +123,18 @@ def test_feature_requests_and_refusals(monkeypatch: pytest.MonkeyPatch) -> None:
             ((3, 1 << 32), ValueError, "flags .* out of range"),
             ((3, 1.0), TypeError, "flags must be an int"),
             ((3, 1 << 40, b"x"), ValueError, "flags .* out of range"),
+            ((3, probe | 4), ValueError, "flags .* has bits of the feature index"),
+            ((3, set_ | 4, b"x"), ValueError, "flags .* has bits of the feature index"),
         ]
         for args, error, message in refused:
             with pytest.raises(error, match=message):
                 dev.feature(*args)
         assert sent == []
-        dev.feature(0, 1)  # remembered: an int's header
+        dev.feature(1, 0)  # remembered: flags | feature == 1
         with pytest.raises(TypeError, match="flags must be an int"):
             dev.feature(0, True)  # a bool is refused, remembered key or not
+        with pytest.raises(ValueError, match="flags 0x3 has bits of the feature index"):
+            dev.feature(4, 3)  # would be sent as feature 7
         del sent[:]
         monkeypatch.setattr(_features, "_HEADS_MAX", 2)
         _features._HEADS.clear()
@@ -193,3 +197,38 @@ def test_a_closed_object_answers_nothing_from_a_cache_either(
         with pytest.raises(ValueError, match="is closed"):
             read()
     assert len(asked) == 6  # nothing asked of the kernel once closed
+
+
+def test_a_kept_answer_is_found_only_by_its_own_index(monkeypatch: pytest.MonkeyPatch) -> None:
+    """True and 1.0 equal 1 as dict keys: they must be refused, not answered
+    from index 1's kept answer; an IntEnum finds it (an int)."""
+
+    def irq(fd: int, info: abi.vfio_irq_info) -> int:
+        info.count = 1
+        return 0
+
+    monkeypatch.setattr(rq, "vfio_device_get_irq_info", irq)
+    with api.Device(os.open(os.devnull, os.O_RDWR)) as dev:
+        kept = dev.irq_info(1)
+        for bad, error in [(True, TypeError), (1.0, TypeError)]:
+            with pytest.raises(error, match="irq index must be an int"):
+                dev.irq_info(bad)
+        assert dev.irq_info(enum.IntEnum("Index", {"MSI": 1}).MSI) is kept
+        with pytest.raises(TypeError, match="region index must be an int"):
+            dev.region_info(True)
+        with pytest.raises(TypeError, match="feature must be an int"):
+            dev.probe_feature(True)
+
+
+def test_an_answer_is_not_kept_when_its_object_closed_meanwhile() -> None:
+    """Another thread may close the object while the kernel answers: the
+    answer is returned to its caller but not kept for the next one."""
+    dev = api.Device(os.open(os.devnull, os.O_RDWR))
+
+    def ask() -> int:
+        dev.close()  # what the other thread does meanwhile
+        return 5
+
+    assert dev.answer("k", ask) == 5
+    with pytest.raises(ValueError, match="is closed"):
+        dev.answer("k", lambda: dev.fd)

@@ -25,7 +25,8 @@ sys.path.insert(0, str(ROOT / "generated"))
 from vfio import __main__ as cli  # noqa: E402
 from vfio import abi, api  # noqa: E402
 from vfio import requests as rq  # noqa: E402
-from vfio.errors import NoiommuRefusedError, SetupError, VfioError  # noqa: E402
+from vfio.api import IOMMU_MODES  # noqa: E402
+from vfio.errors import IommuModeError, NoiommuRefusedError, SetupError, VfioError  # noqa: E402
 
 
 def overlay_errors() -> dict[str, dict[str, str]]:
@@ -240,6 +241,12 @@ def test_noiommu_needs_the_opt_in(tmp_path: Path) -> None:
     assert req.value.request == "VFIO_GROUP_GET_STATUS"
     with api.Group(tmp_path / "dev/vfio/noiommu-7", noiommu=True) as g:
         assert not g.closed
+    for mode in IOMMU_MODES:  # the cdev too: a no-IOMMU group opens in mode None only
+        with pytest.raises(NoiommuRefusedError):
+            api.open_pci(bdf, root=str(tmp_path), mode=mode)
+        with pytest.raises(IommuModeError, match="no IOMMU to choose a mode of"):
+            api.open_pci(bdf, root=str(tmp_path), mode=mode, noiommu=True)
+    assert set(os.listdir("/proc/self/fd")) == before
 
 
 def test_cli_info_of_a_noiommu_device_needs_the_flag(

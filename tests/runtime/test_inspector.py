@@ -670,9 +670,8 @@ def test_in_use_sees_an_ipv4_address_without_a_route_and_a_raw_open(machine: Pat
 
 def test_ipv4_addresses_are_what_the_kernel_lists(tmp_path: Path) -> None:
     """SIOCGIFCONF decoded as `ip -4 addr` (iproute2, over netlink) shows
-    this machine's addresses: the loopback's at least."""
+    this machine's addresses (a fresh network namespace may have none)."""
     found = _in_use.ipv4_addresses()
-    assert "127.0.0.1" in found.get("lo", []), found
     ip = subprocess.run(["ip", "-4", "-o", "addr"], capture_output=True, text=True)
     if ip.returncode != 0:
         pytest.skip("no iproute2 here to compare with")
@@ -680,6 +679,7 @@ def test_ipv4_addresses_are_what_the_kernel_lists(tmp_path: Path) -> None:
         (line.split()[1], line.split()[3].partition("/")[0]) for line in ip.stdout.splitlines()
     }
     assert listed == {(name, a) for name, addrs in found.items() for a in addrs}
+    assert listed or not found  # (something to compare wherever the loopback is up)
     assert _in_use.HostUse(tmp_path).ipv4 == {}  # a fake tree's interfaces are not this kernel's
 
 

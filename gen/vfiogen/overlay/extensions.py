@@ -118,10 +118,18 @@ def region_vendor(m: Checks, family: str, entry: Any) -> None:
 
 def check_gates(spec: Spec) -> None:
     """Once every overlay is merged: a request's `extension` and each
-    `flag_gates` target is a declared extension (when any overlay declares
-    extensions; a header whose overlays declare none is not checked)."""
+    `flag_gates` target is a declared extension, and a kernel bug's `iommu`
+    an IOMMU model (when any overlay declares extensions; a header whose
+    overlays declare none is not checked)."""
     if not spec.extensions:
         return
+    for bug in spec.kernel_bugs.values():
+        model = spec.extensions.get(bug.iommu) if bug.iommu else None
+        if bug.iommu and (model is None or model.kind != "iommu"):
+            raise OverlayError(
+                bug.loc,
+                f"kernel bug {bug.name}: iommu {bug.iommu} is not an IOMMU model of [extensions]",
+            )
     for req in spec.requests.values():
         for gate in filter(None, [req.extension, *req.flag_gates.values()]):
             if gate not in spec.extensions and req.overlay_loc is not None:

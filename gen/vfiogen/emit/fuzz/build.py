@@ -142,6 +142,7 @@ class FuzzModel:
     requests: list[RequestFacts] = field(default_factory=list)
     features: list[FeatureFacts] = field(default_factory=list)
     extensions: list[str] = field(default_factory=list)
+    iommu_drivers: list[tuple[str, list[str]]] = field(default_factory=list)  # model -> drivers
     kernel_bugs: list[BugFacts] = field(default_factory=list)
     seeds: dict[str, list[fuzz_seeds.Seed]] = field(default_factory=dict)  # by target kind
     syz: dict[str, fuzz_syz.SyzModel] = field(default_factory=dict)  # by mode
@@ -164,6 +165,9 @@ def build(spec: Spec) -> FuzzModel:
         if req.argsz == "grow" and req.caps is None and req.arg_type in names:
             m.negotiations.append((name, names[req.arg_type], None))
     m.extensions = facts.extensions(spec)
+    m.iommu_drivers = [
+        (e.name, list(e.drivers)) for e in spec.extensions.values() if e.kind == "iommu"
+    ]
     m.features = [
         FeatureFacts(
             f.name,
